@@ -1,0 +1,6 @@
+export { Room } from "../durable-objects/room.js";
+export default {
+  async fetch(): Promise<Response> {
+    return new Response("{}");
+  },
+} satisfies ExportedHandler<Env>;
