@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// One project per test layer (see README "Tests"). The workerd-backed projects live in their own
-// config files because the Workers pool plugin must not touch the Node-run projects.
+// One project per test layer (see README "Tests"):
+//   unit         shared/ protocol code, in Node
+//   integration  one server inside workerd with real DO and D1 bindings (vitest.workers.config.ts)
+//   smoke        the README's `npm start`, run for real
 export default defineConfig({
   test: {
     projects: [
@@ -10,6 +12,15 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           environment: "node",
+        },
+      },
+      "./vitest.workers.config.ts",
+      {
+        test: {
+          name: "smoke",
+          include: ["test/smoke/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
         },
       },
     ],

@@ -1,6 +1,11 @@
+// Worker entry: exports the Durable Object classes and routes requests.
+
+import { buildRouter, mountKeys } from "./app.js";
+
 export { Room } from "../durable-objects/room.js";
+
+const router = buildRouter([mountKeys]);
+
 export default {
-  async fetch(): Promise<Response> {
-    return new Response("{}");
-  },
+  fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),
 } satisfies ExportedHandler<Env>;

@@ -1,0 +1,58 @@
+// The Worker's router: every route is mounted here; errors of any kind come back as Matrix JSON.
+
+import { Router, type IRequest } from "itty-router";
+import { MatrixError, unrecognized } from "../shared/errors.js";
+import { getConfig, type Config } from "./config.js";
+import { corsHeaders, errorResponse, json } from "./http.js";
+import { ownKeyDocument } from "./keys.js";
+
+export type SbRequest = IRequest & { config: Config };
+export type Handler = (req: SbRequest, env: Env, ctx: ExecutionContext) => Promise<Response | undefined> | Response | undefined;
+
+type Method = "get" | "post" | "put" | "delete";
+export interface RouteTable {
+  add(method: Method, path: string, handler: Handler): void;
+}
+
+/** Federation and key endpoints treat a trailing slash as unknown (draft "Requests and Responses"). */
+const STRICT_PREFIXES = ["/_matrix/federation/", "/_matrix/key/"];
+
+export function buildRouter(mounts: Array<(t: RouteTable) => void>) {
+  const router = Router<SbRequest, [Env, ExecutionContext]>({
+    before: [
+      async (req, env) => {
+        const path = new URL(req.url).pathname;
+        if (path.endsWith("/") && STRICT_PREFIXES.some((p) => path.startsWith(p))) throw unrecognized();
+        if (req.method === "OPTIONS") return new Response(null, { status: 204 });
+        req.config = await getConfig(env);
+        return undefined;
+      },
+    ],
+    catch: (err) => errorResponse(err),
+    finally: [
+      (res: Response | undefined) => {
+        const out = res ?? errorResponse(unrecognized());
+        for (const [k, v] of Object.entries(corsHeaders())) out.headers.set(k, v);
+        return out;
+      },
+    ],
+  });
+  const table: RouteTable = {
+    add(method, path, handler) {
+      router[method](path, handler as never);
+    },
+  };
+  for (const mount of mounts) mount(table);
+  // Last route: tell a wrong method (405) from an unknown path (404).
+  router.all("*", (req) => {
+    const path = new URL(req.url).pathname;
+    const known = router.routes.some(([method, re, , route]) => method !== "ALL" && route !== "*" && re.test(path));
+    if (known) throw new MatrixError(405, "M_UNRECOGNIZED", `Method ${req.method} not allowed here`);
+    throw unrecognized();
+  });
+  return router;
+}
+
+export function mountKeys(t: RouteTable): void {
+  t.add("get", "/_matrix/key/v2/server", async (req) => json(await ownKeyDocument(req.config, Date.now())));
+}

@@ -1,0 +1,74 @@
+// HTTP plumbing shared by every route: JSON responses, Matrix errors, bounded strict body parsing.
+
+import { MatrixError, toMatrixError } from "../shared/errors.js";
+import type { JsonLimits } from "../shared/strict-json.js";
+import { parseStrictJsonBytes } from "../shared/strict-json.js";
+
+const JSON_HEADERS = { "content-type": "application/json" } as const;
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
+}
+
+export function errorResponse(err: unknown): Response {
+  const e = toMatrixError(err);
+  if (e.status >= 500) console.error("request failed", err);
+  const headers: Record<string, string> = {};
+  const retry = e.extra["retry_after_ms"];
+  if (e.status === 429 && typeof retry === "number") headers["retry-after"] = String(Math.ceil(retry / 1000));
+  return json(e.toJSON(), e.status, headers);
+}
+
+/** Reads at most `maxBytes` of body without trusting Content-Length, so a lying client cannot exhaust memory. */
+export async function readBodyBytes(req: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) {
+    throw new MatrixError(413, "M_TOO_LARGE", `Request body larger than ${maxBytes} bytes`);
+  }
+  if (!req.body) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new MatrixError(413, "M_TOO_LARGE", `Request body larger than ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
+export interface BodyOptions extends Partial<JsonLimits> {
+  maxBytes: number;
+  /** Treat an empty body as {} (clients often send none on POST). */
+  allowEmpty?: boolean;
+}
+
+/** Parses a JSON object body strictly; the raw bytes are returned for signature checks over `content`. */
+export async function readJsonBody(req: Request, opts: BodyOptions): Promise<{ body: Record<string, unknown>; bytes: Uint8Array }> {
+  const bytes = await readBodyBytes(req, opts.maxBytes);
+  if (bytes.byteLength === 0) {
+    if (opts.allowEmpty) return { body: {}, bytes };
+    throw new MatrixError(400, "M_NOT_JSON", "Request body must be a JSON object");
+  }
+  return { body: parseStrictJsonBytes(bytes, opts), bytes };
+}
+
+export function corsHeaders(): Record<string, string> {
+  return {
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
+    "access-control-allow-headers": "X-Requested-With, Content-Type, Authorization",
+  };
+}
