@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 // One project per test layer (see README "Tests"):
 //   unit         shared/ protocol code, in Node
 //   integration  one server inside workerd with real DO and D1 bindings (vitest.workers.config.ts)
+//   federation   several servers, each its own Miniflare on loopback, federating over real HTTP
 //   smoke        the README's `npm start`, run for real
 export default defineConfig({
   test: {
@@ -15,6 +16,17 @@ export default defineConfig({
         },
       },
       "./vitest.workers.config.ts",
+      {
+        test: {
+          name: "federation",
+          include: ["test/federation/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/federation/global-setup.ts"],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
       {
         test: {
           name: "smoke",

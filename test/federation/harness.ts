@@ -1,0 +1,141 @@
+// Several Switchboard servers, each its own workerd (Miniflare) on its own loopback port with its own
+// server name, signing key, D1 and Durable Objects. Federation between them is real HTTP.
+
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { BUNDLE_DIR } from "./global-setup.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+export interface TestServer {
+  readonly name: string;
+  readonly port: number;
+  readonly url: string;
+  /** Fetch a path on this server. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** Stop the server, keeping its persisted state (a crash or a deploy). */
+  stop(): Promise<void>;
+  /** Start it again on the same port with the same state. */
+  start(): Promise<void>;
+  readonly running: boolean;
+  miniflare(): Miniflare;
+}
+
+export interface ServerOptions {
+  /** Extra bindings (test knobs such as shorter retry backoff). */
+  bindings?: Record<string, string>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
+function migrationStatements(): string[] {
+  const dir = join(ROOT, "migrations");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .flatMap((f) => unstable_splitSqlQuery(readFileSync(join(dir, f), "utf8")));
+}
+
+function workerOptions() {
+  const { workerOptions: w } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  return w;
+}
+
+/** Starts one server per name; all share a host map pointing each name at its loopback port. */
+export async function startServers(names: string[], opts: ServerOptions = {}): Promise<TestServer[]> {
+  const ports = await Promise.all(names.map(() => freePort()));
+  const hostMap = Object.fromEntries(names.map((n, i) => [n, `http://127.0.0.1:${ports[i]}`]));
+  const base = workerOptions();
+  const statements = migrationStatements();
+  const servers = names.map((name, i) => makeServer(name, ports[i] as number, hostMap, base, statements, opts));
+  await Promise.all(servers.map((s) => s.start()));
+  return servers;
+}
+
+function makeServer(
+  name: string,
+  port: number,
+  hostMap: Record<string, string>,
+  base: ReturnType<typeof workerOptions>,
+  statements: string[],
+  opts: ServerOptions,
+): TestServer {
+  const dir = mkdtempSync(join(tmpdir(), `sb-${name.replace(/[^a-z0-9]/gi, "_")}-`));
+  const seed = randomBytes(32).toString("base64").replace(/=+$/, "");
+  const keyVersion = `t_${randomBytes(3).toString("hex")}`;
+  let mf: Miniflare | undefined;
+  let migrated = false;
+  const url = `http://127.0.0.1:${port}`;
+
+  const server: TestServer = {
+    name,
+    port,
+    url,
+    get running() {
+      return mf !== undefined;
+    },
+    miniflare() {
+      if (!mf) throw new Error(`${name} is not running`);
+      return mf;
+    },
+    fetch(path, init) {
+      return fetch(`${url}${path}`, init);
+    },
+    async start() {
+      if (mf) return;
+      mf = new Miniflare({
+        name: "switchboard",
+        modulesRoot: BUNDLE_DIR,
+        modules: [{ type: "ESModule", path: join(BUNDLE_DIR, "index.js") }],
+        compatibilityDate: base.compatibilityDate,
+        compatibilityFlags: base.compatibilityFlags,
+        durableObjects: base.durableObjects,
+        serviceBindings: base.serviceBindings,
+        d1Databases: { DB: "db" },
+        d1Persist: join(dir, "d1"),
+        durableObjectsPersist: join(dir, "do"),
+        bindings: {
+          SERVER_NAME: name,
+          SIGNING_KEY: `ed25519:${keyVersion}:${seed}`,
+          FEDERATION_HOST_MAP: JSON.stringify(hostMap),
+          ADMIN_TOKEN: "test-admin-token",
+          ...opts.bindings,
+        },
+        host: "127.0.0.1",
+        port,
+        cf: false,
+      });
+      await mf.ready;
+      if (!migrated) {
+        const db = await mf.getD1Database("DB");
+        for (const sql of statements) await db.prepare(sql).run();
+        migrated = true;
+      }
+    },
+    async stop() {
+      const m = mf;
+      mf = undefined;
+      await m?.dispose();
+    },
+  };
+  (server as { cleanup?: () => void }).cleanup = () => rmSync(dir, { recursive: true, force: true });
+  return server;
+}
+
+export async function stopServers(servers: TestServer[]): Promise<void> {
+  await Promise.all(servers.map((s) => s.stop()));
+  for (const s of servers) (s as { cleanup?: () => void }).cleanup?.();
+}
