@@ -3,6 +3,7 @@
 import { buildRouter, mountKeys } from "./app.js";
 
 export { Room } from "../durable-objects/room.js";
+export { RateLimiter } from "../durable-objects/rate-limiter.js";
 
 const router = buildRouter([mountKeys]);
 
