@@ -63,9 +63,12 @@ export function toMatrixError(err: unknown): MatrixError {
   // Errors that crossed a Durable Object RPC boundary lose their class but keep own properties we attach.
   if (typeof err === "object" && err !== null) {
     const e = err as { errcode?: unknown; status?: unknown; message?: unknown; extra?: unknown };
-    if (typeof e.errcode === "string" && typeof e.status === "number" && e.errcode.startsWith("M_")) {
+    // Only 4xx/5xx statuses: anything else (NaN, 0, 200, 1000) would make rendering the error throw or lie.
+    const status = e.status;
+    const errorStatus = typeof status === "number" && Number.isInteger(status) && status >= 400 && status <= 599;
+    if (typeof e.errcode === "string" && e.errcode.startsWith("M_") && errorStatus) {
       const extra = typeof e.extra === "object" && e.extra !== null ? (e.extra as Record<string, unknown>) : {};
-      return new MatrixError(e.status, e.errcode as ErrCode, typeof e.message === "string" ? e.message : "", extra);
+      return new MatrixError(status, e.errcode as ErrCode, typeof e.message === "string" ? e.message : "", extra);
     }
   }
   return new MatrixError(500, "M_UNKNOWN", "Internal server error");

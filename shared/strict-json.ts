@@ -120,7 +120,7 @@ class Parser {
     const raw = s.slice(start, this.i);
     this.i++;
     const out = escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
-    if (out.length > maxLength) throw new MatrixError(400, "M_TOO_LARGE", `${what} longer than ${maxLength}`);
+    if (out.length > maxLength) throw new MatrixError(413, "M_TOO_LARGE", `${what} longer than ${maxLength}`);
     if (hasLoneSurrogate(out)) throw this.badJson("Lone surrogate in string");
     return out;
   }
