@@ -18,8 +18,8 @@ const MAX_BUCKETS = 10_000;
 export class RateLimiter extends DurableObject<Env> {
   private readonly buckets = new Map<string, Bucket>();
 
-  /** Takes one token from `key`'s bucket, or says how long until one is available. */
-  async take(key: string, capacity: number, refillPerSecond: number): Promise<TakeResult> {
+  /** Takes one token from `key`'s bucket, or says how long until one is available. No await inside, so calls never interleave. */
+  take(key: string, capacity: number, refillPerSecond: number): TakeResult {
     if (!(capacity >= 1) || !(refillPerSecond > 0) || !Number.isFinite(capacity) || !Number.isFinite(refillPerSecond)) {
       throw new RangeError("capacity must be >= 1 and refillPerSecond > 0");
     }
