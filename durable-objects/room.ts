@@ -1,3 +1,800 @@
-import { DurableObject } from "cloudflare:workers";
+// One room: its linear event order, current state and auth checks. As hub (the room's creator is
+// ours) it completes and signs events and fans them out; as participant it keeps a verified replica
+// and routes its users' events to the hub as LPDUs. Signatures and hashes of events from other
+// servers are checked by the Worker before they reach this object (it holds the key cache); this
+// object checks format, order and the auth rules.
+//
+// Longer than the usual file: the hub and participant paths share the append/commit machinery
+// and splitting them would scatter one state machine over several files.
 
-export class Room extends DurableObject<Env> {}
+import { DurableObject } from "cloudflare:workers";
+import type { JsonObject } from "../shared/canonical-json.js";
+import { canonicalJson } from "../shared/canonical-json.js";
+import type { InitialEvent } from "../shared/create-room.js";
+import { forbidden, MatrixError, notFound } from "../shared/errors.js";
+import type { Lpdu, Pdu } from "../shared/event.js";
+import { eventIdOf } from "../shared/hashes.js";
+import { serverNameOf } from "../shared/ids.js";
+import { buildLocalPdu } from "../shared/local-event.js";
+import { buildLpdu, completeLpdu, lpduFromPdu } from "../shared/lpdu.js";
+import { membershipOf, RoomState, type StrippedStateEvent } from "../shared/room-state.js";
+import type { RoomVersion } from "../shared/room-version.js";
+import { getRoomVersion } from "../shared/room-versions.js";
+import type { SigningKey } from "../shared/signing-key.js";
+import { parseSigningKeySecret } from "../shared/signing-key.js";
+import { indexEvents } from "./event-index.js";
+import { RoomStorage, type StoredEvent } from "./room-storage.js";
+
+/** Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). */
+export type FailedPdus = Record<string, { error: string }>;
+
+export interface RoomInfo {
+  roomId: string;
+  version: string;
+  hub: string;
+  isHub: boolean;
+  lastPos: number;
+  stateCount: number;
+}
+
+export interface TimelineEvent {
+  pos: number;
+  eventId: string;
+  json: string;
+}
+
+export interface JoinAnswer {
+  /** The send_join response body, assembled from stored JSON (it can be large). */
+  body: string;
+  eventId: string;
+}
+
+const ECHO_TIMEOUT_MS = 30_000;
+const LM_PATH = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02";
+const FLUSH_BATCH = 500;
+const FLUSH_RETRY_MS = 2_000;
+/** Outbox rows with this destination feed the D1 event index instead of a server. */
+const INDEX_DESTINATION = "";
+
+type Waiter = { resolve: (eventId: string) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> };
+
+export class Room extends DurableObject<Env> {
+  private readonly store: RoomStorage;
+  private readonly state = new RoomState();
+  private roomId: string | undefined;
+  private version: RoomVersion | undefined;
+  private hub: string | undefined;
+  private last: { eventId: string; pos: number; pdu: Pdu } | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private signingKey: Promise<SigningKey> | undefined;
+  private readonly echoWaiters = new Map<string, Waiter>();
+  private flushing: Promise<void> | undefined;
+  private flushAgain = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new RoomStorage(ctx.storage.sql);
+    void ctx.blockConcurrencyWhile(async () => this.load());
+  }
+
+  private load(): void {
+    this.roomId = this.store.getMeta("room_id");
+    const v = this.store.getMeta("room_version");
+    this.version = v === undefined ? undefined : getRoomVersion(v);
+    this.hub = this.store.getMeta("hub");
+    for (const e of this.store.currentState()) this.state.apply(e.eventId, JSON.parse(e.json) as Pdu);
+    const last = this.store.lastEvent();
+    if (last) {
+      const stored = this.store.getEvent(last.eventId);
+      if (stored) this.last = { eventId: last.eventId, pos: last.pos, pdu: JSON.parse(stored.json) as Pdu };
+    }
+  }
+
+  private get serverName(): string {
+    return this.env.SERVER_NAME;
+  }
+
+  private key(): Promise<SigningKey> {
+    this.signingKey ??= parseSigningKeySecret(this.env.SIGNING_KEY);
+    return this.signingKey;
+  }
+
+  /** Runs `fn` after every earlier call has finished: the room's single writer. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private requireRoom(): { roomId: string; version: RoomVersion; hub: string } {
+    if (!this.roomId || !this.version || !this.hub || !this.last) throw notFound("Room not known to this server");
+    return { roomId: this.roomId, version: this.version, hub: this.hub };
+  }
+
+  private get isHub(): boolean {
+    return this.hub === this.serverName;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Reads
+  // ------------------------------------------------------------------------------------------
+
+  async info(): Promise<RoomInfo | undefined> {
+    if (!this.roomId || !this.version || !this.hub) return undefined;
+    return {
+      roomId: this.roomId,
+      version: this.version.id,
+      hub: this.hub,
+      isHub: this.isHub,
+      lastPos: this.last?.pos ?? 0,
+      stateCount: this.state.size,
+    };
+  }
+
+  /** An event's stored JSON (PDU form, no event_id), or undefined. */
+  async getEventJson(eventId: string): Promise<{ json: string; pos: number | null } | undefined> {
+    const e = this.store.getEvent(eventId);
+    return e && { json: e.json, pos: e.pos };
+  }
+
+  /** Current state event JSON, create event first, then in timeline order. */
+  async currentStateJson(): Promise<Array<{ eventId: string; json: string }>> {
+    this.requireRoom();
+    return this.store.currentState().map((e) => ({ eventId: e.eventId, json: e.json }));
+  }
+
+  async stateEvent(type: string, stateKey: string): Promise<{ eventId: string; json: string } | undefined> {
+    const entry = this.state.entry(type, stateKey);
+    if (!entry) return undefined;
+    return { eventId: entry.eventId, json: JSON.stringify(entry.pdu) };
+  }
+
+  /** Whether any user of `server` has a membership event here (federation read access). */
+  async serverHasMembers(server: string): Promise<boolean> {
+    if (server === this.serverName) return true;
+    for (const e of this.state.members()) {
+      if (typeof e.pdu.state_key === "string" && e.pdu.state_key.endsWith(`:${server}`)) return true;
+    }
+    return false;
+  }
+
+  async membership(userId: string): Promise<string | undefined> {
+    return this.state.membership(userId);
+  }
+
+  async joinedMembers(): Promise<string[]> {
+    return this.state.members("join").map((e) => e.pdu.state_key as string);
+  }
+
+  /** Timeline window for clients: forwards from a position or backwards before one. */
+  async timeline(opts: { from?: number; dir: "f" | "b"; limit: number }): Promise<TimelineEvent[]> {
+    const limit = Math.max(1, Math.min(opts.limit, 1000));
+    const rows =
+      opts.dir === "f"
+        ? this.store.eventsAfter(opts.from ?? 0, limit)
+        : this.store.eventsBefore(opts.from ?? Number.MAX_SAFE_INTEGER, limit);
+    return rows.map((r) => ({ pos: r.pos as number, eventId: r.eventId, json: r.json }));
+  }
+
+  /**
+   * State before an event plus the auth chain of that state (federation /state and /state_ids).
+   * Answers only the hub's own copy: participants' replicas start at their join.
+   */
+  async stateAt(eventId: string): Promise<{ pdus: StoredEvent[]; authChain: StoredEvent[] }> {
+    this.requireRoom();
+    const target = this.store.getEvent(eventId);
+    if (!target || target.pos === null) throw notFound("Event not found in this room");
+    const pdus = this.store.getEvents(this.store.stateIdsBefore(target.pos));
+    return { pdus, authChain: this.authChain(pdus) };
+  }
+
+  /** Events up to and including each of `from`, oldest first, at most `limit` (federation /backfill). */
+  async backfill(from: string[], limit: number): Promise<StoredEvent[]> {
+    this.requireRoom();
+    let newest = -1;
+    for (const id of from) {
+      const e = this.store.getEvent(id);
+      if (e && e.pos !== null) newest = Math.max(newest, e.pos);
+    }
+    if (newest < 0) throw notFound("None of the requested events is in this room");
+    return this.store.eventsBefore(newest + 1, limit).reverse();
+  }
+
+  private authChain(events: StoredEvent[]): StoredEvent[] {
+    const seen = new Set(events.map((e) => e.eventId));
+    const out: StoredEvent[] = [];
+    const queue: string[] = [];
+    for (const e of events) queue.push(...((JSON.parse(e.json) as Pdu).auth_events ?? []));
+    const inChain = new Set<string>();
+    while (queue.length > 0) {
+      const id = queue.pop() as string;
+      if (inChain.has(id)) continue;
+      inChain.add(id);
+      const e = this.store.getEvent(id);
+      if (!e) continue;
+      if (!seen.has(id)) out.push(e);
+      queue.push(...((JSON.parse(e.json) as Pdu).auth_events ?? []));
+    }
+    return out.sort((a, b) => (a.pos ?? -1) - (b.pos ?? -1));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Creating a room (hub)
+  // ------------------------------------------------------------------------------------------
+
+  /** Creates the room with its initial events, all sent by `creator` (a local user). */
+  async create(roomId: string, versionId: string, creator: string, events: InitialEvent[]): Promise<string[]> {
+    return this.exclusive(async () => {
+      if (this.roomId) throw new MatrixError(400, "M_ROOM_IN_USE", "Room already exists");
+      const version = getRoomVersion(versionId);
+      if (!version) throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Unsupported room version ${versionId}`);
+      if (serverNameOf(creator) !== this.serverName) throw forbidden("Only local users can create rooms here");
+      this.roomId = roomId;
+      this.version = version;
+      this.hub = this.serverName;
+      this.store.setMeta("room_id", roomId);
+      this.store.setMeta("room_version", versionId);
+      this.store.setMeta("hub", this.serverName);
+      const ids: string[] = [];
+      for (const e of events) {
+        const fields: { type: string; state_key?: string; content: JsonObject } = { type: e.type, content: e.content };
+        if (e.state_key !== undefined) fields.state_key = e.state_key;
+        ids.push((await this.appendLocal(creator, fields)).eventId);
+      }
+      return ids;
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Local users' events
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * A local user's event. As hub it is appended at once; as participant it goes to the hub as an
+   * LPDU and this call waits for the hub's echo. Idempotent per (user, device, txnId).
+   */
+  async send(
+    sender: string,
+    event: { type: string; state_key?: string; content: JsonObject; redacts?: string },
+    txn?: { deviceId: string; txnId: string },
+  ): Promise<{ eventId: string }> {
+    if (serverNameOf(sender) !== this.serverName) throw forbidden("Not a local user");
+    if (txn) {
+      const known = this.store.getClientTxn(sender, txn.deviceId, txn.txnId);
+      if (known) return { eventId: known };
+    }
+    const { hub } = this.requireRoom();
+    let eventId: string;
+    if (hub === this.serverName) {
+      eventId = (await this.exclusive(() => this.appendLocal(sender, event))).eventId;
+    } else {
+      eventId = await this.sendViaHub(sender, event);
+    }
+    if (txn) this.store.putClientTxn(sender, txn.deviceId, txn.txnId, eventId);
+    return { eventId };
+  }
+
+  /** Hub path for a local user's event. Caller holds the exclusive section. */
+  private async appendLocal(
+    sender: string,
+    event: { type: string; state_key?: string; content: JsonObject; redacts?: string },
+  ): Promise<{ eventId: string; pdu: Pdu }> {
+    const { roomId, version } = { roomId: this.roomId as string, version: this.version as RoomVersion };
+    const fields = {
+      room_id: roomId,
+      type: event.type,
+      sender,
+      origin_server_ts: Date.now(),
+      content: event.content,
+      ...(event.state_key !== undefined ? { state_key: event.state_key } : {}),
+      ...(event.redacts !== undefined ? { redacts: event.redacts } : {}),
+    };
+    const links = this.linksFor(fields);
+    const pdu = await buildLocalPdu(fields, links, this.serverName, await this.key(), version);
+    return this.acceptAsHub(pdu, undefined);
+  }
+
+  private linksFor(e: Pick<Pdu, "type" | "sender" | "state_key" | "content">): { authEvents: string[]; prevEvents: string[]; depth?: number } {
+    const version: RoomVersion = this.version as RoomVersion;
+    if (e.type === "m.room.create") return { authEvents: [], prevEvents: [], depth: 1 };
+    const authEvents: string[] = [];
+    for (const [type, key] of version.authEventKeys(e)) {
+      const id = this.state.eventIdOf(type, key);
+      if (id !== undefined && !authEvents.includes(id)) authEvents.push(id);
+    }
+    const prevEvents = this.last ? [this.last.eventId] : [];
+    const depth = (this.last?.pdu.depth ?? 0) + 1;
+    return { authEvents, prevEvents, depth };
+  }
+
+  /** Auth-checks a completed PDU against current state and commits it. Caller holds the exclusive section. */
+  private async acceptAsHub(pdu: Pdu, lpduHash: string | undefined): Promise<{ eventId: string; pdu: Pdu }> {
+    const version: RoomVersion = this.version as RoomVersion;
+    version.checkFormat(pdu);
+    this.checkAuthOrThrow(pdu);
+    const eventId = await eventIdOf(pdu, version);
+    this.commit(eventId, pdu, lpduHash, true);
+    return { eventId, pdu };
+  }
+
+  private checkAuthOrThrow(pdu: Pdu): void {
+    const version: RoomVersion = this.version as RoomVersion;
+    const authEvents: Pdu[] = [];
+    for (const id of pdu.auth_events) {
+      const e = this.eventById(id);
+      if (e) authEvents.push(e);
+    }
+    const result = version.checkAuth({
+      event: pdu,
+      state: this.state,
+      authEvents,
+      createEvent: this.state.get("m.room.create", ""),
+      prevEvent: this.last?.pdu,
+    });
+    if (!result.allowed) throw forbidden(`Auth rule ${result.rule}: ${result.reason}`);
+  }
+
+  private eventById(eventId: string): Pdu | undefined {
+    if (this.last?.eventId === eventId) return this.last.pdu;
+    for (const e of this.state.all()) if (e.eventId === eventId) return e.pdu;
+    const stored = this.store.getEvent(eventId);
+    return stored ? (JSON.parse(stored.json) as Pdu) : undefined;
+  }
+
+  /** Persists an accepted event at the next position and, as hub, queues its fan-out. */
+  private commit(eventId: string, pdu: Pdu, lpduHash: string | undefined, fanOut: boolean): number {
+    const pos = (this.last?.pos ?? 0) + 1;
+    const json = JSON.stringify(pdu);
+    const destinations = fanOut ? this.destinationsFor(pdu) : [];
+    this.ctx.storage.transactionSync(() => {
+      const insert: Parameters<RoomStorage["insertEvent"]>[0] = { eventId, pos, type: pdu.type, sender: pdu.sender, json };
+      if (pdu.state_key !== undefined) insert.stateKey = pdu.state_key;
+      if (lpduHash !== undefined) insert.lpduHash = lpduHash;
+      this.store.insertEvent(insert);
+      if (typeof pdu.state_key === "string") this.store.setCurrentState(pdu.type, pdu.state_key, eventId);
+      for (const d of destinations) this.store.enqueueOutbox(d, pos);
+      this.store.enqueueOutbox(INDEX_DESTINATION, pos);
+    });
+    this.state.apply(eventId, pdu);
+    this.last = { eventId, pos, pdu };
+    this.kickFlush();
+    return pos;
+  }
+
+  /**
+   * Every server with a joined user once the event applies, the sender's server, and the target
+   * of a kick or ban (draft "Sending Events"); never ourselves.
+   */
+  private destinationsFor(pdu: Pdu): string[] {
+    const out = new Set(this.state.joinedServers());
+    if (pdu.type === "m.room.member" && typeof pdu.state_key === "string") {
+      try {
+        const target = serverNameOf(pdu.state_key);
+        if (membershipOf(pdu) === "join") out.add(target);
+        if ((membershipOf(pdu) === "leave" || membershipOf(pdu) === "ban") && pdu.state_key !== pdu.sender) out.add(target);
+      } catch {
+        /* malformed target: the auth rules already refused anything that matters */
+      }
+    }
+    out.add(serverNameOf(pdu.sender));
+    out.delete(this.serverName);
+    return [...out];
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Hub: LPDUs from participant servers
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * A transaction's items for this room, signatures and hashes already verified by the Worker:
+   * LPDUs (no auth_events) when we are the hub, PDUs when the sender is our hub. Returns the
+   * failures keyed by the ID of what was received; items for a room we are not in are dropped.
+   */
+  async receive(origin: string, items: Array<{ id: string; lpdu?: Lpdu; pdu?: Pdu }>): Promise<FailedPdus> {
+    const failed: FailedPdus = {};
+    await this.exclusive(async () => {
+      for (const { id, lpdu, pdu } of items) {
+        try {
+          if (lpdu) {
+            if (!this.last || this.hub !== this.serverName) continue; // not our room to order: dropped
+            await this.acceptLpdu(origin, lpdu);
+          } else if (pdu) {
+            if (this.hub === this.serverName) throw forbidden("Only the hub sends PDUs in a room it hosts, and that is us");
+            if (!this.last) {
+              if (this.store.getMeta("joining_via") === origin) this.store.bufferPdu(JSON.stringify(pdu), Date.now());
+              continue; // a room we are not in: dropped
+            }
+            if (origin !== this.hub) throw forbidden(`${origin} is not the hub of this room`);
+            if (pdu.hub_server !== undefined && pdu.hub_server !== this.hub) throw forbidden(`hub_server ${String(pdu.hub_server)} is not this room's hub`);
+            const error = await this.acceptFromHub(pdu);
+            if (error) failed[id] = { error };
+          }
+        } catch (e) {
+          failed[id] = { error: e instanceof Error ? e.message : String(e) };
+        }
+      }
+    });
+    return failed;
+  }
+
+  /** Marks a join in progress through `hub`, so its fan-out racing our send_join answer is kept. */
+  async beginJoin(hub: string): Promise<void> {
+    if (!this.last) this.store.setMeta("joining_via", hub);
+  }
+
+  /** Caller holds the exclusive section. Duplicate LPDUs (a retried transaction) are accepted once. */
+  private async acceptLpdu(origin: string, lpdu: Lpdu): Promise<{ eventId: string; pdu: Pdu }> {
+    const { hub, version } = this.requireRoom();
+    if (hub !== this.serverName) throw new MatrixError(400, "M_WRONG_SERVER", "This server is not the room's hub");
+    if (serverNameOf(lpdu.sender) !== origin) throw forbidden(`${origin} cannot send events for ${lpdu.sender}`);
+    const lpduHash = lpdu.hashes.lpdu.sha256;
+    const known = this.store.getEventIdByLpduHash(lpduHash);
+    if (known) return { eventId: known, pdu: this.eventById(known) as Pdu };
+    const pdu = await completeLpdu(lpdu, this.linksFor(lpdu), this.serverName, await this.key(), version);
+    return this.acceptAsHub(pdu, lpduHash);
+  }
+
+  /** make_join / make_leave / make_knock: a template, if the change would pass the auth rules now. */
+  async makeMembership(userId: string, membership: "join" | "leave" | "knock"): Promise<{ template: Record<string, unknown>; roomVersion: string }> {
+    const { roomId, version, hub } = this.requireRoom();
+    if (hub !== this.serverName) throw new MatrixError(400, "M_WRONG_SERVER", "This server is not the room's hub");
+    const template: JsonObject = {
+      room_id: roomId,
+      type: "m.room.member",
+      state_key: userId,
+      sender: userId,
+      origin_server_ts: Date.now(),
+      content: { membership },
+      hub_server: hub,
+    };
+    // Trial run of the auth rules with the links the real event would get.
+    const links = this.linksFor(template as unknown as Pdu);
+    const trial = { ...template, auth_events: links.authEvents, prev_events: links.prevEvents, hashes: {}, signatures: {} } as unknown as Pdu;
+    const result = version.checkAuth({
+      event: trial,
+      state: this.state,
+      authEvents: links.authEvents.map((id) => this.eventById(id)).filter((e): e is Pdu => e !== undefined),
+      createEvent: this.state.get("m.room.create", ""),
+      prevEvent: this.last?.pdu,
+    });
+    if (!result.allowed) throw forbidden(`Auth rule ${result.rule}: ${result.reason}`);
+    return { template, roomVersion: version.id };
+  }
+
+  /**
+   * send_join / send_leave / send_knock: the LPDU goes in like any other; a join is answered with
+   * the state before it and its auth chain, a knock with stripped state.
+   */
+  async sendMembership(origin: string, lpdu: Lpdu, membership: "join" | "leave" | "knock"): Promise<JoinAnswer> {
+    return this.exclusive(async () => {
+      this.requireRoom();
+      if (lpdu.type !== "m.room.member" || lpdu.content["membership"] !== membership) {
+        throw new MatrixError(400, "M_BAD_JSON", `Expected an m.room.member event with membership ${membership}`);
+      }
+      if (lpdu.state_key !== lpdu.sender) throw new MatrixError(400, "M_BAD_JSON", "state_key must equal sender");
+      const stateBefore = membership === "join" ? this.store.currentState() : [];
+      const { eventId, pdu } = await this.acceptLpdu(origin, lpdu);
+      if (membership === "join") {
+        const stateJson = stateBefore.map((e) => e.json);
+        const chain = this.authChain(stateBefore).map((e) => e.json);
+        const body = `{"state":[${stateJson.join(",")}],"auth_chain":[${chain.join(",")}],"event":${JSON.stringify(pdu)},"members_omitted":false,"origin":${JSON.stringify(this.serverName)}}`;
+        return { body, eventId };
+      }
+      if (membership === "knock") return { body: JSON.stringify({ stripped_state: this.state.stripped(), knock_room_state: this.state.stripped() }), eventId };
+      return { body: "{}", eventId };
+    });
+  }
+
+  /**
+   * Invite of a user on another server, as hub: the invite is completed (from a participant's LPDU
+   * or built for a local sender), auth-checked, offered to the target server's /invite (which signs
+   * it), then appended with that signature.
+   */
+  async inviteRemote(
+    args: { lpdu: Lpdu; origin: string } | { sender: string; target: string; content: JsonObject },
+  ): Promise<{ eventId: string; json: string }> {
+    return this.exclusive(async () => {
+      const { hub } = this.requireRoom();
+      const version: RoomVersion = this.version as RoomVersion;
+      if (hub !== this.serverName) throw new MatrixError(400, "M_WRONG_SERVER", "This server is not the room's hub");
+      let pdu: Pdu;
+      let lpduHash: string | undefined;
+      if ("lpdu" in args) {
+        if (serverNameOf(args.lpdu.sender) !== args.origin) throw forbidden(`${args.origin} cannot send events for ${args.lpdu.sender}`);
+        lpduHash = args.lpdu.hashes.lpdu.sha256;
+        pdu = await completeLpdu(args.lpdu, this.linksFor(args.lpdu), this.serverName, await this.key(), version);
+      } else {
+        const fields = {
+          room_id: this.roomId as string,
+          type: "m.room.member",
+          state_key: args.target,
+          sender: args.sender,
+          origin_server_ts: Date.now(),
+          content: { ...args.content, membership: "invite" },
+        };
+        pdu = await buildLocalPdu(fields, this.linksFor(fields), this.serverName, await this.key(), version);
+      }
+      if (pdu.type !== "m.room.member" || membershipOf(pdu) !== "invite" || typeof pdu.state_key !== "string") {
+        throw new MatrixError(400, "M_BAD_JSON", "Not an invite");
+      }
+      version.checkFormat(pdu);
+      this.checkAuthOrThrow(pdu);
+      const target = serverNameOf(pdu.state_key);
+      let final = pdu;
+      if (target !== this.serverName && !this.state.isServerJoined(target)) {
+        final = await this.offerInvite(target, pdu);
+      }
+      const eventId = await eventIdOf(final, version);
+      this.commit(eventId, final, lpduHash, true);
+      return { eventId, json: JSON.stringify(final) };
+    });
+  }
+
+  /**
+   * A local user invites someone. As hub: inviteRemote. As participant: an LPDU over /send when the
+   * invitee's server already takes part (or is us), else the hub's /invite, which asks the
+   * invitee's server to sign it.
+   */
+  async invite(sender: string, target: string, content: Record<string, unknown>): Promise<{ eventId: string }> {
+    const { roomId, hub } = this.requireRoom();
+    if (hub === this.serverName) {
+      const { eventId } = await this.inviteRemote({ sender, target, content: content as JsonObject });
+      return { eventId };
+    }
+    const member = { type: "m.room.member", state_key: target, content: { ...(content as JsonObject), membership: "invite" } };
+    const targetServer = serverNameOf(target);
+    if (targetServer === this.serverName || this.state.isServerJoined(targetServer)) {
+      return { eventId: await this.sendViaHub(sender, member) };
+    }
+    const lpdu = await buildLpdu({ room_id: roomId, sender, origin_server_ts: Date.now(), ...member }, await this.key(), hub);
+    const txnId = (await eventIdOf(lpdu, this.version as RoomVersion)).slice(1);
+    const res = await this.env.OUTBOUND.request(hub, "POST", `${LM_PATH}/invite/${encodeURIComponent(txnId)}`, {
+      event: lpdu,
+      room_version: (this.version as RoomVersion).id,
+      invite_room_state: this.state.stripped(),
+    });
+    const body = res.body as { pdu?: unknown; event?: unknown; error?: unknown } | null;
+    const pdu = (body?.pdu ?? body?.event) as Pdu | undefined;
+    if (res.status !== 200 || typeof pdu !== "object" || pdu === null) {
+      throw new MatrixError(res.status === 403 ? 403 : 502, res.status === 403 ? "M_FORBIDDEN" : "M_UNKNOWN", `Invite failed at the hub: ${String(body?.error ?? res.status)}`);
+    }
+    return { eventId: await eventIdOf(pdu, this.version as RoomVersion) };
+  }
+
+  /** POST /invite to the target server; its answer must be our event plus its signature. */
+  private async offerInvite(target: string, pdu: Pdu): Promise<Pdu> {
+    const version: RoomVersion = this.version as RoomVersion;
+    const eventId = await eventIdOf(pdu, version);
+    const res = await this.env.OUTBOUND.inviteAndVerify(target, eventId, pdu as unknown as Record<string, unknown>, version.id, this.state.stripped());
+    if (!("pdu" in res)) throw new MatrixError(res.status >= 400 && res.status < 500 ? 403 : 502, "M_FORBIDDEN", `Invite refused by ${target}: ${res.error}`);
+    const signed = res.pdu as unknown as Pdu;
+    if ((await eventIdOf(signed, version)) !== eventId) throw forbidden(`${target} changed the invite event`);
+    return signed;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Participant: the hub's PDUs, and our users' events going to the hub
+  // ------------------------------------------------------------------------------------------
+
+  /** First contact with a room hosted elsewhere: the verified send_join answer. */
+  async initFromJoin(args: { roomId: string; version: string; hub: string; state: Pdu[]; authChain: Pdu[]; event: Pdu }): Promise<{ eventId: string }> {
+    return this.exclusive(async () => {
+      const version = getRoomVersion(args.version);
+      if (!version) throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Unsupported room version ${args.version}`);
+      if (this.roomId && this.last) {
+        // Already participating: the join is just another event from the hub.
+        const failed = await this.acceptFromHub(args.event);
+        if (failed) throw forbidden(failed);
+        return { eventId: await eventIdOf(args.event, version) };
+      }
+      this.roomId = args.roomId;
+      this.version = version;
+      this.hub = args.hub;
+      const outliers = new Map<string, Pdu>();
+      for (const e of [...args.authChain, ...args.state]) outliers.set(await eventIdOf(e, version), e);
+      this.ctx.storage.transactionSync(() => {
+        this.store.setMeta("room_id", args.roomId);
+        this.store.setMeta("room_version", args.version);
+        this.store.setMeta("hub", args.hub);
+        for (const [id, e] of outliers) {
+          if (this.store.getEvent(id)) continue;
+          const row: Parameters<RoomStorage["insertEvent"]>[0] = { eventId: id, pos: null, type: e.type, sender: e.sender, json: JSON.stringify(e) };
+          if (e.state_key !== undefined) row.stateKey = e.state_key;
+          this.store.insertEvent(row);
+        }
+      });
+      // The state before the join, replayed in the order given (create first).
+      for (const e of args.state) {
+        const id = await eventIdOf(e, version);
+        this.state.apply(id, e);
+        if (typeof e.state_key === "string") this.store.setCurrentState(e.type, e.state_key, id);
+      }
+      const joinId = await eventIdOf(args.event, version);
+      this.checkAuthOrThrow(args.event);
+      this.commit(joinId, args.event, args.event.hashes.lpdu?.sha256, false);
+      this.resolveEcho(args.event, joinId);
+      // PDUs that raced ahead of the send_join answer.
+      for (const json of this.store.takeBufferedPdus()) await this.acceptFromHub(JSON.parse(json) as Pdu);
+      return { eventId: joinId };
+    });
+  }
+
+  /** Caller holds the exclusive section. Returns an error message, or undefined when accepted or already known. */
+  private async acceptFromHub(pdu: Pdu): Promise<string | undefined> {
+    const version: RoomVersion = this.version as RoomVersion;
+    try {
+      version.checkFormat(pdu);
+      const eventId = await eventIdOf(pdu, version);
+      if (this.store.getEvent(eventId)?.pos != null) return undefined;
+      const prev = pdu.prev_events[0];
+      if (prev !== this.last?.eventId) {
+        await this.fillGap(prev);
+        if (this.store.getEvent(eventId)?.pos != null) return undefined;
+        if (prev !== this.last?.eventId) return `prev_events ${String(prev)} does not follow our last event`;
+      }
+      this.checkAuthOrThrow(pdu);
+      this.commit(eventId, pdu, pdu.hashes.lpdu?.sha256, false);
+      this.resolveEcho(pdu, eventId);
+      return undefined;
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+  }
+
+  /** Fetches events we missed from the hub (verified by the Worker) and appends them in order. */
+  private async fillGap(upTo: string | undefined): Promise<void> {
+    if (upTo === undefined || !this.last || !this.hub || !this.version) return;
+    const res = await this.env.OUTBOUND.backfillVerified(this.hub, this.roomId as string, upTo, 100, this.version.id);
+    if (!("pdus" in res)) return;
+    // Peers differ in order (the draft: oldest first; the reference implementation: newest first),
+    // so follow the prev_events chain from our last event instead of trusting the order.
+    const next = new Map<string, { id: string; pdu: Pdu }>();
+    for (const pdu of res.pdus as Pdu[]) {
+      const prev = pdu.prev_events[0];
+      if (prev !== undefined) next.set(prev, { id: await eventIdOf(pdu, this.version), pdu });
+    }
+    for (let step = next.get(this.last.eventId); step; step = next.get(this.last.eventId)) {
+      this.checkAuthOrThrow(step.pdu);
+      this.commit(step.id, step.pdu, step.pdu.hashes.lpdu?.sha256, false);
+      this.resolveEcho(step.pdu, step.id);
+    }
+  }
+
+  /** A local user's event in a room hosted elsewhere: an LPDU to the hub, then wait for its echo. */
+  private async sendViaHub(sender: string, event: { type: string; state_key?: string; content: JsonObject; redacts?: string }): Promise<string> {
+    const { roomId, hub } = this.requireRoom();
+    const fields = {
+      room_id: roomId,
+      type: event.type,
+      sender,
+      origin_server_ts: Date.now(),
+      content: event.content,
+      ...(event.state_key !== undefined ? { state_key: event.state_key } : {}),
+    };
+    const lpdu = await buildLpdu(fields, await this.key(), hub);
+    const lpduHash = lpdu.hashes.lpdu.sha256;
+    const lpduId = await eventIdOf(lpdu, this.version as RoomVersion);
+    const echoed = new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.echoWaiters.delete(lpduHash);
+        reject(new MatrixError(504, "M_UNKNOWN", "The room's hub did not confirm the event in time"));
+      }, ECHO_TIMEOUT_MS);
+      this.echoWaiters.set(lpduHash, { resolve, reject, timer });
+    });
+    await this.destination(hub).enqueue(hub, [{ roomId, id: lpduId, json: JSON.stringify(lpdu), lpduHash }]);
+    return echoed;
+  }
+
+  private resolveEcho(pdu: Pdu, eventId: string): void {
+    const h = pdu.hashes.lpdu?.sha256;
+    if (h === undefined) return;
+    const w = this.echoWaiters.get(h);
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.echoWaiters.delete(h);
+    w.resolve(eventId);
+  }
+
+  /** The hub refused an LPDU we sent (its failed_pdus); the waiting client gets the reason. */
+  async lpduRejected(lpduHash: string, error: string): Promise<void> {
+    const w = this.echoWaiters.get(lpduHash);
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.echoWaiters.delete(lpduHash);
+    w.reject(forbidden(`The hub refused the event: ${error}`));
+  }
+
+  /** An invite for one of our users to a room hosted elsewhere, already signed by us. */
+  async storeInvite(userId: string, pdu: Pdu, stripped: StrippedStateEvent[], origin: string, roomVersion: string): Promise<void> {
+    if (!this.roomId) {
+      this.store.setMeta("invite_room_version", roomVersion);
+    }
+    this.store.putInvite(userId, JSON.stringify(pdu), JSON.stringify(stripped), origin);
+  }
+
+  /** A local user's pending invite: the server to join through and the stripped state, as JSON. */
+  async pendingInvite(userId: string): Promise<{ hub: string; origin: string; eventJson: string; strippedJson: string } | undefined> {
+    const inv = this.store.getInvite(userId);
+    if (!inv) return undefined;
+    const pdu = JSON.parse(inv.eventJson) as Pdu;
+    return { hub: pdu.hub_server ?? inv.origin, origin: inv.origin, eventJson: inv.eventJson, strippedJson: inv.strippedState };
+  }
+
+  async forgetInvite(userId: string): Promise<void> {
+    this.store.deleteInvite(userId);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Fan-out: the outbox hands events to per-destination queues
+  // ------------------------------------------------------------------------------------------
+
+  private destination(server: string) {
+    return this.env.DESTINATION.get(this.env.DESTINATION.idFromName(server));
+  }
+
+  private kickFlush(): void {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      if (this.flushAgain) {
+        this.flushAgain = false;
+        this.kickFlush();
+      }
+    });
+    this.ctx.waitUntil(this.flushing);
+  }
+
+  /**
+   * Moves outbox rows to the destination queues, oldest first. A row is deleted only after its
+   * queue has stored it, so a crash here delivers twice at worst (queues drop duplicates by event ID).
+   */
+  private async flush(): Promise<void> {
+    try {
+      for (;;) {
+        const rows = this.store.pendingOutbox(FLUSH_BATCH);
+        if (rows.length === 0) return;
+        const byDest = new Map<string, typeof rows>();
+        for (const r of rows) {
+          const list = byDest.get(r.destination) ?? [];
+          list.push(r);
+          byDest.set(r.destination, list);
+        }
+        const roomId = this.roomId as string;
+        await Promise.all(
+          [...byDest].map(async ([dest, list]) => {
+            if (dest === INDEX_DESTINATION) await indexEvents(this.env.DB, roomId, list.map((r) => r.eventId));
+            else await this.destination(dest).enqueue(dest, list.map((r) => ({ roomId, id: r.eventId, json: r.json })));
+            this.store.deleteOutbox(dest, (list[list.length - 1] as (typeof list)[number]).pos);
+          }),
+        );
+      }
+    } catch (e) {
+      console.error("outbox flush failed; retrying by alarm", e);
+      await this.ctx.storage.setAlarm(Date.now() + FLUSH_RETRY_MS);
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    await this.flush();
+  }
+
+  /** Deliveries not yet handed to destination queues (admin status). */
+  async outboxStatus(): Promise<Array<{ destination: string; count: number }>> {
+    return this.store.outboxCounts().filter((r) => r.destination !== INDEX_DESTINATION);
+  }
+
+  /** Canonical JSON of an event as stored, for integrity checks in tests and admin tools. */
+  async canonicalEvent(eventId: string): Promise<string | undefined> {
+    const e = this.store.getEvent(eventId);
+    return e && canonicalJson(JSON.parse(e.json));
+  }
+
+  /** The LPDU a stored hub-completed event came from (for the admin CLI's integrity view). */
+  async lpduOf(eventId: string): Promise<Lpdu | undefined> {
+    const e = this.store.getEvent(eventId);
+    return e && lpduFromPdu(JSON.parse(e.json));
+  }
+}

@@ -1,12 +1,18 @@
 // Worker entry: exports the Durable Object classes and routes requests.
 
 import { buildRouter, mountKeys } from "./app.js";
+import { mountKeyQueries } from "./key-routes.js";
 import { mountClientAccounts } from "./client-accounts.js";
+import { mountClientRooms } from "./client-rooms.js";
+import { mountFederation } from "./federation.js";
 
 export { Room } from "../durable-objects/room.js";
+export { Destination } from "../durable-objects/destination.js";
+export { Inbox } from "../durable-objects/inbox.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
+export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountClientAccounts]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

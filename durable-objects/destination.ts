@@ -1,0 +1,209 @@
+// One remote server's delivery queue. Rooms hand it their accepted PDUs (or, as participant, their
+// LPDUs for the hub); it sends them in arrival order, in transactions of at most 50 PDUs and 100
+// EDUs, one transaction in flight at a time as the draft requires of a sender. A transaction keeps
+// its ID across retries so the receiver can answer a repeat without processing it again. Retries
+// back off and are driven by the DO alarm; the queue lives in SQLite, so a restart loses nothing.
+
+import { DurableObject } from "cloudflare:workers";
+
+export interface QueueItem {
+  roomId: string;
+  /** The event ID (or, for an LPDU, the ID of the LPDU as sent); duplicates are dropped. */
+  id: string;
+  json: string;
+  /** Set for LPDUs: lets the room match the hub's rejection to its waiting client. */
+  lpduHash?: string;
+  kind?: "pdu" | "edu";
+}
+
+export interface DestinationStatus {
+  destination: string;
+  queuedPdus: number;
+  queuedEdus: number;
+  inFlightTxn: string | null;
+  failures: number;
+  nextAttemptTs: number | null;
+  lastError: string | null;
+  lastSuccessTs: number | null;
+}
+
+const MAX_PDUS = 50;
+const MAX_EDUS = 100;
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS queue (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     room_id TEXT NOT NULL,
+     item_id TEXT NOT NULL,
+     lpdu_hash TEXT,
+     json TEXT NOT NULL,
+     txn_id TEXT
+   )`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS queue_item ON queue (kind, item_id)`,
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+];
+
+export class Destination extends DurableObject<Env> {
+  private sending: Promise<void> | undefined;
+  private again = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    for (const s of SCHEMA) ctx.storage.sql.exec(s);
+  }
+
+  private get sql(): SqlStorage {
+    return this.ctx.storage.sql;
+  }
+
+  private meta(key: string): string | undefined {
+    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value;
+  }
+
+  private setMeta(key: string, value: string | number | null): void {
+    if (value === null) this.sql.exec(`DELETE FROM meta WHERE key = ?`, key);
+    else this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, String(value));
+  }
+
+  /** Adds items to the queue (idempotent per item) and starts sending. */
+  async enqueue(destination: string, items: QueueItem[]): Promise<void> {
+    if (this.meta("destination") === undefined) this.setMeta("destination", destination);
+    this.ctx.storage.transactionSync(() => {
+      for (const it of items) {
+        this.sql.exec(
+          `INSERT OR IGNORE INTO queue (kind, room_id, item_id, lpdu_hash, json) VALUES (?, ?, ?, ?, ?)`,
+          it.kind ?? "pdu",
+          it.roomId,
+          it.id,
+          it.lpduHash ?? null,
+          it.json,
+        );
+      }
+    });
+    // A new item is a good moment to retry a backed-off destination only if the backoff has passed.
+    const next = Number(this.meta("next_attempt_ts") ?? 0);
+    if (Date.now() >= next) this.kick();
+    else await this.ctx.storage.setAlarm(next);
+  }
+
+  private kick(): void {
+    if (this.sending) {
+      this.again = true;
+      return;
+    }
+    this.sending = this.drain().finally(() => {
+      this.sending = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+    this.ctx.waitUntil(this.sending);
+  }
+
+  /** Sends transactions until the queue is empty or a send fails. */
+  private async drain(): Promise<void> {
+    const destination = this.meta("destination");
+    if (destination === undefined) return;
+    for (;;) {
+      const txn = this.currentTransaction();
+      if (!txn) return;
+      const res = await this.env.OUTBOUND.sendTransaction(destination, txn.txnId, { pdus: txn.pdus, edus: txn.edus });
+      if (res.status !== 200) {
+        await this.backOff(`HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
+        return;
+      }
+      await this.reportFailures(txn, res.body);
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec(`DELETE FROM queue WHERE txn_id = ?`, txn.txnId);
+        this.setMeta("failures", 0);
+        this.setMeta("next_attempt_ts", null);
+        this.setMeta("last_error", null);
+        this.setMeta("last_success_ts", Date.now());
+      });
+    }
+  }
+
+  /** The transaction in flight (resumed after a restart) or a new one over the oldest items. */
+  private currentTransaction(): { txnId: string; pdus: unknown[]; edus: unknown[]; rows: Array<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null }> } | undefined {
+    let txnId = this.sql.exec<{ txn_id: string }>(`SELECT txn_id FROM queue WHERE txn_id IS NOT NULL LIMIT 1`).toArray()[0]?.txn_id;
+    if (txnId === undefined) {
+      const pdus = this.sql.exec<{ seq: number }>(`SELECT seq FROM queue WHERE kind = 'pdu' ORDER BY seq LIMIT ?`, MAX_PDUS).toArray();
+      const edus = this.sql.exec<{ seq: number }>(`SELECT seq FROM queue WHERE kind = 'edu' ORDER BY seq LIMIT ?`, MAX_EDUS).toArray();
+      if (pdus.length === 0 && edus.length === 0) return undefined;
+      const counter = Number(this.meta("txn_counter") ?? 0) + 1;
+      txnId = `${this.ctx.id.toString().slice(0, 8)}.${Date.now()}.${counter}`;
+      const id = txnId;
+      this.ctx.storage.transactionSync(() => {
+        this.setMeta("txn_counter", counter);
+        for (const r of [...pdus, ...edus]) this.sql.exec(`UPDATE queue SET txn_id = ? WHERE seq = ?`, id, r.seq);
+      });
+    }
+    const rows = this.sql
+      .exec<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null; json: string }>(
+        `SELECT kind, room_id, item_id, lpdu_hash, json FROM queue WHERE txn_id = ? ORDER BY seq`,
+        txnId,
+      )
+      .toArray();
+    return {
+      txnId,
+      pdus: rows.filter((r) => r.kind === "pdu").map((r) => JSON.parse(r.json) as unknown),
+      edus: rows.filter((r) => r.kind === "edu").map((r) => JSON.parse(r.json) as unknown),
+      rows,
+    };
+  }
+
+  /** Tells rooms which of their LPDUs the hub refused, so waiting clients learn why. */
+  private async reportFailures(txn: { rows: Array<{ room_id: string; item_id: string; lpdu_hash: string | null }> }, body: unknown): Promise<void> {
+    const failed = (body as { failed_pdus?: unknown } | null)?.failed_pdus;
+    if (typeof failed !== "object" || failed === null) return;
+    for (const r of txn.rows) {
+      const f = (failed as Record<string, unknown>)[r.item_id];
+      if (f === undefined || r.lpdu_hash === null) continue;
+      const error = typeof (f as { error?: unknown }).error === "string" ? (f as { error: string }).error : "rejected";
+      const room = this.env.ROOM.get(this.env.ROOM.idFromName(r.room_id));
+      await room.lpduRejected(r.lpdu_hash, error).catch(() => undefined);
+    }
+  }
+
+  private async backOff(error: string): Promise<void> {
+    const failures = Number(this.meta("failures") ?? 0) + 1;
+    const base = Number(this.env.FEDERATION_RETRY_BASE_MS ?? "") || 1_000;
+    const max = Number(this.env.FEDERATION_RETRY_MAX_MS ?? "") || 10 * 60 * 1000;
+    const delay = Math.min(max, base * 2 ** Math.min(failures - 1, 20));
+    const next = Date.now() + delay;
+    this.setMeta("failures", failures);
+    this.setMeta("next_attempt_ts", next);
+    this.setMeta("last_error", error);
+    await this.ctx.storage.setAlarm(next);
+  }
+
+  override async alarm(): Promise<void> {
+    this.setMeta("next_attempt_ts", null);
+    this.kick();
+    await this.sending;
+  }
+
+  /** Retry now, e.g. when the destination has just contacted us (it is evidently back). */
+  async wake(): Promise<void> {
+    if (this.meta("next_attempt_ts") === undefined) return;
+    this.setMeta("next_attempt_ts", null);
+    this.kick();
+  }
+
+  async status(): Promise<DestinationStatus> {
+    const counts = this.sql.exec<{ kind: string; n: number }>(`SELECT kind, COUNT(*) AS n FROM queue GROUP BY kind`).toArray();
+    const next = this.meta("next_attempt_ts");
+    const last = this.meta("last_success_ts");
+    return {
+      destination: this.meta("destination") ?? "",
+      queuedPdus: counts.find((c) => c.kind === "pdu")?.n ?? 0,
+      queuedEdus: counts.find((c) => c.kind === "edu")?.n ?? 0,
+      inFlightTxn: this.sql.exec<{ txn_id: string }>(`SELECT txn_id FROM queue WHERE txn_id IS NOT NULL LIMIT 1`).toArray()[0]?.txn_id ?? null,
+      failures: Number(this.meta("failures") ?? 0),
+      nextAttemptTs: next === undefined ? null : Number(next),
+      lastError: this.meta("last_error") ?? null,
+      lastSuccessTs: last === undefined ? null : Number(last),
+    };
+  }
+}

@@ -1,0 +1,255 @@
+// The Room object's SQLite tables, each behind small named functions. Every SQL statement the Room
+// runs is in this file.
+
+export interface StoredEvent {
+  eventId: string;
+  /** Timeline position; null for outliers (state received with a join, events fetched for auth). */
+  pos: number | null;
+  json: string;
+}
+
+export interface OutboxRow {
+  destination: string;
+  pos: number;
+  eventId: string;
+  json: string;
+}
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS events (
+     event_id TEXT PRIMARY KEY,
+     pos INTEGER UNIQUE,
+     type TEXT NOT NULL,
+     state_key TEXT,
+     sender TEXT NOT NULL,
+     lpdu_hash TEXT,
+     json TEXT NOT NULL
+   )`,
+  `CREATE INDEX IF NOT EXISTS events_state_history ON events (type, state_key, pos) WHERE state_key IS NOT NULL`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS events_by_lpdu ON events (lpdu_hash) WHERE lpdu_hash IS NOT NULL`,
+  `CREATE TABLE IF NOT EXISTS current_state (type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (type, state_key))`,
+  `CREATE TABLE IF NOT EXISTS outbox (destination TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (destination, pos))`,
+  `CREATE TABLE IF NOT EXISTS client_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id))`,
+  `CREATE TABLE IF NOT EXISTS pending_pdus (seq INTEGER PRIMARY KEY AUTOINCREMENT, json TEXT NOT NULL, received_ts INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS invites (user_id TEXT PRIMARY KEY, event_json TEXT NOT NULL, stripped_state TEXT NOT NULL, origin TEXT NOT NULL)`,
+];
+
+export class RoomStorage {
+  constructor(private readonly sql: SqlStorage) {
+    for (const s of SCHEMA) sql.exec(s);
+  }
+
+  // --- meta ---------------------------------------------------------------------------------
+
+  /** Reads a room-level setting (room ID, version, hub). */
+  getMeta(key: string): string | undefined {
+    const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0];
+    return row?.value;
+  }
+
+  /** Writes a room-level setting. */
+  setMeta(key: string, value: string): void {
+    this.sql.exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value);
+  }
+
+  // --- events -------------------------------------------------------------------------------
+
+  /** Appends an accepted event at a timeline position (or as an outlier when pos is null). */
+  insertEvent(e: { eventId: string; pos: number | null; type: string; stateKey?: string; sender: string; lpduHash?: string; json: string }): void {
+    this.sql.exec(
+      `INSERT INTO events (event_id, pos, type, state_key, sender, lpdu_hash, json) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      e.eventId,
+      e.pos,
+      e.type,
+      e.stateKey ?? null,
+      e.sender,
+      e.lpduHash ?? null,
+      e.json,
+    );
+  }
+
+  /** Places an outlier on the timeline (a participant's own join arriving after its state). */
+  setEventPos(eventId: string, pos: number): void {
+    this.sql.exec(`UPDATE events SET pos = ? WHERE event_id = ?`, pos, eventId);
+  }
+
+  /** One event by ID. */
+  getEvent(eventId: string): StoredEvent | undefined {
+    const row = this.sql
+      .exec<{ event_id: string; pos: number | null; json: string }>(`SELECT event_id, pos, json FROM events WHERE event_id = ?`, eventId)
+      .toArray()[0];
+    return row && { eventId: row.event_id, pos: row.pos, json: row.json };
+  }
+
+  /** The event completed from an LPDU with this hash, if the hub already accepted it. */
+  getEventIdByLpduHash(lpduHash: string): string | undefined {
+    return this.sql.exec<{ event_id: string }>(`SELECT event_id FROM events WHERE lpdu_hash = ?`, lpduHash).toArray()[0]?.event_id;
+  }
+
+  /** The last timeline event. */
+  lastEvent(): { eventId: string; pos: number } | undefined {
+    const row = this.sql
+      .exec<{ event_id: string; pos: number }>(`SELECT event_id, pos FROM events WHERE pos IS NOT NULL ORDER BY pos DESC LIMIT 1`)
+      .toArray()[0];
+    return row && { eventId: row.event_id, pos: row.pos };
+  }
+
+  /** Timeline events in (after, upTo], oldest first, at most `limit`. */
+  eventsAfter(after: number, limit: number, upTo = Number.MAX_SAFE_INTEGER): StoredEvent[] {
+    return this.sql
+      .exec<{ event_id: string; pos: number; json: string }>(
+        `SELECT event_id, pos, json FROM events WHERE pos > ? AND pos <= ? ORDER BY pos ASC LIMIT ?`,
+        after,
+        upTo,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
+  }
+
+  /** Timeline events strictly before `before`, newest first, at most `limit`. */
+  eventsBefore(before: number, limit: number): StoredEvent[] {
+    return this.sql
+      .exec<{ event_id: string; pos: number; json: string }>(
+        `SELECT event_id, pos, json FROM events WHERE pos IS NOT NULL AND pos < ? ORDER BY pos DESC LIMIT ?`,
+        before,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
+  }
+
+  /** The state at a position: for each (type, state_key) the newest state event before `pos`. */
+  stateIdsBefore(pos: number): string[] {
+    return this.sql
+      .exec<{ event_id: string }>(
+        `SELECT event_id FROM events e
+           WHERE state_key IS NOT NULL AND pos IS NOT NULL AND pos < ?
+             AND pos = (SELECT MAX(pos) FROM events f WHERE f.type = e.type AND f.state_key = e.state_key AND f.pos < ?)
+           ORDER BY pos ASC`,
+        pos,
+        pos,
+      )
+      .toArray()
+      .map((r) => r.event_id);
+  }
+
+  /** Events by ID, in the order asked, skipping unknown ones. */
+  getEvents(eventIds: readonly string[]): StoredEvent[] {
+    const out: StoredEvent[] = [];
+    for (const id of eventIds) {
+      const e = this.getEvent(id);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  // --- current state ------------------------------------------------------------------------
+
+  /** Records the newest event for a (type, state_key). */
+  setCurrentState(type: string, stateKey: string, eventId: string): void {
+    this.sql.exec(
+      `INSERT INTO current_state (type, state_key, event_id) VALUES (?, ?, ?)
+         ON CONFLICT (type, state_key) DO UPDATE SET event_id = excluded.event_id`,
+      type,
+      stateKey,
+      eventId,
+    );
+  }
+
+  /** Current state events with their JSON, in timeline order (outliers first), create first. */
+  currentState(): StoredEvent[] {
+    return this.sql
+      .exec<{ event_id: string; pos: number | null; json: string }>(
+        `SELECT e.event_id, e.pos, e.json FROM current_state c JOIN events e ON e.event_id = c.event_id
+           ORDER BY (c.type = 'm.room.create') DESC, e.pos IS NOT NULL, e.pos, e.rowid`,
+      )
+      .toArray()
+      .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
+  }
+
+  // --- outbox -------------------------------------------------------------------------------
+
+  /** Queues the event at `pos` for delivery to `destination`. */
+  enqueueOutbox(destination: string, pos: number): void {
+    this.sql.exec(`INSERT OR IGNORE INTO outbox (destination, pos) VALUES (?, ?)`, destination, pos);
+  }
+
+  /** The oldest queued deliveries across destinations, with the events' JSON. */
+  pendingOutbox(limit: number): OutboxRow[] {
+    return this.sql
+      .exec<{ destination: string; pos: number; event_id: string; json: string }>(
+        `SELECT o.destination, o.pos, e.event_id, e.json FROM outbox o JOIN events e ON e.pos = o.pos
+           ORDER BY o.pos ASC LIMIT ?`,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ destination: r.destination, pos: r.pos, eventId: r.event_id, json: r.json }));
+  }
+
+  /** Drops deliveries a destination queue has taken over. */
+  deleteOutbox(destination: string, upToPos: number): void {
+    this.sql.exec(`DELETE FROM outbox WHERE destination = ? AND pos <= ?`, destination, upToPos);
+  }
+
+  /** Queued deliveries per destination, for status pages. */
+  outboxCounts(): Array<{ destination: string; count: number }> {
+    return this.sql
+      .exec<{ destination: string; count: number }>(`SELECT destination, COUNT(*) AS count FROM outbox GROUP BY destination`)
+      .toArray();
+  }
+
+  // --- client transaction IDs -------------------------------------------------------------
+
+  /** The event a client's transaction ID already produced. */
+  getClientTxn(userId: string, deviceId: string, txnId: string): string | undefined {
+    return this.sql
+      .exec<{ event_id: string }>(
+        `SELECT event_id FROM client_txns WHERE user_id = ? AND device_id = ? AND txn_id = ?`,
+        userId,
+        deviceId,
+        txnId,
+      )
+      .toArray()[0]?.event_id;
+  }
+
+  /** Remembers which event a client's transaction ID produced. */
+  putClientTxn(userId: string, deviceId: string, txnId: string, eventId: string): void {
+    this.sql.exec(`INSERT OR REPLACE INTO client_txns (user_id, device_id, txn_id, event_id) VALUES (?, ?, ?, ?)`, userId, deviceId, txnId, eventId);
+  }
+
+  // --- PDUs that arrived before this participant finished joining ---------------------------
+
+  /** Holds a PDU that reached us before our send_join answer did. */
+  bufferPdu(json: string, now: number): void {
+    this.sql.exec(`INSERT INTO pending_pdus (json, received_ts) VALUES (?, ?)`, json, now);
+  }
+
+  /** Takes every buffered PDU, oldest first. */
+  takeBufferedPdus(): string[] {
+    const rows = this.sql.exec<{ json: string }>(`SELECT json FROM pending_pdus ORDER BY seq`).toArray();
+    this.sql.exec(`DELETE FROM pending_pdus`);
+    return rows.map((r) => r.json);
+  }
+
+  // --- invites received for local users (room hosted elsewhere, not yet joined) -------------
+
+  /** Keeps an invite for a local user until they join or reject it. */
+  putInvite(userId: string, eventJson: string, strippedState: string, origin: string): void {
+    this.sql.exec(`INSERT OR REPLACE INTO invites (user_id, event_json, stripped_state, origin) VALUES (?, ?, ?, ?)`, userId, eventJson, strippedState, origin);
+  }
+
+  /** The pending invite of a local user. */
+  getInvite(userId: string): { eventJson: string; strippedState: string; origin: string } | undefined {
+    const row = this.sql
+      .exec<{ event_json: string; stripped_state: string; origin: string }>(`SELECT event_json, stripped_state, origin FROM invites WHERE user_id = ?`, userId)
+      .toArray()[0];
+    return row && { eventJson: row.event_json, strippedState: row.stripped_state, origin: row.origin };
+  }
+
+  /** Forgets a local user's pending invite. */
+  deleteInvite(userId: string): void {
+    this.sql.exec(`DELETE FROM invites WHERE user_id = ?`, userId);
+  }
+}

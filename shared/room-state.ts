@@ -1,0 +1,117 @@
+// A room's current state as the Room object keeps it in memory: the state map plus the derived
+// facts the hot path asks for on every event (who is joined, which servers take part).
+
+import type { Pdu, StateMap } from "./event.js";
+import { stateKeyOf } from "./event.js";
+import { serverNameOf } from "./ids.js";
+
+export interface StateEntry {
+  eventId: string;
+  pdu: Pdu;
+}
+
+export type Membership = "join" | "invite" | "leave" | "ban" | "knock";
+
+export function membershipOf(e: Pdu | undefined): Membership | undefined {
+  const m = e?.content["membership"];
+  return m === "join" || m === "invite" || m === "leave" || m === "ban" || m === "knock" ? m : undefined;
+}
+
+/** Stripped state for invites and knocks (draft "Stripped State"). */
+export const STRIPPED_STATE_TYPES = [
+  "m.room.create",
+  "m.room.name",
+  "m.room.avatar",
+  "m.room.topic",
+  "m.room.join_rules",
+  "m.room.canonical_alias",
+  "m.room.encryption",
+] as const;
+
+export interface StrippedStateEvent {
+  type: string;
+  state_key: string;
+  sender: string;
+  content: Record<string, unknown>;
+}
+
+export class RoomState implements StateMap {
+  private readonly entries = new Map<string, StateEntry>();
+  private readonly joinedPerServer = new Map<string, number>();
+
+  get(type: string, stateKey: string): Pdu | undefined {
+    return this.entries.get(stateKeyOf(type, stateKey))?.pdu;
+  }
+
+  entry(type: string, stateKey: string): StateEntry | undefined {
+    return this.entries.get(stateKeyOf(type, stateKey));
+  }
+
+  eventIdOf(type: string, stateKey: string): string | undefined {
+    return this.entries.get(stateKeyOf(type, stateKey))?.eventId;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  all(): IterableIterator<StateEntry> {
+    return this.entries.values();
+  }
+
+  /** Applies a state event (no-op for non-state events) and keeps the joined-server counts right. */
+  apply(eventId: string, pdu: Pdu): void {
+    if (typeof pdu.state_key !== "string") return;
+    const key = stateKeyOf(pdu.type, pdu.state_key);
+    if (pdu.type === "m.room.member") {
+      const before = membershipOf(this.entries.get(key)?.pdu);
+      const after = membershipOf(pdu);
+      if (before === "join" && after !== "join") this.bump(pdu.state_key, -1);
+      if (before !== "join" && after === "join") this.bump(pdu.state_key, 1);
+    }
+    this.entries.set(key, { eventId, pdu });
+  }
+
+  private bump(userId: string, delta: number): void {
+    let server: string;
+    try {
+      server = serverNameOf(userId);
+    } catch {
+      return;
+    }
+    const n = (this.joinedPerServer.get(server) ?? 0) + delta;
+    if (n <= 0) this.joinedPerServer.delete(server);
+    else this.joinedPerServer.set(server, n);
+  }
+
+  membership(userId: string): Membership | undefined {
+    return membershipOf(this.get("m.room.member", userId));
+  }
+
+  /** Servers with at least one joined user. */
+  joinedServers(): string[] {
+    return [...this.joinedPerServer.keys()];
+  }
+
+  isServerJoined(server: string): boolean {
+    return this.joinedPerServer.has(server);
+  }
+
+  members(membership?: Membership): StateEntry[] {
+    const out: StateEntry[] = [];
+    for (const e of this.entries.values()) {
+      if (e.pdu.type !== "m.room.member") continue;
+      if (membership === undefined || membershipOf(e.pdu) === membership) out.push(e);
+    }
+    return out;
+  }
+
+  stripped(): StrippedStateEvent[] {
+    const out: StrippedStateEvent[] = [];
+    for (const type of STRIPPED_STATE_TYPES) {
+      const e = this.get(type, "");
+      if (e) out.push({ type: e.type, state_key: "", sender: e.sender, content: e.content });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,365 @@
+// Client-server room actions that drive rooms: create, join, invite, leave, kick/ban, knock, send,
+// state, messages, event, members. Served under v3 and r0.
+
+import type { JsonObject } from "../shared/canonical-json.js";
+import { planCreateRoom } from "../shared/create-room.js";
+import { toClientEvent } from "../shared/client-event.js";
+import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
+import type { Pdu } from "../shared/event.js";
+import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId, serverNameOf } from "../shared/ids.js";
+import { DEFAULT_ROOM_VERSION_ID, SUPPORTED_ROOM_VERSION_IDS } from "../shared/room-versions.js";
+import type { RouteTable, SbRequest } from "./app.js";
+import { requireUser } from "./client-auth.js";
+import { json, readJsonBody } from "./http.js";
+import { joinRemoteRoom, knockRemoteRoom, leaveRemoteRoom } from "./remote-membership.js";
+import { getAlias, insertAlias, insertRoom } from "./storage/rooms.js";
+
+const PREFIXES = ["/_matrix/client/v3", "/_matrix/client/r0"] as const;
+const SMALL_BODY = { maxBytes: 64 * 1024, allowEmpty: true };
+/** Room events are capped at 64 KiB by the room; the body may carry a little more before that check. */
+const EVENT_BODY = { maxBytes: 96 * 1024, allowEmpty: true };
+
+type Stub = DurableObjectStub<import("../durable-objects/room.js").Room>;
+
+function roomStub(env: Env, roomId: string): Stub {
+  return env.ROOM.get(env.ROOM.idFromName(roomId));
+}
+
+function param(req: SbRequest, name: string): string {
+  const raw = (req.params as Record<string, string | undefined>)[name];
+  if (raw === undefined) throw badJson(`missing ${name}`);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new MatrixError(400, "M_INVALID_PARAM", `${name} is not valid percent-encoding`);
+  }
+}
+
+function roomIdParam(req: SbRequest): string {
+  const roomId = param(req, "roomId");
+  if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
+  return roomId;
+}
+
+function userIdField(body: Record<string, unknown>): string {
+  const u = body["user_id"];
+  if (!isUserId(u)) throw badJson("user_id must be a valid user ID");
+  return u;
+}
+
+function optReason(body: Record<string, unknown>): string | undefined {
+  const r = body["reason"];
+  if (r === undefined || r === null) return undefined;
+  if (typeof r !== "string") throw badJson("reason must be a string");
+  return r;
+}
+
+function contentBody(body: Record<string, unknown>): JsonObject {
+  return body as JsonObject;
+}
+
+/** The room must exist here and the user must be joined to read it. */
+async function requireJoined(env: Env, roomId: string, userId: string): Promise<Stub> {
+  const stub = roomStub(env, roomId);
+  const membership = await stub.membership(userId);
+  if (membership !== "join") throw forbidden(`${userId} is not in room ${roomId}`);
+  return stub;
+}
+
+function clientEvent(json: string, eventId: string, roomId: string): ReturnType<typeof toClientEvent> {
+  return toClientEvent(JSON.parse(json) as Pdu, eventId, roomId, Date.now());
+}
+
+// --------------------------------------------------------------------------------------------
+
+async function createRoom(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const { body } = await readJsonBody(req, SMALL_BODY);
+  const plan = planCreateRoom(body, userId, new Set(SUPPORTED_ROOM_VERSION_IDS), DEFAULT_ROOM_VERSION_ID);
+  const server = req.config.serverName;
+  let alias: string | undefined;
+  if (plan.alias !== undefined) {
+    alias = `#${plan.alias}:${server}`;
+    if (!isRoomAlias(alias)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room_alias_name");
+    if (await getAlias(env.DB, alias)) throw new MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken");
+    plan.events.push({ type: "m.room.canonical_alias", state_key: "", content: { alias } });
+  }
+  if (plan.roomVersion === "12") throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", "Creating room version 12 rooms is not supported yet");
+  const localpart = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => "abcdefghijklmnopqrstuvwxyzABCDEF"[b & 31]).join("");
+  const roomId = `!${localpart}:${server}`;
+  const stub = roomStub(env, roomId);
+  await stub.create(roomId, plan.roomVersion, userId, plan.events);
+  const now = Date.now();
+  const writes = [insertRoom(env.DB, { room_id: roomId, room_version: plan.roomVersion, hub_server: server, creator: userId, created_ts: now })];
+  if (alias !== undefined) writes.push(insertAlias(env.DB, alias, roomId, userId, now));
+  await env.DB.batch(writes);
+  for (const target of plan.invites) {
+    await stub.inviteRemote({ sender: userId, target, content: plan.isDirect ? { is_direct: true } : {} });
+  }
+  return json({ room_id: roomId });
+}
+
+/** Room ID from a room ID or a local alias, plus the servers to try for a remote room. */
+async function resolveRoom(env: Env, idOrAlias: string, req: SbRequest): Promise<{ roomId: string; via: string[] }> {
+  const url = new URL(req.url);
+  const via = [...url.searchParams.getAll("server_name"), ...url.searchParams.getAll("via")].filter(isServerName);
+  if (isRoomId(idOrAlias)) return { roomId: idOrAlias, via };
+  if (isRoomAlias(idOrAlias)) {
+    const row = await getAlias(env.DB, idOrAlias);
+    if (!row) throw notFound(`Room alias ${idOrAlias} not found`);
+    return { roomId: row.room_id, via };
+  }
+  throw new MatrixError(400, "M_INVALID_PARAM", "Not a room ID or alias");
+}
+
+/** Where to send make_join for a room we do not participate in: invite origin, via, then the room ID's server. */
+async function hubCandidates(stub: Stub, roomId: string, userId: string, via: string[]): Promise<string[]> {
+  const out: string[] = [];
+  const invite = await stub.pendingInvite(userId);
+  if (invite) out.push(invite.hub);
+  out.push(...via);
+  const colon = roomId.indexOf(":");
+  if (colon > 0) out.push(roomId.slice(colon + 1));
+  return [...new Set(out)];
+}
+
+async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Response> {
+  const { userId, deviceId } = await requireUser(req, env);
+  const { body } = await readJsonBody(req, SMALL_BODY);
+  const { roomId, via } = await resolveRoom(env, idOrAlias, req);
+  const stub = roomStub(env, roomId);
+  const info = await stub.info();
+  const reason = optReason(body);
+  const content: JsonObject = { membership: "join", ...(reason !== undefined ? { reason } : {}) };
+  if (info) {
+    if ((await stub.membership(userId)) !== "join") await stub.send(userId, { type: "m.room.member", state_key: userId, content });
+    return json({ room_id: roomId });
+  }
+  const candidates = (await hubCandidates(stub, roomId, userId, via)).filter((s) => s !== req.config.serverName);
+  if (candidates.length === 0) throw notFound("No server to join this room through");
+  let lastError: unknown;
+  for (const hub of candidates) {
+    try {
+      await joinRemoteRoom(env, req.config, userId, roomId, hub, reason !== undefined ? { reason } : {});
+      await stub.forgetInvite(userId);
+      void deviceId;
+      return json({ room_id: roomId });
+    } catch (e) {
+      lastError = e;
+      if (e instanceof MatrixError && e.status === 403) throw e;
+    }
+  }
+  throw lastError;
+}
+
+async function leave(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const { body } = await readJsonBody(req, SMALL_BODY);
+  const roomId = roomIdParam(req);
+  const stub = roomStub(env, roomId);
+  const reason = optReason(body);
+  if (await stub.info()) {
+    const m = await stub.membership(userId);
+    if (m === undefined || m === "leave") throw forbidden(`${userId} is not in room ${roomId}`);
+    await stub.send(userId, { type: "m.room.member", state_key: userId, content: { membership: "leave", ...(reason !== undefined ? { reason } : {}) } });
+    return json({});
+  }
+  const invite = await stub.pendingInvite(userId);
+  if (!invite) throw forbidden(`${userId} is not in room ${roomId}`);
+  await leaveRemoteRoom(env, req.config, userId, roomId, invite.hub);
+  return json({});
+}
+
+async function knock(req: SbRequest, env: Env, idOrAlias: string): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const { body } = await readJsonBody(req, SMALL_BODY);
+  const { roomId, via } = await resolveRoom(env, idOrAlias, req);
+  const stub = roomStub(env, roomId);
+  const reason = optReason(body);
+  if (await stub.info()) {
+    await stub.send(userId, { type: "m.room.member", state_key: userId, content: { membership: "knock", ...(reason !== undefined ? { reason } : {}) } });
+    return json({ room_id: roomId });
+  }
+  const candidates = (await hubCandidates(stub, roomId, userId, via)).filter((s) => s !== req.config.serverName);
+  if (candidates.length === 0) throw notFound("No server to knock through");
+  await knockRemoteRoom(env, req.config, userId, roomId, candidates[0] as string, reason);
+  return json({ room_id: roomId });
+}
+
+async function invite(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const { body } = await readJsonBody(req, SMALL_BODY);
+  const roomId = roomIdParam(req);
+  const target = userIdField(body);
+  const reason = optReason(body);
+  const stub = await requireJoined(env, roomId, userId);
+  await stub.invite(userId, target, reason === undefined ? {} : { reason });
+  return json({});
+}
+
+function moderation(membership: "leave" | "ban", requireCurrent?: "ban") {
+  return async (req: SbRequest, env: Env): Promise<Response> => {
+    const { userId } = await requireUser(req, env);
+    const { body } = await readJsonBody(req, SMALL_BODY);
+    const roomId = roomIdParam(req);
+    const target = userIdField(body);
+    const reason = optReason(body);
+    const stub = await requireJoined(env, roomId, userId);
+    if (requireCurrent && (await stub.membership(target)) !== requireCurrent) throw forbidden(`${target} is not banned`);
+    await stub.send(userId, { type: "m.room.member", state_key: target, content: { membership, ...(reason !== undefined ? { reason } : {}) } });
+    return json({});
+  };
+}
+
+async function sendMessage(req: SbRequest, env: Env): Promise<Response> {
+  const { userId, deviceId } = await requireUser(req, env);
+  const { body } = await readJsonBody(req, EVENT_BODY);
+  const roomId = roomIdParam(req);
+  const type = param(req, "eventType");
+  const txnId = param(req, "txnId");
+  const stub = await requireJoined(env, roomId, userId);
+  const { eventId } = await stub.send(userId, { type, content: contentBody(body) }, { deviceId, txnId });
+  return json({ event_id: eventId });
+}
+
+async function putState(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const { body } = await readJsonBody(req, EVENT_BODY);
+  const roomId = roomIdParam(req);
+  const type = param(req, "eventType");
+  const stateKey = (req.params as Record<string, string | undefined>)["stateKey"] === undefined ? "" : param(req, "stateKey");
+  const stub = roomStub(env, roomId);
+  // Membership changes of others go through the auth rules like any state event; the sender's
+  // own membership may be changed without being joined (e.g. leaving after an invite).
+  if (!(type === "m.room.member" && stateKey === userId)) await requireJoined(env, roomId, userId);
+  if (type === "m.room.member" && body["membership"] === "invite") {
+    if (!isUserId(stateKey)) throw badJson("state_key must be a user ID");
+    await stub.invite(userId, stateKey, body as Record<string, unknown>);
+    const e = await stub.stateEvent(type, stateKey);
+    return json({ event_id: e?.eventId });
+  }
+  const { eventId } = await stub.send(userId, { type, state_key: stateKey, content: contentBody(body) });
+  return json({ event_id: eventId });
+}
+
+async function getState(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const roomId = roomIdParam(req);
+  const stub = await requireJoined(env, roomId, userId);
+  const all = await stub.currentStateJson();
+  return json(all.map((e) => clientEvent(e.json, e.eventId, roomId)));
+}
+
+async function getStateEvent(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const roomId = roomIdParam(req);
+  const type = param(req, "eventType");
+  const stateKey = (req.params as Record<string, string | undefined>)["stateKey"] === undefined ? "" : param(req, "stateKey");
+  const stub = await requireJoined(env, roomId, userId);
+  const e = await stub.stateEvent(type, stateKey);
+  if (!e) throw notFound("State event not found");
+  const format = new URL(req.url).searchParams.get("format");
+  if (format === "event") return json(clientEvent(e.json, e.eventId, roomId));
+  return json((JSON.parse(e.json) as Pdu).content);
+}
+
+/** Pagination tokens are timeline positions: "p<pos>" is the position a page starts after/before. */
+function parseToken(t: string | null): number | undefined {
+  if (t === null || t === "") return undefined;
+  const m = /^[pst](\d+)(?:_.*)?$/.exec(t);
+  if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Unknown pagination token");
+  return Number(m[1]);
+}
+
+async function messages(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const roomId = roomIdParam(req);
+  const stub = await requireJoined(env, roomId, userId);
+  const q = new URL(req.url).searchParams;
+  const dir = q.get("dir") ?? "b";
+  if (dir !== "b" && dir !== "f") throw new MatrixError(400, "M_INVALID_PARAM", "dir must be b or f");
+  const limitRaw = Number(q.get("limit") ?? "10");
+  if (!Number.isSafeInteger(limitRaw) || limitRaw < 0) throw new MatrixError(400, "M_INVALID_PARAM", "limit must be a non-negative integer");
+  const limit = Math.min(Math.max(limitRaw, 1), 1000);
+  const from = parseToken(q.get("from"));
+  const to = parseToken(q.get("to"));
+  // A backwards page "from p<n>" holds events before position n+1 (n itself included).
+  const events = await stub.timeline(dir === "b" ? { from: from === undefined ? undefined : from + 1, dir, limit } : { from: from ?? 0, dir, limit });
+  const inRange = events.filter((e) => to === undefined || (dir === "b" ? e.pos > to : e.pos <= to));
+  const chunk = inRange.map((e) => clientEvent(e.json, e.eventId, roomId));
+  const info = await stub.info();
+  const start = from ?? (dir === "b" ? (info?.lastPos ?? 0) : 0);
+  const out: Record<string, unknown> = { chunk, start: `p${start}` };
+  const lastEvent = inRange[inRange.length - 1];
+  if (inRange.length === events.length && lastEvent !== undefined && events.length === limit) {
+    out["end"] = `p${dir === "b" ? lastEvent.pos - 1 : lastEvent.pos}`;
+  } else if (lastEvent !== undefined && dir === "f") {
+    out["end"] = `p${lastEvent.pos}`;
+  }
+  return json(out);
+}
+
+async function getEvent(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const roomId = roomIdParam(req);
+  const eventId = param(req, "eventId");
+  if (!isEventId(eventId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid event ID");
+  const stub = await requireJoined(env, roomId, userId);
+  const e = await stub.getEventJson(eventId);
+  if (!e || e.pos === null) throw notFound("Event not found");
+  return json(clientEvent(e.json, eventId, roomId));
+}
+
+async function members(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const roomId = roomIdParam(req);
+  const stub = await requireJoined(env, roomId, userId);
+  const q = new URL(req.url).searchParams;
+  const only = q.get("membership");
+  const not = q.get("not_membership");
+  const all = await stub.currentStateJson();
+  const chunk = all
+    .map((e) => ({ e, pdu: JSON.parse(e.json) as Pdu }))
+    .filter(({ pdu }) => pdu.type === "m.room.member")
+    .filter(({ pdu }) => (only === null || pdu.content["membership"] === only) && (not === null || pdu.content["membership"] !== not))
+    .map(({ e }) => clientEvent(e.json, e.eventId, roomId));
+  return json({ chunk });
+}
+
+async function joinedMembers(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const roomId = roomIdParam(req);
+  const stub = await requireJoined(env, roomId, userId);
+  const joined: Record<string, unknown> = {};
+  for (const e of await stub.currentStateJson()) {
+    const pdu = JSON.parse(e.json) as Pdu;
+    if (pdu.type !== "m.room.member" || pdu.content["membership"] !== "join" || pdu.state_key === undefined) continue;
+    joined[pdu.state_key] = { display_name: pdu.content["displayname"] ?? null, avatar_url: pdu.content["avatar_url"] ?? null };
+  }
+  return json({ joined });
+}
+
+export function mountClientRooms(t: RouteTable): void {
+  for (const p of PREFIXES) {
+    t.add("post", `${p}/createRoom`, createRoom);
+    t.add("post", `${p}/join/:roomIdOrAlias`, (req, env) => join(req, env, param(req, "roomIdOrAlias")));
+    t.add("post", `${p}/rooms/:roomId/join`, (req, env) => join(req, env, roomIdParam(req)));
+    t.add("post", `${p}/knock/:roomIdOrAlias`, (req, env) => knock(req, env, param(req, "roomIdOrAlias")));
+    t.add("post", `${p}/rooms/:roomId/leave`, leave);
+    t.add("post", `${p}/rooms/:roomId/invite`, invite);
+    t.add("post", `${p}/rooms/:roomId/kick`, moderation("leave"));
+    t.add("post", `${p}/rooms/:roomId/ban`, moderation("ban"));
+    t.add("post", `${p}/rooms/:roomId/unban`, moderation("leave", "ban"));
+    t.add("put", `${p}/rooms/:roomId/send/:eventType/:txnId`, sendMessage);
+    t.add("get", `${p}/rooms/:roomId/state`, getState);
+    t.add("get", `${p}/rooms/:roomId/state/:eventType`, getStateEvent);
+    t.add("get", `${p}/rooms/:roomId/state/:eventType/:stateKey`, getStateEvent);
+    t.add("put", `${p}/rooms/:roomId/state/:eventType`, putState);
+    t.add("put", `${p}/rooms/:roomId/state/:eventType/:stateKey`, putState);
+    t.add("get", `${p}/rooms/:roomId/messages`, messages);
+    t.add("get", `${p}/rooms/:roomId/event/:eventId`, getEvent);
+    t.add("get", `${p}/rooms/:roomId/members`, members);
+    t.add("get", `${p}/rooms/:roomId/joined_members`, joinedMembers);
+  }
+}
+

@@ -1,0 +1,55 @@
+// The stateless half of receiving an event (draft "Receiving Events" steps 1-3): format, signatures
+// and content hashes. Done in the Worker, where remote keys are cached and the work spreads over
+// isolates; the Room object then only orders, authorizes and stores.
+
+import { forbidden, MatrixError } from "../shared/errors.js";
+import type { Lpdu, Pdu } from "../shared/event.js";
+import { checkLpduFormat } from "../shared/event-format.js";
+import { checkContentHashes, checkLpduContentHash, verifyEventSignatures, verifyLpduSignature, type KeyLookup } from "../shared/event-signatures.js";
+import { serverNameOf } from "../shared/ids.js";
+import type { RoomVersion } from "../shared/room-version.js";
+import type { VerifyKeyLookup } from "./remote-keys.js";
+
+/** Event signatures may use keys that were valid when the event was made. */
+export function eventKeyLookup(keys: VerifyKeyLookup, atTs: unknown): KeyLookup {
+  const ts = typeof atTs === "number" && Number.isSafeInteger(atTs) ? atTs : undefined;
+  return (server, keyId) => keys.getVerifyKey(server, keyId, ts);
+}
+
+/**
+ * Turns what a participant sent into an LPDU: tolerates peers that send the make_* template back
+ * with auth_events/prev_events or a top-level hash still on it (those are the hub's to set).
+ */
+export function asLpdu(raw: unknown): Lpdu {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new MatrixError(400, "M_BAD_JSON", "Event must be an object");
+  const { auth_events: _a, prev_events: _p, event_id: _e, unsigned: _u, depth: _d, ...rest } = raw as Record<string, unknown>;
+  const hashes = rest["hashes"];
+  if (typeof hashes === "object" && hashes !== null && "lpdu" in hashes) rest["hashes"] = { lpdu: (hashes as { lpdu: unknown }).lpdu };
+  return rest as unknown as Lpdu;
+}
+
+/** An LPDU at the hub: well-formed, from a user of `origin`, signed by `origin`, hash intact. */
+export async function checkInboundLpdu(raw: unknown, origin: string, keys: VerifyKeyLookup): Promise<Lpdu> {
+  checkLpduFormat(raw);
+  const lpdu = raw;
+  if (serverNameOf(lpdu.sender) !== origin) throw forbidden(`${origin} cannot send events for ${lpdu.sender}`);
+  const sig = await verifyLpduSignature(lpdu, eventKeyLookup(keys, lpdu.origin_server_ts));
+  if (!sig.ok) throw forbidden(sig.reason);
+  if (!(await checkLpduContentHash(lpdu))) throw forbidden("LPDU content hash does not match");
+  return lpdu;
+}
+
+/**
+ * A PDU from a hub (or in a send_join answer): well-formed for its version and signed as the
+ * draft requires; a content-hash mismatch leaves only the redacted event, as the draft says.
+ */
+export async function checkInboundPdu(raw: unknown, version: RoomVersion, keys: VerifyKeyLookup): Promise<Pdu> {
+  const { event_id: _e, unsigned: _u, ...rest } = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+  version.checkFormat(rest);
+  const pdu = rest as unknown as Pdu;
+  const sig = await verifyEventSignatures(pdu, version, eventKeyLookup(keys, pdu.origin_server_ts));
+  if (!sig.ok) throw forbidden(sig.reason);
+  const hashes = await checkContentHashes(pdu);
+  if (!hashes.ok) return version.redact(pdu) as Pdu;
+  return pdu;
+}

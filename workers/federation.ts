@@ -1,0 +1,278 @@
+// Federation endpoints of draft-ralston-mimi-linearized-matrix-04, on the paths PROTOCOL-NOTES gives
+// (the draft's v2/v3 endpoints under the LM unstable prefix; v1 endpoints unchanged). Matrix-style
+// aliases of the same endpoints are served too, so peers that still use them interoperate.
+
+import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
+import type { Pdu } from "../shared/event.js";
+import { isLpdu } from "../shared/event.js";
+import { eventIdOf } from "../shared/hashes.js";
+import { isEventId, isRoomId, isUserId, serverNameOf } from "../shared/ids.js";
+import { LM_ROOM_VERSION, LM_ROOM_VERSION_ID, getRoomVersion } from "../shared/room-versions.js";
+import type { RoomVersion } from "../shared/room-version.js";
+import { signJson } from "../shared/signed-json.js";
+import type { FailedPdus } from "../durable-objects/room.js";
+import type { InboundItem } from "../durable-objects/inbox.js";
+import type { RouteTable, SbRequest } from "./app.js";
+import { asLpdu, checkInboundLpdu, checkInboundPdu } from "./event-checks.js";
+import { authenticateFederationRequest } from "./federation-auth.js";
+import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "./federation-paths.js";
+import { json, readJsonBody } from "./http.js";
+import { remoteKeyStore } from "./remote-keys.js";
+import { getUser } from "./storage/users.js";
+
+const V1 = FEDERATION_V1;
+const V2 = FEDERATION_V2;
+const V3 = FEDERATION_V3;
+
+const MAX_TXN_BYTES = 4 * 1024 * 1024;
+const MAX_EVENT_BODY_BYTES = 160 * 1024;
+const MAX_INVITE_BODY_BYTES = 512 * 1024;
+const MAX_PDUS = 50;
+const MAX_EDUS = 100;
+const MAX_BACKFILL = 100;
+
+interface Authed {
+  origin: string;
+  body: Record<string, unknown>;
+}
+
+async function authed(req: SbRequest, env: Env, maxBytes?: number): Promise<Authed> {
+  let body: Record<string, unknown> = {};
+  let content: unknown;
+  if (maxBytes !== undefined) {
+    body = (await readJsonBody(req, { maxBytes })).body;
+    content = body;
+  }
+  const origin = await authenticateFederationRequest(req, content, req.config, remoteKeyStore(env, req.config));
+  return { origin, body };
+}
+
+function room(env: Env, roomId: string) {
+  return env.ROOM.get(env.ROOM.idFromName(roomId));
+}
+
+function param(req: SbRequest, name: string): string {
+  const raw = (req.params as Record<string, string | undefined>)[name];
+  if (raw === undefined) throw badJson(`missing ${name}`);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new MatrixError(400, "M_INVALID_PARAM", `${name} is not valid percent-encoding`);
+  }
+}
+
+function queryAll(req: SbRequest, name: string): string[] {
+  return new URL(req.url).searchParams.getAll(name);
+}
+
+/** The room must be one we host; participants answer 400 M_WRONG_SERVER (draft, make_* and state). */
+async function hostedRoom(env: Env, roomId: string) {
+  if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
+  const stub = room(env, roomId);
+  const info = await stub.info();
+  if (!info) throw notFound("Unknown room");
+  if (!info.isHub) throw new MatrixError(400, "M_WRONG_SERVER", "This server is not the room's hub");
+  return { stub, info };
+}
+
+/** A server may read a room's history only if it has (or had) a member in it. */
+async function requireVisibility(stub: ReturnType<typeof room>, origin: string): Promise<void> {
+  if (!(await stub.serverHasMembers(origin))) throw notFound("Room not visible to this server");
+}
+
+// --------------------------------------------------------------------------------------------
+// PUT /send/:txnId
+// --------------------------------------------------------------------------------------------
+
+async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const { origin, body } = await authed(req, env, MAX_TXN_BYTES);
+  const txnId = param(req, "txnId");
+  const pdus = body["pdus"] ?? [];
+  const edus = body["edus"] ?? [];
+  if (!Array.isArray(pdus) || !Array.isArray(edus)) throw badJson("pdus and edus must be arrays");
+  if (pdus.length > MAX_PDUS) throw badJson(`At most ${MAX_PDUS} PDUs per transaction`);
+  if (edus.length > MAX_EDUS) throw badJson(`At most ${MAX_EDUS} EDUs per transaction`);
+
+  const keys = remoteKeyStore(env, req.config);
+  const preFailed: FailedPdus = {};
+  const items: InboundItem[] = [];
+  await Promise.all(
+    pdus.map(async (raw: unknown) => {
+      const e = raw as Record<string, unknown> | null;
+      if (typeof e !== "object" || e === null || Array.isArray(e) || !isRoomId(e["room_id"])) return; // no room: dropped
+      const roomId = e["room_id"] as string;
+      let id: string;
+      try {
+        id = await eventIdOf(e, LM_ROOM_VERSION);
+      } catch {
+        return; // cannot even be identified: dropped
+      }
+      try {
+        if (isLpdu(e)) items.push({ id, roomId, lpdu: await checkInboundLpdu(asLpdu(e), origin, keys) });
+        else items.push({ id, roomId, pdu: await checkInboundPdu(e, LM_ROOM_VERSION, keys) });
+      } catch (err) {
+        preFailed[id] = { error: err instanceof Error ? err.message : String(err) };
+      }
+    }),
+  );
+  const inbox = env.INBOX.get(env.INBOX.idFromName(origin));
+  const answer = await inbox.transaction(origin, txnId, items, preFailed);
+  // The origin is evidently reachable again: retry anything we have backed off for it.
+  ctx.waitUntil(env.DESTINATION.get(env.DESTINATION.idFromName(origin)).wake().catch(() => undefined));
+  return json(answer);
+}
+
+// --------------------------------------------------------------------------------------------
+// Event and state APIs
+// --------------------------------------------------------------------------------------------
+
+async function onGetEvent(req: SbRequest, env: Env): Promise<Response> {
+  const { origin } = await authed(req, env);
+  const eventId = param(req, "eventId");
+  if (!isEventId(eventId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid event ID");
+  const hint = new URL(req.url).searchParams.get("room_id");
+  const roomId = hint ?? (await env.DB.prepare(`SELECT room_id FROM event_rooms WHERE event_id = ?`).bind(eventId).first<{ room_id: string }>())?.room_id;
+  if (!roomId || !isRoomId(roomId)) throw notFound("Event not found");
+  const stub = room(env, roomId);
+  await requireVisibility(stub, origin);
+  const e = await stub.getEventJson(eventId);
+  if (!e || e.pos === null) throw notFound("Event not found");
+  return new Response(e.json, { headers: { "content-type": "application/json" } });
+}
+
+async function stateResponse(req: SbRequest, env: Env, idsOnly: boolean): Promise<Response> {
+  const { origin } = await authed(req, env);
+  const { stub } = await hostedRoom(env, param(req, "roomId"));
+  await requireVisibility(stub, origin);
+  const eventId = new URL(req.url).searchParams.get("event_id");
+  if (!eventId || !isEventId(eventId)) throw new MatrixError(400, "M_MISSING_PARAM", "event_id is required");
+  const { pdus, authChain } = await stub.stateAt(eventId);
+  if (idsOnly) {
+    const pduIds = pdus.map((e) => e.eventId);
+    // `pdus_ids` is the reference implementation's spelling; both are sent.
+    return json({ pdu_ids: pduIds, pdus_ids: pduIds, auth_chain_ids: authChain.map((e) => e.eventId) });
+  }
+  const body = `{"pdus":[${pdus.map((e) => e.json).join(",")}],"auth_chain":[${authChain.map((e) => e.json).join(",")}]}`;
+  return new Response(body, { headers: { "content-type": "application/json" } });
+}
+
+async function onBackfill(req: SbRequest, env: Env): Promise<Response> {
+  const { origin } = await authed(req, env);
+  const roomId = param(req, "roomId");
+  if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
+  const stub = room(env, roomId);
+  if (!(await stub.info())) throw notFound("Unknown room");
+  await requireVisibility(stub, origin);
+  const from = queryAll(req, "v");
+  if (from.length === 0 || !from.every(isEventId)) throw new MatrixError(400, "M_MISSING_PARAM", "v (event ID) is required");
+  const limitRaw = Number(new URL(req.url).searchParams.get("limit") ?? "10");
+  if (!Number.isSafeInteger(limitRaw) || limitRaw < 1) throw new MatrixError(400, "M_INVALID_PARAM", "limit must be a positive integer");
+  const events = await stub.backfill(from, Math.min(limitRaw, MAX_BACKFILL));
+  const body = `{"origin":${JSON.stringify(req.config.serverName)},"origin_server_ts":${Date.now()},"pdus":[${events.map((e) => e.json).join(",")}]}`;
+  return new Response(body, { headers: { "content-type": "application/json" } });
+}
+
+// --------------------------------------------------------------------------------------------
+// Membership handshakes
+// --------------------------------------------------------------------------------------------
+
+function makeHandler(membership: "join" | "leave" | "knock") {
+  return async (req: SbRequest, env: Env): Promise<Response> => {
+    const { origin } = await authed(req, env);
+    const userId = param(req, "userId");
+    if (!isUserId(userId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid user ID");
+    if (serverNameOf(userId) !== origin) throw forbidden(`${origin} cannot act for ${userId}`);
+    const { stub, info } = await hostedRoom(env, param(req, "roomId"));
+    if (membership !== "leave") {
+      const versions = queryAll(req, "ver");
+      // Matrix servers always list versions; treat a request without any as "v1 only".
+      if (!versions.includes(info.version)) {
+        throw new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", `Room version ${info.version} is not among ver`, { room_version: info.version });
+      }
+    }
+    const { template, roomVersion } = await stub.makeMembership(userId, membership);
+    // The draft answers make_join/make_knock with the template itself and make_leave with
+    // {event, room_version}; Matrix peers read {event, room_version} everywhere. Both are given.
+    const tpl = template as Record<string, unknown>;
+    return json({ ...tpl, event: tpl, room_version: roomVersion });
+  };
+}
+
+function sendMembershipHandler(membership: "join" | "leave" | "knock") {
+  return async (req: SbRequest, env: Env): Promise<Response> => {
+    const { origin, body } = await authed(req, env, MAX_EVENT_BODY_BYTES);
+    const raw = (body["event"] !== undefined && typeof body["event"] === "object" ? body["event"] : body) as Record<string, unknown>;
+    const lpdu = await checkInboundLpdu(asLpdu(raw), origin, remoteKeyStore(env, req.config));
+    const roomId = lpdu.room_id;
+    const pathRoom = (req.params as Record<string, string | undefined>)["roomId"];
+    if (pathRoom !== undefined && decodeURIComponent(pathRoom) !== roomId) throw badJson("room_id does not match the path");
+    const { stub } = await hostedRoom(env, roomId);
+    const answer = await stub.sendMembership(origin, lpdu, membership);
+    return new Response(answer.body, { headers: { "content-type": "application/json" } });
+  };
+}
+
+// --------------------------------------------------------------------------------------------
+// Invites
+// --------------------------------------------------------------------------------------------
+
+async function onInvite(req: SbRequest, env: Env): Promise<Response> {
+  const { origin, body } = await authed(req, env, MAX_INVITE_BODY_BYTES);
+  const raw = body["event"];
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badJson("event is required");
+  const keys = remoteKeyStore(env, req.config);
+  const roomId = (raw as Record<string, unknown>)["room_id"];
+  if (!isRoomId(roomId)) throw badJson("event.room_id is invalid");
+
+  if (isLpdu(raw)) {
+    // A participant asks us, the hub, to invite someone.
+    const lpdu = await checkInboundLpdu(asLpdu(raw), origin, keys);
+    const { stub } = await hostedRoom(env, roomId);
+    const { json: pdu } = await stub.inviteRemote({ lpdu, origin });
+    return new Response(`{"pdu":${pdu},"event":${pdu}}`, { headers: { "content-type": "application/json" } });
+  }
+
+  // We are the invitee's server.
+  const versionId = body["room_version"] ?? LM_ROOM_VERSION_ID;
+  const version = getRoomVersion(versionId);
+  if (!version) throw new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", `Room version ${String(versionId)} is not supported`, { room_version: versionId });
+  const pdu = await checkInboundPdu(raw, version, keys);
+  if (pdu.type !== "m.room.member" || pdu.content["membership"] !== "invite" || typeof pdu.state_key !== "string") {
+    throw badJson("Not an invite event");
+  }
+  if (!isUserId(pdu.state_key) || serverNameOf(pdu.state_key) !== req.config.serverName) throw badJson("The invitee is not a user of this server");
+  // The inviting side must be the room's hub (or, without a hub, the sender's server).
+  const expectedOrigin = pdu.hub_server ?? serverNameOf(pdu.sender);
+  if (origin !== expectedOrigin) throw forbidden(`${origin} cannot deliver an invite completed by ${expectedOrigin}`);
+  if (!(await getUser(env.DB, pdu.state_key))) throw notFound("No such user");
+  const stripped = Array.isArray(body["invite_room_state"]) ? body["invite_room_state"] : [];
+  const signed = await signEvent(pdu, version, req);
+  await room(env, roomId).storeInvite(pdu.state_key, signed, stripped as never, origin, version.id);
+  return json({ pdu: signed, event: signed });
+}
+
+/** Adds our signature over the redacted event, keeping every signature already there. */
+async function signEvent(pdu: Pdu, version: RoomVersion, req: SbRequest): Promise<Pdu> {
+  const redacted = version.redact(pdu) as Record<string, unknown>;
+  const signed = await signJson(redacted, req.config.serverName, req.config.signingKey);
+  return { ...pdu, signatures: { ...pdu.signatures, [req.config.serverName]: signed.signatures[req.config.serverName] as Record<string, string> } };
+}
+
+export function mountFederation(t: RouteTable): void {
+  for (const base of [LM_PREFIX, V1, V2]) {
+    t.add("put", `${base}/send/:txnId`, onSend);
+    t.add("get", `${base}/event/:eventId`, onGetEvent);
+    t.add("get", `${base}/backfill/:roomId`, onBackfill);
+  }
+  t.add("get", `${V1}/state/:roomId`, (req, env) => stateResponse(req, env, false));
+  t.add("get", `${V1}/state_ids/:roomId`, (req, env) => stateResponse(req, env, true));
+  for (const m of ["join", "leave", "knock"] as const) {
+    t.add("get", `${V1}/make_${m}/:roomId/:userId`, makeHandler(m));
+    t.add("post", `${LM_PREFIX}/send_${m}/:txnId`, sendMembershipHandler(m));
+    t.add("post", `${V3}/send_${m}/:txnId`, sendMembershipHandler(m));
+    t.add("put", `${V2}/send_${m}/:roomId/:eventId`, sendMembershipHandler(m));
+  }
+  t.add("post", `${LM_PREFIX}/invite/:txnId`, onInvite);
+  t.add("post", `${V3}/invite/:txnId`, onInvite);
+  t.add("put", `${V2}/invite/:roomId/:eventId`, onInvite);
+}

@@ -1,0 +1,100 @@
+// Joining, knocking on, or rejecting an invite to a room hosted elsewhere: the draft's make_X /
+// send_X handshake with the hub, run from the Worker (it has the key cache to verify the answer).
+
+import { badJson, forbidden, MatrixError } from "../shared/errors.js";
+import type { Pdu } from "../shared/event.js";
+import { eventIdOf } from "../shared/hashes.js";
+import { isRoomId, serverNameOf } from "../shared/ids.js";
+import { buildLpdu } from "../shared/lpdu.js";
+import { getRoomVersion, SUPPORTED_ROOM_VERSION_IDS } from "../shared/room-versions.js";
+import type { Config } from "./config.js";
+import { checkInboundPdu } from "./event-checks.js";
+import { LM_PREFIX } from "./federation-paths.js";
+import { federationRequest, type FederationResponse } from "./outbound.js";
+import { remoteKeyStore } from "./remote-keys.js";
+import { insertRoom } from "./storage/rooms.js";
+
+type Membership = "join" | "leave" | "knock";
+
+function remoteError(what: string, res: FederationResponse): MatrixError {
+  const body = res.body as { errcode?: unknown; error?: unknown } | null;
+  const errcode = typeof body?.errcode === "string" ? body.errcode : "M_UNKNOWN";
+  const error = typeof body?.error === "string" ? body.error : `HTTP ${res.status}`;
+  if (res.status === 403) return forbidden(`${what}: ${error}`);
+  if (res.status === 404) return new MatrixError(404, "M_NOT_FOUND", `${what}: ${error}`);
+  if (errcode === "M_INCOMPATIBLE_ROOM_VERSION") return new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", `${what}: ${error}`);
+  return new MatrixError(502, "M_UNKNOWN", `${what} failed (${res.status} ${errcode}): ${error}`);
+}
+
+/** make_X then send_X with `hub`; returns the send_X answer and the LPDU's room version. */
+async function handshake(
+  config: Config,
+  hub: string,
+  roomId: string,
+  userId: string,
+  membership: Membership,
+  extraContent: Record<string, unknown>,
+): Promise<{ answer: unknown; versionId: string }> {
+  const ver = SUPPORTED_ROOM_VERSION_IDS.map((v) => `ver=${encodeURIComponent(v)}`).join("&");
+  const make = await federationRequest(
+    config,
+    undefined,
+    hub,
+    "GET",
+    `/_matrix/federation/v1/make_${membership}/${encodeURIComponent(roomId)}/${encodeURIComponent(userId)}?${ver}`,
+  );
+  if (make.status !== 200) throw remoteError(`make_${membership} at ${hub}`, make);
+  const body = make.body as Record<string, unknown>;
+  const template = (typeof body["event"] === "object" && body["event"] !== null ? body["event"] : body) as Record<string, unknown>;
+  const versionId = typeof body["room_version"] === "string" ? body["room_version"] : "";
+  const version = getRoomVersion(versionId);
+  if (!version?.linearized) throw new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", `Room version ${versionId} cannot be joined over LM`);
+  if (template["type"] !== "m.room.member" || template["state_key"] !== userId || template["sender"] !== userId) {
+    throw new MatrixError(502, "M_UNKNOWN", `make_${membership} at ${hub} returned a template for something else`);
+  }
+  const content = { ...(template["content"] as Record<string, unknown>), ...extraContent, membership };
+  const lpdu = await buildLpdu(
+    { room_id: roomId, type: "m.room.member", state_key: userId, sender: userId, origin_server_ts: Date.now(), content: content as never },
+    config.signingKey,
+    hub,
+  );
+  const txnId = (await eventIdOf(lpdu, version)).slice(1);
+  const send = await federationRequest(config, undefined, hub, "POST", `${LM_PREFIX}/send_${membership}/${encodeURIComponent(txnId)}`, lpdu);
+  if (send.status !== 200) throw remoteError(`send_${membership} at ${hub}`, send);
+  return { answer: send.body, versionId };
+}
+
+/** Joins a local user to a room hosted by `hub`, initialising our replica from the answer. */
+export async function joinRemoteRoom(env: Env, config: Config, userId: string, roomId: string, hub: string, extraContent: Record<string, unknown>): Promise<string> {
+  if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
+  const room = env.ROOM.get(env.ROOM.idFromName(roomId));
+  await room.beginJoin(hub);
+  const { answer, versionId } = await handshake(config, hub, roomId, userId, "join", extraContent);
+  const version = getRoomVersion(versionId);
+  if (!version) throw new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", "Unsupported room version");
+  const a = answer as { state?: unknown; auth_chain?: unknown; event?: unknown };
+  if (!Array.isArray(a.state) || typeof a.event !== "object" || a.event === null) throw badJson(`send_join answer from ${hub} is malformed`);
+  const keys = remoteKeyStore(env, config);
+  const [state, authChain, event] = await Promise.all([
+    Promise.all(a.state.map((e) => checkInboundPdu(e, version, keys))),
+    Promise.all((Array.isArray(a.auth_chain) ? a.auth_chain : []).map((e) => checkInboundPdu(e, version, keys))),
+    checkInboundPdu(a.event, version, keys),
+  ]);
+  if (event.hub_server !== undefined && event.hub_server !== hub) throw forbidden("Join event completed by a server that is not the hub");
+  const create = state.find((e: Pdu) => e.type === "m.room.create");
+  if (!create || serverNameOf(create.sender) !== hub) throw forbidden(`${hub} is not the hub of ${roomId}`);
+  const { eventId } = await room.initFromJoin({ roomId, version: versionId, hub, state, authChain, event });
+  await insertRoom(env.DB, { room_id: roomId, room_version: versionId, hub_server: hub, creator: create.sender, created_ts: Date.now() }).run();
+  return eventId;
+}
+
+/** Rejects an invite (or retracts a knock) for a room we do not participate in. */
+export async function leaveRemoteRoom(env: Env, config: Config, userId: string, roomId: string, hub: string): Promise<void> {
+  await handshake(config, hub, roomId, userId, "leave", {});
+  await env.ROOM.get(env.ROOM.idFromName(roomId)).forgetInvite(userId);
+}
+
+/** Knocks on a room hosted by `hub`. */
+export async function knockRemoteRoom(env: Env, config: Config, userId: string, roomId: string, hub: string, reason?: string): Promise<void> {
+  await handshake(config, hub, roomId, userId, "knock", reason === undefined ? {} : { reason });
+}
