@@ -5,6 +5,7 @@ import { mountKeyQueries } from "./key-routes.js";
 import { mountClientAccounts } from "./client-accounts.js";
 import { mountClientRooms } from "./client-rooms.js";
 import { mountFederation } from "./federation.js";
+import { mountAdmin } from "./admin.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
@@ -12,7 +13,7 @@ export { Inbox } from "../durable-objects/inbox.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountAdmin]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

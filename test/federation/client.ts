@@ -127,3 +127,26 @@ export async function eventually<T>(check: () => Promise<T | undefined>, what: s
   }
   throw new Error(`Timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
 }
+
+export interface StoredPdu {
+  pos: number;
+  event_id: string;
+  pdu: Record<string, unknown> & { type: string; sender: string; prev_events: string[]; content: Record<string, unknown> };
+}
+
+/** Every event a server stored for a room, in its timeline order (admin API). */
+export async function storedEvents(server: TestServer, roomId: string): Promise<StoredPdu[]> {
+  const out: StoredPdu[] = [];
+  let from = 0;
+  for (;;) {
+    const res = await server.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/events?from=${from}&limit=1000`, {
+      headers: { authorization: "Bearer test-admin-token" },
+    });
+    if (res.status === 404) return out;
+    const body = (await res.json()) as { events: StoredPdu[] };
+    if (res.status !== 200) throw new Error(`admin events on ${server.name}: ${res.status} ${JSON.stringify(body)}`);
+    out.push(...body.events);
+    if (body.events.length < 1000) return out;
+    from = (body.events[body.events.length - 1] as StoredPdu).pos;
+  }
+}

@@ -9,6 +9,10 @@ import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 import { BUNDLE_DIR } from "./global-setup.js";
+import { canonicalJson } from "../../shared/canonical-json.js";
+import type { ServerName } from "../../shared/ids.js";
+import { parseSigningKeySecret } from "../../shared/signing-key.js";
+import { signRequest } from "../../shared/x-matrix.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -24,6 +28,19 @@ export interface TestServer {
   start(): Promise<void>;
   readonly running: boolean;
   miniflare(): Miniflare;
+  /** This server's signing key secret, so tests can act as this server (or forge as it). */
+  readonly signingKeySecret: string;
+  /** Sends a request signed as this server to `to` (a real X-Matrix signature with this server's key). */
+  federation(to: TestServer, method: string, path: string, body?: unknown, opts?: FederationOptions): Promise<Response>;
+}
+
+export interface FederationOptions {
+  /** Sign with this key secret instead (forgery tests). */
+  signingKeySecret?: string;
+  /** Claim this destination in the signature and header. */
+  destination?: string;
+  /** Replace the Authorization header entirely. */
+  authorization?: string;
 }
 
 export interface ServerOptions {
@@ -80,10 +97,22 @@ function makeServer(
   let migrated = false;
   const url = `http://127.0.0.1:${port}`;
 
+  const signingKeySecret = `ed25519:${keyVersion}:${seed}`;
   const server: TestServer = {
     name,
     port,
     url,
+    signingKeySecret,
+    async federation(to, method, path, body, opts = {}) {
+      const key = await parseSigningKeySecret(opts.signingKeySecret ?? signingKeySecret);
+      const destination = opts.destination ?? to.name;
+      const auth = opts.authorization ?? (await signRequest(key, name as ServerName, destination as ServerName, method, path, body));
+      return fetch(`${to.url}${path}`, {
+        method,
+        headers: { authorization: auth, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : canonicalJson(body),
+      });
+    },
     get running() {
       return mf !== undefined;
     },
@@ -109,7 +138,7 @@ function makeServer(
         durableObjectsPersist: join(dir, "do"),
         bindings: {
           SERVER_NAME: name,
-          SIGNING_KEY: `ed25519:${keyVersion}:${seed}`,
+          SIGNING_KEY: signingKeySecret,
           FEDERATION_HOST_MAP: JSON.stringify(hostMap),
           ADMIN_TOKEN: "test-admin-token",
           ...opts.bindings,

@@ -1,0 +1,78 @@
+// Operator API for the admin CLI and tests: rooms, raw stored events, state and delivery queues.
+// Guarded by the ADMIN_TOKEN secret (Bearer); disabled when it is unset.
+
+import { forbidden, MatrixError, notFound } from "../shared/errors.js";
+import { isRoomId, isServerName } from "../shared/ids.js";
+import type { RouteTable, SbRequest } from "./app.js";
+import { json } from "./http.js";
+import { listRooms } from "./storage/rooms.js";
+
+export const ADMIN_PREFIX = "/_switchboard/admin/v1";
+
+function constantTimeEquals(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+function requireAdmin(req: SbRequest, env: Env): void {
+  const expected = env.ADMIN_TOKEN;
+  if (!expected) throw forbidden("The admin API is disabled (ADMIN_TOKEN is not set)");
+  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.get("authorization") ?? "");
+  if (!m) throw new MatrixError(401, "M_MISSING_TOKEN", "Admin token required");
+  if (!constantTimeEquals(m[1] as string, expected)) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Wrong admin token");
+}
+
+function roomParam(req: SbRequest): string {
+  const roomId = decodeURIComponent((req.params as Record<string, string>)["roomId"] ?? "");
+  if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
+  return roomId;
+}
+
+export function mountAdmin(t: RouteTable): void {
+  t.add("get", `${ADMIN_PREFIX}/rooms`, async (req, env) => {
+    requireAdmin(req, env);
+    const q = new URL(req.url).searchParams;
+    const limit = Math.min(Math.max(Number(q.get("limit") ?? "100") || 100, 1), 1000);
+    const rooms = await listRooms(env.DB, limit, Number(q.get("after_ts") ?? "0") || 0);
+    return json({ rooms });
+  });
+
+  t.add("get", `${ADMIN_PREFIX}/rooms/:roomId`, async (req, env) => {
+    requireAdmin(req, env);
+    const stub = env.ROOM.get(env.ROOM.idFromName(roomParam(req)));
+    const info = await stub.info();
+    if (!info) throw notFound("Room not known here");
+    return json({ ...info, outbox: await stub.outboxStatus() });
+  });
+
+  t.add("get", `${ADMIN_PREFIX}/rooms/:roomId/events`, async (req, env) => {
+    requireAdmin(req, env);
+    const stub = env.ROOM.get(env.ROOM.idFromName(roomParam(req)));
+    if (!(await stub.info())) throw notFound("Room not known here");
+    const q = new URL(req.url).searchParams;
+    const from = Number(q.get("from") ?? "0") || 0;
+    const limit = Math.min(Math.max(Number(q.get("limit") ?? "500") || 500, 1), 1000);
+    const events = await stub.timeline({ from, dir: "f", limit });
+    const body = `{"events":[${events.map((e) => `{"pos":${e.pos},"event_id":${JSON.stringify(e.eventId)},"pdu":${e.json}}`).join(",")}]}`;
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  });
+
+  t.add("get", `${ADMIN_PREFIX}/rooms/:roomId/state`, async (req, env) => {
+    requireAdmin(req, env);
+    const stub = env.ROOM.get(env.ROOM.idFromName(roomParam(req)));
+    if (!(await stub.info())) throw notFound("Room not known here");
+    const state = await stub.currentStateJson();
+    const body = `{"state":[${state.map((e) => `{"event_id":${JSON.stringify(e.eventId)},"pdu":${e.json}}`).join(",")}]}`;
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  });
+
+  t.add("get", `${ADMIN_PREFIX}/destinations/:server`, async (req, env) => {
+    requireAdmin(req, env);
+    const server = decodeURIComponent((req.params as Record<string, string>)["server"] ?? "");
+    if (!isServerName(server)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid server name");
+    return json(await env.DESTINATION.get(env.DESTINATION.idFromName(server)).status());
+  });
+}
