@@ -176,12 +176,13 @@ export class RoomStorage {
     this.sql.exec(`INSERT OR IGNORE INTO outbox (destination, pos) VALUES (?, ?)`, destination, pos);
   }
 
-  /** The oldest queued deliveries across destinations, with the events' JSON. */
-  pendingOutbox(limit: number): OutboxRow[] {
+  /** The oldest queued deliveries across destinations, with the events' JSON; the "" destination (the D1 index) only when asked. */
+  pendingOutbox(limit: number, includeIndex: boolean): OutboxRow[] {
     return this.sql
       .exec<{ destination: string; pos: number; event_id: string; json: string }>(
         `SELECT o.destination, o.pos, e.event_id, e.json FROM outbox o JOIN events e ON e.pos = o.pos
-           ORDER BY o.pos ASC LIMIT ?`,
+           WHERE ? OR o.destination <> '' ORDER BY o.pos ASC LIMIT ?`,
+        includeIndex ? 1 : 0,
         limit,
       )
       .toArray()

@@ -55,6 +55,7 @@ const FLUSH_BATCH = 500;
 const FLUSH_RETRY_MS = 2_000;
 /** Outbox rows with this destination feed the D1 event index instead of a server. */
 const INDEX_DESTINATION = "";
+const INDEX_INTERVAL_MS = 1_000;
 
 type Waiter = { resolve: (eventId: string) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> };
 
@@ -70,6 +71,7 @@ export class Room extends DurableObject<Env> {
   private readonly echoWaiters = new Map<string, Waiter>();
   private flushing: Promise<void> | undefined;
   private flushAgain = false;
+  private indexAlarmPending = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -357,7 +359,8 @@ export class Room extends DurableObject<Env> {
     });
     this.state.apply(eventId, pdu);
     this.last = { eventId, pos, pdu };
-    this.kickFlush();
+    if (destinations.length > 0) this.kickFlush();
+    this.scheduleIndexing();
     return pos;
   }
 
@@ -732,12 +735,25 @@ export class Room extends DurableObject<Env> {
     return this.env.DESTINATION.get(this.env.DESTINATION.idFromName(server));
   }
 
+  /**
+   * The D1 event index is written by the alarm at most about once a second per room, so D1 sees
+   * batches rather than a write per event.
+   */
+  private scheduleIndexing(): void {
+    if (this.indexAlarmPending) return;
+    this.indexAlarmPending = true;
+    void this.ctx.storage.getAlarm().then((at) => {
+      if (at === null) return this.ctx.storage.setAlarm(Date.now() + INDEX_INTERVAL_MS);
+      return undefined;
+    });
+  }
+
   private kickFlush(): void {
     if (this.flushing) {
       this.flushAgain = true;
       return;
     }
-    this.flushing = this.flush().finally(() => {
+    this.flushing = this.flush(false).finally(() => {
       this.flushing = undefined;
       if (this.flushAgain) {
         this.flushAgain = false;
@@ -751,10 +767,10 @@ export class Room extends DurableObject<Env> {
    * Moves outbox rows to the destination queues, oldest first. A row is deleted only after its
    * queue has stored it, so a crash here delivers twice at worst (queues drop duplicates by event ID).
    */
-  private async flush(): Promise<void> {
+  private async flush(includeIndex: boolean): Promise<void> {
     try {
       for (;;) {
-        const rows = this.store.pendingOutbox(FLUSH_BATCH);
+        const rows = this.store.pendingOutbox(FLUSH_BATCH, includeIndex);
         if (rows.length === 0) return;
         const byDest = new Map<string, typeof rows>();
         for (const r of rows) {
@@ -778,7 +794,8 @@ export class Room extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    await this.flush();
+    this.indexAlarmPending = false;
+    await this.flush(true);
   }
 
   /** Deliveries not yet handed to destination queues (admin status). */
