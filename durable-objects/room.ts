@@ -20,6 +20,7 @@ import { buildLpdu, completeLpdu, lpduFromPdu } from "../shared/lpdu.js";
 import { membershipOf, RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import type { RoomVersion } from "../shared/room-version.js";
 import { getRoomVersion } from "../shared/room-versions.js";
+import { typeAllowed } from "../shared/sync-filter.js";
 import type { SigningKey } from "../shared/signing-key.js";
 import { parseSigningKeySecret } from "../shared/signing-key.js";
 import { indexEvents } from "./event-index.js";
@@ -49,6 +50,30 @@ export interface JoinAnswer {
   eventId: string;
 }
 
+export interface SyncSummary {
+  "m.heroes": string[];
+  "m.joined_member_count": number;
+  "m.invited_member_count": number;
+}
+
+export interface SyncView {
+  events: Array<{ eventId: string; json: string; pos: number }>;
+  limited: boolean;
+  prevBatch: string;
+  state: Array<{ eventId: string; json: string }>;
+  summary: SyncSummary;
+}
+
+interface Notice {
+  pos: number;
+  membership?: "join" | "invite" | "leave" | "ban" | "knock";
+  inviteStateJson?: string;
+}
+
+function strippedOf(e: Pdu): StrippedStateEvent {
+  return { type: e.type, state_key: e.state_key ?? "", sender: e.sender, content: e.content };
+}
+
 const ECHO_TIMEOUT_MS = 30_000;
 const LM_PATH = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02";
 const FLUSH_BATCH = 500;
@@ -72,11 +97,16 @@ export class Room extends DurableObject<Env> {
   private flushing: Promise<void> | undefined;
   private flushAgain = false;
   private indexAlarmPending = false;
+  private readonly pendingNotices = new Map<string, Notice>();
+  private notifying: Promise<void> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new RoomStorage(ctx.storage.sql);
-    void ctx.blockConcurrencyWhile(async () => this.load());
+    void ctx.blockConcurrencyWhile(async () => {
+      this.load();
+      this.renotifyAfterLoad();
+    });
   }
 
   private load(): void {
@@ -361,6 +391,7 @@ export class Room extends DurableObject<Env> {
     this.last = { eventId, pos, pdu };
     if (destinations.length > 0) this.kickFlush();
     this.scheduleIndexing();
+    this.queueNotifications(pos, pdu);
     return pos;
   }
 
@@ -713,6 +744,7 @@ export class Room extends DurableObject<Env> {
       this.store.setMeta("invite_room_version", roomVersion);
     }
     this.store.putInvite(userId, JSON.stringify(pdu), JSON.stringify(stripped), origin);
+    await this.stream(userId).notifyInvite(pdu.room_id as string, JSON.stringify([...stripped, strippedOf(pdu)]));
   }
 
   /** A local user's pending invite: the server to join through and the stripped state, as JSON. */
@@ -725,6 +757,113 @@ export class Room extends DurableObject<Env> {
 
   async forgetInvite(userId: string): Promise<void> {
     this.store.deleteInvite(userId);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Local users' streams: told when the room moves, so their /sync wakes
+  // ------------------------------------------------------------------------------------------
+
+  private stream(userId: string) {
+    return this.env.USER_STREAM.get(this.env.USER_STREAM.idFromName(userId));
+  }
+
+  /** Local joined users see every event; a local member event's target learns its new membership. */
+  private queueNotifications(pos: number, pdu: Pdu): void {
+    for (const u of this.state.joinedUsersOf(this.serverName)) this.mergeNotice(u, { pos });
+    if (pdu.type === "m.room.member" && typeof pdu.state_key === "string" && pdu.state_key.endsWith(`:${this.serverName}`)) {
+      const membership = membershipOf(pdu);
+      if (membership) {
+        const notice: Notice = { pos, membership };
+        if (membership === "invite") notice.inviteStateJson = JSON.stringify([...this.state.stripped(), strippedOf(pdu)]);
+        this.mergeNotice(pdu.state_key, notice);
+      }
+    }
+    this.kickNotify();
+  }
+
+  private mergeNotice(userId: string, n: Notice): void {
+    const prev = this.pendingNotices.get(userId);
+    this.pendingNotices.set(userId, prev ? { ...prev, ...n, membership: n.membership ?? prev.membership } : n);
+  }
+
+  private kickNotify(): void {
+    if (this.notifying) return;
+    this.notifying = (async () => {
+      while (this.pendingNotices.size > 0) {
+        const batch = [...this.pendingNotices];
+        this.pendingNotices.clear();
+        const roomId = this.roomId as string;
+        await Promise.all(
+          batch.map(([user, n]) => this.stream(user).notify(roomId, n.pos, n.membership, n.inviteStateJson).catch((e) => console.error("notify failed", user, e))),
+        );
+      }
+    })().finally(() => (this.notifying = undefined));
+    this.ctx.waitUntil(this.notifying);
+  }
+
+  /**
+   * After a restart, tell every local member where the room stands: a notification lost with the
+   * previous instance would otherwise hide the newest events until the next one.
+   */
+  private renotifyAfterLoad(): void {
+    if (!this.last || !this.roomId) return;
+    for (const u of this.state.joinedUsersOf(this.serverName)) this.mergeNotice(u, { pos: this.last.pos });
+    if (this.pendingNotices.size > 0) this.kickNotify();
+  }
+
+  /**
+   * What /sync shows of this room for a user: timeline events in (fromPos, toPos] (the newest
+   * `limit` of them, filtered by type), whether older ones were left out, and the state at the
+   * start of the timeline when the client needs it (new to the client, a gap, or full_state).
+   */
+  async syncView(args: {
+    userId: string;
+    fromPos: number | null;
+    toPos: number;
+    limit: number;
+    types?: string[];
+    notTypes?: string[];
+    fullState: boolean;
+  }): Promise<SyncView> {
+    this.requireRoom();
+    const limit = Math.max(0, Math.min(args.limit, 500));
+    const from = args.fromPos ?? 0;
+    const matches = (t: string) => typeAllowed(t, args.types, args.notTypes);
+    const picked: StoredEvent[] = [];
+    let cursor = args.toPos + 1;
+    let scanned = 0;
+    let limited = false;
+    // Newest first, until `limit` matching events or the start of the window.
+    while (picked.length < limit && scanned < 5_000) {
+      const rows = this.store.eventsBefore(cursor, 200).filter((r) => (r.pos as number) > from);
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        scanned++;
+        if (picked.length >= limit) break;
+        if (matches((JSON.parse(r.json) as Pdu).type)) picked.push(r);
+      }
+      cursor = rows[rows.length - 1]?.pos as number;
+    }
+    picked.reverse();
+    const firstPos = picked[0]?.pos ?? args.toPos + 1;
+    const skipped = this.store.eventsBefore(firstPos, 1).filter((r) => (r.pos as number) > from);
+    limited = skipped.length > 0;
+    const needState = args.fromPos === null || limited || args.fullState;
+    const state = needState ? this.store.getEvents(this.store.stateIdsBefore(firstPos)) : [];
+    return {
+      events: picked.map((e) => ({ eventId: e.eventId, json: e.json, pos: e.pos as number })),
+      limited,
+      prevBatch: `p${Math.max(0, (firstPos as number) - 1)}`,
+      state: state.map((e) => ({ eventId: e.eventId, json: e.json })),
+      summary: this.summary(args.userId),
+    };
+  }
+
+  private summary(userId: string): SyncSummary {
+    const joined = this.state.members("join").map((e) => e.pdu.state_key as string);
+    const invited = this.state.members("invite").map((e) => e.pdu.state_key as string);
+    const heroes = [...joined, ...invited].filter((u) => u !== userId).sort().slice(0, 5);
+    return { "m.heroes": heroes, "m.joined_member_count": joined.length, "m.invited_member_count": invited.length };
   }
 
   // ------------------------------------------------------------------------------------------

@@ -35,9 +35,11 @@ export interface StrippedStateEvent {
   content: Record<string, unknown>;
 }
 
+const EMPTY: ReadonlySet<string> = new Set();
+
 export class RoomState implements StateMap {
   private readonly entries = new Map<string, StateEntry>();
-  private readonly joinedPerServer = new Map<string, number>();
+  private readonly joinedPerServer = new Map<string, Set<string>>();
 
   get(type: string, stateKey: string): Pdu | undefined {
     return this.entries.get(stateKeyOf(type, stateKey))?.pdu;
@@ -66,22 +68,39 @@ export class RoomState implements StateMap {
     if (pdu.type === "m.room.member") {
       const before = membershipOf(this.entries.get(key)?.pdu);
       const after = membershipOf(pdu);
-      if (before === "join" && after !== "join") this.bump(pdu.state_key, -1);
-      if (before !== "join" && after === "join") this.bump(pdu.state_key, 1);
+      if (before === "join" && after !== "join") this.setJoined(pdu.state_key, false);
+      if (before !== "join" && after === "join") this.setJoined(pdu.state_key, true);
     }
     this.entries.set(key, { eventId, pdu });
   }
 
-  private bump(userId: string, delta: number): void {
+  private setJoined(userId: string, joined: boolean): void {
     let server: string;
     try {
       server = serverNameOf(userId);
     } catch {
       return;
     }
-    const n = (this.joinedPerServer.get(server) ?? 0) + delta;
-    if (n <= 0) this.joinedPerServer.delete(server);
-    else this.joinedPerServer.set(server, n);
+    let users = this.joinedPerServer.get(server);
+    if (joined) {
+      if (!users) this.joinedPerServer.set(server, (users = new Set()));
+      users.add(userId);
+    } else if (users) {
+      users.delete(userId);
+      if (users.size === 0) this.joinedPerServer.delete(server);
+    }
+  }
+
+  /** Joined users of one server (the local ones, for notifying their streams). */
+  joinedUsersOf(server: string): ReadonlySet<string> {
+    return this.joinedPerServer.get(server) ?? EMPTY;
+  }
+
+  /** Number of joined users, for room summaries. */
+  joinedCount(): number {
+    let n = 0;
+    for (const users of this.joinedPerServer.values()) n += users.size;
+    return n;
   }
 
   membership(userId: string): Membership | undefined {

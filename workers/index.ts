@@ -4,16 +4,18 @@ import { buildRouter, mountKeys } from "./app.js";
 import { mountKeyQueries } from "./key-routes.js";
 import { mountClientAccounts } from "./client-accounts.js";
 import { mountClientRooms } from "./client-rooms.js";
+import { mountClientSync } from "./client-sync.js";
 import { mountFederation } from "./federation.js";
 import { mountAdmin } from "./admin.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
 export { Inbox } from "../durable-objects/inbox.js";
+export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountAdmin]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountAdmin]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

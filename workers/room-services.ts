@@ -9,7 +9,7 @@ import { verifyServerSignedEvent } from "../shared/event-signatures.js";
 import type { Config } from "./config.js";
 import { checkInboundPdu, eventKeyLookup } from "./event-checks.js";
 import { LM_PREFIX } from "./federation-paths.js";
-import { federationRequest } from "./outbound.js";
+import { federationRequest } from "./federation-request.js";
 import { remoteKeyStore } from "./remote-keys.js";
 
 // RPC-facing shapes stay loose (Record<string, unknown>): the recursive event types make the

@@ -1,0 +1,158 @@
+// GET /sync and filters. The user's stream (UserStream DO) says which rooms changed since the token
+// and long-polls; each changed room then answers its own slice (Room.syncView).
+
+import { toClientEvent } from "../shared/client-event.js";
+import { badJson, forbidden, MatrixError } from "../shared/errors.js";
+import type { Pdu } from "../shared/event.js";
+import { isUserId } from "../shared/ids.js";
+import { parseStrictJson } from "../shared/strict-json.js";
+import { parseSyncFilter, roomIncluded, typeAllowed, type SyncFilter } from "../shared/sync-filter.js";
+import type { RoomChange } from "../durable-objects/user-stream.js";
+import type { RouteTable, SbRequest } from "./app.js";
+import { requireUser } from "./client-auth.js";
+import { json, readJsonBody } from "./http.js";
+import { getFilter, insertFilter } from "./storage/filters.js";
+
+const PREFIXES = ["/_matrix/client/v3", "/_matrix/client/r0"] as const;
+const MAX_TIMEOUT_MS = 60_000;
+
+function parseSince(raw: string | null): number {
+  if (raw === null || raw === "") return 0;
+  const m = /^s(\d+)$/.exec(raw);
+  if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Unknown since token");
+  return Number(m[1]);
+}
+
+async function loadFilter(env: Env, userId: string, raw: string | null): Promise<SyncFilter> {
+  if (raw === null || raw === "") return parseSyncFilter({});
+  if (raw.trim().startsWith("{")) return parseSyncFilter(parseStrictJson(raw));
+  const stored = await getFilter(env.DB, userId, raw);
+  if (stored === null) throw new MatrixError(400, "M_INVALID_PARAM", `Unknown filter ${raw}`);
+  return parseSyncFilter(JSON.parse(stored));
+}
+
+function stream(env: Env, userId: string) {
+  return env.USER_STREAM.get(env.USER_STREAM.idFromName(userId));
+}
+
+function clientEvents(list: Array<{ eventId: string; json: string }>, roomId: string, now: number) {
+  return list.map((e) => toClientEvent(JSON.parse(e.json) as Pdu, e.eventId, roomId, now));
+}
+
+async function roomSection(env: Env, userId: string, change: RoomChange, filter: SyncFilter, fullState: boolean, now: number) {
+  const room = env.ROOM.get(env.ROOM.idFromName(change.roomId));
+  const view = await room.syncView({
+    userId,
+    fromPos: fullState ? null : change.fromPos,
+    toPos: change.toPos,
+    limit: filter.timelineLimit,
+    ...(filter.timelineTypes ? { types: filter.timelineTypes } : {}),
+    ...(filter.timelineNotTypes ? { notTypes: filter.timelineNotTypes } : {}),
+    fullState,
+  });
+  const state = view.state.filter((e) => typeAllowed((JSON.parse(e.json) as Pdu).type, filter.stateTypes, filter.stateNotTypes));
+  return {
+    timeline: { events: clientEvents(view.events, change.roomId, now), limited: view.limited, prev_batch: view.prevBatch },
+    state: { events: clientEvents(state, change.roomId, now) },
+    summary: view.summary,
+    ephemeral: { events: [] },
+    account_data: { events: [] },
+    unread_notifications: { highlight_count: 0, notification_count: 0 },
+  };
+}
+
+async function sync(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const q = new URL(req.url).searchParams;
+  const since = parseSince(q.get("since"));
+  const timeoutRaw = Number(q.get("timeout") ?? "0");
+  if (!Number.isFinite(timeoutRaw) || timeoutRaw < 0) throw new MatrixError(400, "M_INVALID_PARAM", "timeout must be a non-negative number");
+  const fullState = q.get("full_state") === "true";
+  const filter = await loadFilter(env, userId, q.get("filter"));
+  const changes = await stream(env, userId).changes(since, fullState ? 0 : Math.min(timeoutRaw, MAX_TIMEOUT_MS));
+  const now = Date.now();
+  const join: Record<string, unknown> = {};
+  const invite: Record<string, unknown> = {};
+  const leave: Record<string, unknown> = {};
+  const knock: Record<string, unknown> = {};
+  await Promise.all(
+    changes.rooms
+      .filter((c) => roomIncluded(filter, c.roomId))
+      .map(async (c) => {
+        if (c.membership === "invite") {
+          invite[c.roomId] = { invite_state: { events: c.inviteStateJson ? JSON.parse(c.inviteStateJson) : [] } };
+          return;
+        }
+        if (c.membership === "knock") {
+          knock[c.roomId] = { knock_state: { events: [] } };
+          return;
+        }
+        try {
+          const section = await roomSection(env, userId, c, filter, fullState, now);
+          if (c.membership === "join") join[c.roomId] = section;
+          else leave[c.roomId] = { timeline: section.timeline, state: section.state, account_data: section.account_data };
+        } catch (e) {
+          // A room we were invited to but never joined has no replica: show the leave alone.
+          if (c.membership !== "join") leave[c.roomId] = { timeline: { events: [], limited: false }, state: { events: [] } };
+          else throw e;
+        }
+      }),
+  );
+  return json({
+    next_batch: `s${changes.next}`,
+    rooms: { join, invite, leave, knock },
+    presence: { events: [] },
+    account_data: { events: [] },
+    to_device: { events: [] },
+    device_lists: { changed: [], left: [] },
+    device_one_time_keys_count: {},
+  });
+}
+
+async function postFilter(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const target = decodeURIComponent((req.params as Record<string, string>)["userId"] ?? "");
+  if (!isUserId(target)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid user ID");
+  if (target !== userId) throw forbidden("Cannot create filters for other users");
+  const { body } = await readJsonBody(req, { maxBytes: 64 * 1024 });
+  parseSyncFilter(body);
+  const filterId = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+  await insertFilter(env.DB, userId, filterId, JSON.stringify(body), Date.now()).run();
+  return json({ filter_id: filterId });
+}
+
+async function getFilterRoute(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const params = req.params as Record<string, string>;
+  const target = decodeURIComponent(params["userId"] ?? "");
+  if (target !== userId) throw forbidden("Cannot read other users' filters");
+  const stored = await getFilter(env.DB, userId, decodeURIComponent(params["filterId"] ?? ""));
+  if (stored === null) throw new MatrixError(404, "M_NOT_FOUND", "No such filter");
+  return new Response(stored, { headers: { "content-type": "application/json" } });
+}
+
+async function joinedRooms(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  return json({ joined_rooms: await stream(env, userId).joinedRooms() });
+}
+
+async function forget(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const roomId = decodeURIComponent((req.params as Record<string, string>)["roomId"] ?? "");
+  await readJsonBody(req, { maxBytes: 4096, allowEmpty: true });
+  const memberships = await stream(env, userId).memberships();
+  const m = memberships.find((r) => r.roomId === roomId);
+  if (m && (m.membership === "join" || m.membership === "invite")) throw badJson("Leave the room before forgetting it");
+  await stream(env, userId).forget(roomId);
+  return json({});
+}
+
+export function mountClientSync(t: RouteTable): void {
+  for (const p of PREFIXES) {
+    t.add("get", `${p}/sync`, sync);
+    t.add("post", `${p}/user/:userId/filter`, postFilter);
+    t.add("get", `${p}/user/:userId/filter/:filterId`, getFilterRoute);
+    t.add("get", `${p}/joined_rooms`, joinedRooms);
+    t.add("post", `${p}/rooms/:roomId/forget`, forget);
+  }
+}
