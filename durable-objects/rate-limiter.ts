@@ -4,13 +4,9 @@
 // costs at most a partial refill. Generic on purpose: login now, per-server and per-token limits later.
 
 import { DurableObject } from "cloudflare:workers";
+import { takeFromBucket, type Bucket, type TakeResult } from "../shared/token-bucket.js";
 
-export type TakeResult = { ok: true } | { ok: false; retryAfterMs: number };
-
-interface Bucket {
-  tokens: number;
-  updatedMs: number;
-}
+export type { TakeResult };
 
 /** Upper bound on buckets per instance, in case a caller shares one instance across many keys. */
 const MAX_BUCKETS = 10_000;
@@ -23,18 +19,9 @@ export class RateLimiter extends DurableObject<Env> {
     if (!(capacity >= 1) || !(refillPerSecond > 0) || !Number.isFinite(capacity) || !Number.isFinite(refillPerSecond)) {
       throw new RangeError("capacity must be >= 1 and refillPerSecond > 0");
     }
-    const now = Date.now();
-    const bucket = this.buckets.get(key) ?? { tokens: capacity, updatedMs: now };
-    const elapsedMs = Math.max(0, now - bucket.updatedMs);
-    bucket.tokens = Math.min(capacity, bucket.tokens + (elapsedMs * refillPerSecond) / 1000);
-    bucket.updatedMs = now;
+    const { bucket, result } = takeFromBucket(this.buckets.get(key), { capacity, refillPerSecond }, Date.now());
     this.remember(key, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return { ok: true };
-    }
-    const retryAfterMs = Math.max(1, Math.ceil(((1 - bucket.tokens) * 1000) / refillPerSecond));
-    return { ok: false, retryAfterMs };
+    return result;
   }
 
   private remember(key: string, bucket: Bucket): void {

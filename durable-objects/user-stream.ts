@@ -8,6 +8,7 @@
 // older than what is kept reads as "start this room afresh" (a limited timeline), never as an error.
 
 import { DurableObject } from "cloudflare:workers";
+import { parseRateLimits, takeFromBucket, type Bucket, type TakeResult } from "../shared/token-bucket.js";
 
 export type StreamMembership = "join" | "invite" | "leave" | "ban" | "knock";
 
@@ -48,6 +49,8 @@ const MAX_WAIT_MS = 60_000;
 export class UserStream extends DurableObject<Env> {
   private counter: number;
   private waiters = new Set<() => void>();
+  /** Client-API buckets: this user's, and one per access token. This object is their one authority. */
+  private readonly buckets = new Map<string, Bucket>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -104,6 +107,20 @@ export class UserStream extends DurableObject<Env> {
     this.waiters = new Set();
     for (const wake of waiting) wake();
     return sid;
+  }
+
+  /** Takes one request from the user's bucket and the token's; both must have room. */
+  async rateLimit(tokenHash: string): Promise<TakeResult> {
+    const limits = parseRateLimits(this.env.RATE_LIMITS);
+    const now = Date.now();
+    const user = takeFromBucket(this.buckets.get("user"), limits.user, now);
+    this.buckets.set("user", user.bucket);
+    if (!user.result.ok) return user.result;
+    const token = takeFromBucket(this.buckets.get(`t:${tokenHash}`), limits.token, now);
+    this.buckets.set(`t:${tokenHash}`, token.bucket);
+    if (this.buckets.size > 1_000) this.buckets.delete([...this.buckets.keys()].find((k) => k !== "user") as string);
+    if (!token.result.ok) user.bucket.tokens += 1; // refused requests do not count against the user
+    return token.result;
   }
 
   /** The current token, without waiting. */

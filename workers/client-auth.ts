@@ -3,7 +3,7 @@
 // entry at once; other isolates may accept a revoked token until their entry expires (TOKEN_CACHE_TTL_MS).
 
 import { encodeBase64Url } from "../shared/base64.js";
-import { MatrixError } from "../shared/errors.js";
+import { limitExceeded, MatrixError } from "../shared/errors.js";
 import { getTokenOwner } from "./storage/access-tokens.js";
 
 export interface ClientAuth {
@@ -51,8 +51,19 @@ export function extractAccessToken(req: Request): string | undefined {
 const missingToken = () => new MatrixError(401, "M_MISSING_TOKEN", "Missing access token");
 const unknownToken = () => new MatrixError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token", { soft_logout: false });
 
-/** Resolves the request's access token to its owner; 401 M_MISSING_TOKEN / M_UNKNOWN_TOKEN otherwise. */
+/**
+ * Resolves the request's access token to its owner (401 M_MISSING_TOKEN / M_UNKNOWN_TOKEN otherwise)
+ * and charges the request to the user's and the token's rate limits (429 M_LIMIT_EXCEEDED), which
+ * the user's stream object keeps.
+ */
 export async function requireUser(req: Request, env: Env): Promise<ClientAuth> {
+  const auth = await resolveUser(req, env);
+  const verdict = await env.USER_STREAM.get(env.USER_STREAM.idFromName(auth.userId)).rateLimit(auth.tokenHash);
+  if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
+  return auth;
+}
+
+async function resolveUser(req: Request, env: Env): Promise<ClientAuth> {
   const token = extractAccessToken(req);
   if (token === undefined) throw missingToken();
   const tokenHash = await hashAccessToken(token);

@@ -28,11 +28,17 @@ export function asLpdu(raw: unknown): Lpdu {
   return rest as unknown as Lpdu;
 }
 
-/** An LPDU at the hub: well-formed, from a user of `origin`, signed by `origin`, hash intact. */
-export async function checkInboundLpdu(raw: unknown, origin: string, keys: VerifyKeyLookup): Promise<Lpdu> {
+/** How far in the future an LPDU's origin_server_ts may be; beyond it the sender's clock is wrong or lying. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+/** An LPDU at the hub: well-formed, from a user of `origin`, signed by `origin`, hash intact, not from the future. */
+export async function checkInboundLpdu(raw: unknown, origin: string, keys: VerifyKeyLookup, now = Date.now()): Promise<Lpdu> {
   checkLpduFormat(raw);
   const lpdu = raw;
   if (serverNameOf(lpdu.sender) !== origin) throw forbidden(`${origin} cannot send events for ${lpdu.sender}`);
+  if (lpdu.origin_server_ts > now + MAX_CLOCK_SKEW_MS) {
+    throw forbidden(`origin_server_ts is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes ahead of this server's clock`);
+  }
   const sig = await verifyLpduSignature(lpdu, eventKeyLookup(keys, lpdu.origin_server_ts));
   if (!sig.ok) throw forbidden(sig.reason);
   if (!(await checkLpduContentHash(lpdu))) throw forbidden("LPDU content hash does not match");

@@ -2,7 +2,7 @@
 // (the draft's v2/v3 endpoints under the LM unstable prefix; v1 endpoints unchanged). Matrix-style
 // aliases of the same endpoints are served too, so peers that still use them interoperate.
 
-import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
+import { badJson, forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isLpdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
@@ -10,6 +10,7 @@ import { isEventId, isRoomId, isUserId, serverNameOf } from "../shared/ids.js";
 import { LM_ROOM_VERSION, LM_ROOM_VERSION_ID, getRoomVersion } from "../shared/room-versions.js";
 import type { RoomVersion } from "../shared/room-version.js";
 import { signJson } from "../shared/signed-json.js";
+import { parseRateLimits } from "../shared/token-bucket.js";
 import type { FailedPdus } from "../durable-objects/room.js";
 import type { InboundItem } from "../durable-objects/inbox.js";
 import type { RouteTable, SbRequest } from "./app.js";
@@ -45,6 +46,15 @@ async function authed(req: SbRequest, env: Env, maxBytes?: number): Promise<Auth
   }
   const origin = await authenticateFederationRequest(req, content, req.config, remoteKeyStore(env, req.config));
   return { origin, body };
+}
+
+/** Authenticated, and charged to the origin's request rate (every endpoint but /send, which the Inbox meters by PDU). */
+async function authedLimited(req: SbRequest, env: Env, maxBytes?: number): Promise<Authed> {
+  const a = await authed(req, env, maxBytes);
+  const { serverRequests } = parseRateLimits(env.RATE_LIMITS);
+  const verdict = await env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`server:${a.origin}`)).take(`server:${a.origin}`, serverRequests.capacity, serverRequests.refillPerSecond);
+  if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
+  return a;
 }
 
 function room(env: Env, roomId: string) {
@@ -93,30 +103,42 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
   if (pdus.length > MAX_PDUS) throw badJson(`At most ${MAX_PDUS} PDUs per transaction`);
   if (edus.length > MAX_EDUS) throw badJson(`At most ${MAX_EDUS} EDUs per transaction`);
 
+  const inbox = env.INBOX.get(env.INBOX.idFromName(origin));
+  // Admission first (repeat, in-flight and rate checks), so refused transactions cost no verification.
+  const admitted = await inbox.begin(origin, txnId, pdus.length);
+  if (admitted.answer) return json(admitted.answer);
+
   const keys = remoteKeyStore(env, req.config);
   const preFailed: FailedPdus = {};
-  const items: InboundItem[] = [];
-  await Promise.all(
-    pdus.map(async (raw: unknown) => {
+  // Checked concurrently, but handed on in the order sent: a key fetch for one PDU must not let the
+  // PDUs after it overtake it (a join and the message after it, a hub's linked events).
+  const checked: Array<InboundItem | undefined> = await Promise.all(
+    pdus.map(async (raw: unknown): Promise<InboundItem | undefined> => {
       const e = raw as Record<string, unknown> | null;
-      if (typeof e !== "object" || e === null || Array.isArray(e) || !isRoomId(e["room_id"])) return; // no room: dropped
-      const roomId = e["room_id"] as string;
+      if (typeof e !== "object" || e === null || Array.isArray(e)) return undefined; // cannot be identified: dropped
       let id: string;
       try {
         id = await eventIdOf(e, LM_ROOM_VERSION);
       } catch {
-        return; // cannot even be identified: dropped
+        return undefined; // cannot even be identified: dropped
       }
+      // Draft "PUT /send" step 1: an invalid room ID rejects the event (it is reported, not dropped).
+      if (!isRoomId(e["room_id"])) {
+        preFailed[id] = { error: "Event has no valid room_id" };
+        return undefined;
+      }
+      const roomId = e["room_id"];
       try {
-        if (isLpdu(e)) items.push({ id, roomId, lpdu: await checkInboundLpdu(asLpdu(e), origin, keys) });
-        else items.push({ id, roomId, pdu: await checkInboundPdu(e, LM_ROOM_VERSION, keys) });
+        if (isLpdu(e)) return { id, roomId, lpdu: await checkInboundLpdu(asLpdu(e), origin, keys) };
+        return { id, roomId, pdu: await checkInboundPdu(e, LM_ROOM_VERSION, keys) };
       } catch (err) {
         preFailed[id] = { error: err instanceof Error ? err.message : String(err) };
+        return undefined;
       }
     }),
   );
-  const inbox = env.INBOX.get(env.INBOX.idFromName(origin));
-  const answer = await inbox.transaction(origin, txnId, items, preFailed);
+  const items = checked.filter((it): it is InboundItem => it !== undefined);
+  const answer = await inbox.finish(origin, txnId, items, preFailed);
   // The origin is evidently reachable again: retry anything we have backed off for it.
   ctx.waitUntil(env.DESTINATION.get(env.DESTINATION.idFromName(origin)).wake().catch(() => undefined));
   return json(answer);
@@ -127,7 +149,7 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
 // --------------------------------------------------------------------------------------------
 
 async function onGetEvent(req: SbRequest, env: Env): Promise<Response> {
-  const { origin } = await authed(req, env);
+  const { origin } = await authedLimited(req, env);
   const eventId = param(req, "eventId");
   if (!isEventId(eventId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid event ID");
   const hint = new URL(req.url).searchParams.get("room_id");
@@ -141,7 +163,7 @@ async function onGetEvent(req: SbRequest, env: Env): Promise<Response> {
 }
 
 async function stateResponse(req: SbRequest, env: Env, idsOnly: boolean): Promise<Response> {
-  const { origin } = await authed(req, env);
+  const { origin } = await authedLimited(req, env);
   const { stub } = await hostedRoom(env, param(req, "roomId"));
   await requireVisibility(stub, origin);
   const eventId = new URL(req.url).searchParams.get("event_id");
@@ -157,7 +179,7 @@ async function stateResponse(req: SbRequest, env: Env, idsOnly: boolean): Promis
 }
 
 async function onBackfill(req: SbRequest, env: Env): Promise<Response> {
-  const { origin } = await authed(req, env);
+  const { origin } = await authedLimited(req, env);
   const roomId = param(req, "roomId");
   if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
   const stub = room(env, roomId);
@@ -178,7 +200,7 @@ async function onBackfill(req: SbRequest, env: Env): Promise<Response> {
 
 function makeHandler(membership: "join" | "leave" | "knock") {
   return async (req: SbRequest, env: Env): Promise<Response> => {
-    const { origin } = await authed(req, env);
+    const { origin } = await authedLimited(req, env);
     const userId = param(req, "userId");
     if (!isUserId(userId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid user ID");
     if (serverNameOf(userId) !== origin) throw forbidden(`${origin} cannot act for ${userId}`);
@@ -200,7 +222,7 @@ function makeHandler(membership: "join" | "leave" | "knock") {
 
 function sendMembershipHandler(membership: "join" | "leave" | "knock") {
   return async (req: SbRequest, env: Env): Promise<Response> => {
-    const { origin, body } = await authed(req, env, MAX_EVENT_BODY_BYTES);
+    const { origin, body } = await authedLimited(req, env, MAX_EVENT_BODY_BYTES);
     const raw = (body["event"] !== undefined && typeof body["event"] === "object" ? body["event"] : body) as Record<string, unknown>;
     const lpdu = await checkInboundLpdu(asLpdu(raw), origin, remoteKeyStore(env, req.config));
     const roomId = lpdu.room_id;
@@ -217,7 +239,7 @@ function sendMembershipHandler(membership: "join" | "leave" | "knock") {
 // --------------------------------------------------------------------------------------------
 
 async function onInvite(req: SbRequest, env: Env): Promise<Response> {
-  const { origin, body } = await authed(req, env, MAX_INVITE_BODY_BYTES);
+  const { origin, body } = await authedLimited(req, env, MAX_INVITE_BODY_BYTES);
   const raw = body["event"];
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badJson("event is required");
   const keys = remoteKeyStore(env, req.config);
@@ -244,6 +266,10 @@ async function onInvite(req: SbRequest, env: Env): Promise<Response> {
   // The inviting side must be the room's hub (or, without a hub, the sender's server).
   const expectedOrigin = pdu.hub_server ?? serverNameOf(pdu.sender);
   if (origin !== expectedOrigin) throw forbidden(`${origin} cannot deliver an invite completed by ${expectedOrigin}`);
+  // In a linearized room only the hub invites, and the hub is the server of the room ID (the
+  // creator's server, which auth rule 3.2 ties to the room ID). Anyone else's "invite" would skip
+  // the hub's auth rules: a participant's, or one into a room we host ourselves.
+  if (version.linearized && origin !== serverNameOf(roomId)) throw forbidden(`${origin} is not the hub of ${roomId}`);
   if (!(await getUser(env.DB, pdu.state_key))) throw notFound("No such user");
   const stripped = Array.isArray(body["invite_room_state"]) ? body["invite_room_state"] : [];
   const signed = await signEvent(pdu, version, req);

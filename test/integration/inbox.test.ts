@@ -1,5 +1,6 @@
 // The per-origin transaction rules of draft -04 "PUT /send/:txnId": a repeated txnId is answered
-// without processing it again; a different txnId while one is in flight gets 400 M_BAD_STATE.
+// without processing it again; a different txnId while one is in flight gets 400 M_BAD_STATE; a
+// server over its PDU rate gets 429 M_LIMIT_EXCEEDED before anything is verified.
 
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -8,45 +9,57 @@ import type { Inbox } from "../../durable-objects/inbox.js";
 
 const inbox = (origin: string) => env.INBOX.get(env.INBOX.idFromName(origin));
 
-type InFlight = { txnId: string; started: number; answer: Promise<unknown> };
+/** Settles an RPC promise ourselves: workerd reports a rejected RPC promise as unhandled otherwise. */
+const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
 
 describe("Inbox transactions", () => {
-  it("answers a repeated transaction ID with the first answer", async () => {
+  it("answers a repeated transaction ID with the first answer, without processing it again", async () => {
     const box = inbox("repeat.test");
+    expect(await box.begin("repeat.test", "t1", 1)).toEqual({});
     const pre = { $x: { error: "bad signature" } };
-    const first = await box.transaction("repeat.test", "t1", [], pre);
-    // Same ID, different content: the stored answer comes back, the new content is not processed.
-    const again = await box.transaction("repeat.test", "t1", [], {});
-    expect(again).toEqual(first);
-    expect(again.failed_pdus).toEqual(pre);
+    const first = await box.finish("repeat.test", "t1", [], pre);
+    const again = await box.begin("repeat.test", "t1", 1);
+    expect(again.answer).toEqual(first);
+    expect(again.answer?.failed_pdus).toEqual(pre);
   });
 
   it("refuses a second transaction ID while another is in flight with 400 M_BAD_STATE", async () => {
     const box = inbox("busy.test");
-    await runInDurableObject(box, (instance: Inbox) => {
-      (instance as unknown as { inFlight: InFlight }).inFlight = { txnId: "slow", started: Date.now(), answer: new Promise(() => {}) };
-    });
-    // Settle the RPC promise ourselves: workerd reports a rejected RPC promise as unhandled otherwise.
-    const err = await box.transaction("busy.test", "other", [], {}).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toMatchObject({ errcode: "M_BAD_STATE", status: 400 });
+    await box.begin("busy.test", "slow", 1);
+    expect(await failure(box.begin("busy.test", "other", 1))).toMatchObject({ errcode: "M_BAD_STATE", status: 400 });
+    // Once the first finishes, the next one is admitted.
+    await box.finish("busy.test", "slow", [], {});
+    expect(await box.begin("busy.test", "other", 1)).toEqual({});
+  });
+
+  it("admits a retry of the transaction in flight (the sender timed out)", async () => {
+    const box = inbox("retry.test");
+    await box.begin("retry.test", "t", 1);
+    expect(await box.begin("retry.test", "t", 1)).toEqual({});
   });
 
   it("lets a new transaction through once an abandoned one has gone stale", async () => {
     const box = inbox("stale.test");
+    await box.begin("stale.test", "gone", 1);
     await runInDurableObject(box, (instance: Inbox) => {
-      (instance as unknown as { inFlight: InFlight }).inFlight = { txnId: "gone", started: Date.now() - 10 * 60_000, answer: new Promise(() => {}) };
+      (instance as unknown as { inFlight: { started: number } }).inFlight.started = Date.now() - 10 * 60_000;
     });
-    const answer = await box.transaction("stale.test", "next", [], {});
-    expect(answer).toEqual({ failed_pdus: {} });
+    expect(await box.begin("stale.test", "next", 1)).toEqual({});
   });
 
   it("keeps origins apart: one server's transaction in flight does not block another's", async () => {
-    await runInDurableObject(inbox("a.test"), (instance: Inbox) => {
-      (instance as unknown as { inFlight: InFlight }).inFlight = { txnId: "slow", started: Date.now(), answer: new Promise(() => {}) };
-    });
-    expect(await inbox("b.test").transaction("b.test", "t", [], {})).toEqual({ failed_pdus: {} });
+    await inbox("a.test").begin("a.test", "slow", 1);
+    expect(await inbox("b.test").begin("b.test", "t", 1)).toEqual({});
+  });
+
+  it("answers 429 M_LIMIT_EXCEEDED with retry_after_ms once a server exceeds its PDU rate", async () => {
+    const box = inbox("flood.test");
+    let refused: unknown;
+    for (let i = 0; i < 200 && refused === undefined; i++) {
+      refused = await failure(box.begin("flood.test", `t${i}`, 50));
+      if (refused === undefined) await box.finish("flood.test", `t${i}`, [], {});
+    }
+    expect(refused).toMatchObject({ errcode: "M_LIMIT_EXCEEDED", status: 429 });
+    expect((refused as { extra: { retry_after_ms: number } }).extra.retry_after_ms).toBeGreaterThan(0);
   });
 });

@@ -1,0 +1,64 @@
+// Token buckets for rate limiting, and the limits Switchboard applies. The buckets themselves live
+// in Durable Objects (one authority per limited key); this is only the arithmetic.
+
+export interface Bucket {
+  tokens: number;
+  updatedMs: number;
+}
+
+export interface BucketLimit {
+  capacity: number;
+  refillPerSecond: number;
+}
+
+export type TakeResult = { ok: true } | { ok: false; retryAfterMs: number };
+
+/** Takes `cost` tokens from `bucket` (created full when undefined) at time `now`; mutates and returns it. */
+export function takeFromBucket(bucket: Bucket | undefined, limit: BucketLimit, now: number, cost = 1): { bucket: Bucket; result: TakeResult } {
+  const b = bucket ?? { tokens: limit.capacity, updatedMs: now };
+  const elapsedMs = Math.max(0, now - b.updatedMs);
+  b.tokens = Math.min(limit.capacity, b.tokens + (elapsedMs * limit.refillPerSecond) / 1000);
+  b.updatedMs = now;
+  if (b.tokens >= cost) {
+    b.tokens -= cost;
+    return { bucket: b, result: { ok: true } };
+  }
+  const retryAfterMs = Math.max(1, Math.ceil(((cost - b.tokens) * 1000) / limit.refillPerSecond));
+  return { bucket: b, result: { ok: false, retryAfterMs } };
+}
+
+export interface RateLimits {
+  /** Client API requests per access token. */
+  token: BucketLimit;
+  /** Client API requests per user, over all their tokens. */
+  user: BucketLimit;
+  /** PDUs per remote server in /send transactions. */
+  serverPdus: BucketLimit;
+  /** Other federation requests per remote server. */
+  serverRequests: BucketLimit;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  token: { capacity: 100, refillPerSecond: 20 },
+  user: { capacity: 200, refillPerSecond: 40 },
+  serverPdus: { capacity: 2_500, refillPerSecond: 1_000 },
+  serverRequests: { capacity: 200, refillPerSecond: 50 },
+};
+
+/** Reads RATE_LIMITS (JSON, any subset of DEFAULT_RATE_LIMITS' keys); bad input falls back to the defaults. */
+export function parseRateLimits(raw: string | undefined): RateLimits {
+  if (!raw) return DEFAULT_RATE_LIMITS;
+  try {
+    const v = JSON.parse(raw) as Partial<Record<keyof RateLimits, Partial<BucketLimit>>>;
+    const pick = (k: keyof RateLimits): BucketLimit => {
+      const o = v[k];
+      const d = DEFAULT_RATE_LIMITS[k];
+      const capacity = typeof o?.capacity === "number" && o.capacity >= 1 ? o.capacity : d.capacity;
+      const refill = typeof o?.refillPerSecond === "number" && o.refillPerSecond > 0 ? o.refillPerSecond : d.refillPerSecond;
+      return { capacity, refillPerSecond: refill };
+    };
+    return { token: pick("token"), user: pick("user"), serverPdus: pick("serverPdus"), serverRequests: pick("serverRequests") };
+  } catch {
+    return DEFAULT_RATE_LIMITS;
+  }
+}
