@@ -73,6 +73,7 @@ function usable(k: CachedKey, atTs: number | undefined, now: number): boolean {
 export class RemoteKeyStore implements VerifyKeyLookup {
   private readonly fetchTimeoutMs: number;
   private readonly minRefetchIntervalMs: number;
+  private readonly refreshing = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly db: D1Database,
@@ -97,7 +98,8 @@ export class RemoteKeyStore implements VerifyKeyLookup {
       return stored.publicKey;
     }
 
-    if (!(await this.refresh(serverName))) return undefined;
+    // Memory is read even when this lookup did not fetch: a concurrent one may just have.
+    await this.refreshShared(serverName);
     const fresh = memory.get(cacheKey(serverName, keyId));
     return fresh && usable(fresh, atTs, Date.now()) ? fresh.publicKey : undefined;
   }
@@ -116,6 +118,21 @@ export class RemoteKeyStore implements VerifyKeyLookup {
       if (await this.refresh(serverName)) docs = await this.loadDocuments(serverName);
     }
     return docs.filter((d) => matches(d, minimumValidUntilTs, criteria)).map((d) => d.document);
+  }
+
+  /**
+   * One refresh per server at a time within this store (that is, within one request): the PDUs of a
+   * transaction or a send_join answer look keys up concurrently, and without this all but the first
+   * MAX_CONCURRENT_FETCHES lookups of a server not yet known would find "no key" while the fetch that
+   * brings it is still running. Only fetches in flight are shared, so sequential lookups are unchanged.
+   */
+  private refreshShared(serverName: string): Promise<boolean> {
+    let running = this.refreshing.get(serverName);
+    if (!running) {
+      running = this.refresh(serverName).finally(() => this.refreshing.delete(serverName));
+      this.refreshing.set(serverName, running);
+    }
+    return running;
   }
 
   /**
