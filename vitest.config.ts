@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 //   unit         shared/ protocol code, in Node
 //   integration  one server inside workerd with real DO and D1 bindings (vitest.workers.config.ts)
 //   federation   several servers, each its own Miniflare on loopback, federating over real HTTP
-//   smoke        the README's `npm start`, run for real
+//   smoke        the README's `npm start` and `npm run demo`, and the admin CLI, run for real
 export default defineConfig({
   test: {
     projects: [
@@ -32,6 +32,8 @@ export default defineConfig({
           name: "smoke",
           include: ["test/smoke/**/*.test.ts"],
           environment: "node",
+          // The admin CLI test runs its servers from the federation bundle.
+          globalSetup: ["test/federation/global-setup.ts"],
           testTimeout: 60_000,
         },
       },
