@@ -3,10 +3,15 @@
 // server's store; each group ends with (or contains) a control that the honest form is accepted,
 // so a refusal cannot pass for the wrong reason.
 
+import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBase64 } from "../../shared/base64.js";
-import type { Pdu } from "../../shared/event.js";
+import type { Lpdu, Pdu } from "../../shared/event.js";
+import { buildLocalPdu } from "../../shared/local-event.js";
+import { completeLpdu } from "../../shared/lpdu.js";
+import { LM_ROOM_VERSION } from "../../shared/room-versions.js";
 import { LM_ROOM_VERSION_ID } from "../../shared/room-versions.js";
+import type { JsonObject } from "../../shared/canonical-json.js";
 import { signedRequestObject, formatXMatrixHeader } from "../../shared/x-matrix.js";
 import { canonicalJson, canonicalJsonBytes } from "../../shared/canonical-json.js";
 import { parseSigningKeySecret } from "../../shared/signing-key.js";
@@ -361,6 +366,100 @@ describe("hostile federation peers", () => {
       const kept = await pendingInvite(p1, inviteRoomId, erin.userId);
       expect(kept?.origin).toBe(hub.name);
       expect(await lpduIdOf(JSON.parse(kept?.eventJson ?? "{}") as object)).toBe(await lpduIdOf(genuine));
+    });
+  });
+
+  // Last: p2 is replaced by an impostor for the rest of the file.
+  describe("a server answering make_join/send_join for a room that is not its own", () => {
+    let impostor: Server | undefined;
+    let victimRoomId: string;
+    const ownRoomId = `!impostorsown:p2.test`;
+
+    /** The room state p2 makes up: created by its own user, public, under the room ID asked for. */
+    async function madeUpRoom(rid: string, lpdu: Lpdu): Promise<{ state: Pdu[]; event: Pdu }> {
+      const key = await keyOf(p2);
+      const mallory = `@mallory:${p2.name}`;
+      const state: Pdu[] = [];
+      const ids: string[] = [];
+      const add = async (type: string, content: JsonObject, auth: number[]) => {
+        const pdu = await buildLocalPdu(
+          { room_id: rid, type, state_key: type === "m.room.member" ? mallory : "", sender: mallory, origin_server_ts: Date.now(), content },
+          { authEvents: auth.map((i) => ids[i] as string), prevEvents: ids.length ? [ids[ids.length - 1] as string] : [] },
+          p2.name,
+          key,
+          LM_ROOM_VERSION,
+        );
+        state.push(pdu);
+        ids.push(await lpduIdOf(pdu));
+      };
+      await add("m.room.create", { room_version: LM_ROOM_VERSION_ID }, []);
+      await add("m.room.member", { membership: "join" }, [0]);
+      await add("m.room.power_levels", { users: { [mallory]: 100 } }, [0, 1]);
+      await add("m.room.join_rules", { join_rule: "public" }, [0, 1, 2]);
+      const event = await completeLpdu(lpdu, { authEvents: [ids[0], ids[2], ids[3]] as string[], prevEvents: [ids[3] as string] }, p2.name, key, LM_ROOM_VERSION);
+      return { state, event };
+    }
+
+    beforeAll(async () => {
+      victimRoomId = (await alice.createRoom({ preset: "public_chat", name: "Victim" })).room_id;
+      // p1 already holds p2's key; the impostor serves it too, so nothing fails for want of it.
+      const keyDoc = await (await p2.fetch("/_matrix/key/v2/server")).text();
+      await p2.stop();
+      impostor = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          void (async () => {
+            const url = req.url ?? "";
+            const reply = (status: number, body: unknown) => {
+              res.writeHead(status, { "content-type": "application/json" });
+              res.end(typeof body === "string" ? body : JSON.stringify(body));
+            };
+            if (url === "/_matrix/key/v2/server") return reply(200, keyDoc);
+            const make = /^\/_matrix\/federation\/v1\/make_join\/([^/?]+)\/([^/?]+)/.exec(url);
+            if (make) {
+              const [rid, user] = [decodeURIComponent(make[1] as string), decodeURIComponent(make[2] as string)];
+              const event = { room_id: rid, type: "m.room.member", state_key: user, sender: user, content: { membership: "join" }, hub_server: p2.name, origin_server_ts: Date.now() };
+              return reply(200, { room_version: LM_ROOM_VERSION_ID, event });
+            }
+            if (req.method === "POST" && url.startsWith(`${LM_PREFIX}/send_join/`)) {
+              const lpdu = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Lpdu;
+              const { state, event } = await madeUpRoom(lpdu.room_id, lpdu);
+              return reply(200, { state, auth_chain: [], event });
+            }
+            return reply(404, { errcode: "M_UNRECOGNIZED", error: "Unrecognized request" });
+          })().catch((e: unknown) => {
+            res.writeHead(500);
+            res.end(String(e));
+          });
+        });
+      });
+      await new Promise<void>((resolve) => impostor?.listen(p2.port, "127.0.0.1", resolve));
+    });
+    afterAll(async () => {
+      await new Promise<void>((resolve) => (impostor ? impostor.close(() => resolve()) : resolve()));
+    });
+
+    async function hubOf(server: TestServer, rid: string): Promise<string | undefined> {
+      const res = await server.fetch(`/_switchboard/admin/v1/rooms/${enc(rid)}`, { headers: { authorization: "Bearer test-admin-token" } });
+      return res.status === 200 ? ((await res.json()) as { hub: string }).hub : undefined;
+    }
+
+    it("joins a room p2 hosts under its own name through p2 (control)", async () => {
+      await bob.join(ownRoomId, p2.name);
+      expect(await hubOf(p1, ownRoomId)).toBe(p2.name);
+    });
+
+    it("does not let p2 become the hub of a room ID of another server", async () => {
+      const outcome = await bob.join(victimRoomId, p2.name).then(
+        () => "joined",
+        (e: unknown) => e,
+      );
+      const hubThere = await hubOf(p1, victimRoomId);
+      expect(hubThere).not.toBe(p2.name);
+      // Either refused, or joined through the room's real hub.
+      if (outcome === "joined") expect(hubThere).toBe(hub.name);
+      else expect(hubThere).toBeUndefined();
     });
   });
 });
