@@ -4,6 +4,7 @@ import { defineConfig } from "vitest/config";
 //   unit         shared/ protocol code, in Node
 //   integration  one server inside workerd with real DO and D1 bindings (vitest.workers.config.ts)
 //   federation   several servers, each its own Miniflare on loopback, federating over real HTTP
+//   clients      real client libraries (matrix-js-sdk) against servers of the federation harness
 //   smoke        the README's `npm start` and `npm run demo`, and the admin CLI, run for real
 export default defineConfig({
   test: {
@@ -24,6 +25,17 @@ export default defineConfig({
           globalSetup: ["test/federation/global-setup.ts"],
           fileParallelism: false,
           testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "clients",
+          include: ["test/clients/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/federation/global-setup.ts"],
+          fileParallelism: false,
+          testTimeout: 120_000,
           hookTimeout: 60_000,
         },
       },

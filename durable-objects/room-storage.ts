@@ -32,6 +32,9 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS outbox (destination TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (destination, pos))`,
   `CREATE TABLE IF NOT EXISTS client_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id))`,
   `CREATE TABLE IF NOT EXISTS pending_pdus (seq INTEGER PRIMARY KEY AUTOINCREMENT, json TEXT NOT NULL, received_ts INTEGER NOT NULL)`,
+  // A participant's replica starts from the state its send_join answer gave (stored as outliers,
+  // pos NULL); those entries stand for the state before its first timeline position.
+  `CREATE TABLE IF NOT EXISTS join_state (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL, UNIQUE (type, state_key))`,
   `CREATE TABLE IF NOT EXISTS invites (user_id TEXT PRIMARY KEY, event_json TEXT NOT NULL, stripped_state TEXT NOT NULL, origin TEXT NOT NULL)`,
 ];
 
@@ -120,9 +123,20 @@ export class RoomStorage {
       .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
   }
 
-  /** The state at a position: for each (type, state_key) the newest state event before `pos`. */
+  /**
+   * The state at a position: for each (type, state_key) the newest state event before `pos`, else
+   * the entry of the state the replica joined with (join_state), which comes first, in its order.
+   */
   stateIdsBefore(pos: number): string[] {
-    return this.sql
+    const base = this.sql
+      .exec<{ event_id: string }>(
+        `SELECT event_id FROM join_state j
+           WHERE NOT EXISTS (SELECT 1 FROM events f WHERE f.type = j.type AND f.state_key = j.state_key AND f.pos IS NOT NULL AND f.pos < ?)
+           ORDER BY seq ASC`,
+        pos,
+      )
+      .toArray();
+    const positioned = this.sql
       .exec<{ event_id: string }>(
         `SELECT event_id FROM events e
            WHERE state_key IS NOT NULL AND pos IS NOT NULL AND pos < ?
@@ -131,8 +145,13 @@ export class RoomStorage {
         pos,
         pos,
       )
-      .toArray()
-      .map((r) => r.event_id);
+      .toArray();
+    return [...base, ...positioned].map((r) => r.event_id);
+  }
+
+  /** Records one entry of the state a participant's replica joined with (see stateIdsBefore). */
+  putJoinState(type: string, stateKey: string, eventId: string): void {
+    this.sql.exec(`INSERT OR REPLACE INTO join_state (type, state_key, event_id) VALUES (?, ?, ?)`, type, stateKey, eventId);
   }
 
   /** Events by ID, in the order asked, skipping unknown ones. */

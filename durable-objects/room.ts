@@ -82,7 +82,7 @@ const FLUSH_RETRY_MS = 2_000;
 const INDEX_DESTINATION = "";
 const INDEX_INTERVAL_MS = 1_000;
 
-type Waiter = { resolve: (eventId: string) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> };
+type Waiter = { promise: Promise<string>; resolve: (eventId: string) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> };
 
 export class Room extends DurableObject<Env> {
   private readonly store: RoomStorage;
@@ -181,13 +181,11 @@ export class Room extends DurableObject<Env> {
     return { eventId: entry.eventId, json: JSON.stringify(entry.pdu) };
   }
 
-  /** Whether any user of `server` has a membership event here (federation read access). */
+  /** Whether `server` may read this room over federation (event, state, backfill). */
   async serverHasMembers(server: string): Promise<boolean> {
-    if (server === this.serverName) return true;
-    for (const e of this.state.members()) {
-      if (typeof e.pdu.state_key === "string" && e.pdu.state_key.endsWith(`:${server}`)) return true;
-    }
-    return false;
+    // Only a server with a joined user reads history: an invite or a knock shows stripped state,
+    // not the timeline, and a server whose users all left no longer follows the room.
+    return server === this.serverName || this.state.isServerJoined(server);
   }
 
   async membership(userId: string): Promise<string | undefined> {
@@ -300,7 +298,10 @@ export class Room extends DurableObject<Env> {
     if (hub === this.serverName) {
       eventId = (await this.exclusive(() => this.appendLocal(sender, event))).eventId;
     } else {
-      eventId = await this.sendViaHub(sender, event);
+      // A retry whose first attempt already built an LPDU (its client gave up, or this object
+      // restarted while waiting) waits for that LPDU rather than sending the hub a second event.
+      const pending = txn && this.store.getPendingClientTxn(sender, txn.deviceId, txn.txnId);
+      eventId = pending ? await this.resumeViaHub(pending) : await this.sendViaHub(sender, event, txn);
     }
     if (txn) this.store.putClientTxn(sender, txn.deviceId, txn.txnId, eventId);
     return { eventId };
@@ -641,7 +642,10 @@ export class Room extends DurableObject<Env> {
       for (const e of args.state) {
         const id = await eventIdOf(e, version);
         this.state.apply(id, e);
-        if (typeof e.state_key === "string") this.store.setCurrentState(e.type, e.state_key, id);
+        if (typeof e.state_key === "string") {
+          this.store.setCurrentState(e.type, e.state_key, id);
+          this.store.putJoinState(e.type, e.state_key, id);
+        }
       }
       const joinId = await eventIdOf(args.event, version);
       this.checkAuthOrThrow(args.event);
@@ -695,7 +699,11 @@ export class Room extends DurableObject<Env> {
   }
 
   /** A local user's event in a room hosted elsewhere: an LPDU to the hub, then wait for its echo. */
-  private async sendViaHub(sender: string, event: { type: string; state_key?: string; content: JsonObject; redacts?: string }): Promise<string> {
+  private async sendViaHub(
+    sender: string,
+    event: { type: string; state_key?: string; content: JsonObject; redacts?: string },
+    txn?: { deviceId: string; txnId: string },
+  ): Promise<string> {
     const { roomId, hub } = this.requireRoom();
     const fields = {
       room_id: roomId,
@@ -708,15 +716,41 @@ export class Room extends DurableObject<Env> {
     const lpdu = await buildLpdu(fields, await this.key(), hub);
     const lpduHash = lpdu.hashes.lpdu.sha256;
     const lpduId = await eventIdOf(lpdu, this.version as RoomVersion);
-    const echoed = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.echoWaiters.delete(lpduHash);
-        reject(new MatrixError(504, "M_UNKNOWN", "The room's hub did not confirm the event in time"));
-      }, ECHO_TIMEOUT_MS);
-      this.echoWaiters.set(lpduHash, { resolve, reject, timer });
-    });
-    await this.destination(hub).enqueue(hub, [{ roomId, id: lpduId, json: JSON.stringify(lpdu), lpduHash }]);
+    const json = JSON.stringify(lpdu);
+    if (txn) this.store.putPendingClientTxn(sender, txn.deviceId, txn.txnId, { lpduHash, lpduId, json });
+    const echoed = this.echoOf(lpduHash);
+    await this.destination(hub).enqueue(hub, [{ roomId, id: lpduId, json, lpduHash }]);
     return echoed;
+  }
+
+  /** A retried client send: the event its LPDU became, once the hub has echoed it. */
+  private async resumeViaHub(pending: { lpduHash: string; lpduId: string; json: string }): Promise<string> {
+    const known = this.store.getEventIdByLpduHash(pending.lpduHash);
+    if (known) return known;
+    const { roomId, hub } = this.requireRoom();
+    const echoed = this.echoOf(pending.lpduHash);
+    // Queues drop duplicates, and the hub accepts an LPDU once: this only matters if the first
+    // attempt died before its LPDU reached the queue.
+    await this.destination(hub).enqueue(hub, [{ roomId, id: pending.lpduId, json: pending.json, lpduHash: pending.lpduHash }]);
+    return echoed;
+  }
+
+  /** Resolves with the event ID when the hub's PDU for this LPDU arrives; every caller shares one wait. */
+  private echoOf(lpduHash: string): Promise<string> {
+    const existing = this.echoWaiters.get(lpduHash);
+    if (existing) return existing.promise;
+    let resolve!: Waiter["resolve"];
+    let reject!: Waiter["reject"];
+    const promise = new Promise<string>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const timer = setTimeout(() => {
+      this.echoWaiters.delete(lpduHash);
+      reject(new MatrixError(504, "M_UNKNOWN", "The room's hub did not confirm the event in time"));
+    }, ECHO_TIMEOUT_MS);
+    this.echoWaiters.set(lpduHash, { promise, resolve, reject, timer });
+    return promise;
   }
 
   private resolveEcho(pdu: Pdu, eventId: string): void {
@@ -731,6 +765,8 @@ export class Room extends DurableObject<Env> {
 
   /** The hub refused an LPDU we sent (its failed_pdus); the waiting client gets the reason. */
   async lpduRejected(lpduHash: string, error: string): Promise<void> {
+    // A refused LPDU is not waited for again: a retry of its client transaction sends anew.
+    this.store.deletePendingClientTxns(lpduHash);
     const w = this.echoWaiters.get(lpduHash);
     if (!w) return;
     clearTimeout(w.timer);

@@ -86,10 +86,13 @@ export class UserStream extends DurableObject<Env> {
   }
 
   private record(roomId: string, pos: number, m: StreamMembership, inviteStateJson: string | undefined): number {
-    const row = this.sql.exec<{ pos: number }>(`SELECT pos FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
+    const row = this.sql.exec<{ pos: number; membership: string }>(`SELECT pos, membership FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
     const sid = ++this.counter;
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(sid));
+      // A token from before a join (while invited, or after leaving) saw none of the joined room's
+      // state: forgetting the room's older positions makes /sync send it as new, with full state.
+      if (m === "join" && row && row.membership !== "join") this.sql.exec(`DELETE FROM room_stream WHERE room_id = ?`, roomId);
       this.sql.exec(
         `INSERT INTO rooms (room_id, membership, pos, stream_id, invite_state) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (room_id) DO UPDATE SET membership = excluded.membership, pos = MAX(rooms.pos, excluded.pos),

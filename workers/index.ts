@@ -5,6 +5,9 @@ import { mountKeyQueries } from "./key-routes.js";
 import { mountClientAccounts } from "./client-accounts.js";
 import { mountClientRooms } from "./client-rooms.js";
 import { mountClientSync } from "./client-sync.js";
+import { mountClientMisc } from "./client-misc.js";
+import { mountClientProfile } from "./client-profile.js";
+import { mountClientDirectory } from "./client-directory.js";
 import { mountFederation } from "./federation.js";
 import { mountAdmin } from "./admin.js";
 
@@ -15,7 +18,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountAdmin]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountAdmin]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),
