@@ -105,9 +105,17 @@ export class Destination extends DurableObject<Env> {
   private async drain(): Promise<void> {
     const destination = this.meta("destination");
     if (destination === undefined) return;
+    // Backing off (a repeat kick after a failed send): the alarm will call again.
+    if (Number(this.meta("next_attempt_ts") ?? 0) > Date.now()) return;
     for (;;) {
       const txn = this.currentTransaction();
-      if (!txn) return;
+      if (!txn) {
+        await this.ctx.storage.deleteAlarm();
+        return;
+      }
+      // Should this object die mid-send (crash, eviction, deploy), the alarm resumes the queue;
+      // otherwise nothing would until more traffic for this destination arrived.
+      await this.ctx.storage.setAlarm(Date.now() + this.retryDelay(1));
       const res = await this.env.OUTBOUND.sendTransaction(destination, txn.txnId, { pdus: txn.pdus, edus: txn.edus });
       if (res.status !== 200) {
         await this.backOff(`HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
@@ -168,14 +176,18 @@ export class Destination extends DurableObject<Env> {
 
   private async backOff(error: string): Promise<void> {
     const failures = Number(this.meta("failures") ?? 0) + 1;
-    const base = Number(this.env.FEDERATION_RETRY_BASE_MS ?? "") || 1_000;
-    const max = Number(this.env.FEDERATION_RETRY_MAX_MS ?? "") || 10 * 60 * 1000;
-    const delay = Math.min(max, base * 2 ** Math.min(failures - 1, 20));
-    const next = Date.now() + delay;
+    const next = Date.now() + this.retryDelay(failures);
     this.setMeta("failures", failures);
     this.setMeta("next_attempt_ts", next);
     this.setMeta("last_error", error);
     await this.ctx.storage.setAlarm(next);
+  }
+
+  /** The wait before attempt `failures` + 1: FEDERATION_RETRY_BASE_MS doubling up to FEDERATION_RETRY_MAX_MS. */
+  private retryDelay(failures: number): number {
+    const base = Number(this.env.FEDERATION_RETRY_BASE_MS ?? "") || 1_000;
+    const max = Number(this.env.FEDERATION_RETRY_MAX_MS ?? "") || 10 * 60 * 1000;
+    return Math.min(max, base * 2 ** Math.min(failures - 1, 20));
   }
 
   override async alarm(): Promise<void> {

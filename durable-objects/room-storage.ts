@@ -31,6 +31,8 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS current_state (type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (type, state_key))`,
   `CREATE TABLE IF NOT EXISTS outbox (destination TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (destination, pos))`,
   `CREATE TABLE IF NOT EXISTS client_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id))`,
+  // Participant: a client transaction whose LPDU went to the hub before its event came back.
+  `CREATE TABLE IF NOT EXISTS pending_client_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL, lpdu_hash TEXT NOT NULL, lpdu_id TEXT NOT NULL, lpdu_json TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id))`,
   `CREATE TABLE IF NOT EXISTS pending_pdus (seq INTEGER PRIMARY KEY AUTOINCREMENT, json TEXT NOT NULL, received_ts INTEGER NOT NULL)`,
   // A participant's replica starts from the state its send_join answer gave (stored as outliers,
   // pos NULL); those entries stand for the state before its first timeline position.
@@ -237,6 +239,37 @@ export class RoomStorage {
   /** Remembers which event a client's transaction ID produced. */
   putClientTxn(userId: string, deviceId: string, txnId: string, eventId: string): void {
     this.sql.exec(`INSERT OR REPLACE INTO client_txns (user_id, device_id, txn_id, event_id) VALUES (?, ?, ?, ?)`, userId, deviceId, txnId, eventId);
+  }
+
+  /** Participant: remembers the LPDU a client transaction sent to the hub, until its event is known. */
+  putPendingClientTxn(userId: string, deviceId: string, txnId: string, lpdu: { lpduHash: string; lpduId: string; json: string }): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO pending_client_txns (user_id, device_id, txn_id, lpdu_hash, lpdu_id, lpdu_json) VALUES (?, ?, ?, ?, ?, ?)`,
+      userId,
+      deviceId,
+      txnId,
+      lpdu.lpduHash,
+      lpdu.lpduId,
+      lpdu.json,
+    );
+  }
+
+  /** The LPDU a client transaction already sent to the hub, if any. */
+  getPendingClientTxn(userId: string, deviceId: string, txnId: string): { lpduHash: string; lpduId: string; json: string } | undefined {
+    const row = this.sql
+      .exec<{ lpdu_hash: string; lpdu_id: string; lpdu_json: string }>(
+        `SELECT lpdu_hash, lpdu_id, lpdu_json FROM pending_client_txns WHERE user_id = ? AND device_id = ? AND txn_id = ?`,
+        userId,
+        deviceId,
+        txnId,
+      )
+      .toArray()[0];
+    return row && { lpduHash: row.lpdu_hash, lpduId: row.lpdu_id, json: row.lpdu_json };
+  }
+
+  /** Forgets the client transactions of an LPDU the hub refused. */
+  deletePendingClientTxns(lpduHash: string): void {
+    this.sql.exec(`DELETE FROM pending_client_txns WHERE lpdu_hash = ?`, lpduHash);
   }
 
   // --- PDUs that arrived before this participant finished joining ---------------------------
