@@ -1,0 +1,158 @@
+// CPU profile of the hub under B1 load: `node bench/.build/profile.mjs [--senders=10] [--pdus=50] [--seconds=6]`.
+// Starts the hub with Miniflare's inspector, connects to the Switchboard worker's isolate over the
+// Chrome DevTools protocol, samples while the load generator runs one B1 cell, then prints the
+// functions with the most self time and the heaviest call paths into Switchboard code. The raw
+// profile goes to bench/.build/hub.cpuprofile (open it in Chrome DevTools).
+
+import { fork } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { WebSocket } from "undici";
+import { LoadGenClient } from "./ipc.js";
+import { freePort, ROOT, startServer } from "./servers.js";
+import type * as T from "./types.js";
+
+interface CdpNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  children?: number[];
+  hitCount?: number;
+}
+interface CdpProfile {
+  nodes: CdpNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const arg = (name: string, def: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? def);
+
+class Cdp {
+  private next = 1;
+  private readonly pending = new Map<number, (v: unknown) => void>();
+  constructor(private readonly ws: WebSocket) {
+    ws.addEventListener("message", (ev) => {
+      const m = JSON.parse(String(ev.data)) as { id?: number; result?: unknown; error?: unknown };
+      if (m.id !== undefined) {
+        this.pending.get(m.id)?.(m.error ? Promise.reject(new Error(JSON.stringify(m.error))) : m.result);
+        this.pending.delete(m.id);
+      }
+    });
+  }
+  static async connect(url: string): Promise<Cdp> {
+    const ws = new WebSocket(url, { headers: { origin: "http://localhost" } });
+    await new Promise<void>((resolve, reject) => {
+      ws.addEventListener("open", () => resolve());
+      ws.addEventListener("error", () => reject(new Error(`cannot connect to ${url}`)));
+    });
+    return new Cdp(ws);
+  }
+  send<R>(method: string, params: object = {}): Promise<R> {
+    const id = this.next++;
+    this.ws.send(JSON.stringify({ id, method, params }));
+    return new Promise<R>((resolve) => this.pending.set(id, resolve as (v: unknown) => void));
+  }
+  close(): void {
+    this.ws.close();
+  }
+}
+
+function report(p: CdpProfile): void {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const selfUs = new Map<number, number>();
+  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
+  const label = (n: CdpNode) => {
+    const f = n.callFrame;
+    const file = f.url.split("/").pop() ?? "";
+    return `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
+  };
+  // Self time by function.
+  const self = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const n = byId.get(id) as CdpNode;
+    self.set(label(n), (self.get(label(n)) ?? 0) + us);
+  }
+  // Inclusive time by function (counted once per sample even under recursion).
+  const incl = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const l = label(byId.get(cur) as CdpNode);
+      if (seen.has(l)) continue;
+      seen.add(l);
+      incl.set(l, (incl.get(l) ?? 0) + (p.timeDeltas[i] ?? 0));
+    }
+  });
+  const idle = [...self].filter(([l]) => l.startsWith("(idle)")).reduce((a, [, v]) => a + v, 0);
+  const busy = total - idle;
+  const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
+  console.log(`\nprofile: ${(total / 1e6).toFixed(2)} s sampled, busy ${(busy / 1e6).toFixed(2)} s (percentages of busy time)\n`);
+  console.log("top self time:");
+  for (const [l, us] of [...self].filter(([l]) => !l.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, 35)) console.log(`  ${pct(us)}  ${l}`);
+  // Where the time of native calls (SQL exec, crypto) comes from: self time by calling function.
+  for (const native of ["exec :0", "sign :0", "verify :0", "digest :0"]) {
+    const callers = new Map<string, number>();
+    for (const [id, us] of selfUs) {
+      const n = byId.get(id) as CdpNode;
+      if (label(n) !== native) continue;
+      const par = parent.get(id);
+      let caller = par === undefined ? "?" : label(byId.get(par) as CdpNode);
+      // Skip thin wrappers to the storage function that issued the statement.
+      for (let cur = par; cur !== undefined && /^(\(anonymous\)|toArray|one|raw) /.test(caller); cur = parent.get(cur)) caller = label(byId.get(cur) as CdpNode);
+      callers.set(caller, (callers.get(caller) ?? 0) + us);
+    }
+    if (callers.size === 0) continue;
+    console.log(`\n${native} by caller:`);
+    for (const [l, us] of [...callers].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${pct(us)}  ${l}`);
+  }
+  console.log("\ntop inclusive time:");
+  for (const [l, us] of [...incl].filter(([l]) => !l.startsWith("(idle)") && !l.startsWith("(root)")).sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log(`  ${pct(us)}  ${l}`);
+}
+
+async function main(): Promise<void> {
+  const senders = arg("senders", 10);
+  const pdus = arg("pdus", 50);
+  const seconds = arg("seconds", 6);
+  const child = fork(join(ROOT, "bench", ".build", "loadgen.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const lg = new LoadGenClient(child, (l) => console.log(l));
+  const fakes = Array.from({ length: senders }, (_, i) => `s${i}.fake.test`);
+  const { hostMap } = await lg.call<{ hostMap: Record<string, string> }>("init", { names: fakes });
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  hostMap["hub.bench.test"] = `http://127.0.0.1:${port}`;
+  const limits = JSON.stringify({ token: { capacity: 1e9, refillPerSecond: 1e9 }, user: { capacity: 1e9, refillPerSecond: 1e9 }, serverPdus: { capacity: 1e9, refillPerSecond: 1e9 }, serverRequests: { capacity: 1e9, refillPerSecond: 1e9 } });
+  const hub = await startServer({ name: "hub.bench.test", port, hostMap, inspectorPort, bindings: { RATE_LIMITS: limits } });
+  try {
+    await lg.call("setHub", { name: "hub.bench.test", url: hub.url });
+    const owner = await lg.call<T.Account>("register", { url: hub.url, username: "bench" });
+    const [roomId] = await lg.call<string[]>("createRooms", { account: owner, count: 1, concurrency: 1 });
+    await lg.call("joinFakes", { roomId, fakes });
+    const txnsPerSender = Math.ceil((9000 * (seconds + 1)) / senders / pdus);
+    await lg.call("prepare", { key: "p", senders: fakes.map((fake) => ({ fake, roomId })), pdusPerTxn: pdus, txnsPerSender });
+    const list = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as Array<{ id: string; webSocketDebuggerUrl?: string }>;
+    console.log(`inspector targets: ${list.map((t) => t.id).join(", ")}`);
+    const cdp = await Cdp.connect(`ws://127.0.0.1:${inspectorPort}/core:user:switchboard`);
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+    await cdp.send("Profiler.start");
+    const r = await lg.call<T.RunResult>("runClosed", { key: "p", warmupMs: 500, durationMs: seconds * 1000 });
+    await new Promise((res) => setTimeout(res, 1500)); // let the fan-out drain into the profile
+    const { profile } = await cdp.send<{ profile: CdpProfile }>("Profiler.stop");
+    cdp.close();
+    console.log(`load: ${senders} senders × ${pdus} PDU/txn, ${Math.round((r.eventsInWindow * 1000) / r.windowMs)} events/s, ${r.failed} failed, ${r.errors} errors ${r.firstError ?? ""}`);
+    writeFileSync(join(ROOT, "bench", ".build", "hub.cpuprofile"), JSON.stringify(profile));
+    report(profile);
+  } finally {
+    await hub.dispose();
+    child.disconnect();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});

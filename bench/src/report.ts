@@ -1,0 +1,184 @@
+// The results file's shape and the Markdown figures table printed at the end of a run (and copied
+// into bench/README.md after a full run).
+
+import type { LatencySummary } from "./stats.js";
+import { r2 } from "./stats.js";
+
+export interface RunFiguresJson {
+  eventsPerS: number;
+  txnsPerS: number;
+  latency: LatencySummary;
+  windowMs: number;
+  accepted: number;
+  failed: number;
+  errors: number;
+  firstError?: string;
+  cpuMsPerEvent: number;
+  exhausted: boolean;
+}
+
+export interface Results {
+  mode: "quick" | "full";
+  date: string;
+  durationS?: number;
+  machine: { cpus: number; cpuModel: string; memGiB: number; node: string; loadavgAtStart: number[] };
+  versions: Record<string, string>;
+  b1?: {
+    roomId: string;
+    cells: Array<{
+      senders: number;
+      pdusPerTxn: number;
+      hub: RunFiguresJson;
+      baseline: RunFiguresJson;
+      ratio: number;
+      fanOutServers: number;
+      prepMs: number;
+      txnBytes: number;
+      genCpuMs: number;
+      peakCorePct: number;
+    }>;
+  };
+  b2?: {
+    roomId: string;
+    baseline: RunFiguresJson;
+    points: Array<{
+      rate: number;
+      offered: number;
+      achievedRate: number;
+      fromAck: LatencySummary;
+      fromSend: LatencySummary;
+      accept: LatencySummary;
+      missing: number;
+      errors: number;
+      limitedSyncs: number;
+      firstError?: string;
+    }>;
+  };
+  b3?: {
+    points: Array<{
+      rooms: number;
+      aggregate: RunFiguresJson;
+      perRoomP99: { median: number; worst: number };
+      perRoomEventsPerS: { median: number; min: number };
+      baseline: RunFiguresJson;
+      peakCorePct: number;
+    }>;
+  };
+  b4?: {
+    roomId: string;
+    baseline: RunFiguresJson;
+    points: Array<{ members: number; sendJoin: LatencySummary; makeJoin: LatencySummary; bytes: number; stateEvents: number; authChain: number }>;
+  };
+  b5?: { perCheckUs: Record<string, number>; perEventUs: { txn1: number; txn50: number }; n: number; reps: number };
+  b6?: {
+    freshKiB: number;
+    baselineRows: number;
+    afterBaselineKiB: number;
+    roomEvents: number;
+    beforeRoomKiB: number;
+    afterRoomKiB: number;
+    idleRooms: number;
+    afterRoomsKiB: number;
+    afterRoomsLaterKiB: number;
+  };
+}
+
+const mib = (kib: number) => `${Math.round(kib / 1024)} MiB`;
+const verdict = (ok: boolean) => (ok ? "met" : "**missed**");
+const n = (x: number) => x.toLocaleString("en");
+
+export function figuresTable(r: Results): string {
+  const rows: string[][] = [];
+  const add = (...cells: string[]) => rows.push(cells);
+  for (const c of r.b1?.cells ?? []) {
+    let target = "";
+    if (c.senders === 10 && c.pdusPerTxn === 1) target = `≥ 0.5× baseline: ${verdict(c.ratio >= 0.5)}`;
+    if (c.senders === 10 && c.pdusPerTxn === 50) target = `≥ 5,000 events/s: ${verdict(c.hub.eventsPerS >= 5000)}`;
+    add(
+      `B1 ${c.senders} sender${c.senders > 1 ? "s" : ""} × ${c.pdusPerTxn} PDU/txn`,
+      `${n(c.hub.eventsPerS)} events/s; txn p50 ${c.hub.latency.p50} / p99 ${c.hub.latency.p99} ms`,
+      `${n(c.baseline.eventsPerS)} rows/s; p50 ${c.baseline.latency.p50} / p99 ${c.baseline.latency.p99} ms`,
+      `${c.ratio}×`,
+      target,
+    );
+  }
+  for (const c of r.b1?.cells ?? []) {
+    if (c.senders !== 10) continue;
+    add(
+      `Hub CPU per accepted event (B1 10 × ${c.pdusPerTxn})`,
+      `${c.hub.cpuMsPerEvent} ms (workerd utime+stime ÷ events; fan-out to ${c.fanOutServers} servers included)`,
+      `${c.baseline.cpuMsPerEvent} ms per appended row`,
+      `${r2(c.hub.cpuMsPerEvent / c.baseline.cpuMsPerEvent)}×`,
+      `≤ 1 ms: ${verdict(c.hub.cpuMsPerEvent <= 1)}`,
+    );
+  }
+  for (const p of r.b2?.points ?? []) {
+    add(
+      `B2 fan-out to 3 servers at ${p.rate}/s offered`,
+      `accepted → stored on all 3: p50 ${p.fromAck.p50} / p99 ${p.fromAck.p99} ms (hub accept p50 ${p.accept.p50} ms)${p.missing ? `; ${p.missing} missing` : ""}`,
+      `bare-append round trip p50 ${r.b2?.baseline.latency.p50} / p99 ${r.b2?.baseline.latency.p99} ms`,
+      "",
+      p.rate === 100 ? `p99 ≤ 50 ms: ${verdict(p.fromAck.p99 <= 50 && p.missing === 0)}` : "",
+    );
+  }
+  for (const p of r.b3?.points ?? []) {
+    add(
+      `B3 ${p.rooms} room${p.rooms > 1 ? "s" : ""}`,
+      `${n(p.aggregate.eventsPerS)} events/s aggregate; per-room p99 ${p.perRoomP99.median} ms (worst ${p.perRoomP99.worst})`,
+      `${n(p.baseline.eventsPerS)} rows/s (${p.rooms} connections); p99 ${p.baseline.latency.p99} ms`,
+      `${r2(p.aggregate.eventsPerS / p.baseline.eventsPerS)}×`,
+      "",
+    );
+  }
+  for (const p of r.b4?.points ?? []) {
+    add(
+      `B4 send_join, ${n(p.members)} members`,
+      `p50 ${p.sendJoin.p50} ms (max ${p.sendJoin.max}); ${n(Math.round(p.bytes / 1024))} KiB answer`,
+      `bare-append round trip p50 ${r.b4?.baseline.latency.p50} ms`,
+      "",
+      p.members === 1000 ? `≤ 250 ms: ${verdict(p.sendJoin.p50 <= 250)}` : "",
+    );
+  }
+  if (r.b5) {
+    const u = r.b5.perCheckUs;
+    add(
+      "B5 inbound checks per LPDU (keys cached)",
+      `${u["lpdu/t1"]} µs (format ${u["format/t1"]}, signature ${u["signature/t1"]}, hash ${u["hash/t1"]}, event ID ${u["eventid/t1"]})`,
+      `raw Ed25519 verify ${u["ed25519/t1"]} µs`,
+      `${r2((u["lpdu/t1"] ?? 0) / (u["ed25519/t1"] ?? 1))}×`,
+      "",
+    );
+    add(
+      "B5 X-Matrix per request",
+      `${u["xmatrix/t1"]} µs (1-PDU body), ${u["xmatrix/t50"]} µs (50-PDU body); per event with LPDU checks: ${r.b5.perEventUs.txn1} µs / ${r.b5.perEventUs.txn50} µs`,
+      `raw Ed25519 verify ${u["ed25519/t1"]} µs`,
+      "",
+      "",
+    );
+  }
+  if (r.b6) {
+    const b = r.b6;
+    add(
+      `B6 workerd RSS, ${n(b.roomEvents)}-event room`,
+      `${mib(b.afterRoomKiB)} (room added ${mib(b.afterRoomKiB - b.beforeRoomKiB)})`,
+      `fresh ${mib(b.freshKiB)}; bare-append ${n(b.baselineRows)} rows +${mib(b.afterBaselineKiB - b.freshKiB)}`,
+      "",
+      "",
+    );
+    add(
+      `B6 workerd RSS, + ${n(b.idleRooms)} idle rooms`,
+      `${mib(b.afterRoomsKiB)} (+${mib(b.afterRoomsKiB - b.afterRoomKiB)}, ${r2((b.afterRoomsKiB - b.afterRoomKiB) / b.idleRooms)} KiB/room); 15 s later ${mib(b.afterRoomsLaterKiB)}`,
+      `fresh ${mib(b.freshKiB)}`,
+      "",
+      "",
+    );
+  }
+  const header = ["Benchmark", "Switchboard", "Baseline (same run)", "Ratio", "Target"];
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((c) => `| ${c.join(" | ")} |`)];
+  const m = r.machine;
+  return [
+    `Run ${r.date} (${r.mode}), ${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, Node ${m.node}, miniflare ${r.versions["miniflare"]}, workerd ${r.versions["workerd"]}; load average at start ${m.loadavgAtStart.join(" ")}.`,
+    "",
+    ...lines,
+  ].join("\n");
+}

@@ -1,0 +1,128 @@
+// Switchboard servers for the benchmark: one Miniflare (one workerd process) per server name, on a
+// loopback port, loading the bundle wrangler builds for deployment. The hub's Miniflare also loads the
+// bare-append baseline worker, so the baseline runs in the same workerd as the hub.
+
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { childPids, readProc, type ProcStat } from "./proc.js";
+
+export const ROOT = join(import.meta.dirname, "..", "..");
+const BUILD = join(ROOT, "bench", ".build");
+/** Requests with this Host reach the baseline worker through the same Miniflare entry as the hub's. */
+export const BASELINE_HOST = "baseline.bench.invalid";
+export const ADMIN_TOKEN = "bench-admin-token";
+
+export interface BenchServer {
+  readonly name: string;
+  readonly port: number;
+  readonly url: string;
+  /** The workerd process serving this server. */
+  readonly pid: number;
+  proc(): ProcStat;
+  dispose(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
+function migrationStatements(): string[] {
+  const dir = join(ROOT, "migrations");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .flatMap((f) => unstable_splitSqlQuery(readFileSync(join(dir, f), "utf8")));
+}
+
+export interface StartOptions {
+  name: string;
+  port: number;
+  hostMap: Record<string, string>;
+  /** Load the baseline worker into this server's workerd. */
+  withBaseline?: boolean;
+  /** Open a V8 inspector (CPU profiles of the workers) on this port. */
+  inspectorPort?: number;
+  /** Extra bindings for Switchboard (e.g. RATE_LIMITS). */
+  bindings?: Record<string, string>;
+}
+
+export async function startServer(opts: StartOptions): Promise<BenchServer> {
+  const { workerOptions: base } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const dir = mkdtempSync(join(tmpdir(), `sb-bench-${opts.name.replace(/[^a-z0-9]/gi, "_")}-`));
+  const seed = randomBytes(32).toString("base64").replace(/=+$/, "");
+  const bundle = join(BUILD, "switchboard");
+  const before = new Set(childPids(process.pid));
+  const switchboard = {
+    name: "switchboard",
+    modulesRoot: bundle,
+    modules: [{ type: "ESModule" as const, path: join(bundle, "index.js") }],
+    compatibilityDate: base.compatibilityDate,
+    compatibilityFlags: base.compatibilityFlags,
+    durableObjects: base.durableObjects,
+    serviceBindings: base.serviceBindings,
+    d1Databases: { DB: "db" },
+    bindings: {
+      SERVER_NAME: opts.name,
+      SIGNING_KEY: `ed25519:b_${randomBytes(3).toString("hex")}:${seed}`,
+      FEDERATION_HOST_MAP: JSON.stringify(opts.hostMap),
+      FEDERATION_RETRY_BASE_MS: "200",
+      FEDERATION_RETRY_MAX_MS: "2000",
+      ADMIN_TOKEN,
+      ...opts.bindings,
+    },
+  };
+  const workers = [switchboard as never];
+  if (opts.withBaseline) {
+    const b = join(BUILD, "baseline");
+    workers.push({
+      name: "baseline",
+      modulesRoot: b,
+      modules: [{ type: "ESModule", path: join(b, "index.js") }],
+      compatibilityDate: base.compatibilityDate,
+      compatibilityFlags: base.compatibilityFlags,
+      durableObjects: { BASE: { className: "BareAppend", useSQLite: true } },
+      routes: [`${BASELINE_HOST}/*`],
+    } as never);
+  }
+  const mf = new Miniflare({
+    workers,
+    d1Persist: join(dir, "d1"),
+    durableObjectsPersist: join(dir, "do"),
+    host: "127.0.0.1",
+    port: opts.port,
+    cf: false,
+    ...(opts.inspectorPort !== undefined ? { inspectorPort: opts.inspectorPort } : {}),
+  });
+  await mf.ready;
+  const db = await mf.getD1Database("DB", "switchboard");
+  for (const sql of migrationStatements()) await db.prepare(sql).run();
+  const fresh = childPids(process.pid).filter((p) => !before.has(p) && readProc(p)?.comm === "workerd");
+  if (fresh.length !== 1) throw new Error(`expected one new workerd process for ${opts.name}, found ${fresh.length}`);
+  const pid = fresh[0] as number;
+  return {
+    name: opts.name,
+    port: opts.port,
+    url: `http://127.0.0.1:${opts.port}`,
+    pid,
+    proc() {
+      const p = readProc(pid);
+      if (!p) throw new Error(`workerd ${pid} of ${opts.name} is gone`);
+      return p;
+    },
+    async dispose() {
+      await mf.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
