@@ -3,7 +3,7 @@
 // MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 is m.mls.v1.dhkemx25519-aes128gcm-sha256-ed25519. The rule
 // is injective over RFC 9420's and ts-mls's suites, so the reverse lookup is unambiguous.
 
-import { ciphersuites, type CiphersuiteName } from "ts-mls";
+import { ciphersuites, type CiphersuiteName } from "ts-mls/crypto/ciphersuite.js";
 
 export const MLS_ALGORITHM_PREFIX = "m.mls.v1.";
 export const MLS_DEFAULT_CIPHERSUITE: CiphersuiteName = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";

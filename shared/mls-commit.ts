@@ -5,7 +5,12 @@
 // ratchet tree and context, which the hub does not keep. The room's own authentication of the event
 // sender (who must own the sender leaf, see mls-roster.ts) is what binds a commit to a user.
 
-import { decodeMlsMessage, type CiphersuiteName, type ContentTypeName, type LeafNode, type MLSMessage, type Proposal } from "ts-mls";
+// Codec-only subpaths: ts-mls's crypto back ends (and their optional dynamic imports) stay out of the Worker.
+import type { ContentTypeName } from "ts-mls/contentType.js";
+import type { CiphersuiteName } from "ts-mls/crypto/ciphersuite.js";
+import type { LeafNode } from "ts-mls/leafNode.js";
+import { decodeMlsMessage, type MLSMessage } from "ts-mls/message.js";
+import type { Proposal } from "ts-mls/proposal.js";
 import { tryDecodeBase64 } from "./base64.js";
 import { ciphersuiteOfAlgorithm } from "./mls-algorithm.js";
 import { decodeDeviceIdentity, type DeviceIdentity } from "./mls-identity.js";
