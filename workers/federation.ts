@@ -15,6 +15,7 @@ import type { FailedPdus } from "../durable-objects/room.js";
 import type { InboundItem } from "../durable-objects/inbox.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { asLpdu, checkInboundLpdu, checkInboundPdu } from "./event-checks.js";
+import { handleE2eeEdus } from "./federation-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
 import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "./federation-paths.js";
 import { json, readJsonBody } from "./http.js";
@@ -107,8 +108,12 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
   // Admission first (repeat, in-flight and rate checks), so refused transactions cost no verification.
   const admitted = await inbox.begin(origin, txnId, pdus.length);
   if (admitted.answer) return json(admitted.answer);
+  // EDUs (to-device messages, device-list news) are handled alongside the PDUs; they never fail the transaction.
+  const eduWork = handleE2eeEdus(env, ctx, req.config, origin, txnId, edus);
 
-  const keys = remoteKeyStore(env, req.config);
+  // A hub's PDUs carry its participants' signatures; if one of those servers is down, the hub
+  // (which verified them) vouches for their keys as notary.
+  const keys = remoteKeyStore(env, req.config, { notaries: [origin] });
   const preFailed: FailedPdus = {};
   // Checked concurrently, but handed on in the order sent: a key fetch for one PDU must not let the
   // PDUs after it overtake it (a join and the message after it, a hub's linked events).
@@ -138,6 +143,7 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
     }),
   );
   const items = checked.filter((it): it is InboundItem => it !== undefined);
+  await eduWork;
   const answer = await inbox.finish(origin, txnId, items, preFailed);
   // The origin is evidently reachable again: retry anything we have backed off for it.
   ctx.waitUntil(env.DESTINATION.get(env.DESTINATION.idFromName(origin)).wake().catch(() => undefined));

@@ -6,6 +6,7 @@
 import { encodeBase64, tryDecodeBase64 } from "../shared/base64.js";
 import { canonicalJson } from "../shared/canonical-json.js";
 import { checkKeyDocument, type ValidKeyDocument } from "../shared/server-key-document.js";
+import { signatureKeyIds, verifyJsonSignature } from "../shared/signed-json.js";
 import { parseStrictJsonBytes } from "../shared/strict-json.js";
 import type { Config } from "./config.js";
 import { fetchBounded } from "./remote-fetch.js";
@@ -28,6 +29,12 @@ export interface RemoteKeyStoreOptions {
   fetchTimeoutMs?: number;
   /** At most one fetch per server in this window, so unknown key IDs cannot make us flood a peer. */
   minRefetchIntervalMs?: number;
+  /**
+   * Servers to ask (POST /_matrix/key/v2/query) when the origin itself cannot be reached: the room's
+   * hub for events it relays (it verified them, so it holds the keys), and any configured notaries.
+   * A notary's answer counts only with the notary's own valid signature on it.
+   */
+  notaries?: readonly string[];
 }
 
 export const KEY_FETCH_TIMEOUT_MS = 10_000;
@@ -46,6 +53,18 @@ const memory = new Map<string, CachedKey>();
 const lastFetch = new Map<string, number>();
 const fetching = new Map<string, number>();
 const MAX_CONCURRENT_FETCHES = 2;
+const lastNotaryAsk = new Map<string, number>();
+/** A notary that could not help is asked about the same server again only after this long. */
+const NOTARY_RETRY_MS = 5_000;
+
+/** Whether `server` signed `doc` under one of its current keys. */
+async function signedByServer(doc: object, server: string, keys: VerifyKeyLookup): Promise<boolean> {
+  for (const keyId of signatureKeyIds(doc, server)) {
+    const key = await keys.getVerifyKey(server, keyId);
+    if (key && (await verifyJsonSignature(doc, server, keyId, key))) return true;
+  }
+  return false;
+}
 
 const cacheKey = (serverName: string, keyId: string) => `${serverName}\u0000${keyId}`;
 
@@ -74,6 +93,7 @@ export class RemoteKeyStore implements VerifyKeyLookup {
   private readonly fetchTimeoutMs: number;
   private readonly minRefetchIntervalMs: number;
   private readonly refreshing = new Map<string, Promise<boolean>>();
+  private readonly notaries: readonly string[];
 
   constructor(
     private readonly db: D1Database,
@@ -82,6 +102,7 @@ export class RemoteKeyStore implements VerifyKeyLookup {
   ) {
     this.fetchTimeoutMs = opts.fetchTimeoutMs ?? KEY_FETCH_TIMEOUT_MS;
     this.minRefetchIntervalMs = opts.minRefetchIntervalMs ?? MIN_REFETCH_INTERVAL_MS;
+    this.notaries = (opts.notaries ?? []).filter((n) => n !== config.serverName);
   }
 
   async getVerifyKey(serverName: string, keyId: string, atTs?: number): Promise<Uint8Array | undefined> {
@@ -129,7 +150,9 @@ export class RemoteKeyStore implements VerifyKeyLookup {
   private refreshShared(serverName: string): Promise<boolean> {
     let running = this.refreshing.get(serverName);
     if (!running) {
-      running = this.refresh(serverName).finally(() => this.refreshing.delete(serverName));
+      running = this.refresh(serverName)
+        .then((ok) => ok || this.askNotaries(serverName))
+        .finally(() => this.refreshing.delete(serverName));
       this.refreshing.set(serverName, running);
     }
     return running;
@@ -159,6 +182,51 @@ export class RemoteKeyStore implements VerifyKeyLookup {
     }
   }
 
+  /** Asks each notary in turn for `serverName`'s keys; true when one answered with a valid document. */
+  private async askNotaries(serverName: string): Promise<boolean> {
+    for (const notary of this.notaries) {
+      if (notary === serverName) continue;
+      const last = lastNotaryAsk.get(`${notary}\u0000${serverName}`);
+      if (last !== undefined && Date.now() - last < NOTARY_RETRY_MS) continue;
+      lastNotaryAsk.set(`${notary}\u0000${serverName}`, Date.now());
+      try {
+        if (await this.fetchFromNotary(notary, serverName)) return true;
+      } catch (err) {
+        console.warn(`key query for ${serverName} at notary ${notary} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return false;
+  }
+
+  private async fetchFromNotary(notary: string, serverName: string): Promise<boolean> {
+    const target = await resolveServerName(notary, this.config.hostMap, { timeoutMs: this.fetchTimeoutMs });
+    const res = await fetchBounded(
+      `${target.baseUrl}/_matrix/key/v2/query`,
+      { method: "POST", headers: { accept: "application/json", "content-type": "application/json" }, body: JSON.stringify({ server_keys: { [serverName]: {} } }), redirect: "manual" },
+      this.fetchTimeoutMs,
+      MAX_KEY_DOCUMENT_BYTES * 8,
+    );
+    if (res.status !== 200) return false;
+    const docs = parseStrictJsonBytes(res.bytes)["server_keys"];
+    if (!Array.isArray(docs)) return false;
+    // The notary's own key comes from the notary directly (never from another notary).
+    const notaryStore = new RemoteKeyStore(this.db, this.config, { fetchTimeoutMs: this.fetchTimeoutMs, minRefetchIntervalMs: this.minRefetchIntervalMs });
+    let stored = false;
+    for (const doc of docs) {
+      if (typeof doc !== "object" || doc === null || Array.isArray(doc)) continue;
+      if (!(await signedByServer(doc, notary, notaryStore))) continue;
+      const now = Date.now();
+      const check = await checkKeyDocument(doc, serverName, now);
+      if (!check.ok) continue;
+      // The notary's signature is not part of the server's own document.
+      const { signatures, ...rest } = doc as Record<string, unknown>;
+      const own = { ...rest, signatures: { [serverName]: (signatures as Record<string, unknown>)[serverName] } };
+      await this.storeDocument(serverName, own, check.keys, now);
+      stored = true;
+    }
+    return stored;
+  }
+
   private async fetchAndStore(serverName: string): Promise<boolean> {
     const target = await resolveServerName(serverName, this.config.hostMap, { timeoutMs: this.fetchTimeoutMs });
     const headers = { accept: "application/json" }; // Host comes from the URL (see outbound.ts)
@@ -174,17 +242,21 @@ export class RemoteKeyStore implements VerifyKeyLookup {
       console.warn(`key fetch for ${serverName}: ${check.reason}`);
       return false;
     }
-    for (const k of check.keys.verifyKeys) remember(serverName, k.keyId, { publicKey: k.publicKey, validUntilTs: check.keys.validUntilTs, expiredTs: null });
-    for (const k of check.keys.oldVerifyKeys) remember(serverName, k.keyId, { publicKey: k.publicKey, validUntilTs: k.expiredTs, expiredTs: k.expiredTs });
-    const rows = keyRows(check.keys, now);
+    await this.storeDocument(serverName, doc, check.keys, now);
+    return true;
+  }
+
+  private async storeDocument(serverName: string, doc: Record<string, unknown>, keys: ValidKeyDocument, now: number): Promise<void> {
+    for (const k of keys.verifyKeys) remember(serverName, k.keyId, { publicKey: k.publicKey, validUntilTs: keys.validUntilTs, expiredTs: null });
+    for (const k of keys.oldVerifyKeys) remember(serverName, k.keyId, { publicKey: k.publicKey, validUntilTs: k.expiredTs, expiredTs: k.expiredTs });
+    const rows = keyRows(keys, now);
     try {
       const keyIds = Object.keys(doc["verify_keys"] as object).sort().join(",");
-      await saveKeyDocument(this.db, { serverName, keyIds, validUntilTs: check.keys.validUntilTs, document: canonicalJson(doc), fetchedTs: now }, rows);
+      await saveKeyDocument(this.db, { serverName, keyIds, validUntilTs: keys.validUntilTs, document: canonicalJson(doc), fetchedTs: now }, rows);
     } catch (err) {
       // The keys are still good for this isolate; D1 only saves a refetch elsewhere.
       console.error(`storing keys of ${serverName} failed`, err);
     }
-    return true;
   }
 
   private async loadFromD1(serverName: string, keyId: string): Promise<CachedKey | undefined> {
@@ -255,5 +327,6 @@ function keyRows(keys: ValidKeyDocument, now: number): StoredKey[] {
 
 /** The key store for a request, over the deployment's D1. */
 export function remoteKeyStore(env: Env, config: Config, opts?: RemoteKeyStoreOptions): RemoteKeyStore {
-  return new RemoteKeyStore(env.DB, config, opts);
+  const configured = (env.KEY_NOTARIES ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return new RemoteKeyStore(env.DB, config, { ...opts, notaries: [...configured, ...(opts?.notaries ?? [])] });
 }

@@ -74,7 +74,7 @@ export async function joinRemoteRoom(env: Env, config: Config, userId: string, r
   if (!version) throw new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", "Unsupported room version");
   const a = answer as { state?: unknown; auth_chain?: unknown; event?: unknown };
   if (!Array.isArray(a.state) || typeof a.event !== "object" || a.event === null) throw badJson(`send_join answer from ${hub} is malformed`);
-  const keys = remoteKeyStore(env, config);
+  const keys = remoteKeyStore(env, config, { notaries: [hub] });
   const [state, authChain, event] = await Promise.all([
     Promise.all(a.state.map((e) => checkInboundPdu(e, version, keys))),
     Promise.all((Array.isArray(a.auth_chain) ? a.auth_chain : []).map((e) => checkInboundPdu(e, version, keys))),

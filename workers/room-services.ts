@@ -52,7 +52,7 @@ export async function backfillVerified(env: Env, config: Config, hub: string, ro
   const res = await federationRequest(config, undefined, hub, "GET", path);
   const raw = (res.body as { pdus?: unknown } | null)?.pdus;
   if (res.status !== 200 || !Array.isArray(raw)) return { ok: false, error: `backfill from ${hub} failed (${res.status})` };
-  const keys = remoteKeyStore(env, config);
+  const keys = remoteKeyStore(env, config, { notaries: [hub] });
   try {
     return { ok: true, pdus: (await Promise.all(raw.map((e) => checkInboundPdu(e, version, keys)))) as unknown as Array<Record<string, unknown>> };
   } catch (e) {
