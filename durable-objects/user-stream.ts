@@ -26,6 +26,28 @@ export interface RoomChange {
 export interface StreamChanges {
   next: number;
   rooms: RoomChange[];
+  /** To-device messages for the syncing device, oldest first (empty without a device). */
+  toDevice: ToDeviceMessage[];
+  /** Users whose devices changed (or who no longer share a room) after `since` (a client shows none on an initial sync). */
+  deviceLists: { changed: string[]; left: string[] };
+}
+
+/** A to-device message as /sync shows it; content stays JSON text (RPC typing cannot carry `unknown`). */
+export interface ToDeviceMessage {
+  sender: string;
+  type: string;
+  contentJson: string;
+}
+
+/** A to-device message for one of this user's devices. */
+export interface ToDeviceDelivery {
+  deviceId: string;
+  /** Unique per message and sender: a repeated delivery of the same ID is ignored while it is kept. */
+  messageId: string;
+  sender: string;
+  type: string;
+  /** The content as JSON text. */
+  contentJson: string;
 }
 
 const SCHEMA = [
@@ -40,11 +62,32 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS rooms_by_stream ON rooms (stream_id)`,
   `CREATE TABLE IF NOT EXISTS room_stream (stream_id INTEGER PRIMARY KEY, room_id TEXT NOT NULL, pos INTEGER NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS room_stream_by_room ON room_stream (room_id, stream_id)`,
+  // To-device inbox per device. A message stays until a sync acknowledges the response it was in.
+  `CREATE TABLE IF NOT EXISTS to_device (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     device_id TEXT NOT NULL,
+     message_id TEXT NOT NULL,
+     sender TEXT NOT NULL,
+     type TEXT NOT NULL,
+     content TEXT NOT NULL,
+     UNIQUE (device_id, message_id)
+   )`,
+  // Which inbox messages (seq <= upto) went out in the response carrying token `token` to a device.
+  `CREATE TABLE IF NOT EXISTS to_device_sent (device_id TEXT NOT NULL, token INTEGER NOT NULL, upto INTEGER NOT NULL, PRIMARY KEY (device_id, token))`,
+  // Latest device-list news per other user: 'changed' (keys or devices changed) or 'left'.
+  `CREATE TABLE IF NOT EXISTS device_list_changes (user_id TEXT PRIMARY KEY, kind TEXT NOT NULL, stream_id INTEGER NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS device_list_changes_by_stream ON device_list_changes (stream_id)`,
 ];
 
 /** Rows of history kept; a token older than these starts its rooms afresh. */
 const KEEP_HISTORY = 5_000;
 const MAX_WAIT_MS = 60_000;
+/** To-device messages per sync response, as Synapse does; the rest follow in the next syncs. */
+const TO_DEVICE_PER_SYNC = 100;
+/** A device's inbox is bounded: beyond this, new messages for it are dropped until it syncs. */
+const MAX_TO_DEVICE_PENDING = 10_000;
+/** Responses remembered per device for acknowledgement; a device acknowledges one of its last few. */
+const KEEP_SENT_PER_DEVICE = 50;
 
 export class UserStream extends DurableObject<Env> {
   private counter: number;
@@ -135,9 +178,11 @@ export class UserStream extends DurableObject<Env> {
    * What changed after `since` (0 = everything), waiting up to `timeoutMs` for something to change.
    * `since` beyond our counter (a token from before a reset) counts as 0.
    */
-  async changes(since: number, timeoutMs: number): Promise<StreamChanges> {
+  async changes(since: number, timeoutMs: number, deviceId?: string): Promise<StreamChanges> {
     const from = since > this.counter ? 0 : since;
-    if (from === this.counter && timeoutMs > 0) {
+    if (deviceId !== undefined && from > 0) this.ackToDevice(deviceId, from);
+    const pending = deviceId !== undefined && this.hasToDevice(deviceId);
+    if (from === this.counter && timeoutMs > 0 && !pending) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           this.waiters.delete(done);
@@ -150,7 +195,154 @@ export class UserStream extends DurableObject<Env> {
         this.waiters.add(done);
       });
     }
-    return { next: this.counter, rooms: this.changedRooms(from) };
+    const toDevice = deviceId === undefined ? { messages: [], upto: 0 } : this.pendingToDevice(deviceId);
+    let next = this.counter;
+    if (deviceId !== undefined && toDevice.messages.length > 0) next = this.issueToDeviceToken(deviceId, toDevice.upto);
+    return {
+      next,
+      rooms: this.changedRooms(from),
+      toDevice: toDevice.messages,
+      deviceLists: this.deviceListChanges(from),
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // To-device inbox. Messages are acknowledged by token, not by position: a response that carries
+  // messages gets a token of its own (the counter moves, quietly), remembered with the last message
+  // it held. A later sync presenting that token proves the client stored the response, so exactly
+  // those messages are deleted; a sync from an older token gets them again. The messages share the
+  // stream counter, so one `since` covers rooms, to-device and device lists.
+  // ------------------------------------------------------------------------------------------
+
+  /** Puts messages into this user's device inboxes and wakes waiting syncs. Returns how many were new. */
+  async deliverToDevice(messages: ToDeviceDelivery[]): Promise<number> {
+    let added = 0;
+    this.ctx.storage.transactionSync(() => {
+      const sid = this.counter + 1;
+      for (const m of messages) {
+        const count = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM to_device WHERE device_id = ?`, m.deviceId).one().n;
+        if (count >= MAX_TO_DEVICE_PENDING) continue;
+        const res = this.sql.exec(
+          `INSERT INTO to_device (device_id, message_id, sender, type, content) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          m.deviceId,
+          m.messageId,
+          m.sender,
+          m.type,
+          m.contentJson,
+        );
+        added += res.rowsWritten > 0 ? 1 : 0;
+      }
+      if (added > 0) {
+        this.counter = sid;
+        this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(sid));
+      }
+    });
+    if (added > 0) this.wakeAll();
+    return added;
+  }
+
+  private hasToDevice(deviceId: string): boolean {
+    return this.sql.exec(`SELECT 1 FROM to_device WHERE device_id = ? LIMIT 1`, deviceId).toArray().length > 0;
+  }
+
+  private pendingToDevice(deviceId: string): { messages: ToDeviceMessage[]; upto: number } {
+    const rows = this.sql
+      .exec<{ seq: number; sender: string; type: string; content: string }>(
+        `SELECT seq, sender, type, content FROM to_device WHERE device_id = ? ORDER BY seq LIMIT ?`,
+        deviceId,
+        TO_DEVICE_PER_SYNC,
+      )
+      .toArray();
+    return {
+      messages: rows.map((r) => ({ sender: r.sender, type: r.type, contentJson: r.content })),
+      upto: rows.length > 0 ? (rows[rows.length - 1] as { seq: number }).seq : 0,
+    };
+  }
+
+  /** A fresh token for a response carrying messages up to `upto`. Moving the counter wakes no one. */
+  private issueToDeviceToken(deviceId: string, upto: number): number {
+    const token = ++this.counter;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(token));
+      this.sql.exec(`INSERT OR REPLACE INTO to_device_sent (device_id, token, upto) VALUES (?, ?, ?)`, deviceId, token, upto);
+      this.sql.exec(
+        `DELETE FROM to_device_sent WHERE device_id = ? AND token NOT IN (SELECT token FROM to_device_sent WHERE device_id = ? ORDER BY token DESC LIMIT ?)`,
+        deviceId,
+        deviceId,
+        KEEP_SENT_PER_DEVICE,
+      );
+    });
+    return token;
+  }
+
+  /** A sync from `since` acknowledges the messages of the response that carried that token, if any did. */
+  private ackToDevice(deviceId: string, since: number): void {
+    const sent = this.sql.exec<{ upto: number }>(`SELECT upto FROM to_device_sent WHERE device_id = ? AND token = ?`, deviceId, since).toArray()[0];
+    if (!sent) return;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(`DELETE FROM to_device WHERE device_id = ? AND seq <= ?`, deviceId, sent.upto);
+      this.sql.exec(`DELETE FROM to_device_sent WHERE device_id = ? AND token <= ?`, deviceId, since);
+    });
+  }
+
+  /** Forgets devices that logged out ("all": every device): their inboxes and acknowledgements. */
+  async dropDevices(deviceIds: string[] | "all"): Promise<void> {
+    this.ctx.storage.transactionSync(() => {
+      if (deviceIds === "all") {
+        this.sql.exec(`DELETE FROM to_device`);
+        this.sql.exec(`DELETE FROM to_device_sent`);
+        return;
+      }
+      for (const d of deviceIds) {
+        this.sql.exec(`DELETE FROM to_device WHERE device_id = ?`, d);
+        this.sql.exec(`DELETE FROM to_device_sent WHERE device_id = ?`, d);
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Device lists: which users' devices changed for this user (shared rooms decide who is told).
+  // ------------------------------------------------------------------------------------------
+
+  /** Records that these users' devices changed ('changed') or that they share no room any more ('left'). */
+  async deviceListsChanged(userIds: string[], kind: "changed" | "left" = "changed"): Promise<number> {
+    if (userIds.length === 0) return this.counter;
+    const sid = ++this.counter;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(sid));
+      for (const u of userIds) {
+        this.sql.exec(
+          `INSERT INTO device_list_changes (user_id, kind, stream_id) VALUES (?, ?, ?)
+             ON CONFLICT (user_id) DO UPDATE SET kind = excluded.kind, stream_id = excluded.stream_id`,
+          u,
+          kind,
+          sid,
+        );
+      }
+    });
+    this.wakeAll();
+    return sid;
+  }
+
+  /**
+   * Device-list news after token `from` (GET /keys/changes and /sync). Only the latest news per user
+   * is kept, so an upper bound could hide an earlier change: everything after `from` is returned.
+   */
+  async keyChanges(from: number): Promise<{ changed: string[]; left: string[] }> {
+    return this.deviceListChanges(from > this.counter ? 0 : from);
+  }
+
+  private deviceListChanges(from: number): { changed: string[]; left: string[] } {
+    const rows = this.sql
+      .exec<{ user_id: string; kind: string }>(`SELECT user_id, kind FROM device_list_changes WHERE stream_id > ? ORDER BY user_id`, from)
+      .toArray();
+    return { changed: rows.filter((r) => r.kind === "changed").map((r) => r.user_id), left: rows.filter((r) => r.kind === "left").map((r) => r.user_id) };
+  }
+
+  private wakeAll(): void {
+    const waiting = this.waiters;
+    this.waiters = new Set();
+    for (const wake of waiting) wake();
   }
 
   private changedRooms(since: number): RoomChange[] {

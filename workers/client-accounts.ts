@@ -7,6 +7,7 @@ import { isDeviceId, isStrictLocalpart, isUserId, serverNameOf } from "../shared
 import { hashPassword, verifyPassword } from "../shared/password-hash.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { evictCachedTokens, hashAccessToken, newAccessToken, requireUser } from "./client-auth.js";
+import { devicesRemoved } from "./device-list-updates.js";
 import { json, readJsonBody } from "./http.js";
 import { deleteDeviceTokens, deleteUserTokens, insertAccessToken } from "./storage/access-tokens.js";
 import { deleteDevice, deleteUserDevices, insertDevice } from "./storage/devices.js";
@@ -213,6 +214,8 @@ async function logout(req: SbRequest, env: Env): Promise<Response> {
   const { userId, deviceId, tokenHash } = await requireUser(req, env);
   await env.DB.batch([deleteDeviceTokens(env.DB, userId, deviceId), deleteDevice(env.DB, userId, deviceId)]);
   evictCachedTokens({ tokenHash, userId, deviceId });
+  // The device's keys go with it, and users sharing a room hear of the removal (issue 7).
+  await devicesRemoved(env, req.config.serverName, userId, [deviceId]);
   return json({});
 }
 
@@ -220,6 +223,7 @@ async function logoutAll(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
   await env.DB.batch([deleteUserTokens(env.DB, userId), deleteUserDevices(env.DB, userId)]);
   evictCachedTokens({ userId });
+  await devicesRemoved(env, req.config.serverName, userId, "all");
   return json({});
 }
 

@@ -12,6 +12,7 @@ import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
 import { json, readJsonBody } from "./http.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
+import { e2eeSyncFields } from "./sync-e2ee.js";
 
 const PREFIXES = ["/_matrix/client/v3", "/_matrix/client/r0"] as const;
 const MAX_TIMEOUT_MS = 60_000;
@@ -62,14 +63,14 @@ async function roomSection(env: Env, userId: string, change: RoomChange, filter:
 }
 
 async function sync(req: SbRequest, env: Env): Promise<Response> {
-  const { userId } = await requireUser(req, env);
+  const { userId, deviceId } = await requireUser(req, env);
   const q = new URL(req.url).searchParams;
   const since = parseSince(q.get("since"));
   const timeoutRaw = Number(q.get("timeout") ?? "0");
   if (!Number.isFinite(timeoutRaw) || timeoutRaw < 0) throw new MatrixError(400, "M_INVALID_PARAM", "timeout must be a non-negative number");
   const fullState = q.get("full_state") === "true";
   const filter = await loadFilter(env, userId, q.get("filter"));
-  const changes = await stream(env, userId).changes(since, fullState ? 0 : Math.min(timeoutRaw, MAX_TIMEOUT_MS));
+  const changes = await stream(env, userId).changes(since, fullState ? 0 : Math.min(timeoutRaw, MAX_TIMEOUT_MS), deviceId);
   const now = Date.now();
   const join: Record<string, unknown> = {};
   const invite: Record<string, unknown> = {};
@@ -98,14 +99,13 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
         }
       }),
   );
+  const e2ee = await e2eeSyncFields(env, userId, deviceId, changes, Boolean(q.get("since")), { join, leave });
   return json({
     next_batch: `s${changes.next}`,
     rooms: { join, invite, leave, knock },
     presence: { events: [] },
     account_data: { events: [] },
-    to_device: { events: [] },
-    device_lists: { changed: [], left: [] },
-    device_one_time_keys_count: {},
+    ...e2ee,
   });
 }
 

@@ -9,6 +9,9 @@ import { mountClientMisc } from "./client-misc.js";
 import { mountClientProfile } from "./client-profile.js";
 import { mountClientDirectory } from "./client-directory.js";
 import { mountFederation } from "./federation.js";
+import { mountFederationKeys } from "./federation-keys.js";
+import { mountClientKeys } from "./client-keys.js";
+import { mountClientToDevice } from "./client-to-device.js";
 import { mountAdmin } from "./admin.js";
 
 export { Room } from "../durable-objects/room.js";
@@ -18,7 +21,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountAdmin]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

@@ -1,0 +1,94 @@
+// Who hears about a device change (draft "Device Info Publishing"; client-server `device_lists`).
+// A local user's change reaches every local user sharing a room with them (and the user's own other
+// devices), and every remote server with a member in one of those rooms as an m.device_list_update
+// EDU. A remote user's change, received as that EDU, reaches the local users sharing a room with them.
+
+import type { JsonObject } from "../shared/canonical-json.js";
+import { deviceListUpdateEdu } from "../shared/e2ee-edus.js";
+import { serverNameOf } from "../shared/ids.js";
+import { deleteKeysOfDevices } from "./e2ee-keys.js";
+import { listRooms } from "./storage/rooms.js";
+
+/** Rooms asked at once for their members; bounds the fan-out's concurrent RPCs. */
+const CONCURRENCY = 16;
+/** Room pages scanned for a remote user's rooms (see roomsSharedWithRemoteUser). */
+const ROOM_PAGE = 500;
+const MAX_ROOM_PAGES = 40;
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, f: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await f(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const stream = (env: Env, userId: string) => env.USER_STREAM.get(env.USER_STREAM.idFromName(userId));
+const roomMembers = (env: Env, roomId: string) =>
+  env.ROOM.get(env.ROOM.idFromName(roomId))
+    .joinedMembers()
+    .catch(() => [] as string[]);
+
+/** Tells local users in `userIds` that `changedUser`'s devices changed. */
+async function notifyLocal(env: Env, userIds: Iterable<string>, changedUser: string): Promise<void> {
+  await mapLimit([...userIds], CONCURRENCY, (u) => stream(env, u).deviceListsChanged([changedUser]));
+}
+
+/**
+ * A local user's devices changed: `changed` holds the device objects now published, `removed` the
+ * devices that are gone.
+ */
+export async function announceDeviceChange(env: Env, serverName: string, userId: string, changed: JsonObject[], removed: string[]): Promise<void> {
+  const rooms = await stream(env, userId).joinedRooms();
+  const memberLists = await mapLimit(rooms, CONCURRENCY, (r) => roomMembers(env, r));
+  const locals = new Set<string>([userId]);
+  const servers = new Set<string>();
+  for (const m of memberLists.flat()) {
+    const server = serverNameOf(m);
+    if (server === serverName) locals.add(m);
+    else servers.add(server);
+  }
+  const edu = JSON.stringify(deviceListUpdateEdu(userId, changed, removed));
+  const id = `dlu/${userId}/${Date.now()}/${crypto.randomUUID()}`;
+  await Promise.all([
+    notifyLocal(env, locals, userId),
+    ...[...servers].map((s) => env.DESTINATION.get(env.DESTINATION.idFromName(s)).enqueue(s, [{ roomId: "", id, json: edu, kind: "edu" }])),
+  ]);
+}
+
+/**
+ * Local users who share a joined room with a remote user. There is no per-user room index for remote
+ * users, so this asks every room this server knows: fine at this scale, and bounded by the page cap.
+ */
+async function localUsersSharingRoomWith(env: Env, serverName: string, remoteUser: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  let after = 0;
+  for (let page = 0; page < MAX_ROOM_PAGES; page++) {
+    const rows = await listRooms(env.DB, ROOM_PAGE, after);
+    const lists = await mapLimit(rows, CONCURRENCY, (r) => roomMembers(env, r.room_id));
+    for (const members of lists) {
+      if (!members.includes(remoteUser)) continue;
+      for (const m of members) if (serverNameOf(m) === serverName) out.add(m);
+    }
+    if (rows.length < ROOM_PAGE) break;
+    after = (rows[rows.length - 1] as { created_ts: number }).created_ts;
+  }
+  return out;
+}
+
+/** A remote user's devices changed (their server told us): tell our users who share a room with them. */
+export async function remoteDeviceListChanged(env: Env, serverName: string, remoteUser: string): Promise<void> {
+  await notifyLocal(env, await localUsersSharingRoomWith(env, serverName, remoteUser), remoteUser);
+}
+
+/**
+ * Devices logged out ("all": every device of the user): their keys and to-device inboxes go, and if
+ * any had published device keys, everyone sharing a room hears that they were removed.
+ */
+export async function devicesRemoved(env: Env, serverName: string, userId: string, deviceIds: string[] | "all"): Promise<void> {
+  const hadKeys = await deleteKeysOfDevices(env.DB, userId, deviceIds);
+  await stream(env, userId).dropDevices(deviceIds);
+  if (hadKeys.length > 0) await announceDeviceChange(env, serverName, userId, [], hadKeys);
+}

@@ -1,0 +1,111 @@
+// Federation endpoints of key distribution, and the EDUs that carry it (draft "Device Info
+// Publishing", "To-Device Messaging", "One Time Key Claiming"; Matrix's user/keys/query for
+// double-ratchet clients on other servers). Every endpoint is X-Matrix authenticated and charged to
+// the origin's request rate, as the other federation endpoints are.
+
+import { validateDeviceKeys } from "../shared/device-keys.js";
+import { parseE2eeEdu } from "../shared/e2ee-edus.js";
+import { limitExceeded, MatrixError, notFound } from "../shared/errors.js";
+import { isDeviceId, isUserId, serverNameOf } from "../shared/ids.js";
+import { parseRateLimits } from "../shared/token-bucket.js";
+import type { RouteTable, SbRequest } from "./app.js";
+import type { Config } from "./config.js";
+import { remoteDeviceListChanged } from "./device-list-updates.js";
+import { claimLocalKeys, parseClaimRequest, parseDeviceQuery, queryLocalDeviceKeys } from "./e2ee-keys.js";
+import { authenticateFederationRequest } from "./federation-auth.js";
+import { FEDERATION_V1, LM_PREFIX } from "./federation-paths.js";
+import { json, readJsonBody } from "./http.js";
+import { remoteKeyStore } from "./remote-keys.js";
+import { getDeviceKeys } from "./storage/device-keys.js";
+import { deliverLocalToDevice } from "./to-device.js";
+
+const MAX_BODY_BYTES = 256 * 1024;
+
+/** Authenticates the request and takes one token from the origin's request bucket. */
+async function authenticated(req: SbRequest, env: Env, withBody: boolean): Promise<{ origin: string; body: Record<string, unknown> }> {
+  const body = withBody ? (await readJsonBody(req, { maxBytes: MAX_BODY_BYTES })).body : {};
+  const origin = await authenticateFederationRequest(req, withBody ? body : undefined, req.config, remoteKeyStore(env, req.config));
+  const { serverRequests } = parseRateLimits(env.RATE_LIMITS);
+  const key = `server:${origin}`;
+  const verdict = await env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key)).take(key, serverRequests.capacity, serverRequests.refillPerSecond);
+  if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
+  return { origin, body };
+}
+
+function param(req: SbRequest, name: string): string {
+  try {
+    return decodeURIComponent((req.params as Record<string, string | undefined>)[name] ?? "");
+  } catch {
+    throw new MatrixError(400, "M_INVALID_PARAM", `${name} is not valid percent-encoding`);
+  }
+}
+
+/** GET …/user/:userId/device/:deviceId: the device credential object, exactly as the device signed it. */
+async function onGetDevice(req: SbRequest, env: Env): Promise<Response> {
+  await authenticated(req, env, false);
+  const userId = param(req, "userId");
+  const deviceId = param(req, "deviceId");
+  // Draft: other servers' users, unknown users and unknown devices are all 404 M_NOT_FOUND.
+  if (!isUserId(userId) || !isDeviceId(deviceId) || serverNameOf(userId) !== req.config.serverName) throw notFound("No such device");
+  const stored = await getDeviceKeys(env.DB, userId, deviceId);
+  if (stored === null) throw notFound("No such device");
+  return new Response(stored, { headers: { "content-type": "application/json" } });
+}
+
+/** POST /_matrix/federation/v1/user/keys/query: our users' device objects, without device names. */
+async function onQuery(req: SbRequest, env: Env): Promise<Response> {
+  const { body } = await authenticated(req, env, true);
+  const wanted = parseDeviceQuery(body["device_keys"]);
+  for (const userId of [...wanted.keys()]) if (serverNameOf(userId) !== req.config.serverName) wanted.delete(userId);
+  return json({ device_keys: await queryLocalDeviceKeys(env.DB, wanted, false) });
+}
+
+/** POST /_matrix/federation/v1/user/keys/claim: one key per device, other servers' users ignored. */
+async function onClaim(req: SbRequest, env: Env): Promise<Response> {
+  const { body } = await authenticated(req, env, true);
+  const claims = parseClaimRequest(body["one_time_keys"]).filter((c) => serverNameOf(c.userId) === req.config.serverName);
+  return json({ one_time_keys: await claimLocalKeys(env.DB, claims, Date.now()) });
+}
+
+/**
+ * Processes the key-distribution EDUs of an admitted transaction. To-device messages are stored
+ * before the transaction is answered; device-list news, which may ask every room, continues in the
+ * background. An EDU whose sender is not a user of the origin is refused (ignored), as are
+ * malformed ones; one bad EDU never affects the others or the transaction.
+ */
+export async function handleE2eeEdus(env: Env, ctx: ExecutionContext, config: Config, origin: string, txnId: string, edus: unknown[]): Promise<void> {
+  await Promise.all(
+    edus.map(async (raw, index) => {
+      try {
+        const edu = parseE2eeEdu(raw);
+        if (!edu) return;
+        if (edu.kind === "to_device") {
+          if (serverNameOf(edu.sender) !== origin) return;
+          const local = edu.messages.filter((m) => serverNameOf(m.target) === config.serverName);
+          if (local.length === 0) return;
+          const messageId = edu.messageId !== undefined ? `${origin}|${edu.messageId}` : `${origin}|${txnId}|${index}`;
+          await deliverLocalToDevice(
+            env,
+            edu.sender,
+            local.map((m) => ({ target: m.target, targetDevice: m.targetDevice, type: m.messageType, content: m.message })),
+            messageId,
+          );
+          return;
+        }
+        if (serverNameOf(edu.userId) !== origin) return;
+        // Invalid device objects are refused; news made only of them is no news.
+        const valid = await Promise.all(edu.changed.map((d) => validateDeviceKeys(d, { userId: edu.userId }).then(() => true, () => false)));
+        if (edu.removed.length === 0 && !valid.some((v) => v)) return;
+        ctx.waitUntil(remoteDeviceListChanged(env, config.serverName, edu.userId).catch((e) => console.error("device list update failed", e)));
+      } catch (e) {
+        console.error("EDU processing failed", e);
+      }
+    }),
+  );
+}
+
+export function mountFederationKeys(t: RouteTable): void {
+  for (const base of [LM_PREFIX, FEDERATION_V1]) t.add("get", `${base}/user/:userId/device/:deviceId`, onGetDevice);
+  t.add("post", `${FEDERATION_V1}/user/keys/query`, onQuery);
+  t.add("post", `${FEDERATION_V1}/user/keys/claim`, onClaim);
+}

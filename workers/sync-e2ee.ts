@@ -1,0 +1,88 @@
+// The end-to-end encryption fields of a /sync response for the syncing device: `to_device`,
+// `device_lists`, `device_one_time_keys_count` and `device_unused_fallback_key_types`.
+//
+// `device_lists.changed` holds the users whose devices changed (recorded in the user's stream) and,
+// as the client-server API asks, users who now share a room with the client; `left` holds users who
+// no longer share any room with it. The latter two are read off the membership events this very
+// response carries, so they cost nothing unless memberships changed.
+
+import type { StreamChanges } from "../durable-objects/user-stream.js";
+import { countOneTimeKeys, keyCounts } from "./storage/one-time-keys.js";
+import { unusedFallbackKeyTypes } from "./storage/fallback-keys.js";
+
+export interface E2eeSyncFields {
+  to_device: { events: Array<{ sender: string; type: string; content: unknown }> };
+  device_lists: { changed: string[]; left: string[] };
+  device_one_time_keys_count: Record<string, number>;
+  device_unused_fallback_key_types: string[];
+}
+
+interface SectionEvents {
+  timeline?: { events?: unknown[] };
+  state?: { events?: unknown[] };
+}
+
+/** Membership changes of other users in the response's rooms: who joined, and who left or was removed. */
+function membershipNews(userId: string, join: Record<string, unknown>): { joined: Set<string>; gone: Set<string> } {
+  const joined = new Set<string>();
+  const gone = new Set<string>();
+  for (const section of Object.values(join) as SectionEvents[]) {
+    for (const e of [...(section.state?.events ?? []), ...(section.timeline?.events ?? [])] as Array<Record<string, unknown>>) {
+      if (e["type"] !== "m.room.member" || typeof e["state_key"] !== "string" || e["state_key"] === userId) continue;
+      const membership = (e["content"] as Record<string, unknown> | undefined)?.["membership"];
+      if (membership === "join") {
+        joined.add(e["state_key"]);
+        gone.delete(e["state_key"]);
+      } else if (membership === "leave" || membership === "ban") {
+        gone.add(e["state_key"]);
+        joined.delete(e["state_key"]);
+      }
+    }
+  }
+  return { joined, gone };
+}
+
+async function membersOf(env: Env, roomIds: readonly string[]): Promise<string[][]> {
+  return Promise.all(roomIds.map((r) => env.ROOM.get(env.ROOM.idFromName(r)).joinedMembers().catch(() => [] as string[])));
+}
+
+/** Users who joined a shared room (changed) and users no longer in any room with us (left). */
+async function deviceListsFromMemberships(env: Env, userId: string, join: Record<string, unknown>, leave: Record<string, unknown>) {
+  const { joined, gone } = membershipNews(userId, join);
+  // Our own departures: everyone in the rooms we left may now share nothing with us.
+  for (const members of await membersOf(env, Object.keys(leave))) for (const m of members) if (m !== userId) gone.add(m);
+  if (joined.size === 0 && gone.size === 0) return { changed: [] as string[], left: [] as string[] };
+  const ourRooms = await env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).joinedRooms();
+  const sharing = new Set((await membersOf(env, ourRooms)).flat());
+  return { changed: [...joined].filter((u) => sharing.has(u)), left: [...gone].filter((u) => !sharing.has(u)) };
+}
+
+export async function e2eeSyncFields(
+  env: Env,
+  userId: string,
+  deviceId: string,
+  changes: StreamChanges,
+  incremental: boolean,
+  rooms: { join: Record<string, unknown>; leave: Record<string, unknown> },
+): Promise<E2eeSyncFields> {
+  const now = Date.now();
+  const [[counted, fallback], fromMemberships] = await Promise.all([
+    env.DB.batch([countOneTimeKeys(env.DB, userId, deviceId, now), unusedFallbackKeyTypes(env.DB, userId, deviceId, now)]),
+    incremental ? deviceListsFromMemberships(env, userId, rooms.join, rooms.leave) : { changed: [], left: [] },
+  ]);
+  const counts = keyCounts(counted as D1Result<unknown>);
+  // Clients (matrix-sdk-crypto among them) read a missing signed_curve25519 count as "unknown", not 0.
+  counts["signed_curve25519"] ??= 0;
+  // Someone who shares no room with us any more is "left", whatever else happened to their devices.
+  const gone = new Set(fromMemberships.left);
+  // An initial sync shows no device-list news: the client fetches every device it needs anyway.
+  const recorded = incremental ? changes.deviceLists : { changed: [], left: [] };
+  const changed = new Set([...recorded.changed, ...fromMemberships.changed].filter((u) => !gone.has(u)));
+  const left = new Set([...recorded.left, ...gone].filter((u) => !changed.has(u)));
+  return {
+    to_device: { events: changes.toDevice.map((m) => ({ sender: m.sender, type: m.type, content: JSON.parse(m.contentJson) as unknown })) },
+    device_lists: { changed: [...changed].sort(), left: [...left].sort() },
+    device_one_time_keys_count: counts,
+    device_unused_fallback_key_types: ((fallback as D1Result<{ algorithm: string }>).results ?? []).map((r) => r.algorithm),
+  };
+}
