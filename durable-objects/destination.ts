@@ -40,12 +40,20 @@ const SCHEMA = [
      txn_id TEXT
    )`,
   `CREATE UNIQUE INDEX IF NOT EXISTS queue_item ON queue (kind, item_id)`,
+  // The transaction in flight is found, read and deleted by txn_id: without this index each of
+  // those statements scanned the whole queue, once per transaction (quadratic under a backlog).
+  `CREATE INDEX IF NOT EXISTS queue_txn ON queue (txn_id) WHERE txn_id IS NOT NULL`,
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
 ];
 
 export class Destination extends DurableObject<Env> {
   private sending: Promise<void> | undefined;
   private again = false;
+  /**
+   * The meta table as last read or written by this object, its only writer. Reads on the hot path
+   * (every enqueue and transaction) come from here instead of a SELECT each.
+   */
+  private readonly metaCache = new Map<string, string | undefined>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -57,29 +65,41 @@ export class Destination extends DurableObject<Env> {
   }
 
   private meta(key: string): string | undefined {
-    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value;
+    if (this.metaCache.has(key)) return this.metaCache.get(key);
+    const value = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value;
+    this.metaCache.set(key, value);
+    return value;
   }
 
   private setMeta(key: string, value: string | number | null): void {
-    if (value === null) this.sql.exec(`DELETE FROM meta WHERE key = ?`, key);
-    else this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, String(value));
+    const v = value === null ? undefined : String(value);
+    if (this.metaCache.has(key) && this.metaCache.get(key) === v) return;
+    if (v === undefined) this.sql.exec(`DELETE FROM meta WHERE key = ?`, key);
+    else this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, v);
+    this.metaCache.set(key, v);
+  }
+
+  /** transactionSync that forgets cached meta when it rolls back (the cache may hold its writes). */
+  private atomically(fn: () => void): void {
+    try {
+      this.ctx.storage.transactionSync(fn);
+    } catch (e) {
+      this.metaCache.clear();
+      throw e;
+    }
   }
 
   /** Adds items to the queue (idempotent per item) and starts sending. */
   async enqueue(destination: string, items: QueueItem[]): Promise<void> {
     if (this.meta("destination") === undefined) this.setMeta("destination", destination);
-    this.ctx.storage.transactionSync(() => {
-      for (const it of items) {
-        this.sql.exec(
-          `INSERT OR IGNORE INTO queue (kind, room_id, item_id, lpdu_hash, json) VALUES (?, ?, ?, ?, ?)`,
-          it.kind ?? "pdu",
-          it.roomId,
-          it.id,
-          it.lpduHash ?? null,
-          it.json,
-        );
-      }
-    });
+    // One statement for the whole batch (a room hands over up to hundreds of events at once): the
+    // items travel as one JSON parameter and SQLite unpacks them, in order, with json_each.
+    const rows = items.map((it) => [it.kind ?? "pdu", it.roomId, it.id, it.lpduHash ?? null, it.json]);
+    this.sql.exec(
+      `INSERT OR IGNORE INTO queue (kind, room_id, item_id, lpdu_hash, json)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) ORDER BY key`,
+      JSON.stringify(rows),
+    );
     // A new item is a good moment to retry a backed-off destination only if the backoff has passed.
     const next = Number(this.meta("next_attempt_ts") ?? 0);
     if (Date.now() >= next) this.kick();
@@ -122,7 +142,7 @@ export class Destination extends DurableObject<Env> {
         return;
       }
       await this.reportFailures(txn, res.body);
-      this.ctx.storage.transactionSync(() => {
+      this.atomically(() => {
         this.sql.exec(`DELETE FROM queue WHERE txn_id = ?`, txn.txnId);
         this.setMeta("failures", 0);
         this.setMeta("next_attempt_ts", null);
@@ -136,15 +156,18 @@ export class Destination extends DurableObject<Env> {
   private currentTransaction(): { txnId: string; pdus: unknown[]; edus: unknown[]; rows: Array<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null }> } | undefined {
     let txnId = this.sql.exec<{ txn_id: string }>(`SELECT txn_id FROM queue WHERE txn_id IS NOT NULL LIMIT 1`).toArray()[0]?.txn_id;
     if (txnId === undefined) {
-      const pdus = this.sql.exec<{ seq: number }>(`SELECT seq FROM queue WHERE kind = 'pdu' ORDER BY seq LIMIT ?`, MAX_PDUS).toArray();
-      const edus = this.sql.exec<{ seq: number }>(`SELECT seq FROM queue WHERE kind = 'edu' ORDER BY seq LIMIT ?`, MAX_EDUS).toArray();
-      if (pdus.length === 0 && edus.length === 0) return undefined;
+      // The oldest MAX_PDUS PDUs and MAX_EDUS EDUs: with no transaction in flight, exactly the rows
+      // of each kind up to the last one's seq. (EDUs are looked up through their index: a scan
+      // would read the whole queue when there are none.)
+      const lastPdu = this.sql.exec<{ n: number; last: number | null }>(`SELECT COUNT(*) AS n, MAX(seq) AS last FROM (SELECT seq FROM queue WHERE kind = 'pdu' ORDER BY seq LIMIT ?)`, MAX_PDUS).one();
+      const lastEdu = this.sql.exec<{ n: number; last: number | null }>(`SELECT COUNT(*) AS n, MAX(seq) AS last FROM (SELECT seq FROM queue INDEXED BY queue_item WHERE kind = 'edu' ORDER BY seq LIMIT ?)`, MAX_EDUS).one();
+      if (lastPdu.n === 0 && lastEdu.n === 0) return undefined;
       const counter = Number(this.meta("txn_counter") ?? 0) + 1;
       txnId = `${this.ctx.id.toString().slice(0, 8)}.${Date.now()}.${counter}`;
       const id = txnId;
-      this.ctx.storage.transactionSync(() => {
+      this.atomically(() => {
         this.setMeta("txn_counter", counter);
-        for (const r of [...pdus, ...edus]) this.sql.exec(`UPDATE queue SET txn_id = ? WHERE seq = ?`, id, r.seq);
+        this.sql.exec(`UPDATE queue SET txn_id = ? WHERE (kind = 'pdu' AND seq <= ?) OR (kind = 'edu' AND seq <= ?)`, id, lastPdu.last ?? -1, lastEdu.last ?? -1);
       });
     }
     const rows = this.sql
