@@ -76,7 +76,8 @@ function strippedOf(e: Pdu): StrippedStateEvent {
 
 const ECHO_TIMEOUT_MS = 30_000;
 const LM_PATH = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02";
-const FLUSH_BATCH = 500;
+/** Outbox rows per flush step (a row is one event for one destination). */
+const FLUSH_BATCH = 2_000;
 const FLUSH_RETRY_MS = 2_000;
 /** Outbox rows with this destination feed the D1 event index instead of a server. */
 const INDEX_DESTINATION = "";
@@ -99,6 +100,14 @@ export class Room extends DurableObject<Env> {
   private indexAlarmPending = false;
   private readonly pendingNotices = new Map<string, Notice>();
   private notifying: Promise<void> | undefined;
+  /**
+   * While a transaction's events are being accepted (receive), fan-out and notifications wait for
+   * the end of the batch, so one flush and one notify carry the whole batch rather than the first
+   * event going alone and every later one in small steps.
+   */
+  private batching = 0;
+  private deferredFlush = false;
+  private deferredNotify = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -428,28 +437,51 @@ export class Room extends DurableObject<Env> {
   async receive(origin: string, items: Array<{ id: string; lpdu?: Lpdu; pdu?: Pdu }>): Promise<FailedPdus> {
     const failed: FailedPdus = {};
     await this.exclusive(async () => {
-      for (const { id, lpdu, pdu } of items) {
-        try {
-          if (lpdu) {
-            if (!this.last || this.hub !== this.serverName) continue; // not our room to order: dropped
-            await this.acceptLpdu(origin, lpdu);
-          } else if (pdu) {
-            if (this.hub === this.serverName) throw forbidden("Only the hub sends PDUs in a room it hosts, and that is us");
-            if (!this.last) {
-              if (this.store.getMeta("joining_via") === origin) this.store.bufferPdu(JSON.stringify(pdu), Date.now());
-              continue; // a room we are not in: dropped
-            }
-            if (origin !== this.hub) throw forbidden(`${origin} is not the hub of this room`);
-            if (pdu.hub_server !== undefined && pdu.hub_server !== this.hub) throw forbidden(`hub_server ${String(pdu.hub_server)} is not this room's hub`);
-            const error = await this.acceptFromHub(pdu);
-            if (error) failed[id] = { error };
-          }
-        } catch (e) {
-          failed[id] = { error: e instanceof Error ? e.message : String(e) };
-        }
+      this.batching++;
+      try {
+        await this.receiveItems(origin, items, failed);
+      } finally {
+        this.batching--;
+        this.releaseDeferredKicks();
       }
     });
     return failed;
+  }
+
+  private releaseDeferredKicks(): void {
+    if (this.batching > 0) return;
+    if (this.deferredFlush) {
+      this.deferredFlush = false;
+      this.kickFlush();
+    }
+    if (this.deferredNotify) {
+      this.deferredNotify = false;
+      this.kickNotify();
+    }
+  }
+
+  /** Caller holds the exclusive section. */
+  private async receiveItems(origin: string, items: Array<{ id: string; lpdu?: Lpdu; pdu?: Pdu }>, failed: FailedPdus): Promise<void> {
+    for (const { id, lpdu, pdu } of items) {
+      try {
+        if (lpdu) {
+          if (!this.last || this.hub !== this.serverName) continue; // not our room to order: dropped
+          await this.acceptLpdu(origin, lpdu);
+        } else if (pdu) {
+          if (this.hub === this.serverName) throw forbidden("Only the hub sends PDUs in a room it hosts, and that is us");
+          if (!this.last) {
+            if (this.store.getMeta("joining_via") === origin) this.store.bufferPdu(JSON.stringify(pdu), Date.now());
+            continue; // a room we are not in: dropped
+          }
+          if (origin !== this.hub) throw forbidden(`${origin} is not the hub of this room`);
+          if (pdu.hub_server !== undefined && pdu.hub_server !== this.hub) throw forbidden(`hub_server ${String(pdu.hub_server)} is not this room's hub`);
+          const error = await this.acceptFromHub(pdu);
+          if (error) failed[id] = { error };
+        }
+      } catch (e) {
+        failed[id] = { error: e instanceof Error ? e.message : String(e) };
+      }
+    }
   }
 
   /** Marks a join in progress through `hub`, so its fan-out racing our send_join answer is kept. */
@@ -823,6 +855,10 @@ export class Room extends DurableObject<Env> {
   }
 
   private kickNotify(): void {
+    if (this.batching > 0) {
+      this.deferredNotify = true;
+      return;
+    }
     if (this.notifying) return;
     this.notifying = (async () => {
       while (this.pendingNotices.size > 0) {
@@ -924,6 +960,10 @@ export class Room extends DurableObject<Env> {
   }
 
   private kickFlush(): void {
+    if (this.batching > 0) {
+      this.deferredFlush = true;
+      return;
+    }
     if (this.flushing) {
       this.flushAgain = true;
       return;
