@@ -25,8 +25,17 @@ function requireAdmin(req: SbRequest, env: Env): void {
   if (!constantTimeEquals(m[1] as string, expected)) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Wrong admin token");
 }
 
+/** A percent-decoded path parameter; malformed encoding is a 400, not a crash. */
+function decodedParam(req: SbRequest, name: string): string {
+  try {
+    return decodeURIComponent((req.params as Record<string, string>)[name] ?? "");
+  } catch {
+    throw new MatrixError(400, "M_INVALID_PARAM", `${name} is not valid percent-encoding`);
+  }
+}
+
 function roomParam(req: SbRequest): string {
-  const roomId = decodeURIComponent((req.params as Record<string, string>)["roomId"] ?? "");
+  const roomId = decodedParam(req, "roomId");
   if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
   return roomId;
 }
@@ -71,7 +80,7 @@ export function mountAdmin(t: RouteTable): void {
 
   t.add("get", `${ADMIN_PREFIX}/destinations/:server`, async (req, env) => {
     requireAdmin(req, env);
-    const server = decodeURIComponent((req.params as Record<string, string>)["server"] ?? "");
+    const server = decodedParam(req, "server");
     if (!isServerName(server)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid server name");
     return json(await env.DESTINATION.get(env.DESTINATION.idFromName(server)).status());
   });

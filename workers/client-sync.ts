@@ -10,6 +10,7 @@ import { parseSyncFilter, roomIncluded, typeAllowed, type SyncFilter } from "../
 import type { RoomChange } from "../durable-objects/user-stream.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
+import { param } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
 import { e2eeSyncFields } from "./sync-e2ee.js";
@@ -111,7 +112,7 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
 
 async function postFilter(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  const target = decodeURIComponent((req.params as Record<string, string>)["userId"] ?? "");
+  const target = param(req, "userId");
   if (!isUserId(target)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid user ID");
   if (target !== userId) throw forbidden("Cannot create filters for other users");
   const { body } = await readJsonBody(req, { maxBytes: 64 * 1024 });
@@ -123,10 +124,9 @@ async function postFilter(req: SbRequest, env: Env): Promise<Response> {
 
 async function getFilterRoute(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  const params = req.params as Record<string, string>;
-  const target = decodeURIComponent(params["userId"] ?? "");
+  const target = param(req, "userId");
   if (target !== userId) throw forbidden("Cannot read other users' filters");
-  const stored = await getFilter(env.DB, userId, decodeURIComponent(params["filterId"] ?? ""));
+  const stored = await getFilter(env.DB, userId, param(req, "filterId"));
   if (stored === null) throw new MatrixError(404, "M_NOT_FOUND", "No such filter");
   return new Response(stored, { headers: { "content-type": "application/json" } });
 }
@@ -138,7 +138,7 @@ async function joinedRooms(req: SbRequest, env: Env): Promise<Response> {
 
 async function forget(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  const roomId = decodeURIComponent((req.params as Record<string, string>)["roomId"] ?? "");
+  const roomId = param(req, "roomId");
   await readJsonBody(req, { maxBytes: 4096, allowEmpty: true });
   const memberships = await stream(env, userId).memberships();
   const m = memberships.find((r) => r.roomId === roomId);

@@ -233,7 +233,7 @@ function sendMembershipHandler(membership: "join" | "leave" | "knock") {
     const lpdu = await checkInboundLpdu(asLpdu(raw), origin, remoteKeyStore(env, req.config));
     const roomId = lpdu.room_id;
     const pathRoom = (req.params as Record<string, string | undefined>)["roomId"];
-    if (pathRoom !== undefined && decodeURIComponent(pathRoom) !== roomId) throw badJson("room_id does not match the path");
+    if (pathRoom !== undefined && param(req, "roomId") !== roomId) throw badJson("room_id does not match the path");
     const { stub } = await hostedRoom(env, roomId);
     const answer = await stub.sendMembership(origin, lpdu, membership);
     return new Response(answer.body, { headers: { "content-type": "application/json" } });
