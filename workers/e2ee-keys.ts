@@ -10,10 +10,13 @@ import { claimFallbackKey, deleteFallbackKeys } from "./storage/fallback-keys.js
 import { claimOneTimeKey, deleteOneTimeKeys } from "./storage/one-time-keys.js";
 import { deleteToDeviceTxns } from "./storage/to-device-txns.js";
 
-/** Users per query and devices per claim: enough for a large room, small enough to bound the work. */
+/**
+ * Users per query and devices per claim: enough for a large room, and (with at most two statements
+ * per claimed device) within D1's 1,000 queries per Worker invocation.
+ */
 export const MAX_QUERY_USERS = 1_000;
-export const MAX_CLAIMS = 1_000;
-/** Statements per D1 batch when claiming (pairs of fallback + one-time claims). */
+export const MAX_CLAIMS = 450;
+/** Statements per D1 batch when claiming. */
 const CLAIM_BATCH = 100;
 
 /** user ID -> device IDs (empty = every device). */
@@ -85,22 +88,30 @@ export async function queryLocalDeviceKeys(db: D1Database, query: DeviceQuery, d
 
 /**
  * Claims one key per requested device: a one-time key (or KeyPackage) if an unexpired one is left,
- * else the device's fallback key. Each pair of statements runs in one D1 transaction; the one-time
- * claim is a single DELETE ... RETURNING, so a key is handed out to exactly one claimer.
+ * else the device's fallback key. Each one-time claim is a single DELETE ... RETURNING, so a key is
+ * handed out to exactly one claimer however many claims run at once. Devices left without a key get
+ * a second, guarded statement: the fallback key, only while no unexpired one-time key exists.
  */
 export async function claimLocalKeys(db: D1Database, claims: ClaimRequest[], now: number): Promise<ClaimResult> {
   const out: ClaimResult = {};
-  for (let i = 0; i < claims.length; i += CLAIM_BATCH / 2) {
-    const part = claims.slice(i, i + CLAIM_BATCH / 2);
-    const results = await db.batch(
-      part.flatMap((c) => [claimFallbackKey(db, c.userId, c.deviceId, c.algorithm, now), claimOneTimeKey(db, c.userId, c.deviceId, c.algorithm, now)]),
-    );
+  const put = (c: ClaimRequest, rows: unknown[] | undefined): boolean => {
+    const row = rows?.[0] as { algorithm: string; key_version: string; key_json: string } | undefined;
+    if (!row) return false;
+    ((out[c.userId] ??= {})[c.deviceId] ??= {})[`${row.algorithm}:${row.key_version}`] = JSON.parse(row.key_json) as JsonValue;
+    return true;
+  };
+  const missed: ClaimRequest[] = [];
+  for (let i = 0; i < claims.length; i += CLAIM_BATCH) {
+    const part = claims.slice(i, i + CLAIM_BATCH);
+    const results = await db.batch(part.map((c) => claimOneTimeKey(db, c.userId, c.deviceId, c.algorithm, now)));
     part.forEach((c, j) => {
-      const rows = [...(results[2 * j + 1]?.results ?? []), ...(results[2 * j]?.results ?? [])] as Array<{ algorithm: string; key_version: string; key_json: string }>;
-      const row = rows[0];
-      if (!row) return;
-      ((out[c.userId] ??= {})[c.deviceId] ??= {})[`${row.algorithm}:${row.key_version}`] = JSON.parse(row.key_json) as JsonValue;
+      if (!put(c, results[j]?.results)) missed.push(c);
     });
+  }
+  for (let i = 0; i < missed.length; i += CLAIM_BATCH) {
+    const part = missed.slice(i, i + CLAIM_BATCH);
+    const results = await db.batch(part.map((c) => claimFallbackKey(db, c.userId, c.deviceId, c.algorithm, now)));
+    part.forEach((c, j) => put(c, results[j]?.results));
   }
   return out;
 }

@@ -109,5 +109,8 @@ describe("POST /keys/claim", () => {
     expectError(await call("POST", `${C}/keys/claim`, { token: c.token, body: {} }), 400, "M_BAD_JSON");
     expectError(await call("POST", `${C}/keys/claim`, { token: c.token, body: { one_time_keys: { [c.userId]: { DEV1: 5 } } } }), 400, "M_BAD_JSON");
     expectError(await call("POST", `${C}/keys/claim`, { token: c.token, body: { one_time_keys: { nobody: {} } } }), 400, "M_INVALID_PARAM");
+    // Bounded so that one claim stays within D1's statements per invocation.
+    const tooMany = Object.fromEntries(Array.from({ length: 451 }, (_, i) => [`D${i}`, "signed_curve25519"]));
+    expectError(await call("POST", `${C}/keys/claim`, { token: c.token, body: { one_time_keys: { [c.userId]: tooMany } } }), 400, "M_INVALID_PARAM");
   });
 });

@@ -20,8 +20,7 @@ export function putFallbackKey(db: D1Database, userId: string, deviceId: string,
 
 /**
  * Hands out the fallback key, marking it used, but only if no unexpired one-time key of the algorithm
- * is left. Run in the same batch (one transaction) just before claimOneTimeKey, so exactly one of
- * the two returns a key when any is available.
+ * is left (the one-time claim found none; one uploaded since then takes precedence again).
  */
 export function claimFallbackKey(db: D1Database, userId: string, deviceId: string, algorithm: string, now: number): D1PreparedStatement {
   return db
