@@ -21,15 +21,24 @@ import { deliverLocalToDevice } from "./to-device.js";
 
 const MAX_BODY_BYTES = 256 * 1024;
 
-/** Authenticates the request and takes one token from the origin's request bucket. */
-async function authenticated(req: SbRequest, env: Env, withBody: boolean): Promise<{ origin: string; body: Record<string, unknown> }> {
-  const body = withBody ? (await readJsonBody(req, { maxBytes: MAX_BODY_BYTES })).body : {};
-  const origin = await authenticateFederationRequest(req, withBody ? body : undefined, req.config, remoteKeyStore(env, req.config));
+/**
+ * Authenticates the request and takes one token from the origin's request bucket. `body`: "json"
+ * requires a JSON object, "optional" accepts none (then both signed forms are tried), "none" reads none.
+ */
+async function authenticated(req: SbRequest, env: Env, body: "json" | "optional" | "none"): Promise<{ origin: string; body: Record<string, unknown> }> {
+  let parsed: Record<string, unknown> = {};
+  let content: unknown;
+  if (body !== "none") {
+    const read = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES, allowEmpty: body === "optional" });
+    parsed = read.body;
+    content = read.bytes.byteLength === 0 ? undefined : parsed;
+  }
+  const origin = await authenticateFederationRequest(req, content, req.config, remoteKeyStore(env, req.config));
   const { serverRequests } = parseRateLimits(env.RATE_LIMITS);
   const key = `server:${origin}`;
   const verdict = await env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key)).take(key, serverRequests.capacity, serverRequests.refillPerSecond);
   if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
-  return { origin, body };
+  return { origin, body: parsed };
 }
 
 function param(req: SbRequest, name: string): string {
@@ -42,7 +51,7 @@ function param(req: SbRequest, name: string): string {
 
 /** GET …/user/:userId/device/:deviceId: the device credential object, exactly as the device signed it. */
 async function onGetDevice(req: SbRequest, env: Env): Promise<Response> {
-  await authenticated(req, env, false);
+  await authenticated(req, env, req.method === "GET" ? "none" : "optional");
   const userId = param(req, "userId");
   const deviceId = param(req, "deviceId");
   // Draft: other servers' users, unknown users and unknown devices are all 404 M_NOT_FOUND.
@@ -54,7 +63,7 @@ async function onGetDevice(req: SbRequest, env: Env): Promise<Response> {
 
 /** POST /_matrix/federation/v1/user/keys/query: our users' device objects, without device names. */
 async function onQuery(req: SbRequest, env: Env): Promise<Response> {
-  const { body } = await authenticated(req, env, true);
+  const { body } = await authenticated(req, env, "json");
   const wanted = parseDeviceQuery(body["device_keys"]);
   for (const userId of [...wanted.keys()]) if (serverNameOf(userId) !== req.config.serverName) wanted.delete(userId);
   return json({ device_keys: await queryLocalDeviceKeys(env.DB, wanted, false) });
@@ -62,7 +71,7 @@ async function onQuery(req: SbRequest, env: Env): Promise<Response> {
 
 /** POST /_matrix/federation/v1/user/keys/claim: one key per device, other servers' users ignored. */
 async function onClaim(req: SbRequest, env: Env): Promise<Response> {
-  const { body } = await authenticated(req, env, true);
+  const { body } = await authenticated(req, env, "json");
   const claims = parseClaimRequest(body["one_time_keys"]).filter((c) => serverNameOf(c.userId) === req.config.serverName);
   return json({ one_time_keys: await claimLocalKeys(env.DB, claims, Date.now()) });
 }
@@ -106,6 +115,8 @@ export async function handleE2eeEdus(env: Env, ctx: ExecutionContext, config: Co
 
 export function mountFederationKeys(t: RouteTable): void {
   for (const base of [LM_PREFIX, FEDERATION_V1]) t.add("get", `${base}/user/:userId/device/:deviceId`, onGetDevice);
+  // The draft's implementation note names PUT for the unstable path; peers following it are served too.
+  t.add("put", `${LM_PREFIX}/user/:userId/device/:deviceId`, onGetDevice);
   t.add("post", `${FEDERATION_V1}/user/keys/query`, onQuery);
   t.add("post", `${FEDERATION_V1}/user/keys/claim`, onClaim);
 }

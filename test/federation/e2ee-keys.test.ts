@@ -79,6 +79,10 @@ describe("key distribution across servers", () => {
     const ok = await p1.federation(hub, "GET", `${LM}/user/${encodeURIComponent(alice.userId)}/device/DEV1`);
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual(aliceKeys);
+    // The draft's implementation note says PUT on the unstable path: served alike.
+    const put = await p1.federation(hub, "PUT", `${LM}/user/${encodeURIComponent(alice.userId)}/device/DEV1`, {});
+    expect(put.status).toBe(200);
+    expect(await put.json()).toEqual(aliceKeys);
     for (const path of [`${LM}/user/${encodeURIComponent(alice.userId)}/device/NOPE`, `${LM}/user/${encodeURIComponent(bob.userId)}/device/DEV1`, `${LM}/user/${encodeURIComponent("@ghost:hub.test")}/device/DEV1`]) {
       const res = await p1.federation(hub, "GET", path);
       expect(res.status).toBe(404);
