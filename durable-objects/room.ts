@@ -695,7 +695,11 @@ export class Room extends DurableObject<Env> {
     try {
       version.checkFormat(pdu);
       const eventId = await eventIdOf(pdu, version);
-      if (this.store.getEvent(eventId)?.pos != null) return undefined;
+      // Known already: in our timeline, or older than it. Events kept without a position are the
+      // state and auth chain of our first join, which all precede our first event; when users of
+      // this server join concurrently, an earlier join's answer (or fan-out) can arrive after a
+      // later join's answer began our timeline, and that earlier join is in its state.
+      if (this.store.getEvent(eventId) !== undefined) return undefined;
       const prev = pdu.prev_events[0];
       if (prev !== this.last?.eventId) {
         await this.fillGap(prev);

@@ -167,7 +167,10 @@ export class RemoteKeyStore implements VerifyKeyLookup {
     const last = lastFetch.get(serverName);
     if (last !== undefined && Date.now() - last < this.minRefetchIntervalMs) return false;
     const running = fetching.get(serverName) ?? 0;
-    if (running >= MAX_CONCURRENT_FETCHES) return false;
+    // Other requests are fetching this server's keys already. Their promises cannot be shared, but
+    // their result lands in memory: wait for them to finish rather than answer "no key" meanwhile
+    // (many first requests from a new server arrive at once, e.g. a crowd joining a room).
+    if (running >= MAX_CONCURRENT_FETCHES) return this.awaitOtherFetches(serverName);
     fetching.set(serverName, running + 1);
     try {
       return await this.fetchAndStore(serverName);
@@ -180,6 +183,15 @@ export class RemoteKeyStore implements VerifyKeyLookup {
       else fetching.set(serverName, n);
       lastFetch.set(serverName, Date.now());
     }
+  }
+
+  /** Waits (bounded by the fetch timeout) until no fetch of `serverName` runs; true when one finished meanwhile. */
+  private async awaitOtherFetches(serverName: string): Promise<boolean> {
+    const started = Date.now();
+    while ((fetching.get(serverName) ?? 0) > 0 && Date.now() - started < this.fetchTimeoutMs) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return (lastFetch.get(serverName) ?? 0) >= started;
   }
 
   /** Asks each notary in turn for `serverName`'s keys; true when one answered with a valid document. */
