@@ -164,9 +164,11 @@ async function leave(req: SbRequest, env: Env): Promise<Response> {
     await stub.send(userId, { type: "m.room.member", state_key: userId, content: { membership: "leave", ...(reason !== undefined ? { reason } : {}) } });
     return json({});
   }
-  const invite = await stub.pendingInvite(userId);
-  if (!invite) throw forbidden(`${userId} is not in room ${roomId}`);
-  await leaveRemoteRoom(env, req.config, userId, roomId, invite.hub);
+  // A room we take no part in: rejecting an invite kept here, or withdrawing a knock, which is not
+  // kept here; the hub's make_leave refuses a user who has nothing to leave.
+  const hub = (await hubCandidates(stub, roomId, userId, [])).find((s) => s !== req.config.serverName);
+  if (hub === undefined) throw forbidden(`${userId} is not in room ${roomId}`);
+  await leaveRemoteRoom(env, req.config, userId, roomId, hub);
   return json({});
 }
 
