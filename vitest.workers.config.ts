@@ -16,6 +16,8 @@ export default defineConfig(async () => {
             // A fixed test-only key; production keys come from the SIGNING_KEY secret.
             SIGNING_KEY: "ed25519:test:nwBTmxKOhSLH3L3HrbFTfsMcdzHbOeDq7Iv8zEUb/0w",
             FEDERATION_HOST_MAP: "{}",
+            // Long fuzz runs (test/integration/fuzz-endpoints.test.ts): the host's FUZZ_RUNS, if set.
+            FUZZ_RUNS: process.env["FUZZ_RUNS"] ?? "",
           },
         },
       }),

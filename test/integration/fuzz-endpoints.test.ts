@@ -19,7 +19,8 @@ import { ADMIN_PREFIX } from "../../workers/admin.js";
 import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "../../workers/federation-paths.js";
 import { fakeServer, noWellKnown, serveKeys, stubFetch, type FakeServer } from "./fake-remote.js";
 
-const FUZZ_RUNS = Number((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.["FUZZ_RUNS"] ?? "") || 0;
+// The host's FUZZ_RUNS reaches the worker as a binding (vitest.workers.config.ts).
+const FUZZ_RUNS = Number((env as unknown as { FUZZ_RUNS?: string }).FUZZ_RUNS ?? "") || 0;
 const runs = (n: number): number => Math.max(n, FUZZ_RUNS);
 const TIMEOUT = FUZZ_RUNS > 0 ? 600_000 : 120_000;
 
