@@ -46,6 +46,8 @@ export interface FederationOptions {
 export interface ServerOptions {
   /** Extra bindings (test knobs such as shorter retry backoff). */
   bindings?: Record<string, string>;
+  /** Extra host-map entries, for servers a test plays itself (server name -> base URL). */
+  extraHosts?: Record<string, string>;
 }
 
 export async function freePort(): Promise<number> {
@@ -74,7 +76,7 @@ function workerOptions() {
 /** Starts one server per name; all share a host map pointing each name at its loopback port. */
 export async function startServers(names: string[], opts: ServerOptions = {}): Promise<TestServer[]> {
   const ports = await Promise.all(names.map(() => freePort()));
-  const hostMap = Object.fromEntries(names.map((n, i) => [n, `http://127.0.0.1:${ports[i]}`]));
+  const hostMap = { ...Object.fromEntries(names.map((n, i) => [n, `http://127.0.0.1:${ports[i]}`])), ...opts.extraHosts };
   const base = workerOptions();
   const statements = migrationStatements();
   const servers = names.map((name, i) => makeServer(name, ports[i] as number, hostMap, base, statements, opts));
