@@ -1,5 +1,5 @@
 // The Room object's SQLite tables, each behind small named functions. Every SQL statement the Room
-// runs is in this file.
+// runs is in this file, except those of its MLS records (room-mls-storage.ts).
 
 export interface StoredEvent {
   eventId: string;

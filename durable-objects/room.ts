@@ -17,6 +17,7 @@ import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
 import { buildLocalPdu } from "../shared/local-event.js";
 import { buildLpdu, completeLpdu, lpduFromPdu } from "../shared/lpdu.js";
+import { encryptionOfCreate, MLS_COMMIT_EVENT } from "../shared/room-encryption.js";
 import { membershipOf, RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import type { RoomVersion } from "../shared/room-version.js";
 import { getRoomVersion } from "../shared/room-versions.js";
@@ -24,6 +25,7 @@ import { typeAllowed } from "../shared/sync-filter.js";
 import type { SigningKey } from "../shared/signing-key.js";
 import { parseSigningKeySecret } from "../shared/signing-key.js";
 import { indexEvents } from "./event-index.js";
+import { mlsErrorFields, RoomMls, type MlsEffect } from "./room-mls.js";
 import { RoomStorage, type StoredEvent } from "./room-storage.js";
 
 /** Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). */
@@ -87,6 +89,8 @@ type Waiter = { promise: Promise<string>; resolve: (eventId: string) => void; re
 
 export class Room extends DurableObject<Env> {
   private readonly store: RoomStorage;
+  /** MLS rooms: roster, accepted commits, held Welcomes, and the encryption checks (room-mls.ts). */
+  private readonly mls: RoomMls;
   private readonly state = new RoomState();
   private roomId: string | undefined;
   private version: RoomVersion | undefined;
@@ -112,6 +116,12 @@ export class Room extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new RoomStorage(ctx.storage.sql);
+    this.mls = new RoomMls(ctx.storage.sql, {
+      state: this.state,
+      eventById: (id) => this.eventById(id),
+      // RPC answers arrive as plain data of the documented shape (Outbound.mlsDevices).
+      lookupDevices: (query) => this.env.OUTBOUND.mlsDevices(query),
+    });
     void ctx.blockConcurrencyWhile(async () => {
       this.load();
       this.renotifyAfterLoad();
@@ -129,6 +139,7 @@ export class Room extends DurableObject<Env> {
       const stored = this.store.getEvent(last.eventId);
       if (stored) this.last = { eventId: last.eventId, pos: last.pos, pdu: JSON.parse(stored.json) as Pdu };
     }
+    if (this.roomId) this.mls.load(this.roomId);
   }
 
   private get serverName(): string {
@@ -268,6 +279,9 @@ export class Room extends DurableObject<Env> {
       const version = getRoomVersion(versionId);
       if (!version) throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Unsupported room version ${versionId}`);
       if (serverNameOf(creator) !== this.serverName) throw forbidden("Only local users can create rooms here");
+      // Before anything is stored: a room whose encryption the hub cannot enforce is never created.
+      const encryption = encryptionOfCreate(events.find((e) => e.type === "m.room.create")?.content);
+      if (!encryption.ok) throw new MatrixError(400, "M_BAD_JSON", encryption.reason);
       this.roomId = roomId;
       this.version = version;
       this.hub = this.serverName;
@@ -354,8 +368,9 @@ export class Room extends DurableObject<Env> {
     const version: RoomVersion = this.version as RoomVersion;
     version.checkFormat(pdu);
     this.checkAuthOrThrow(pdu);
+    const mls = await this.mls.vetAsHub(pdu, this.roomId as string);
     const eventId = await eventIdOf(pdu, version);
-    this.commit(eventId, pdu, lpduHash, true);
+    this.commit(eventId, pdu, lpduHash, true, mls);
     return { eventId, pdu };
   }
 
@@ -383,11 +398,15 @@ export class Room extends DurableObject<Env> {
     return stored ? (JSON.parse(stored.json) as Pdu) : undefined;
   }
 
-  /** Persists an accepted event at the next position and, as hub, queues its fan-out. */
-  private commit(eventId: string, pdu: Pdu, lpduHash: string | undefined, fanOut: boolean): number {
+  /**
+   * Persists an accepted event at the next position (with what it changes in the MLS records) and, as
+   * hub, queues its fan-out.
+   */
+  private commit(eventId: string, pdu: Pdu, lpduHash: string | undefined, fanOut: boolean, mls?: MlsEffect): number {
     const pos = (this.last?.pos ?? 0) + 1;
     const json = JSON.stringify(pdu);
     const destinations = fanOut ? this.destinationsFor(pdu) : [];
+    const membershipBefore = pdu.type === "m.room.member" && typeof pdu.state_key === "string" ? this.state.membership(pdu.state_key) : undefined;
     this.ctx.storage.transactionSync(() => {
       const insert: Parameters<RoomStorage["insertEvent"]>[0] = { eventId, pos, type: pdu.type, sender: pdu.sender, json };
       if (pdu.state_key !== undefined) insert.stateKey = pdu.state_key;
@@ -396,8 +415,10 @@ export class Room extends DurableObject<Env> {
       if (typeof pdu.state_key === "string") this.store.setCurrentState(pdu.type, pdu.state_key, eventId);
       for (const d of destinations) this.store.enqueueOutbox(d, pos);
       this.store.enqueueOutbox(INDEX_DESTINATION, pos);
+      this.mls.record(eventId, pos, pdu, membershipBefore, mls);
     });
     this.state.apply(eventId, pdu);
+    if (pdu.type === MLS_COMMIT_EVENT) this.releaseWelcomes();
     this.last = { eventId, pos, pdu };
     if (destinations.length > 0) this.kickFlush();
     this.scheduleIndexing();
@@ -707,7 +728,8 @@ export class Room extends DurableObject<Env> {
         if (prev !== this.last?.eventId) return `prev_events ${String(prev)} does not follow our last event`;
       }
       this.checkAuthOrThrow(pdu);
-      this.commit(eventId, pdu, pdu.hashes.lpdu?.sha256, false);
+      const mls = await this.mls.observeAsParticipant(pdu, this.roomId as string, eventId);
+      this.commit(eventId, pdu, pdu.hashes.lpdu?.sha256, false, mls);
       this.resolveEcho(pdu, eventId);
       return undefined;
     } catch (e) {
@@ -729,7 +751,8 @@ export class Room extends DurableObject<Env> {
     }
     for (let step = next.get(this.last.eventId); step; step = next.get(this.last.eventId)) {
       this.checkAuthOrThrow(step.pdu);
-      this.commit(step.id, step.pdu, step.pdu.hashes.lpdu?.sha256, false);
+      const mls = await this.mls.observeAsParticipant(step.pdu, this.roomId as string, step.id);
+      this.commit(step.id, step.pdu, step.pdu.hashes.lpdu?.sha256, false, mls);
       this.resolveEcho(step.pdu, step.id);
     }
   }
@@ -807,7 +830,8 @@ export class Room extends DurableObject<Env> {
     if (!w) return;
     clearTimeout(w.timer);
     this.echoWaiters.delete(lpduHash);
-    w.reject(forbidden(`The hub refused the event: ${error}`));
+    // An MLS refusal names the group's current epoch, which the client needs to rebase its commit.
+    w.reject(new MatrixError(403, "M_FORBIDDEN", `The hub refused the event: ${error}`, mlsErrorFields(error)));
   }
 
   /** An invite for one of our users to a room hosted elsewhere, already signed by us. */
@@ -1032,5 +1056,49 @@ export class Room extends DurableObject<Env> {
   async lpduOf(eventId: string): Promise<Lpdu | undefined> {
     const e = this.store.getEvent(eventId);
     return e && lpduFromPdu(JSON.parse(e.json));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // MLS: accepted commits and the Welcomes that wait for them (room-mls.ts)
+  // ------------------------------------------------------------------------------------------
+
+  /** Whether `eventId` is an accepted m.mls.commit of this room (on a participant: one the hub sent us). */
+  async isAcceptedCommit(eventId: string): Promise<boolean> {
+    return this.mls.isAcceptedCommit(eventId);
+  }
+
+  /** This room's MLS roster summary, for tests and operators: epoch, occupied leaves, pending removals. */
+  async mlsStatus(): Promise<{ epoch: number; members: number; pending: number; removalEpoch: number } | undefined> {
+    const r = this.mls.currentRoster();
+    return r ? { epoch: r.epoch, members: r.leaves.filter((l) => l !== null).length, pending: r.pending.length, removalEpoch: r.removalEpoch } : undefined;
+  }
+
+  /**
+   * A Welcome from a joined local user: "deliver" (its commit is accepted), "held" (this room sends it on
+   * once the commit is accepted, or drops it after WELCOME_HOLD_MS), or "refused". `messagesJson` is the
+   * list of {target, targetDevice, content} to send as `type` under `messageId`.
+   */
+  async holdWelcome(commitEventId: string, sender: string, type: string, messagesJson: string, messageId: string): Promise<"deliver" | "held" | "refused"> {
+    if (!this.roomId || !this.last || this.state.membership(sender) !== "join") return "refused";
+    const known = this.store.getEvent(commitEventId) !== undefined;
+    return this.mls.holdWelcome({ commitEventId, sender, type, messagesJson, messageId }, known, Date.now());
+  }
+
+  /** Sends on the Welcomes whose commit was just accepted; one that fails stays held and goes with the next commit. */
+  private releaseWelcomes(): void {
+    const ready = this.mls.releasableWelcomes(Date.now());
+    if (ready.length === 0) return;
+    this.ctx.waitUntil(
+      Promise.all(
+        ready.map(async (w) => {
+          try {
+            await this.env.OUTBOUND.deliverToDevice(w.sender, w.type, w.messagesJson, w.messageId);
+            this.mls.welcomeReleased(w.seq);
+          } catch (e) {
+            console.error("releasing a held Welcome failed", w.commitEventId, e);
+          }
+        }),
+      ),
+    );
   }
 }

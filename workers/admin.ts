@@ -78,6 +78,14 @@ export function mountAdmin(t: RouteTable): void {
     return new Response(body, { headers: { "content-type": "application/json" } });
   });
 
+  // The room's MLS roster as this server keeps it (null: no group yet, or a participant not following it).
+  t.add("get", `${ADMIN_PREFIX}/rooms/:roomId/mls`, async (req, env) => {
+    requireAdmin(req, env);
+    const stub = env.ROOM.get(env.ROOM.idFromName(roomParam(req)));
+    if (!(await stub.info())) throw notFound("Room not known here");
+    return json({ roster: (await stub.mlsStatus()) ?? null });
+  });
+
   t.add("get", `${ADMIN_PREFIX}/destinations/:server`, async (req, env) => {
     requireAdmin(req, env);
     const server = decodedParam(req, "server");

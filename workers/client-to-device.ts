@@ -1,16 +1,17 @@
 // PUT /sendToDevice/{eventType}/{txnId}: to-device messages from a client. Local targets get the
 // message in their device inboxes; remote ones as the draft's m.direct_to_device EDUs (one per target
-// device) through the target server's Destination queue. A transaction ID is handled once per device.
+// device) through the target server's Destination queue (to-device.ts). MLS Welcomes first wait for
+// their commit to be accepted (welcome-gate.ts). A transaction ID is handled once per device.
 
 import type { JsonObject } from "../shared/canonical-json.js";
-import { toDeviceEdu } from "../shared/e2ee-edus.js";
 import { badJson, invalidParam, MatrixError, tooLarge } from "../shared/errors.js";
 import { isDeviceId, isUserId, serverNameOf } from "../shared/ids.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
 import { json, readJsonBody } from "./http.js";
 import { claimToDeviceTxn, releaseToDeviceTxn } from "./storage/to-device-txns.js";
-import { deliverLocalToDevice, type LocalToDevice } from "./to-device.js";
+import { dispatchToDevice, type LocalToDevice } from "./to-device.js";
+import { checkWelcomeShape, gateWelcomes, isMlsWelcome } from "./welcome-gate.js";
 
 const PREFIXES = ["/_matrix/client/v3", "/_matrix/client/r0"] as const;
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -55,33 +56,22 @@ async function sendToDevice(req: SbRequest, env: Env): Promise<Response> {
   const { body } = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES });
   const messages = parseMessages(body["messages"], type);
   const serverName = req.config.serverName;
-  const local = messages.filter((m) => serverNameOf(m.target) === serverName);
-  const remote = messages.filter((m) => serverNameOf(m.target) !== serverName);
-  for (const m of remote) {
-    if (JSON.stringify(m.content).length > MAX_REMOTE_MESSAGE_BYTES) throw tooLarge(`Messages to other servers are limited to ${MAX_REMOTE_MESSAGE_BYTES} bytes`);
+  for (const m of messages) {
+    if (serverNameOf(m.target) !== serverName && JSON.stringify(m.content).length > MAX_REMOTE_MESSAGE_BYTES) {
+      throw tooLarge(`Messages to other servers are limited to ${MAX_REMOTE_MESSAGE_BYTES} bytes`);
+    }
   }
+  // MLS Welcomes wait for their commit (welcome-gate.ts); a malformed one fails the request before anything goes out.
+  const welcomes = messages.filter(isMlsWelcome);
+  for (const w of welcomes) checkWelcomeShape(w);
 
   const now = Date.now();
   if (!(await claimToDeviceTxn(env.DB, userId, deviceId, txnId, now))) return json({});
   // One ID per send: a retry after a partial failure does not duplicate what already arrived.
   const messageId = `${userId}|${deviceId}|${txnId}`;
   try {
-    const byServer = new Map<string, LocalToDevice[]>();
-    for (const m of remote) byServer.set(serverNameOf(m.target), [...(byServer.get(serverNameOf(m.target)) ?? []), m]);
-    await Promise.all([
-      deliverLocalToDevice(env, userId, local, messageId),
-      ...[...byServer].map(([server, list]) =>
-        env.DESTINATION.get(env.DESTINATION.idFromName(server)).enqueue(
-          server,
-          list.map((m) => ({
-            roomId: "",
-            id: `td/${messageId}/${m.target}/${m.targetDevice}`,
-            json: JSON.stringify(toDeviceEdu(userId, { target: m.target, targetDevice: m.targetDevice, messageType: type, message: m.content })),
-            kind: "edu" as const,
-          })),
-        ),
-      ),
-    ]);
+    const ready = welcomes.length === 0 ? messages : [...messages.filter((m) => !isMlsWelcome(m)), ...(await gateWelcomes(env, userId, welcomes, messageId))];
+    await dispatchToDevice(env, serverName, userId, ready, messageId);
   } catch (err) {
     await releaseToDeviceTxn(env.DB, userId, deviceId, txnId).run().catch(() => undefined);
     throw err instanceof MatrixError ? err : new MatrixError(500, "M_UNKNOWN", "Delivery failed; retry with the same transaction ID");

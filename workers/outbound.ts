@@ -6,7 +6,9 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import type { StrippedStateEvent } from "../shared/room-state.js";
 import { getConfig, type Config } from "./config.js";
 import { failure, federationRequest, sendTransactionPath, type FederationResponse } from "./federation-request.js";
+import { mlsDeviceKeys } from "./mls-devices.js";
 import { backfillVerified, inviteAndVerify, type BackfillResult, type InviteResult } from "./room-services.js";
+import { dispatchToDevice, type LocalToDevice } from "./to-device.js";
 
 // Kept importable from here for callers written before the split.
 export { federationRequest, sendTransactionPath, type FederationResponse, type JsonBody } from "./federation-request.js";
@@ -37,5 +39,21 @@ export class Outbound extends WorkerEntrypoint<Env> {
   /** Events a participant missed, fetched from the hub's backfill and verified. */
   async backfillVerified(hub: string, roomId: string, upTo: string, limit: number, roomVersion: string): Promise<BackfillResult> {
     return backfillVerified(this.env, await getConfig(this.env), hub, roomId, upTo, limit, roomVersion);
+  }
+
+  /**
+   * For a Room's MLS checks: the MLS signature key of each asked device's valid published credential
+   * (null: unknown, invalid or not an MLS device), from D1 for our users and over federation for others'.
+   * `query` is user ID -> device IDs; the answer has the shape of MlsDeviceKeys (durable-objects/room-mls.ts).
+   */
+  async mlsDevices(query: Record<string, unknown>): Promise<{ keys: Record<string, Record<string, string | null>>; unreachable: string[] }> {
+    return mlsDeviceKeys(this.env.DB, await getConfig(this.env), query);
+  }
+
+  /** Sends held to-device messages on (a Room releasing Welcomes once their commit is accepted). */
+  async deliverToDevice(sender: string, type: string, messagesJson: string, messageId: string): Promise<void> {
+    const parsed = JSON.parse(messagesJson) as Array<{ target: string; targetDevice: string; content: LocalToDevice["content"] }>;
+    const config = await getConfig(this.env);
+    await dispatchToDevice(this.env, config.serverName, sender, parsed.map((m) => ({ ...m, type })), messageId);
   }
 }

@@ -3,6 +3,8 @@
 // that do not exist are dropped, as the draft says of the m.direct_to_device EDU.
 
 import type { JsonObject } from "../shared/canonical-json.js";
+import { toDeviceEdu } from "../shared/e2ee-edus.js";
+import { serverNameOf } from "../shared/ids.js";
 import type { ToDeviceDelivery } from "../durable-objects/user-stream.js";
 import { listDeviceIds } from "./storage/device-keys.js";
 
@@ -41,4 +43,32 @@ export async function deliverLocalToDevice(env: Env, sender: string, messages: r
     }),
   );
   return counts.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Sends one client's to-device messages on their way: local targets into their inboxes, remote ones as
+ * the draft's m.direct_to_device EDUs (one per target device) through each server's Destination queue.
+ * `messageId` names this send, so repeating it (a retry, a held Welcome released twice) adds nothing.
+ */
+export async function dispatchToDevice(env: Env, serverName: string, sender: string, messages: readonly LocalToDevice[], messageId: string): Promise<void> {
+  const local = messages.filter((m) => serverNameOf(m.target) === serverName);
+  const byServer = new Map<string, LocalToDevice[]>();
+  for (const m of messages) {
+    const server = serverNameOf(m.target);
+    if (server !== serverName) byServer.set(server, [...(byServer.get(server) ?? []), m]);
+  }
+  await Promise.all([
+    deliverLocalToDevice(env, sender, local, messageId),
+    ...[...byServer].map(([server, list]) =>
+      env.DESTINATION.get(env.DESTINATION.idFromName(server)).enqueue(
+        server,
+        list.map((m) => ({
+          roomId: "",
+          id: `td/${messageId}/${m.target}/${m.targetDevice}`,
+          json: JSON.stringify(toDeviceEdu(sender, { target: m.target, targetDevice: m.targetDevice, messageType: m.type, message: m.content })),
+          kind: "edu" as const,
+        })),
+      ),
+    ),
+  ]);
 }

@@ -87,9 +87,13 @@ export class MlsDevice {
     private readonly cs: CiphersuiteImpl,
   ) {}
 
-  static async create(userId: string, deviceId: string): Promise<MlsDevice> {
+  /**
+   * A device with a fresh signature key, or with `signature` (an Ed25519 seed as ts-mls's signKey and its
+   * public key) when the test also signs the device's published credential object with that key.
+   */
+  static async create(userId: string, deviceId: string, signature?: { signKey: Uint8Array; publicKey: Uint8Array }): Promise<MlsDevice> {
     const cs = await cipherSuite();
-    return new MlsDevice(userId, deviceId, await cs.signature.keygen(), cs);
+    return new MlsDevice(userId, deviceId, signature ?? (await cs.signature.keygen()), cs);
   }
 
   get state(): ClientState {

@@ -43,3 +43,9 @@ export async function getAlias(db: D1Database, alias: string): Promise<{ room_id
 export function deleteAlias(db: D1Database, alias: string): D1PreparedStatement {
   return db.prepare(`DELETE FROM room_aliases WHERE alias = ?`).bind(alias);
 }
+
+/** The room an event belongs to, from the index rooms write in batches (it may lag a second or so). */
+export async function roomOfEvent(db: D1Database, eventId: string): Promise<string | undefined> {
+  const row = await db.prepare(`SELECT room_id FROM event_rooms WHERE event_id = ?`).bind(eventId).first<{ room_id: string }>();
+  return row?.room_id;
+}
