@@ -31,7 +31,12 @@ await build({
 });
 
 await build({
-  entryPoints: { run: join(bench, "src", "run.ts"), loadgen: join(bench, "src", "loadgen.ts"), profile: join(bench, "src", "profile.ts") },
+  entryPoints: {
+    run: join(bench, "src", "run.ts"),
+    loadgen: join(bench, "src", "loadgen.ts"),
+    profile: join(bench, "src", "profile.ts"),
+    probe: join(bench, "src", "probe.ts"),
+  },
   bundle: true,
   format: "esm",
   platform: "node",

@@ -33,6 +33,112 @@ export class BareAppend extends DurableObject<BaselineEnv> {
     ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)`);
   }
 
+  /**
+   * SQL probe: builds the Room's events/outbox tables (as durable-objects/room-storage.ts declares
+   * them) with `events` timeline rows and the outbox rows a busy hub has, then runs the Room's
+   * pendingOutbox query `reps` times. Returns its query plan; time it from outside against reps=0.
+   */
+  probeOutbox(events: number, indexRows: number, destinations: number, destRows: number, reps: number): string[] {
+    const sql = this.ctx.storage.sql;
+    const have = sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'probe_events'`).one().n;
+    if (!have) {
+      sql.exec(`CREATE TABLE probe_events (event_id TEXT PRIMARY KEY, pos INTEGER UNIQUE, type TEXT NOT NULL, state_key TEXT, sender TEXT NOT NULL, lpdu_hash TEXT, json TEXT NOT NULL)`);
+      sql.exec(`CREATE INDEX probe_events_state_history ON probe_events (type, state_key, pos) WHERE state_key IS NOT NULL`);
+      sql.exec(`CREATE UNIQUE INDEX probe_events_by_lpdu ON probe_events (lpdu_hash) WHERE lpdu_hash IS NOT NULL`);
+      sql.exec(`CREATE TABLE probe_outbox (destination TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (destination, pos))`);
+      const body = "x".repeat(900);
+      for (let i = 1; i <= events; i++) sql.exec(`INSERT INTO probe_events VALUES (?, ?, 'm.room.message', NULL, '@a:b', ?, ?)`, `$e${i}`, i, `h${i}`, body);
+      for (let i = events - indexRows + 1; i <= events; i++) sql.exec(`INSERT INTO probe_outbox VALUES ('', ?)`, i);
+      for (let d = 0; d < destinations; d++) for (let i = events - destRows + 1; i <= events; i++) sql.exec(`INSERT INTO probe_outbox VALUES (?, ?)`, `d${d}`, i);
+    }
+    const q = `SELECT o.destination, o.pos, e.event_id, e.json FROM probe_outbox o JOIN probe_events e ON e.pos = o.pos WHERE ? OR o.destination <> '' ORDER BY o.pos ASC LIMIT ?`;
+    for (let r = 0; r < reps; r++) sql.exec(q, 0, 2000).toArray();
+    return sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${q}`, 0, 2000).toArray().map((r) => r.detail);
+  }
+
+  /**
+   * SQL probe: `cycles` rounds of what the hub Room does per event with `dests` destinations, on the
+   * room-storage.ts schema: insert the event and its outbox rows (one per destination plus the D1
+   * index row), then flush (pendingOutbox, deleteOutbox per destination). `skip` leaves out one
+   * step ("insert", "outbox", "pending", "delete") to time it by subtraction.
+   */
+  probeCycle(cycles: number, dests: number, skip: string): number {
+    const sql = this.ctx.storage.sql;
+    sql.exec(`CREATE TABLE IF NOT EXISTS c_events (event_id TEXT PRIMARY KEY, pos INTEGER UNIQUE, type TEXT NOT NULL, state_key TEXT, sender TEXT NOT NULL, lpdu_hash TEXT, json TEXT NOT NULL)`);
+    sql.exec(`CREATE INDEX IF NOT EXISTS c_events_state_history ON c_events (type, state_key, pos) WHERE state_key IS NOT NULL`);
+    sql.exec(`CREATE UNIQUE INDEX IF NOT EXISTS c_events_by_lpdu ON c_events (lpdu_hash) WHERE lpdu_hash IS NOT NULL`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS c_outbox (destination TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (destination, pos))`);
+    let pos = sql.exec<{ p: number | null }>(`SELECT MAX(pos) AS p FROM c_events`).one().p ?? 0;
+    const body = "x".repeat(900);
+    let n = 0;
+    for (let c = 0; c < cycles; c++) {
+      pos++;
+      if (skip !== "insert") sql.exec(`INSERT INTO c_events VALUES (?, ?, 'm.room.message', NULL, '@a:b', ?, ?)`, `$e${pos}`, pos, `h${pos}`, body);
+      if (skip !== "outbox") for (let d = 0; d <= dests; d++) sql.exec(`INSERT OR IGNORE INTO c_outbox (destination, pos) VALUES (?, ?)`, d === dests ? "" : `d${d}`, pos);
+      if (skip !== "pending") n += sql.exec(`SELECT o.destination, o.pos, e.event_id, e.json FROM c_outbox o JOIN c_events e ON e.pos = o.pos WHERE ? OR o.destination <> '' ORDER BY o.pos ASC LIMIT ?`, 0, 2000).toArray().length;
+      if (skip !== "delete") for (let d = 0; d < dests; d++) sql.exec(`DELETE FROM c_outbox WHERE destination = ? AND pos <= ?`, `d${d}`, pos);
+      if (pos % 1000 === 0) sql.exec(`DELETE FROM c_outbox WHERE destination = '' AND pos <= ?`, pos);
+    }
+    return n;
+  }
+
+  /** SQL probe: `n` statements of one kind ("select1", "insert", "delete", or "many": one json_each insert of n rows). */
+  async probeStatements(kind: string, n: number, url = ""): Promise<number> {
+    const sql = this.ctx.storage.sql;
+    sql.exec(`CREATE TABLE IF NOT EXISTS s_rows (destination TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (destination, pos))`);
+    let base = sql.exec<{ p: number | null }>(`SELECT MAX(pos) AS p FROM s_rows`).one().p ?? 0;
+    let k = 0;
+    if (kind === "select1") for (let i = 0; i < n; i++) k += sql.exec<{ x: number }>(`SELECT 1 AS x`).one().x;
+    if (kind === "insert") for (let i = 0; i < n; i++) sql.exec(`INSERT INTO s_rows (destination, pos) VALUES (?, ?)`, "d", ++base);
+    if (kind === "many") {
+      const rows = Array.from({ length: n }, () => ["d", ++base]);
+      sql.exec(`INSERT INTO s_rows (destination, pos) SELECT value ->> 0, value ->> 1 FROM json_each(?)`, JSON.stringify(rows));
+    }
+    // Each statement in its own turn (a write transaction each), against the same awaits alone.
+    if (kind === "turns") for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 0));
+    if (kind === "insertTurns") {
+      for (let i = 0; i < n; i++) {
+        sql.exec(`INSERT INTO s_rows (destination, pos) VALUES (?, ?)`, "d", ++base);
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    }
+    // Does awaiting WebCrypto (as the Room does between events) end the write transaction?
+    const data = new Uint8Array(900);
+    if (kind === "digest") for (let i = 0; i < n; i++) await crypto.subtle.digest("SHA-256", data);
+    if (kind === "insertDigest") {
+      for (let i = 0; i < n; i++) {
+        sql.exec(`INSERT INTO s_rows (destination, pos) VALUES (?, ?)`, "d", ++base);
+        await crypto.subtle.digest("SHA-256", data);
+      }
+    }
+    // And an RPC to another object (the Room's flush awaits one per destination)?
+    if (kind === "rpc") for (let i = 0; i < n; i++) await this.env.BASE.get(this.env.BASE.idFromName("other")).ping();
+    if (kind === "insertRpc") {
+      for (let i = 0; i < n; i++) {
+        sql.exec(`INSERT INTO s_rows (destination, pos) VALUES (?, ?)`, "d", ++base);
+        await this.env.BASE.get(this.env.BASE.idFromName("other")).ping();
+      }
+    }
+    // An outbound HTTP request, as Outbound.sendTransaction makes for every transaction it sends.
+    if (kind === "fetch") {
+      const body = JSON.stringify({ pdus: [{ x: "y".repeat(900) }] });
+      for (let i = 0; i < n; i++) await (await fetch(url, { method: "PUT", body, headers: { "content-type": "application/json", authorization: "X-Matrix x" } })).text();
+    }
+    if (kind === "delete") {
+      const first = sql.exec<{ p: number | null }>(`SELECT MIN(pos) AS p FROM s_rows`).one().p ?? 0;
+      for (let i = 0; i < n; i++) sql.exec(`DELETE FROM s_rows WHERE destination = ? AND pos <= ?`, "d", first + i);
+    }
+    if (kind === "deleteMany") {
+      const first = sql.exec<{ p: number | null }>(`SELECT MIN(pos) AS p FROM s_rows`).one().p ?? 0;
+      sql.exec(`DELETE FROM s_rows WHERE destination = ? AND pos <= ?`, "d", first + n - 1);
+    }
+    return k;
+  }
+
+  ping(): number {
+    return 1;
+  }
+
   /** Appends the rows in order; returns the sequence number of the last one. */
   append(rows: string[]): number {
     let seq = 0;
@@ -130,6 +236,22 @@ export default {
       const stub = env.BASE.get(env.BASE.idFromName(url.searchParams.get("log") ?? "log"));
       const seq = await stub.append(rows);
       return new Response(`{"seq":${seq}}`, { headers: { "content-type": "application/json" } });
+    }
+    if (url.pathname === "/probe-statements") {
+      const stub = env.BASE.get(env.BASE.idFromName(url.searchParams.get("log") ?? "stmts"));
+      const n = await stub.probeStatements(url.searchParams.get("kind") ?? "select1", Number(url.searchParams.get("n") ?? 0), url.searchParams.get("url") ?? "");
+      return new Response(JSON.stringify({ n }), { headers: { "content-type": "application/json" } });
+    }
+    if (url.pathname === "/probe-cycle") {
+      const stub = env.BASE.get(env.BASE.idFromName(url.searchParams.get("log") ?? "cycle"));
+      const n = await stub.probeCycle(Number(url.searchParams.get("cycles") ?? 0), Number(url.searchParams.get("dests") ?? 3), url.searchParams.get("skip") ?? "");
+      return new Response(JSON.stringify({ n }), { headers: { "content-type": "application/json" } });
+    }
+    if (url.pathname === "/probe-outbox") {
+      const n = (k: string, d: number) => Number(url.searchParams.get(k) ?? d);
+      const stub = env.BASE.get(env.BASE.idFromName(url.searchParams.get("log") ?? "probe"));
+      const plan = await stub.probeOutbox(n("events", 20000), n("index", 1000), n("dests", 3), n("destRows", 10), n("reps", 0));
+      return new Response(JSON.stringify({ plan }), { headers: { "content-type": "application/json" } });
     }
     if (req.method === "POST" && url.pathname === "/verify") {
       const body = (await req.json()) as VerifyBody;

@@ -142,6 +142,21 @@ function prepare(p: T.PrepareParams): T.PrepareResult {
   return { events, ms: now() - t0, bytesPerTxn: list[0]?.queue[0]?.body.length ?? 0 };
 }
 
+/**
+ * PUT /send, sent again (same transaction ID, which the hub answers once) when a kept-alive
+ * connection turns out to have been closed under us, as a real sender would retry.
+ */
+async function sendWithRetry(to: HttpTarget, txn: PreparedTxn, agent: Agent): ReturnType<typeof httpRequest> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await httpRequest(to, "PUT", txn.path, { headers: { authorization: txn.authorization }, body: txn.body, agent });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (attempt >= 3 || (code !== "ECONNRESET" && code !== "EPIPE" && !String(e).includes("socket hang up"))) throw e;
+    }
+  }
+}
+
 interface Sample {
   startMs: number;
   endMs: number;
@@ -177,7 +192,7 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
         const a = now();
         let res;
         try {
-          res = await httpRequest(h.http, "PUT", txn.path, { headers: { authorization: txn.authorization }, body: txn.body, agent: f.agent });
+          res = await sendWithRetry(h.http, txn, f.agent);
         } catch (e) {
           errors++;
           firstError ??= String(e);
@@ -341,6 +356,28 @@ async function clientJoin(p: T.ClientJoinParams): Promise<void> {
   });
 }
 
+/** Client sends in a closed loop (profiling the client path): `concurrency` clients, `count` sends in all. */
+async function clientClosed(p: { account: T.Account; roomId: string; concurrency: number; count: number }): Promise<{ ms: number; latencies: number[] }> {
+  const to = target(p.account.url);
+  const headers = { authorization: `Bearer ${p.account.token}` };
+  const agent = newAgent(p.concurrency);
+  const latencies: number[] = [];
+  let next = 0;
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: p.concurrency }, async () => {
+      while (next < p.count) {
+        const i = next++;
+        const a = now();
+        await httpJson(to, "PUT", `/_matrix/client/v3/rooms/${enc(p.roomId)}/send/m.room.message/c${t0}.${i}`, { headers, body: JSON.stringify({ msgtype: "m.text", body: `c${i} ${FILLER}` }), agent });
+        latencies.push(now() - a);
+      }
+    }),
+  );
+  agent.destroy();
+  return { ms: now() - t0, latencies };
+}
+
 // ---------------------------------------------------------------------------------------------
 // B2: fan-out latency to real participant servers, observed through their clients' /sync
 // ---------------------------------------------------------------------------------------------
@@ -461,7 +498,7 @@ async function seedMembers(p: T.SeedParams): Promise<{ ms: number; failed: numbe
         );
         const txn = prepareTxn(f.id, h.name, lpdus);
         for (;;) {
-          const res = await httpRequest(h.http, "PUT", txn.path, { headers: { authorization: txn.authorization }, body: txn.body, agent: f.agent });
+          const res = await sendWithRetry(h.http, txn, f.agent);
           const text = res.body.toString();
           if (res.status === 400 && text.includes("M_BAD_STATE")) {
             await sleep(50);
@@ -574,6 +611,7 @@ const handlers: Record<string, (params: never) => Promise<unknown> | unknown> = 
   baseline,
   baselineRows,
   b2Run,
+  clientClosed,
   seedMembers,
   b5,
   fanoutStats() {

@@ -139,9 +139,23 @@ async function main(): Promise<void> {
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
     await cdp.send("Profiler.start");
-    const r = await lg.call<T.RunResult>("runClosed", { key: "p", warmupMs: 500, durationMs: seconds * 1000 });
+    const cpu0 = hub.proc().cpuMs;
+    const wall0 = Date.now();
+    const clients = arg("clients", 0);
+    let r: T.RunResult;
+    if (clients > 0) {
+      // The client path instead: a hub user sending in a closed loop to the same room.
+      const c = await lg.call<{ ms: number; latencies: number[] }>("clientClosed", { account: owner, roomId, concurrency: clients, count: arg("count", 1000) });
+      const sorted = [...c.latencies].sort((a, b) => a - b);
+      console.log(`client sends: ${c.latencies.length} in ${Math.round(c.ms)} ms (${Math.round((c.latencies.length * 1000) / c.ms)}/s), p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)} ms`);
+      r = { windowMs: c.ms, eventsInWindow: c.latencies.length, txnsInWindow: c.latencies.length, sentEvents: c.latencies.length, failed: 0, errors: 0, exhausted: false, latencies: [], rooms: [] };
+    } else {
+      r = await lg.call<T.RunResult>("runClosed", { key: "p", warmupMs: 500, durationMs: seconds * 1000 });
+    }
     await new Promise((res) => setTimeout(res, 1500)); // let the fan-out drain into the profile
     const { profile } = await cdp.send<{ profile: CdpProfile }>("Profiler.stop");
+    const cpuMs = hub.proc().cpuMs - cpu0;
+    console.log(`workerd CPU (all threads, /proc) during the profile: ${(cpuMs / 1000).toFixed(2)} s over ${((Date.now() - wall0) / 1000).toFixed(2)} s wall; ${(cpuMs / r.sentEvents).toFixed(3)} ms per event sent`);
     cdp.close();
     console.log(`load: ${senders} senders × ${pdus} PDU/txn, ${Math.round((r.eventsInWindow * 1000) / r.windowMs)} events/s, ${r.failed} failed, ${r.errors} errors ${r.firstError ?? ""}`);
     writeFileSync(join(ROOT, "bench", ".build", "hub.cpuprofile"), JSON.stringify(profile));

@@ -22,6 +22,8 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
 const ONLY = new Set((argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "B1,B2,B3,B4,B5,B6").toUpperCase().split(","));
 const RESULTS = join(ROOT, "bench", "results");
+/** --cells=10x1,10x50 runs only those B1 cells (senders x PDUs per transaction), for before/after checks. */
+const CELLS = argv.find((a) => a.startsWith("--cells="))?.slice(8).split(",");
 
 const CFG = QUICK
   ? {
@@ -109,7 +111,9 @@ async function main(): Promise<void> {
     if (ONLY.has("B5")) await runB5(lg, hub, owner);
     if (ONLY.has("B1")) await runB1(lg, hub, owner);
     if (ONLY.has("B2")) {
-      const parts = await Promise.all(PARTICIPANTS.map((n, i) => startServer({ name: n, port: ports[i + 1] as number, hostMap, bindings: extra })));
+      // One at a time: each start identifies its workerd as the one new child process.
+      const parts: BenchServer[] = [];
+      for (const [i, n] of PARTICIPANTS.entries()) parts.push(await startServer({ name: n, port: ports[i + 1] as number, hostMap, bindings: extra }));
       servers.push(...parts);
       await runB2(lg, hub, owner, parts);
       await Promise.all(parts.map((p) => p.dispose()));
@@ -132,7 +136,7 @@ async function main(): Promise<void> {
   const table = figuresTable(results);
   console.log("\n" + table + "\n");
   if (results.b3) writeFileSync(join(RESULTS, `b3-scaling-${results.mode}.svg`), scalingSvg(results));
-  if (!QUICK && !argv.includes("--no-readme") && ONLY.size === 6) updateReadme(table);
+  if (!QUICK && !argv.includes("--no-readme") && ONLY.size === 6 && !CELLS) updateReadme(table);
   log(`done in ${results.durationS} s; results in bench/results/latest-${results.mode}.json`);
 }
 
@@ -227,12 +231,14 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
   let joined = 0;
   const cells: NonNullable<Results["b1"]>["cells"] = [];
   for (const k of cfg.senders) {
+    if (CELLS && !cfg.shapes.some((shape) => CELLS.includes(`${k}x${shape}`))) continue;
     if (joined < k) {
       const timings = await lg.call<T.JoinTiming[]>("joinFakes", { roomId: room, fakes: SENDERS.slice(joined, k) });
       log(`  joined ${k - joined} more servers via make_join/send_join (send_join p50 ${r2(median(timings.map((t) => t.sendJoinMs)))} ms)`);
       joined = k;
     }
     for (const shape of cfg.shapes) {
+      if (CELLS && !CELLS.includes(`${k}x${shape}`)) continue;
       const base = await measured(hub, lg, () =>
         lg.call<T.RunResult>("baseline", { host: BASELINE_HOST, log: `b1-${k}-${shape}`, concurrency: k, rowsPerReq: shape, warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, rowFrom: SENDERS[0] }),
       );

@@ -61,7 +61,8 @@ export async function startServer(opts: StartOptions): Promise<BenchServer> {
   const { workerOptions: base } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
   const dir = mkdtempSync(join(tmpdir(), `sb-bench-${opts.name.replace(/[^a-z0-9]/gi, "_")}-`));
   const seed = randomBytes(32).toString("base64").replace(/=+$/, "");
-  const bundle = join(BUILD, "switchboard");
+  // BENCH_BUNDLE=<dir> runs another build of Switchboard (before/after comparisons of a fix).
+  const bundle = process.env["BENCH_BUNDLE"] ?? join(BUILD, "switchboard");
   const before = new Set(childPids(process.pid));
   const switchboard = {
     name: "switchboard",
@@ -122,7 +123,9 @@ export async function startServer(opts: StartOptions): Promise<BenchServer> {
     },
     async dispose() {
       await mf.dispose();
-      rmSync(dir, { recursive: true, force: true });
+      // BENCH_KEEP_STATE=1 keeps the servers' SQLite files for inspection.
+      if (process.env["BENCH_KEEP_STATE"]) console.log(`state of ${opts.name} kept in ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
     },
   };
 }
