@@ -36,6 +36,8 @@ await build({
     loadgen: join(bench, "src", "loadgen.ts"),
     profile: join(bench, "src", "profile.ts"),
     probe: join(bench, "src", "probe.ts"),
+    // The MLS commit and claim benchmark (issue 7; bench/mls-commit.md).
+    "mls-commit": join(bench, "mls-commit.ts"),
   },
   bundle: true,
   format: "esm",
