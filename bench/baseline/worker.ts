@@ -119,6 +119,14 @@ export class BareAppend extends DurableObject<BaselineEnv> {
         await this.env.BASE.get(this.env.BASE.idFromName("other")).ping();
       }
     }
+    // Arming the alarm, as Destination.drain does before every transaction it sends.
+    if (kind === "setAlarm") for (let i = 0; i < n; i++) await this.ctx.storage.setAlarm(Date.now() + 3_600_000 + i);
+    if (kind === "insertSetAlarm") {
+      for (let i = 0; i < n; i++) {
+        sql.exec(`INSERT INTO s_rows (destination, pos) VALUES (?, ?)`, "d", ++base);
+        await this.ctx.storage.setAlarm(Date.now() + 3_600_000 + i);
+      }
+    }
     // An outbound HTTP request, as Outbound.sendTransaction makes for every transaction it sends.
     if (kind === "fetch") {
       const body = JSON.stringify({ pdus: [{ x: "y".repeat(900) }] });
@@ -138,6 +146,9 @@ export class BareAppend extends DurableObject<BaselineEnv> {
   ping(): number {
     return 1;
   }
+
+  /** Alarms the probe arms are an hour away and replaced before they fire. */
+  override async alarm(): Promise<void> {}
 
   /** Appends the rows in order; returns the sequence number of the last one. */
   append(rows: string[]): number {

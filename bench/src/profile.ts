@@ -109,6 +109,20 @@ function report(p: CdpProfile): void {
     console.log(`\n${native} by caller:`);
     for (const [l, us] of [...callers].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${pct(us)}  ${l}`);
   }
+  // --focus=<function name>: the heaviest whole stacks through that function.
+  const focus = process.argv.find((a) => a.startsWith("--focus="))?.slice(8);
+  if (focus) {
+    const stacks = new Map<string, number>();
+    p.samples.forEach((id, i) => {
+      const frames: string[] = [];
+      for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) frames.push(label(byId.get(cur) as CdpNode));
+      if (!frames.some((f) => f.startsWith(`${focus} `))) return;
+      const key = frames.slice(0, 12).join(" < ");
+      stacks.set(key, (stacks.get(key) ?? 0) + (p.timeDeltas[i] ?? 0));
+    });
+    console.log(`\nstacks through ${focus}:`);
+    for (const [k, us] of [...stacks].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${pct(us)}  ${k}`);
+  }
   console.log("\ntop inclusive time:");
   for (const [l, us] of [...incl].filter(([l]) => !l.startsWith("(idle)") && !l.startsWith("(root)")).sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log(`  ${pct(us)}  ${l}`);
 }

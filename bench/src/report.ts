@@ -60,6 +60,7 @@ export interface Results {
       aggregate: RunFiguresJson;
       perRoomP99: { median: number; worst: number };
       perRoomEventsPerS: { median: number; min: number };
+      silentRooms: number;
       baseline: RunFiguresJson;
       peakCorePct: number;
     }>;
@@ -80,7 +81,9 @@ export interface Results {
     idleRooms: number;
     afterRoomsKiB: number;
     afterRoomsLaterKiB: number;
+    idleWaitMs: number;
   };
+  costs?: import("./costs.js").PlatformCosts;
 }
 
 const mib = (kib: number) => `${Math.round(kib / 1024)} MiB`;
@@ -167,8 +170,18 @@ export function figuresTable(r: Results): string {
     );
     add(
       `B6 workerd RSS, + ${n(b.idleRooms)} idle rooms`,
-      `${mib(b.afterRoomsKiB)} (+${mib(b.afterRoomsKiB - b.afterRoomKiB)}, ${r2((b.afterRoomsKiB - b.afterRoomKiB) / b.idleRooms)} KiB/room); 15 s later ${mib(b.afterRoomsLaterKiB)}`,
+      `${mib(b.afterRoomsKiB)} (+${mib(b.afterRoomsKiB - b.afterRoomKiB)}, ${r2((b.afterRoomsKiB - b.afterRoomKiB) / b.idleRooms)} KiB/room); ${b.idleWaitMs / 1000} s later ${mib(b.afterRoomsLaterKiB)}`,
       `fresh ${mib(b.freshKiB)}`,
+      "",
+      "",
+    );
+  }
+  if (r.costs) {
+    const c = r.costs;
+    add(
+      "Unit costs in this workerd",
+      `write transaction of its own ${c.writeTransaction.us} µs (${c.writeTransaction.cpuUs} µs CPU); DO RPC ${c.rpc.us} µs; outbound fetch ${c.fetch.us} µs (${c.fetch.cpuUs} µs CPU)`,
+      `SQL statement in a writing turn ${c.statement.us} µs; multi-row INSERT ${c.batchedRow.us} µs/row`,
       "",
       "",
     );
