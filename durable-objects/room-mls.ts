@@ -14,7 +14,7 @@ import { encodeBase64 } from "../shared/base64.js";
 import { MatrixError } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { inspectCommit, readEncryptedHeader, type InspectedCommit } from "../shared/mls-commit.js";
-import { applyCommit, checkEncrypted, userJoined, userLeft, type LeafChange, type Roster } from "../shared/mls-roster.js";
+import { applyCommit, checkEncrypted, deviceInvalidated, userJoined, userLeft, type LeafChange, type Roster } from "../shared/mls-roster.js";
 import {
   checkEncryptionEvent,
   checkRedaction,
@@ -319,6 +319,24 @@ export class RoomMls {
     }
     this.roster = next;
     this.untracked = untracked;
+  }
+
+  /**
+   * Devices that are gone (logged out): "Invalid devices MUST NOT be members ... and are removed", so
+   * any leaf of theirs becomes a pending removal the next commit must contain. Returns the pending count.
+   * The Room calls this in its exclusive section, so it never falls between a commit's checks and its record.
+   */
+  devicesRemoved(userId: string, deviceIds: readonly string[]): number {
+    for (const d of deviceIds) this.devices.delete(deviceKey(userId, d));
+    const before = this.roster;
+    if (!before) return 0;
+    let next = before;
+    for (const d of deviceIds) next = deviceInvalidated(next, userId, d);
+    if (next !== before) {
+      this.store.savePending(next);
+      this.roster = next;
+    }
+    return next.pending.length;
   }
 
   /** Whether `eventId` is an accepted m.mls.commit of this room. */

@@ -1113,6 +1113,11 @@ export class Room extends DurableObject<Env> {
     return this.mls.isAcceptedCommit(eventId);
   }
 
+  /** Devices of `userId` that logged out: their leaves in this room's MLS group must go in the next commit. */
+  async devicesRemoved(userId: string, deviceIds: string[]): Promise<number> {
+    return this.exclusive(async () => this.mls.devicesRemoved(userId, deviceIds));
+  }
+
   /** This room's MLS roster summary, for tests and operators: epoch, occupied leaves, pending removals. */
   async mlsStatus(): Promise<{ epoch: number; members: number; pending: number; removalEpoch: number } | undefined> {
     const r = this.mls.currentRoster();

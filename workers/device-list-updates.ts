@@ -2,6 +2,8 @@
 // A local user's change reaches every local user sharing a room with them (and the user's own other
 // devices), and every remote server with a member in one of those rooms as an m.device_list_update
 // EDU. A remote user's change, received as that EDU, reaches the local users sharing a room with them.
+// Devices that are gone are also news for the rooms themselves: a removed device may not stay in a
+// room's MLS group, so each room marks its leaves as removals the next commit must make (room-mls.ts).
 
 import type { JsonObject } from "../shared/canonical-json.js";
 import { deviceListUpdateEdu } from "../shared/e2ee-edus.js";
@@ -26,6 +28,14 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, f: (t: T) => P
 }
 
 const stream = (env: Env, userId: string) => env.USER_STREAM.get(env.USER_STREAM.idFromName(userId));
+const room = (env: Env, roomId: string) => env.ROOM.get(env.ROOM.idFromName(roomId));
+
+/** Tells the rooms that `userId`'s `removed` devices are gone (nothing to do for rooms without MLS). */
+async function tellRoomsDevicesRemoved(env: Env, roomIds: readonly string[], userId: string, removed: string[]): Promise<void> {
+  if (removed.length === 0) return;
+  await mapLimit(roomIds, CONCURRENCY, (r) => room(env, r).devicesRemoved(userId, removed).catch((e) => console.error("telling a room about removed devices failed", r, e)));
+}
+
 const roomMembers = (env: Env, roomId: string) =>
   env.ROOM.get(env.ROOM.idFromName(roomId))
     .joinedMembers()
@@ -54,33 +64,41 @@ export async function announceDeviceChange(env: Env, serverName: string, userId:
   const id = `dlu/${userId}/${Date.now()}/${crypto.randomUUID()}`;
   await Promise.all([
     notifyLocal(env, locals, userId),
+    tellRoomsDevicesRemoved(env, rooms, userId, removed),
     ...[...servers].map((s) => env.DESTINATION.get(env.DESTINATION.idFromName(s)).enqueue(s, [{ roomId: "", id, json: edu, kind: "edu" }])),
   ]);
 }
 
 /**
- * Local users who share a joined room with a remote user. There is no per-user room index for remote
- * users, so this asks every room this server knows: fine at this scale, and bounded by the page cap.
+ * The rooms a remote user is joined to, and the local users who share one with them. There is no
+ * per-user room index for remote users, so this asks every room this server knows: fine at this
+ * scale, and bounded by the page cap.
  */
-async function localUsersSharingRoomWith(env: Env, serverName: string, remoteUser: string): Promise<Set<string>> {
-  const out = new Set<string>();
+async function roomsSharedWith(env: Env, serverName: string, remoteUser: string): Promise<{ roomIds: string[]; locals: Set<string> }> {
+  const locals = new Set<string>();
+  const roomIds: string[] = [];
   let after = 0;
   for (let page = 0; page < MAX_ROOM_PAGES; page++) {
     const rows = await listRooms(env.DB, ROOM_PAGE, after);
     const lists = await mapLimit(rows, CONCURRENCY, (r) => roomMembers(env, r.room_id));
-    for (const members of lists) {
-      if (!members.includes(remoteUser)) continue;
-      for (const m of members) if (serverNameOf(m) === serverName) out.add(m);
-    }
+    lists.forEach((members, i) => {
+      if (!members.includes(remoteUser)) return;
+      roomIds.push((rows[i] as { room_id: string }).room_id);
+      for (const m of members) if (serverNameOf(m) === serverName) locals.add(m);
+    });
     if (rows.length < ROOM_PAGE) break;
     after = (rows[rows.length - 1] as { created_ts: number }).created_ts;
   }
-  return out;
+  return { roomIds, locals };
 }
 
-/** A remote user's devices changed (their server told us): tell our users who share a room with them. */
-export async function remoteDeviceListChanged(env: Env, serverName: string, remoteUser: string): Promise<void> {
-  await notifyLocal(env, await localUsersSharingRoomWith(env, serverName, remoteUser), remoteUser);
+/**
+ * A remote user's devices changed (their server told us): tell our users who share a room with them,
+ * and the rooms they are in about devices that are gone (`removed`).
+ */
+export async function remoteDeviceListChanged(env: Env, serverName: string, remoteUser: string, removed: string[] = []): Promise<void> {
+  const { roomIds, locals } = await roomsSharedWith(env, serverName, remoteUser);
+  await Promise.all([notifyLocal(env, locals, remoteUser), tellRoomsDevicesRemoved(env, roomIds, remoteUser, removed)]);
 }
 
 /**

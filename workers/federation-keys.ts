@@ -105,7 +105,7 @@ export async function handleE2eeEdus(env: Env, ctx: ExecutionContext, config: Co
         // Invalid device objects are refused; news made only of them is no news.
         const valid = await Promise.all(edu.changed.map((d) => validateDeviceKeys(d, { userId: edu.userId }).then(() => true, () => false)));
         if (edu.removed.length === 0 && !valid.some((v) => v)) return;
-        ctx.waitUntil(remoteDeviceListChanged(env, config.serverName, edu.userId).catch((e) => console.error("device list update failed", e)));
+        ctx.waitUntil(remoteDeviceListChanged(env, config.serverName, edu.userId, edu.removed).catch((e) => console.error("device list update failed", e)));
       } catch (e) {
         console.error("EDU processing failed", e);
       }

@@ -55,6 +55,8 @@ describe("MLS in a room hosted on one server, with members on two", () => {
   let bob1: MlsMember;
   let bob2: MlsMember;
   let carol: MlsMember;
+  /** Joins late, through a held Welcome. */
+  let dave: MlsMember;
   let roomId: string;
   /** The latest accepted commit: messages name it as the start of their epoch. */
   let lastCommit: string;
@@ -268,7 +270,7 @@ describe("MLS in a room hosted on one server, with members on two", () => {
     // dave (on the hub's server) joins late; alice adds him while p1 is down, so p1 gets the commit only
     // when the hub's retry reaches it. Meanwhile bob1 forwards the Welcome from p1, whose copy of the room
     // does not have the commit yet: p1 must hold it, and release it once the commit arrives.
-    const dave = await MlsMember.register(hub, "dave", "DAVE");
+    dave = await MlsMember.register(hub, "dave", "DAVE");
     await dave.publish(1);
     await alice.client.invite(roomId, dave.userId);
     await dave.client.join(roomId);
@@ -305,6 +307,24 @@ describe("MLS in a room hosted on one server, with members on two", () => {
     for (const m of [bob1, bob2]) await m.catchUpTo(roomId, addId);
     const hello = await say(dave, "dave joined through a held Welcome");
     for (const r of [alice, bob1, bob2]) expect(await r.mls.decrypt(await ciphertextFor(r, hello))).toBe("dave joined through a held Welcome");
+  });
+
+  it("makes a device that logs out a pending removal, which the next commit must make", async () => {
+    const leaf = alice.mls.leafOf(bob2.userId, bob2.deviceId) as number;
+    expect(leaf).toBeDefined();
+    await bob2.client.request("POST", "/logout", {});
+    // p1 tells the hub (m.device_list_update, device removed); both rooms mark the leaf.
+    for (const server of [hub, p1]) await eventually(async () => ((await rosterOn(server, roomId))?.pending === 1 ? true : undefined), `${server.name} marking BOB2 for removal`);
+    const refused = await refusal(alice.send(roomId, "m.room.encrypted", await alice.encrypted("while BOB2 is still in the group", lastCommit)));
+    expect(refused).toMatchObject({ status: 403, mls_code: "pending_removals", missing_removals: [{ leaf, user_id: bob2.userId, device_id: "BOB2" }] });
+    // bob is still joined: only the device being gone lets alice remove it.
+    await commitBy(alice, await alice.mls.commit({ remove: [leaf] }));
+    expect(await rosterOn(hub, roomId)).toMatchObject({ pending: 0, removalEpoch: alice.mls.epoch });
+    for (const m of [bob1, dave]) await m.catchUpTo(roomId, lastCommit);
+    const after = await say(bob1, "BOB2 is gone");
+    for (const r of [alice, dave]) expect(await r.mls.decrypt(await ciphertextFor(r, after))).toBe("BOB2 is gone");
+    await eventually(async () => ((await rosterOn(p1, roomId))?.epoch === alice.mls.epoch ? true : undefined), "p1 following the removal");
+    expect(await rosterOn(p1, roomId)).toEqual(await rosterOn(hub, roomId));
   });
 
   it("stores every commit and ciphertext byte for byte as the clients produced them, on both servers", async () => {
