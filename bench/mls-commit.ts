@@ -1,6 +1,7 @@
 // MLS benchmark (issue 7): what it costs the hub to accept an `m.mls.commit` in groups of 10, 100 and
-// 1,000 members, and how /keys/claim answers under concurrent claims. Run: `node bench/build.mjs`, then
-// `node bench/.build/mls-commit.mjs [--quick]`; bench/mls-commit.md has the method and the figures.
+// 1,000 members, and how /keys/claim answers under concurrent claims. `npm run bench` (and bench:quick)
+// runs it after the B1..B6 suite; alone: `node bench/build.mjs && node bench/.build/mls-commit.mjs
+// [--quick]`. bench/mls-commit.md has the method and the figures.
 //
 // Everything is measured from outside, over loopback HTTP against a Switchboard on bare Miniflare (the
 // bundle wrangler builds for deployment), with real ts-mls clients. The group's creator is a local user
@@ -35,8 +36,9 @@ import { freePort, ROOT, startServer, type BenchServer } from "./src/servers.js"
 import { r2, summarize, type LatencySummary } from "./src/stats.js";
 
 const QUICK = process.argv.includes("--quick");
+// Quick keeps `npm run bench:quick` within its two minutes: small groups only, a handful of samples.
 const CFG = QUICK
-  ? { sizes: [10, 100, 1_000], samples: 8, bigAdds: [] as number[], bigReps: 0, claimLevels: [1, 10, 50], claimsPerLevel: 50 }
+  ? { sizes: [10, 100], samples: 5, bigAdds: [] as number[], bigReps: 0, claimLevels: [1, 10, 50], claimsPerLevel: 50 }
   : { sizes: [10, 100, 1_000], samples: 20, bigAdds: [10, 50], bigReps: 5, claimLevels: [1, 10, 50], claimsPerLevel: 200 };
 /** Devices per adding commit while the groups are built: ~25 KB messages, well inside the 64 KiB event cap. */
 const BUILD_BATCH = 50;
