@@ -17,7 +17,7 @@ import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
 import { buildLocalPdu } from "../shared/local-event.js";
 import { buildLpdu, completeLpdu, lpduFromPdu } from "../shared/lpdu.js";
-import { encryptionOfCreate, MLS_COMMIT_EVENT } from "../shared/room-encryption.js";
+import { checkEncryptionEvent, ENCRYPTION_EVENT, encryptionOfCreate, MLS_COMMIT_EVENT } from "../shared/room-encryption.js";
 import { membershipOf, RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import type { RoomVersion } from "../shared/room-version.js";
 import { getRoomVersion } from "../shared/room-versions.js";
@@ -294,9 +294,17 @@ export class Room extends DurableObject<Env> {
       const version = getRoomVersion(versionId);
       if (!version) throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Unsupported room version ${versionId}`);
       if (serverNameOf(creator) !== this.serverName) throw forbidden("Only local users can create rooms here");
-      // Before anything is stored: a room whose encryption the hub cannot enforce is never created.
+      // Before anything is stored: a room whose encryption the hub cannot enforce, or whose initial
+      // state would already weaken it, is never created (rather than left half made).
       const encryption = encryptionOfCreate(events.find((e) => e.type === "m.room.create")?.content);
       if (!encryption.ok) throw new MatrixError(400, "M_BAD_JSON", encryption.reason);
+      let current: JsonObject | undefined;
+      for (const e of events) {
+        if (e.type !== ENCRYPTION_EVENT || e.state_key !== "") continue;
+        const verdict = checkEncryptionEvent(encryption.encryption, current, e.content);
+        if (!verdict.ok) throw forbidden(`Encryption cannot be weakened: ${verdict.reason}`);
+        current = e.content;
+      }
       this.roomId = roomId;
       this.version = version;
       this.hub = this.serverName;

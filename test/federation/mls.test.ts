@@ -103,6 +103,13 @@ describe("MLS in a room hosted on one server, with members on two", () => {
   it("makes a room an MLS room by its create event, and refuses encryption it cannot enforce or would weaken", async () => {
     const bogus = await refusal(alice.client.createRoom({ creation_content: { encryption: { algorithm: "m.mls.v1.x448-chacha20poly1305-sha512-unknown" } } }));
     expect(bogus.status).toBe(400);
+    const megolmInMls = await refusal(
+      alice.client.createRoom({
+        creation_content: { encryption: { algorithm: ROOM_ALGORITHM } },
+        initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
+      }),
+    );
+    expect(megolmInMls).toMatchObject({ status: 403, errcode: "M_FORBIDDEN" });
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     const create = (await alice.client.timeline(roomId))[0];
     expect(create?.content["encryption"]).toEqual({ algorithm: ROOM_ALGORITHM });
