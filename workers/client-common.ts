@@ -3,13 +3,14 @@
 // in a room as the auth rules would compute it.
 
 import { toClientEvent, type ClientEvent } from "../shared/client-event.js";
-import { badJson, forbidden, MatrixError } from "../shared/errors.js";
+import { forbidden, MatrixError } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isRoomId, isUserId } from "../shared/ids.js";
 import type { PowerLevels, RulesVersion } from "../shared/power-levels.js";
 import { isPowerLevelsProblem, parsePowerLevels, roomCreators, userLevel } from "../shared/power-levels.js";
 import { LM_ROOM_VERSION_ID } from "../shared/room-versions.js";
 import type { SbRequest } from "./app.js";
+import { pathParam } from "./http.js";
 
 export const CLIENT_PREFIXES = ["/_matrix/client/v3", "/_matrix/client/r0"] as const;
 
@@ -23,16 +24,8 @@ export function userStream(env: Env, userId: string) {
   return env.USER_STREAM.get(env.USER_STREAM.idFromName(userId));
 }
 
-/** A percent-decoded path parameter; malformed encoding is the client's error, not ours. */
-export function param(req: SbRequest, name: string): string {
-  const raw = (req.params as Record<string, string | undefined>)[name];
-  if (raw === undefined) throw badJson(`missing ${name}`);
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new MatrixError(400, "M_INVALID_PARAM", `${name} is not valid percent-encoding`);
-  }
-}
+/** A percent-decoded path parameter. */
+export const param = (req: SbRequest, name: string): string => pathParam(req, name);
 
 export function roomIdParam(req: SbRequest): string {
   const roomId = param(req, "roomId");

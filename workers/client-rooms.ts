@@ -6,40 +6,21 @@ import { planCreateRoom } from "../shared/create-room.js";
 import { toClientEvent } from "../shared/client-event.js";
 import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
-import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId, serverNameOf } from "../shared/ids.js";
+import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId } from "../shared/ids.js";
 import { DEFAULT_ROOM_VERSION_ID, SUPPORTED_ROOM_VERSION_IDS } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
+import { CLIENT_PREFIXES, param, requireJoined, roomIdParam, roomStub, type RoomStub } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
 import { joinRemoteRoom, knockRemoteRoom, leaveRemoteRoom } from "./remote-membership.js";
 import { getAlias, insertAlias, insertRoom } from "./storage/rooms.js";
 
-const PREFIXES = ["/_matrix/client/v3", "/_matrix/client/r0"] as const;
+const PREFIXES = CLIENT_PREFIXES;
 const SMALL_BODY = { maxBytes: 64 * 1024, allowEmpty: true };
 /** Room events are capped at 64 KiB by the room; the body may carry a little more before that check. */
 const EVENT_BODY = { maxBytes: 96 * 1024, allowEmpty: true };
 
-type Stub = DurableObjectStub<import("../durable-objects/room.js").Room>;
-
-function roomStub(env: Env, roomId: string): Stub {
-  return env.ROOM.get(env.ROOM.idFromName(roomId));
-}
-
-function param(req: SbRequest, name: string): string {
-  const raw = (req.params as Record<string, string | undefined>)[name];
-  if (raw === undefined) throw badJson(`missing ${name}`);
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new MatrixError(400, "M_INVALID_PARAM", `${name} is not valid percent-encoding`);
-  }
-}
-
-function roomIdParam(req: SbRequest): string {
-  const roomId = param(req, "roomId");
-  if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
-  return roomId;
-}
+type Stub = RoomStub;
 
 function userIdField(body: Record<string, unknown>): string {
   const u = body["user_id"];
@@ -56,14 +37,6 @@ function optReason(body: Record<string, unknown>): string | undefined {
 
 function contentBody(body: Record<string, unknown>): JsonObject {
   return body as JsonObject;
-}
-
-/** The room must exist here and the user must be joined to read it. */
-async function requireJoined(env: Env, roomId: string, userId: string): Promise<Stub> {
-  const stub = roomStub(env, roomId);
-  const membership = await stub.membership(userId);
-  if (membership !== "join") throw forbidden(`${userId} is not in room ${roomId}`);
-  return stub;
 }
 
 function clientEvent(json: string, eventId: string, roomId: string): ReturnType<typeof toClientEvent> {

@@ -10,12 +10,13 @@ import { parseSyncFilter, roomIncluded, typeAllowed, type SyncFilter } from "../
 import type { RoomChange } from "../durable-objects/user-stream.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
+import { CLIENT_PREFIXES } from "./client-common.js";
 import { param } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
 import { e2eeSyncFields } from "./sync-e2ee.js";
 
-const PREFIXES = ["/_matrix/client/v3", "/_matrix/client/r0"] as const;
+const PREFIXES = CLIENT_PREFIXES;
 const MAX_TIMEOUT_MS = 60_000;
 
 function parseSince(raw: string | null): number {

@@ -8,7 +8,7 @@ import { badJson, invalidParam, MatrixError, tooLarge } from "../shared/errors.j
 import { isDeviceId, isUserId, serverNameOf } from "../shared/ids.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
-import { json, readJsonBody } from "./http.js";
+import { json, readJsonBody , pathParam } from "./http.js";
 import { claimToDeviceTxn, releaseToDeviceTxn } from "./storage/to-device-txns.js";
 import { dispatchToDevice, type LocalToDevice } from "./to-device.js";
 import { checkWelcomeShape, gateWelcomes, isMlsWelcome } from "./welcome-gate.js";
@@ -21,15 +21,6 @@ const MAX_TARGETS = 1_000;
  * receivers accept 4 MiB, so 100 messages of this size still fit in one transaction.
  */
 export const MAX_REMOTE_MESSAGE_BYTES = 36 * 1024;
-
-function param(req: SbRequest, name: string): string {
-  const raw = (req.params as Record<string, string | undefined>)[name] ?? "";
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw invalidParam(`${name} is not valid percent-encoding`);
-  }
-}
 
 function parseMessages(raw: unknown, type: string): LocalToDevice[] {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badJson("messages must be an object of user ID to {device ID: content}");
@@ -49,8 +40,8 @@ function parseMessages(raw: unknown, type: string): LocalToDevice[] {
 
 async function sendToDevice(req: SbRequest, env: Env): Promise<Response> {
   const { userId, deviceId } = await requireUser(req, env);
-  const type = param(req, "eventType");
-  const txnId = param(req, "txnId");
+  const type = pathParam(req, "eventType");
+  const txnId = pathParam(req, "txnId");
   if (type === "" || type.length > 255) throw invalidParam("Invalid event type");
   if (txnId === "" || txnId.length > 255) throw invalidParam("Invalid transaction ID");
   const { body } = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES });

@@ -5,7 +5,7 @@
 
 import { validateDeviceKeys } from "../shared/device-keys.js";
 import { parseE2eeEdu } from "../shared/e2ee-edus.js";
-import { limitExceeded, MatrixError, notFound } from "../shared/errors.js";
+import { limitExceeded, notFound } from "../shared/errors.js";
 import { isDeviceId, isUserId, serverNameOf } from "../shared/ids.js";
 import { parseRateLimits } from "../shared/token-bucket.js";
 import type { RouteTable, SbRequest } from "./app.js";
@@ -14,7 +14,7 @@ import { remoteDeviceListChanged } from "./device-list-updates.js";
 import { claimLocalKeys, parseClaimRequest, parseDeviceQuery, queryLocalDeviceKeys } from "./e2ee-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
 import { FEDERATION_V1, LM_PREFIX } from "./federation-paths.js";
-import { json, readJsonBody } from "./http.js";
+import { json, readJsonBody , pathParam } from "./http.js";
 import { remoteKeyStore } from "./remote-keys.js";
 import { getDeviceKeys } from "./storage/device-keys.js";
 import { deliverLocalToDevice } from "./to-device.js";
@@ -41,19 +41,11 @@ async function authenticated(req: SbRequest, env: Env, body: "json" | "optional"
   return { origin, body: parsed };
 }
 
-function param(req: SbRequest, name: string): string {
-  try {
-    return decodeURIComponent((req.params as Record<string, string | undefined>)[name] ?? "");
-  } catch {
-    throw new MatrixError(400, "M_INVALID_PARAM", `${name} is not valid percent-encoding`);
-  }
-}
-
 /** GET …/user/:userId/device/:deviceId: the device credential object, exactly as the device signed it. */
 async function onGetDevice(req: SbRequest, env: Env): Promise<Response> {
   await authenticated(req, env, req.method === "GET" ? "none" : "optional");
-  const userId = param(req, "userId");
-  const deviceId = param(req, "deviceId");
+  const userId = pathParam(req, "userId");
+  const deviceId = pathParam(req, "deviceId");
   // Draft: other servers' users, unknown users and unknown devices are all 404 M_NOT_FOUND.
   if (!isUserId(userId) || !isDeviceId(deviceId) || serverNameOf(userId) !== req.config.serverName) throw notFound("No such device");
   const stored = await getDeviceKeys(env.DB, userId, deviceId);

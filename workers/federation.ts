@@ -18,7 +18,7 @@ import { asLpdu, checkInboundLpdu, checkInboundPdu } from "./event-checks.js";
 import { handleE2eeEdus } from "./federation-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
 import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "./federation-paths.js";
-import { json, readJsonBody } from "./http.js";
+import { json, readJsonBody , pathParam } from "./http.js";
 import { remoteKeyStore } from "./remote-keys.js";
 import { getUser } from "./storage/users.js";
 
@@ -62,16 +62,6 @@ function room(env: Env, roomId: string) {
   return env.ROOM.get(env.ROOM.idFromName(roomId));
 }
 
-function param(req: SbRequest, name: string): string {
-  const raw = (req.params as Record<string, string | undefined>)[name];
-  if (raw === undefined) throw badJson(`missing ${name}`);
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new MatrixError(400, "M_INVALID_PARAM", `${name} is not valid percent-encoding`);
-  }
-}
-
 function queryAll(req: SbRequest, name: string): string[] {
   return new URL(req.url).searchParams.getAll(name);
 }
@@ -97,7 +87,7 @@ async function requireVisibility(stub: ReturnType<typeof room>, origin: string):
 
 async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const { origin, body } = await authed(req, env, MAX_TXN_BYTES);
-  const txnId = param(req, "txnId");
+  const txnId = pathParam(req, "txnId");
   const pdus = body["pdus"] ?? [];
   const edus = body["edus"] ?? [];
   if (!Array.isArray(pdus) || !Array.isArray(edus)) throw badJson("pdus and edus must be arrays");
@@ -156,7 +146,7 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
 
 async function onGetEvent(req: SbRequest, env: Env): Promise<Response> {
   const { origin } = await authedLimited(req, env);
-  const eventId = param(req, "eventId");
+  const eventId = pathParam(req, "eventId");
   if (!isEventId(eventId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid event ID");
   const hint = new URL(req.url).searchParams.get("room_id");
   const roomId = hint ?? (await env.DB.prepare(`SELECT room_id FROM event_rooms WHERE event_id = ?`).bind(eventId).first<{ room_id: string }>())?.room_id;
@@ -170,7 +160,7 @@ async function onGetEvent(req: SbRequest, env: Env): Promise<Response> {
 
 async function stateResponse(req: SbRequest, env: Env, idsOnly: boolean): Promise<Response> {
   const { origin } = await authedLimited(req, env);
-  const { stub } = await hostedRoom(env, param(req, "roomId"));
+  const { stub } = await hostedRoom(env, pathParam(req, "roomId"));
   await requireVisibility(stub, origin);
   const eventId = new URL(req.url).searchParams.get("event_id");
   if (!eventId || !isEventId(eventId)) throw new MatrixError(400, "M_MISSING_PARAM", "event_id is required");
@@ -186,7 +176,7 @@ async function stateResponse(req: SbRequest, env: Env, idsOnly: boolean): Promis
 
 async function onBackfill(req: SbRequest, env: Env): Promise<Response> {
   const { origin } = await authedLimited(req, env);
-  const roomId = param(req, "roomId");
+  const roomId = pathParam(req, "roomId");
   if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
   const stub = room(env, roomId);
   if (!(await stub.info())) throw notFound("Unknown room");
@@ -207,10 +197,10 @@ async function onBackfill(req: SbRequest, env: Env): Promise<Response> {
 function makeHandler(membership: "join" | "leave" | "knock") {
   return async (req: SbRequest, env: Env): Promise<Response> => {
     const { origin } = await authedLimited(req, env);
-    const userId = param(req, "userId");
+    const userId = pathParam(req, "userId");
     if (!isUserId(userId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid user ID");
     if (serverNameOf(userId) !== origin) throw forbidden(`${origin} cannot act for ${userId}`);
-    const { stub, info } = await hostedRoom(env, param(req, "roomId"));
+    const { stub, info } = await hostedRoom(env, pathParam(req, "roomId"));
     if (membership !== "leave") {
       const versions = queryAll(req, "ver");
       // Matrix servers always list versions; treat a request without any as "v1 only".
@@ -233,7 +223,7 @@ function sendMembershipHandler(membership: "join" | "leave" | "knock") {
     const lpdu = await checkInboundLpdu(asLpdu(raw), origin, remoteKeyStore(env, req.config));
     const roomId = lpdu.room_id;
     const pathRoom = (req.params as Record<string, string | undefined>)["roomId"];
-    if (pathRoom !== undefined && param(req, "roomId") !== roomId) throw badJson("room_id does not match the path");
+    if (pathRoom !== undefined && pathParam(req, "roomId") !== roomId) throw badJson("room_id does not match the path");
     const { stub } = await hostedRoom(env, roomId);
     const answer = await stub.sendMembership(origin, lpdu, membership);
     return new Response(answer.body, { headers: { "content-type": "application/json" } });

@@ -65,6 +65,17 @@ export async function readJsonBody(req: Request, opts: BodyOptions): Promise<{ b
   return { body: parseStrictJsonBytes(bytes, opts), bytes };
 }
 
+/** A percent-decoded route parameter; a missing one or malformed encoding is the caller's error (400). */
+export function pathParam(req: { params?: unknown }, name: string): string {
+  const raw = (req.params as Record<string, string | undefined> | undefined)?.[name];
+  if (raw === undefined) throw new MatrixError(400, "M_MISSING_PARAM", `missing ${name}`);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new MatrixError(400, "M_INVALID_PARAM", `${name} is not valid percent-encoding`);
+  }
+}
+
 export function corsHeaders(): Record<string, string> {
   return {
     "access-control-allow-origin": "*",

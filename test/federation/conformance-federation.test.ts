@@ -37,7 +37,6 @@ import { parseSigningKeySecret } from "../../shared/signing-key.js";
 
 const V1 = "/_matrix/federation/v1";
 const enc = encodeURIComponent;
-const message = (body: string): JsonObject => ({ msgtype: "m.text", body });
 
 describe("conformance scenarios: the federation API", () => {
   let servers: TestServer[] = [];
