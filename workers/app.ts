@@ -55,4 +55,14 @@ export function buildRouter(mounts: Array<(t: RouteTable) => void>) {
 
 export function mountKeys(t: RouteTable): void {
   t.add("get", "/_matrix/key/v2/server", async (req) => json(await ownKeyDocument(req.config, Date.now())));
+  // Workers serve HTTPS on 443, never 8448: a server name without a port must delegate to 443 or
+  // other servers would look for it on 8448 (draft "Resolving Server Names").
+  t.add("get", "/.well-known/matrix/server", (req) => {
+    const name = req.config.serverName;
+    const hasPort = /:\d+$/.test(name);
+    return json({ "m.server": hasPort ? name : `${name}:443` }, 200, { "cache-control": "max-age=86400" });
+  });
+  t.add("get", "/_matrix/federation/v1/version", () => json({ server: { name: "Switchboard", version: SWITCHBOARD_VERSION } }));
 }
+
+export const SWITCHBOARD_VERSION = "0.1.0";

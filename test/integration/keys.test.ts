@@ -51,3 +51,16 @@ describe("errors are Matrix JSON", () => {
     expect(res.headers.get("content-type")).toBe("application/json");
   });
 });
+
+describe("discovery", () => {
+  it("delegates a server name without a port to port 443 in /.well-known/matrix/server", async () => {
+    const res = await get("/.well-known/matrix/server");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ "m.server": "hub.test:443" });
+  });
+
+  it("names itself on /_matrix/federation/v1/version", async () => {
+    const res = await get("/_matrix/federation/v1/version");
+    expect(await res.json()).toMatchObject({ server: { name: "Switchboard" } });
+  });
+});
