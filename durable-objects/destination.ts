@@ -54,14 +54,6 @@ export class Destination extends DurableObject<Env> {
    * (every enqueue and transaction) come from here instead of a SELECT each.
    */
   private readonly metaCache = new Map<string, string | undefined>();
-  /**
-   * The last transaction the destination accepted, while its rows are still in the queue. They
-   * are deleted with this object's next write (the next enqueue or transaction) or by the alarm
-   * drain leaves armed, not in a write transaction of their own: each costs workerd ~0.1 ms of CPU
-   * (bench/README.md), once per transaction per destination. Should the object restart first, the
-   * alarm sends the transaction again under the same ID, which the receiver answers once.
-   */
-  private delivered: { txnId: string; at: number } | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -97,23 +89,8 @@ export class Destination extends DurableObject<Env> {
     }
   }
 
-  /** Deletes the delivered transaction's rows and records the success. */
-  private settleDelivered(): void {
-    const done = this.delivered;
-    if (!done) return;
-    this.atomically(() => {
-      this.sql.exec(`DELETE FROM queue WHERE txn_id = ?`, done.txnId);
-      this.setMeta("failures", 0);
-      this.setMeta("next_attempt_ts", null);
-      this.setMeta("last_error", null);
-      this.setMeta("last_success_ts", done.at);
-    });
-    this.delivered = undefined;
-  }
-
   /** Adds items to the queue (idempotent per item) and starts sending. */
   async enqueue(destination: string, items: QueueItem[]): Promise<void> {
-    this.settleDelivered();
     if (this.meta("destination") === undefined) this.setMeta("destination", destination);
     // One statement for the whole batch (a room hands over up to hundreds of events at once): the
     // items travel as one JSON parameter and SQLite unpacks them, in order, with json_each.
@@ -148,11 +125,9 @@ export class Destination extends DurableObject<Env> {
   private async drain(): Promise<void> {
     const destination = this.meta("destination");
     if (destination === undefined) return;
-    this.settleDelivered();
     // Backing off (a repeat kick after a failed send): the alarm will call again.
     if (Number(this.meta("next_attempt_ts") ?? 0) > Date.now()) return;
     for (;;) {
-      this.settleDelivered();
       const txn = this.currentTransaction();
       if (!txn) {
         await this.ctx.storage.deleteAlarm();
@@ -167,10 +142,13 @@ export class Destination extends DurableObject<Env> {
         return;
       }
       await this.reportFailures(txn, res.body);
-      this.delivered = { txnId: txn.txnId, at: Date.now() };
-      // Nothing more to send: the deletion waits for the next write (see `delivered`); the alarm
-      // armed above is that write if no enqueue comes first.
-      if (this.sql.exec(`SELECT 1 FROM queue WHERE txn_id IS NULL LIMIT 1`).toArray().length === 0) return;
+      this.atomically(() => {
+        this.sql.exec(`DELETE FROM queue WHERE txn_id = ?`, txn.txnId);
+        this.setMeta("failures", 0);
+        this.setMeta("next_attempt_ts", null);
+        this.setMeta("last_error", null);
+        this.setMeta("last_success_ts", Date.now());
+      });
     }
   }
 
@@ -249,7 +227,6 @@ export class Destination extends DurableObject<Env> {
   }
 
   async status(): Promise<DestinationStatus> {
-    this.settleDelivered();
     const counts = this.sql.exec<{ kind: string; n: number }>(`SELECT kind, COUNT(*) AS n FROM queue GROUP BY kind`).toArray();
     const next = this.meta("next_attempt_ts");
     const last = this.meta("last_success_ts");
