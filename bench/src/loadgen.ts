@@ -410,6 +410,18 @@ async function syncLoop(acc: T.Account, roomId: string, seen: Map<number, number
   agent.destroy();
 }
 
+/** A client PUT with a transaction ID (idempotent), sent again when a kept-alive connection was reset. */
+async function sendIdempotent(to: HttpTarget, path: string, headers: Record<string, string>, body: string, agent: Agent): ReturnType<typeof httpRequest> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await httpRequest(to, "PUT", path, { headers, body, agent });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (attempt >= 3 || (code !== "ECONNRESET" && code !== "EPIPE" && !String(e).includes("socket hang up"))) throw e;
+    }
+  }
+}
+
 async function b2Run(p: T.B2Params): Promise<T.B2Result> {
   const seen = p.participants.map(() => new Map<number, number>());
   let stopping = false;
@@ -434,7 +446,7 @@ async function b2Run(p: T.B2Params): Promise<T.B2Result> {
     const body = JSON.stringify({ msgtype: "m.text", body: `b2:${i} ${FILLER}` });
     sendAt[i] = now();
     inflight.push(
-      httpRequest(to, "PUT", `/_matrix/client/v3/rooms/${enc(p.roomId)}/send/m.room.message/b2.${base}.${i}`, { headers, body, agent }).then(
+      sendIdempotent(to, `/_matrix/client/v3/rooms/${enc(p.roomId)}/send/m.room.message/b2.${base}.${i}`, headers, body, agent).then(
         (res) => {
           ackAt[i] = now();
           if (res.status !== 200) {

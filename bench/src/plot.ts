@@ -52,6 +52,10 @@ export function scalingSvg(r: Results): string {
   // Paper model: rooms × one-room throughput, cut at the top of the chart.
   const model: Array<[number, number]> = xs.map((n) => [x(n), y(n * one)]);
   out.push(line(model, "#7f8c8d", "6 5", 1.5));
+  const last = xs[xs.length - 1] ?? 1;
+  if (last * one > yMax) {
+    out.push(`<text x="${x(last) - 4}" y="${M.t + 86}" text-anchor="end" fill="#555">model at ${last} rooms: ${last} × ${Math.round(one).toLocaleString("en")} = ${Math.round(last * one).toLocaleString("en")} events/s (off scale)</text>`);
+  }
   const agg: Array<[number, number]> = pts.map((p) => [x(p.rooms), y(p.aggregate.eventsPerS)]);
   const base: Array<[number, number]> = pts.map((p) => [x(p.rooms), y(p.baseline.eventsPerS)]);
   const lat: Array<[number, number]> = pts.map((p) => [x(p.rooms), yl(p.perRoomP99.median)]);
