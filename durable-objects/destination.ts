@@ -37,18 +37,16 @@ const SCHEMA = [
      item_id TEXT NOT NULL,
      lpdu_hash TEXT,
      json TEXT NOT NULL,
-     txn_id TEXT
+     txn_id TEXT -- unused since transaction IDs derive from sequence numbers; kept for old queues
    )`,
   `CREATE UNIQUE INDEX IF NOT EXISTS queue_item ON queue (kind, item_id)`,
-  // The transaction in flight is found, read and deleted by txn_id: without this index each of
-  // those statements scanned the whole queue, once per transaction (quadratic under a backlog).
-  `CREATE INDEX IF NOT EXISTS queue_txn ON queue (txn_id) WHERE txn_id IS NOT NULL`,
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
 ];
 
 export class Destination extends DurableObject<Env> {
   private sending: Promise<void> | undefined;
   private again = false;
+  private inFlight: string | null = null;
   /**
    * The meta table as last read or written by this object, its only writer. Reads on the hot path
    * (every enqueue and transaction) come from here instead of a SELECT each.
@@ -127,23 +125,25 @@ export class Destination extends DurableObject<Env> {
     if (destination === undefined) return;
     // Backing off (a repeat kick after a failed send): the alarm will call again.
     if (Number(this.meta("next_attempt_ts") ?? 0) > Date.now()) return;
+    // Should this object die mid-send (crash, eviction, deploy), the alarm resumes the queue;
+    // otherwise nothing would until more traffic for this destination arrived.
+    await this.ctx.storage.setAlarm(Date.now() + this.retryDelay(1));
     for (;;) {
-      const txn = this.currentTransaction();
+      const txn = this.nextTransaction();
       if (!txn) {
         await this.ctx.storage.deleteAlarm();
         return;
       }
-      // Should this object die mid-send (crash, eviction, deploy), the alarm resumes the queue;
-      // otherwise nothing would until more traffic for this destination arrived.
-      await this.ctx.storage.setAlarm(Date.now() + this.retryDelay(1));
+      this.inFlight = txn.txnId;
       const res = await this.env.OUTBOUND.sendTransaction(destination, txn.txnId, { pdus: txn.pdus, edus: txn.edus });
+      this.inFlight = null;
       if (res.status !== 200) {
         await this.backOff(`HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
         return;
       }
       await this.reportFailures(txn, res.body);
       this.atomically(() => {
-        this.sql.exec(`DELETE FROM queue WHERE txn_id = ?`, txn.txnId);
+        this.sql.exec(`DELETE FROM queue WHERE (kind = 'pdu' AND seq <= ?) OR (kind = 'edu' AND seq <= ?)`, txn.lastPduSeq, txn.lastEduSeq);
         this.setMeta("failures", 0);
         this.setMeta("next_attempt_ts", null);
         this.setMeta("last_error", null);
@@ -152,35 +152,27 @@ export class Destination extends DurableObject<Env> {
     }
   }
 
-  /** The transaction in flight (resumed after a restart) or a new one over the oldest items. */
-  private currentTransaction(): { txnId: string; pdus: unknown[]; edus: unknown[]; rows: Array<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null }> } | undefined {
-    let txnId = this.sql.exec<{ txn_id: string }>(`SELECT txn_id FROM queue WHERE txn_id IS NOT NULL LIMIT 1`).toArray()[0]?.txn_id;
-    if (txnId === undefined) {
-      // The oldest MAX_PDUS PDUs and MAX_EDUS EDUs: with no transaction in flight, exactly the rows
-      // of each kind up to the last one's seq. (EDUs are looked up through their index: a scan
-      // would read the whole queue when there are none.)
-      const lastPdu = this.sql.exec<{ n: number; last: number | null }>(`SELECT COUNT(*) AS n, MAX(seq) AS last FROM (SELECT seq FROM queue WHERE kind = 'pdu' ORDER BY seq LIMIT ?)`, MAX_PDUS).one();
-      const lastEdu = this.sql.exec<{ n: number; last: number | null }>(`SELECT COUNT(*) AS n, MAX(seq) AS last FROM (SELECT seq FROM queue INDEXED BY queue_item WHERE kind = 'edu' ORDER BY seq LIMIT ?)`, MAX_EDUS).one();
-      if (lastPdu.n === 0 && lastEdu.n === 0) return undefined;
-      const counter = Number(this.meta("txn_counter") ?? 0) + 1;
-      txnId = `${this.ctx.id.toString().slice(0, 8)}.${Date.now()}.${counter}`;
-      const id = txnId;
-      this.atomically(() => {
-        this.setMeta("txn_counter", counter);
-        this.sql.exec(`UPDATE queue SET txn_id = ? WHERE (kind = 'pdu' AND seq <= ?) OR (kind = 'edu' AND seq <= ?)`, id, lastPdu.last ?? -1, lastEdu.last ?? -1);
-      });
-    }
-    const rows = this.sql
-      .exec<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null; json: string }>(
-        `SELECT kind, room_id, item_id, lpdu_hash, json FROM queue WHERE txn_id = ? ORDER BY seq`,
-        txnId,
-      )
-      .toArray();
+  /**
+   * The oldest MAX_PDUS PDUs and MAX_EDUS EDUs. The transaction ID names the rows' sequence numbers,
+   * so a resend after a restart, over the same rows, carries the same ID without writing it down;
+   * should more rows have joined a batch that was not full, the ID differs and the receiver drops
+   * the events it already has.
+   */
+  private nextTransaction(): { txnId: string; lastPduSeq: number; lastEduSeq: number; pdus: unknown[]; edus: unknown[]; rows: Array<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null }> } | undefined {
+    type Row = { seq: number; kind: string; room_id: string; item_id: string; lpdu_hash: string | null; json: string };
+    const pduRows = this.sql.exec<Row>(`SELECT seq, kind, room_id, item_id, lpdu_hash, json FROM queue WHERE kind = 'pdu' ORDER BY seq LIMIT ?`, MAX_PDUS).toArray();
+    // EDUs are looked up through their index: a scan would read the whole queue when there are none.
+    const eduRows = this.sql.exec<Row>(`SELECT seq, kind, room_id, item_id, lpdu_hash, json FROM queue INDEXED BY queue_item WHERE kind = 'edu' ORDER BY seq LIMIT ?`, MAX_EDUS).toArray();
+    if (pduRows.length === 0 && eduRows.length === 0) return undefined;
+    const span = (rows: Row[]) => (rows.length === 0 ? "" : `${(rows[0] as Row).seq}-${(rows[rows.length - 1] as Row).seq}`);
+    const id = this.ctx.id.toString().slice(0, 8);
     return {
-      txnId,
-      pdus: rows.filter((r) => r.kind === "pdu").map((r) => JSON.parse(r.json) as unknown),
-      edus: rows.filter((r) => r.kind === "edu").map((r) => JSON.parse(r.json) as unknown),
-      rows,
+      txnId: `${id}.p${span(pduRows)}.e${span(eduRows)}`,
+      lastPduSeq: pduRows[pduRows.length - 1]?.seq ?? -1,
+      lastEduSeq: eduRows[eduRows.length - 1]?.seq ?? -1,
+      pdus: pduRows.map((r) => JSON.parse(r.json) as unknown),
+      edus: eduRows.map((r) => JSON.parse(r.json) as unknown),
+      rows: [...pduRows, ...eduRows],
     };
   }
 
@@ -234,7 +226,7 @@ export class Destination extends DurableObject<Env> {
       destination: this.meta("destination") ?? "",
       queuedPdus: counts.find((c) => c.kind === "pdu")?.n ?? 0,
       queuedEdus: counts.find((c) => c.kind === "edu")?.n ?? 0,
-      inFlightTxn: this.sql.exec<{ txn_id: string }>(`SELECT txn_id FROM queue WHERE txn_id IS NOT NULL LIMIT 1`).toArray()[0]?.txn_id ?? null,
+      inFlightTxn: this.inFlight,
       failures: Number(this.meta("failures") ?? 0),
       nextAttemptTs: next === undefined ? null : Number(next),
       lastError: this.meta("last_error") ?? null,

@@ -77,6 +77,7 @@ function strippedOf(e: Pdu): StrippedStateEvent {
 }
 
 const ECHO_TIMEOUT_MS = 30_000;
+
 const LM_PATH = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02";
 /** Outbox rows per flush step (a row is one event for one destination). */
 const FLUSH_BATCH = 2_000;
@@ -104,6 +105,7 @@ export class Room extends DurableObject<Env> {
   private indexAlarmPending = false;
   private readonly pendingNotices = new Map<string, Notice>();
   private notifying: Promise<void> | undefined;
+
   /**
    * While a transaction's events are being accepted (receive), fan-out and notifications wait for
    * the end of the batch, so one flush and one notify carry the whole batch rather than the first
@@ -317,6 +319,7 @@ export class Room extends DurableObject<Env> {
         if (e.state_key !== undefined) fields.state_key = e.state_key;
         ids.push((await this.appendLocal(creator, fields)).eventId);
       }
+      await this.notifyNow(creator);
       return ids;
     });
   }
@@ -350,6 +353,7 @@ export class Room extends DurableObject<Env> {
       eventId = pending ? await this.resumeViaHub(pending) : await this.sendViaHub(sender, event, txn);
     }
     if (txn) this.store.putClientTxn(sender, txn.deviceId, txn.txnId, eventId);
+    await this.notifyNow(sender);
     return { eventId };
   }
 
@@ -925,6 +929,17 @@ export class Room extends DurableObject<Env> {
       }
     })().finally(() => (this.notifying = undefined));
     this.ctx.waitUntil(this.notifying);
+  }
+
+  /**
+   * Read-your-writes: the acting user's stream learns of their own event before their request
+   * returns, so a sync right after it shows it; everyone else's notice stays coalesced.
+   */
+  private async notifyNow(userId: string): Promise<void> {
+    const n = this.pendingNotices.get(userId);
+    if (!n || !this.roomId) return;
+    this.pendingNotices.delete(userId);
+    await this.stream(userId).notify(this.roomId, n.pos, n.membership, n.inviteStateJson).catch((e) => console.error("notify failed", userId, e));
   }
 
   /**
