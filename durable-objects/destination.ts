@@ -10,6 +10,7 @@ export interface QueueItem {
   roomId: string;
   /** The event ID (or, for an LPDU, the ID of the LPDU as sent); duplicates are dropped. */
   id: string;
+  /** Canonical JSON (shared/canonical-json.ts): transactions are assembled from it as text. */
   json: string;
   /** Set for LPDUs: lets the room match the hub's rejection to its waiting client. */
   lpduHash?: string;
@@ -135,7 +136,7 @@ export class Destination extends DurableObject<Env> {
         return;
       }
       this.inFlight = txn.txnId;
-      const res = await this.env.OUTBOUND.sendTransaction(destination, txn.txnId, { pdus: txn.pdus, edus: txn.edus });
+      const res = await this.env.OUTBOUND.sendTransactionCanonical(destination, txn.txnId, txn.body);
       this.inFlight = null;
       if (res.status !== 200) {
         await this.backOff(`HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
@@ -158,7 +159,7 @@ export class Destination extends DurableObject<Env> {
    * should more rows have joined a batch that was not full, the ID differs and the receiver drops
    * the events it already has.
    */
-  private nextTransaction(): { txnId: string; lastPduSeq: number; lastEduSeq: number; pdus: unknown[]; edus: unknown[]; rows: Array<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null }> } | undefined {
+  private nextTransaction(): { txnId: string; lastPduSeq: number; lastEduSeq: number; body: string; rows: Array<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null }> } | undefined {
     type Row = { seq: number; kind: string; room_id: string; item_id: string; lpdu_hash: string | null; json: string };
     const pduRows = this.sql.exec<Row>(`SELECT seq, kind, room_id, item_id, lpdu_hash, json FROM queue WHERE kind = 'pdu' ORDER BY seq LIMIT ?`, MAX_PDUS).toArray();
     // EDUs are looked up through their index: a scan would read the whole queue when there are none.
@@ -170,8 +171,9 @@ export class Destination extends DurableObject<Env> {
       txnId: `${id}.p${span(pduRows)}.e${span(eduRows)}`,
       lastPduSeq: pduRows[pduRows.length - 1]?.seq ?? -1,
       lastEduSeq: eduRows[eduRows.length - 1]?.seq ?? -1,
-      pdus: pduRows.map((r) => JSON.parse(r.json) as unknown),
-      edus: eduRows.map((r) => JSON.parse(r.json) as unknown),
+      // Items are stored as canonical JSON, so the transaction is assembled as text in canonical key
+      // order (edus < origin < origin_server_ts < pdus) instead of being parsed and encoded again.
+      body: `{"edus":[${eduRows.map((r) => r.json).join(",")}],"origin":${JSON.stringify(this.env.SERVER_NAME)},"origin_server_ts":${Date.now()},"pdus":[${pduRows.map((r) => r.json).join(",")}]}`,
       rows: [...pduRows, ...eduRows],
     };
   }

@@ -431,7 +431,8 @@ export class Room extends DurableObject<Env> {
    */
   private commit(eventId: string, pdu: Pdu, lpduHash: string | undefined, fanOut: boolean, mls?: MlsEffect): number {
     const pos = (this.last?.pos ?? 0) + 1;
-    const json = JSON.stringify(pdu);
+    // Canonical JSON, so fan-out can assemble transactions from the stored text as is.
+    const json = canonicalJson(pdu);
     const destinations = fanOut ? this.destinationsFor(pdu) : [];
     const membershipBefore = pdu.type === "m.room.member" && typeof pdu.state_key === "string" ? this.state.membership(pdu.state_key) : undefined;
     this.ctx.storage.transactionSync(() => {
@@ -805,7 +806,7 @@ export class Room extends DurableObject<Env> {
     const lpdu = await buildLpdu(fields, await this.key(), hub);
     const lpduHash = lpdu.hashes.lpdu.sha256;
     const lpduId = await eventIdOf(lpdu, this.version as RoomVersion);
-    const json = JSON.stringify(lpdu);
+    const json = canonicalJson(lpdu);
     if (txn) this.store.putPendingClientTxn(sender, txn.deviceId, txn.txnId, { lpduHash, lpduId, json });
     const echoed = this.echoOf(lpduHash);
     await this.destination(hub).enqueue(hub, [{ roomId, id: lpduId, json, lpduHash }]);

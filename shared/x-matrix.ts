@@ -229,6 +229,24 @@ export function signedRequestObject(
  * without a body: the signed object then has no `content` key, which is what Matrix servers and the
  * reference implementation verify (the draft's `content: {}` is accepted on input, see federation-auth).
  */
+/**
+ * As signRequest, for a body already encoded as canonical JSON: the signed object is assembled
+ * around it as text (its keys content < destination < method < origin < uri are already in
+ * canonical order), so a large transaction is not encoded twice.
+ */
+export async function signRequestCanonicalBody(
+  key: SigningKey,
+  origin: ServerName,
+  destination: ServerName,
+  method: string,
+  uri: string,
+  canonicalContent: string,
+): Promise<string> {
+  const text = `{"content":${canonicalContent},"destination":${JSON.stringify(destination)},"method":${JSON.stringify(method.toUpperCase())},"origin":${JSON.stringify(origin)},"uri":${JSON.stringify(uri)}}`;
+  const sig = encodeBase64(await key.sign(new TextEncoder().encode(text)));
+  return formatXMatrixHeader({ origin, destination, key: key.keyId, sig });
+}
+
 export async function signRequest(
   key: SigningKey,
   origin: ServerName,

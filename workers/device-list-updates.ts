@@ -5,6 +5,7 @@
 // Devices that are gone are also news for the rooms themselves: a removed device may not stay in a
 // room's MLS group, so each room marks its leaves as removals the next commit must make (room-mls.ts).
 
+import { canonicalJson } from "../shared/canonical-json.js";
 import type { JsonObject } from "../shared/canonical-json.js";
 import { deviceListUpdateEdu } from "../shared/e2ee-edus.js";
 import { serverNameOf } from "../shared/ids.js";
@@ -60,7 +61,7 @@ export async function announceDeviceChange(env: Env, serverName: string, userId:
     if (server === serverName) locals.add(m);
     else servers.add(server);
   }
-  const edu = JSON.stringify(deviceListUpdateEdu(userId, changed, removed));
+  const edu = canonicalJson(deviceListUpdateEdu(userId, changed, removed));
   const id = `dlu/${userId}/${Date.now()}/${crypto.randomUUID()}`;
   await Promise.all([
     notifyLocal(env, locals, userId),

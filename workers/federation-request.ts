@@ -7,7 +7,7 @@ import { toMatrixError } from "../shared/errors.js";
 import { isServerName } from "../shared/ids.js";
 import type { SigningKey } from "../shared/signing-key.js";
 import { parseStrictJson } from "../shared/strict-json.js";
-import { signRequest } from "../shared/x-matrix.js";
+import { signRequest, signRequestCanonicalBody } from "../shared/x-matrix.js";
 import type { Config } from "./config.js";
 import { decodeUtf8, fetchBounded } from "./remote-fetch.js";
 import { resolveServerName } from "./resolve.js";
@@ -51,6 +51,23 @@ export async function federationRequest(
   body?: unknown,
   timeoutMs: number = FEDERATION_TIMEOUT_MS,
 ): Promise<FederationResponse> {
+  return send(config, signingKeys, destination, method, path, body === undefined ? undefined : { value: body }, timeoutMs);
+}
+
+/** As federationRequest, with the body already encoded as canonical JSON (it is sent and signed as is). */
+export function federationRequestCanonical(config: Config, destination: string, method: string, path: string, canonicalBody: string, timeoutMs = FEDERATION_TIMEOUT_MS): Promise<FederationResponse> {
+  return send(config, undefined, destination, method, path, { canonical: canonicalBody }, timeoutMs);
+}
+
+async function send(
+  config: Config,
+  signingKeys: readonly SigningKey[] | undefined,
+  destination: string,
+  method: string,
+  path: string,
+  body: { value: unknown } | { canonical: string } | undefined,
+  timeoutMs: number,
+): Promise<FederationResponse> {
   const verb = method.toUpperCase();
   if (!isServerName(destination)) return failure(0, "M_INVALID_PARAM", `Not a valid server name: ${destination}`);
   if (!METHODS.has(verb)) return failure(0, "M_INVALID_PARAM", `Unsupported method ${method}`);
@@ -60,16 +77,18 @@ export async function federationRequest(
   try {
     const target = await resolveServerName(destination, config.hostMap, { timeoutMs });
     const headers = new Headers({ accept: "application/json" });
+    const payload = body === undefined ? undefined : "canonical" in body ? body.canonical : canonicalJson(body.value);
     for (const key of signingKeys ?? [config.signingKey]) {
-      headers.append("authorization", await signRequest(key, config.serverName, destination, verb, path, body));
+      headers.append(
+        "authorization",
+        payload === undefined
+          ? await signRequest(key, config.serverName, destination, verb, path)
+          : await signRequestCanonicalBody(key, config.serverName, destination, verb, path, payload),
+      );
     }
     // target.hostHeader is not sent: workerd derives Host from the URL and ignores an override (measured),
     // so a port-8448 target gets "name:8448" where the draft says "name"; servers accept both.
-    let payload: string | undefined;
-    if (body !== undefined) {
-      payload = canonicalJson(body);
-      headers.set("content-type", "application/json");
-    }
+    if (payload !== undefined) headers.set("content-type", "application/json");
     const res = await fetchBounded(`${target.baseUrl}${path}`, { method: verb, headers, body: payload, redirect: "manual" }, timeoutMs, MAX_RESPONSE_BYTES);
     return { status: res.status, body: parseResponse(res.bytes) };
   } catch (err) {

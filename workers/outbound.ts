@@ -5,7 +5,7 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { StrippedStateEvent } from "../shared/room-state.js";
 import { getConfig, type Config } from "./config.js";
-import { failure, federationRequest, sendTransactionPath, type FederationResponse } from "./federation-request.js";
+import { failure, federationRequest, federationRequestCanonical, sendTransactionPath, type FederationResponse } from "./federation-request.js";
 import { mlsDeviceKeys } from "./mls-devices.js";
 import { backfillVerified, inviteAndVerify, type BackfillResult, type InviteResult } from "./room-services.js";
 import { dispatchToDevice, type LocalToDevice } from "./to-device.js";
@@ -29,6 +29,18 @@ export class Outbound extends WorkerEntrypoint<Env> {
   /** PUT /send/:txnId on the LM path; `body` is the transaction ({origin, origin_server_ts, pdus, edus}). */
   async sendTransaction(destination: string, txnId: string, body: unknown): Promise<FederationResponse> {
     return this.request(destination, "PUT", sendTransactionPath(txnId), body);
+  }
+
+  /** As sendTransaction, with the transaction already encoded as canonical JSON (sent and signed as is). */
+  async sendTransactionCanonical(destination: string, txnId: string, canonicalBody: string): Promise<FederationResponse> {
+    let config: Config;
+    try {
+      config = await getConfig(this.env);
+    } catch (err) {
+      console.error("Outbound: configuration is invalid", err);
+      return failure(0, "M_UNKNOWN", "This server's configuration is invalid");
+    }
+    return federationRequestCanonical(config, destination, "PUT", sendTransactionPath(txnId), canonicalBody);
   }
 
   /** POST /invite to the invitee's server for a room we host; the answer's signature is checked. */

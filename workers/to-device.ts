@@ -2,6 +2,7 @@
 // user's stream, from where /sync hands them out until acknowledged. Messages for users or devices
 // that do not exist are dropped, as the draft says of the m.direct_to_device EDU.
 
+import { canonicalJson } from "../shared/canonical-json.js";
 import type { JsonObject } from "../shared/canonical-json.js";
 import { toDeviceEdu } from "../shared/e2ee-edus.js";
 import { serverNameOf } from "../shared/ids.js";
@@ -65,7 +66,7 @@ export async function dispatchToDevice(env: Env, serverName: string, sender: str
         list.map((m) => ({
           roomId: "",
           id: `td/${messageId}/${m.target}/${m.targetDevice}`,
-          json: JSON.stringify(toDeviceEdu(sender, { target: m.target, targetDevice: m.targetDevice, messageType: m.type, message: m.content })),
+          json: canonicalJson(toDeviceEdu(sender, { target: m.target, targetDevice: m.targetDevice, messageType: m.type, message: m.content })),
           kind: "edu" as const,
         })),
       ),

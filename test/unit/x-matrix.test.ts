@@ -9,6 +9,7 @@ import {
   parseAuthorization,
   parseXMatrixHeader,
   signRequest,
+  signRequestCanonicalBody,
   signedRequestObject,
   tryParseXMatrix,
 } from "../../shared/x-matrix.js";
@@ -136,5 +137,16 @@ describe("signedRequestObject and signRequest", () => {
     expect(c).toMatchObject({ origin: "a.org", destination: "b.org", key: "ed25519:k1" });
     const bytes = canonicalJsonBytes({ method: "PUT", uri: "/_matrix/x/%21room", origin: "a.org", destination: "b.org", content: { a: [2], b: 1 } });
     expect(await verifyEd25519(key.publicKey, decodeBase64(c?.sig ?? ""), bytes)).toBe(true);
+  });
+});
+
+describe("signRequestCanonicalBody", () => {
+  it("signs exactly what signRequest signs for the same body, so receivers verify either the same way", async () => {
+    const key = await signingKeyFromSeed(new Uint8Array(32).fill(9), "k1");
+    const body = { pdus: [{ "\u{1F600}": 1, a: "x\u2028y", b: [true, null] }], edus: [], origin: "a.test", origin_server_ts: 5 };
+    const canonical = new TextDecoder().decode(canonicalJsonBytes(body));
+    const a = await signRequest(key, "a.test" as ServerName, "b.test" as ServerName, "put", "/p?q=1", body);
+    const b = await signRequestCanonicalBody(key, "a.test" as ServerName, "b.test" as ServerName, "put", "/p?q=1", canonical);
+    expect(b).toBe(a);
   });
 });
