@@ -79,22 +79,24 @@ describe("POST /keys/claim", () => {
 
   it("never hands out a KeyPackage or last-resort KeyPackage whose lifetime has ended", async () => {
     const owner = await register("exp");
+    // A few seconds of life, so a loaded machine still uploads and counts them before they end.
+    const short = lifetimeEndingIn(4);
     await uploadOk(owner, {
       device_keys: await owner.keys.deviceKeys(),
-      one_time_keys: { [`${KP}:short`]: await owner.keys.keyPackage({ lifetime: lifetimeEndingIn(1) }), [`${KP}:long`]: await owner.keys.keyPackage({ lifetime: lifetimeEndingIn(3600) }) },
-      fallback_keys: { [`${KP}:lastshort`]: await owner.keys.keyPackage({ lifetime: lifetimeEndingIn(1) }) },
+      one_time_keys: { [`${KP}:short`]: await owner.keys.keyPackage({ lifetime: short }), [`${KP}:long`]: await owner.keys.keyPackage({ lifetime: lifetimeEndingIn(3600) }) },
+      fallback_keys: { [`${KP}:lastshort`]: await owner.keys.keyPackage({ lifetime: short }) },
     });
     expect((await sync(owner)).device_one_time_keys_count[KP]).toBe(2);
     // Lifetimes count whole seconds: wait past the end of the short ones.
-    const end = (Math.floor(Date.now() / 1000) + 1) * 1000;
-    await new Promise((r) => setTimeout(r, end - Date.now() + 300));
+    const end = Number(short.notAfter) * 1000 + 1000;
+    await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now()) + 300));
     expect((await sync(owner)).device_one_time_keys_count[KP]).toBe(1);
     expect((await sync(owner)).device_unused_fallback_key_types).toEqual([]);
     const c = await register("expclaimer");
     const ask = { [owner.userId]: { [owner.deviceId]: KP } };
     expect(claimedKey(await claim(c, ask), owner)?.[0]).toBe(`${KP}:long`);
     expect(await claim(c, ask)).toEqual({});
-  });
+  }, 20_000);
 
   it("answers only for devices that have keys of the algorithm, and ignores unknown users", async () => {
     const owner = await register("none");
