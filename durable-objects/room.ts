@@ -16,7 +16,7 @@ import type { Lpdu, Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
 import { buildLocalPdu } from "../shared/local-event.js";
-import { buildLpdu, completeLpdu, lpduFromPdu } from "../shared/lpdu.js";
+import { buildLpdu, completeLpdu, lpduFromPdu, type LpduFields } from "../shared/lpdu.js";
 import { checkEncryptionEvent, ENCRYPTION_EVENT, encryptionOfCreate, MLS_COMMIT_EVENT } from "../shared/room-encryption.js";
 import { membershipOf, RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import type { RoomVersion } from "../shared/room-version.js";
@@ -357,21 +357,25 @@ export class Room extends DurableObject<Env> {
     return { eventId };
   }
 
-  /** Hub path for a local user's event. Caller holds the exclusive section. */
-  private async appendLocal(
-    sender: string,
-    event: { type: string; state_key?: string; content: JsonObject; redacts?: string },
-  ): Promise<{ eventId: string; pdu: Pdu }> {
-    const { roomId, version } = { roomId: this.roomId as string, version: this.version as RoomVersion };
-    const fields = {
-      room_id: roomId,
+  /** The fields a local user's event starts from, whichever server completes it. */
+  private eventFields(sender: string, event: { type: string; state_key?: string; content: JsonObject }): LpduFields {
+    return {
+      room_id: this.roomId as string,
       type: event.type,
       sender,
       origin_server_ts: Date.now(),
       content: event.content,
       ...(event.state_key !== undefined ? { state_key: event.state_key } : {}),
-      ...(event.redacts !== undefined ? { redacts: event.redacts } : {}),
     };
+  }
+
+  /** Hub path for a local user's event. Caller holds the exclusive section. */
+  private async appendLocal(
+    sender: string,
+    event: { type: string; state_key?: string; content: JsonObject; redacts?: string },
+  ): Promise<{ eventId: string; pdu: Pdu }> {
+    const version = this.version as RoomVersion;
+    const fields = { ...this.eventFields(sender, event), ...(event.redacts !== undefined ? { redacts: event.redacts } : {}) };
     const links = this.linksFor(fields);
     const pdu = await buildLocalPdu(fields, links, this.serverName, await this.key(), version);
     return this.acceptAsHub(pdu, undefined);
@@ -795,15 +799,8 @@ export class Room extends DurableObject<Env> {
     txn?: { deviceId: string; txnId: string },
   ): Promise<string> {
     const { roomId, hub } = this.requireRoom();
-    const fields = {
-      room_id: roomId,
-      type: event.type,
-      sender,
-      origin_server_ts: Date.now(),
-      content: event.content,
-      ...(event.state_key !== undefined ? { state_key: event.state_key } : {}),
-    };
-    const lpdu = await buildLpdu(fields, await this.key(), hub);
+    // An LPDU has no top-level `redacts`; a redaction's target travels in its content.
+    const lpdu = await buildLpdu(this.eventFields(sender, event), await this.key(), hub);
     const lpduHash = lpdu.hashes.lpdu.sha256;
     const lpduId = await eventIdOf(lpdu, this.version as RoomVersion);
     const json = canonicalJson(lpdu);

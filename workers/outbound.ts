@@ -15,14 +15,19 @@ export { federationRequest, sendTransactionPath, type FederationResponse, type J
 
 /** RPC entrypoint for Durable Objects (binding OUTBOUND; see wrangler.toml). */
 export class Outbound extends WorkerEntrypoint<Env> {
-  async request(destination: string, method: string, path: string, body?: unknown, timeoutMs?: number): Promise<FederationResponse> {
-    let config: Config;
+  /** The configuration, or the failure answer every method gives when it is invalid. */
+  private async config(): Promise<Config | FederationResponse> {
     try {
-      config = await getConfig(this.env);
+      return await getConfig(this.env);
     } catch (err) {
       console.error("Outbound: configuration is invalid", err);
       return failure(0, "M_UNKNOWN", "This server's configuration is invalid");
     }
+  }
+
+  async request(destination: string, method: string, path: string, body?: unknown, timeoutMs?: number): Promise<FederationResponse> {
+    const config = await this.config();
+    if ("status" in config) return config;
     return federationRequest(config, undefined, destination, method, path, body, timeoutMs);
   }
 
@@ -33,13 +38,8 @@ export class Outbound extends WorkerEntrypoint<Env> {
 
   /** As sendTransaction, with the transaction already encoded as canonical JSON (sent and signed as is). */
   async sendTransactionCanonical(destination: string, txnId: string, canonicalBody: string): Promise<FederationResponse> {
-    let config: Config;
-    try {
-      config = await getConfig(this.env);
-    } catch (err) {
-      console.error("Outbound: configuration is invalid", err);
-      return failure(0, "M_UNKNOWN", "This server's configuration is invalid");
-    }
+    const config = await this.config();
+    if ("status" in config) return config;
     return federationRequestCanonical(config, destination, "PUT", sendTransactionPath(txnId), canonicalBody);
   }
 
