@@ -4,8 +4,10 @@
 // servers are checked by the Worker before they reach this object (it holds the key cache); this
 // object checks format, order and the auth rules.
 //
-// Longer than the usual file: the hub and participant paths share the append/commit machinery
-// and splitting them would scatter one state machine over several files.
+// Longer than the usual file: the hub and participant paths, the outbox and the local-stream
+// notifications all drive one state machine (the in-memory state, `last`, the exclusive section)
+// and splitting them would scatter it. What only reads or only stores lives beside it:
+// room-storage.ts (every SQL statement), room-history.ts (read-side queries), room-mls.ts (MLS).
 
 import { DurableObject } from "cloudflare:workers";
 import type { JsonObject } from "../shared/canonical-json.js";
@@ -21,11 +23,11 @@ import { checkEncryptionEvent, ENCRYPTION_EVENT, encryptionOfCreate, MLS_COMMIT_
 import { membershipOf, RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import type { RoomVersion } from "../shared/room-version.js";
 import { getRoomVersion } from "../shared/room-versions.js";
-import { typeAllowed } from "../shared/sync-filter.js";
 import type { SigningKey } from "../shared/signing-key.js";
 import { parseSigningKeySecret } from "../shared/signing-key.js";
 import { indexEvents } from "./event-index.js";
 import { mlsErrorFields, RoomMls, type MlsEffect } from "./room-mls.js";
+import { authChainOf, backfillFrom, syncSlice } from "./room-history.js";
 import { RoomStorage, type OutboxRow, type StoredEvent } from "./room-storage.js";
 
 /** Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). */
@@ -258,31 +260,13 @@ export class Room extends DurableObject<Env> {
   /** Events up to and including each of `from`, oldest first, at most `limit` (federation /backfill). */
   async backfill(from: string[], limit: number): Promise<StoredEvent[]> {
     this.requireRoom();
-    let newest = -1;
-    for (const id of from) {
-      const e = this.store.getEvent(id);
-      if (e && e.pos !== null) newest = Math.max(newest, e.pos);
-    }
-    if (newest < 0) throw notFound("None of the requested events is in this room");
-    return this.store.eventsBefore(newest + 1, limit).reverse();
+    const events = backfillFrom(this.store, from, limit);
+    if (!events) throw notFound("None of the requested events is in this room");
+    return events;
   }
 
   private authChain(events: StoredEvent[]): StoredEvent[] {
-    const seen = new Set(events.map((e) => e.eventId));
-    const out: StoredEvent[] = [];
-    const queue: string[] = [];
-    for (const e of events) queue.push(...((JSON.parse(e.json) as Pdu).auth_events ?? []));
-    const inChain = new Set<string>();
-    while (queue.length > 0) {
-      const id = queue.pop() as string;
-      if (inChain.has(id)) continue;
-      inChain.add(id);
-      const e = this.store.getEvent(id);
-      if (!e) continue;
-      if (!seen.has(id)) out.push(e);
-      queue.push(...((JSON.parse(e.json) as Pdu).auth_events ?? []));
-    }
-    return out.sort((a, b) => (a.pos ?? -1) - (b.pos ?? -1));
+    return authChainOf(this.store, events);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -965,37 +949,7 @@ export class Room extends DurableObject<Env> {
     fullState: boolean;
   }): Promise<SyncView> {
     this.requireRoom();
-    const limit = Math.max(0, Math.min(args.limit, 500));
-    const from = args.fromPos ?? 0;
-    const matches = (t: string) => typeAllowed(t, args.types, args.notTypes);
-    const picked: StoredEvent[] = [];
-    let cursor = args.toPos + 1;
-    let scanned = 0;
-    let limited = false;
-    // Newest first, until `limit` matching events or the start of the window.
-    while (picked.length < limit && scanned < 5_000) {
-      const rows = this.store.eventsBefore(cursor, 200).filter((r) => (r.pos as number) > from);
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        scanned++;
-        if (picked.length >= limit) break;
-        if (matches((JSON.parse(r.json) as Pdu).type)) picked.push(r);
-      }
-      cursor = rows[rows.length - 1]?.pos as number;
-    }
-    picked.reverse();
-    const firstPos = picked[0]?.pos ?? args.toPos + 1;
-    const skipped = this.store.eventsBefore(firstPos, 1).filter((r) => (r.pos as number) > from);
-    limited = skipped.length > 0;
-    const needState = args.fromPos === null || limited || args.fullState;
-    const state = needState ? this.store.getEvents(this.store.stateIdsBefore(firstPos)) : [];
-    return {
-      events: picked.map((e) => ({ eventId: e.eventId, json: e.json, pos: e.pos as number })),
-      limited,
-      prevBatch: `p${Math.max(0, (firstPos as number) - 1)}`,
-      state: state.map((e) => ({ eventId: e.eventId, json: e.json })),
-      summary: this.summary(args.userId),
-    };
+    return { ...syncSlice(this.store, args), summary: this.summary(args.userId) };
   }
 
   private summary(userId: string): SyncSummary {
