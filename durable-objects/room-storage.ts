@@ -16,6 +16,8 @@ export interface OutboxRow {
 }
 
 const SCHEMA = [
+  // Redactions applied to stored events: clients are served the redacted form; federation the original.
+  `CREATE TABLE IF NOT EXISTS redactions (target_id TEXT PRIMARY KEY, redaction_id TEXT NOT NULL, redaction_json TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS events (
      event_id TEXT PRIMARY KEY,
@@ -43,6 +45,30 @@ const SCHEMA = [
 export class RoomStorage {
   constructor(private readonly sql: SqlStorage) {
     for (const s of SCHEMA) sql.exec(s);
+  }
+
+  // --- redactions --------------------------------------------------------------------------
+
+  /** Records that `redactionId` redacts `targetId` (the first applicable redaction wins). */
+  putRedaction(targetId: string, redactionId: string, redactionJson: string): void {
+    this.sql.exec(`INSERT OR IGNORE INTO redactions (target_id, redaction_id, redaction_json) VALUES (?, ?, ?)`, targetId, redactionId, redactionJson);
+  }
+
+  /** The redactions applied to any of these events, by target. */
+  redactionsOf(targetIds: readonly string[]): Map<string, { redactionId: string; json: string }> {
+    const out = new Map<string, { redactionId: string; json: string }>();
+    for (let i = 0; i < targetIds.length; i += 90) {
+      const chunk = targetIds.slice(i, i + 90);
+      if (chunk.length === 0) continue;
+      const rows = this.sql
+        .exec<{ target_id: string; redaction_id: string; redaction_json: string }>(
+          `SELECT target_id, redaction_id, redaction_json FROM redactions WHERE target_id IN (${chunk.map(() => "?").join(",")})`,
+          ...chunk,
+        )
+        .toArray();
+      for (const r of rows) out.set(r.target_id, { redactionId: r.redaction_id, json: r.redaction_json });
+    }
+    return out;
   }
 
   // --- meta ---------------------------------------------------------------------------------

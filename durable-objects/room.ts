@@ -22,6 +22,8 @@ import { buildLpdu, completeLpdu, lpduFromPdu, type LpduFields } from "../shared
 import { checkEncryptionEvent, ENCRYPTION_EVENT, encryptionOfCreate, MLS_COMMIT_EVENT } from "../shared/room-encryption.js";
 import { membershipOf, RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import type { RoomVersion } from "../shared/room-version.js";
+import type { RulesVersion } from "../shared/power-levels.js";
+import { redactionMayBeApplied, redactionTargetOf } from "../shared/redaction-auth.js";
 import { getRoomVersion } from "../shared/room-versions.js";
 import type { SigningKey } from "../shared/signing-key.js";
 import { parseSigningKeySecret } from "../shared/signing-key.js";
@@ -152,7 +154,12 @@ export class Room extends DurableObject<Env> {
     const v = this.store.getMeta("room_version");
     this.version = v === undefined ? undefined : getRoomVersion(v);
     this.hub = this.store.getMeta("hub");
-    for (const e of this.store.currentState()) this.state.apply(e.eventId, JSON.parse(e.json) as Pdu);
+    const current = this.store.currentState();
+    const redacted = this.store.redactionsOf(current.map((e) => e.eventId));
+    for (const e of current) {
+      const pdu = JSON.parse(e.json) as Pdu;
+      this.state.apply(e.eventId, redacted.has(e.eventId) && this.version ? (this.version.redact(pdu) as Pdu) : pdu);
+    }
     const last = this.store.lastEvent();
     if (last) {
       const stored = this.store.getEvent(last.eventId);
@@ -203,21 +210,25 @@ export class Room extends DurableObject<Env> {
   }
 
   /** An event's stored JSON (PDU form, no event_id), or undefined. */
-  async getEventJson(eventId: string): Promise<{ json: string; pos: number | null } | undefined> {
+  async getEventJson(eventId: string, view: "federation" | "client" = "federation"): Promise<{ json: string; pos: number | null } | undefined> {
     const e = this.store.getEvent(eventId);
-    return e && { json: e.json, pos: e.pos };
+    if (!e) return undefined;
+    const shown = view === "client" ? (this.forClients([e])[0] as StoredEvent) : e;
+    return { json: shown.json, pos: e.pos };
   }
 
   /** Current state event JSON, create event first, then in timeline order. */
-  async currentStateJson(): Promise<Array<{ eventId: string; json: string }>> {
+  async currentStateJson(view: "federation" | "client" = "federation"): Promise<Array<{ eventId: string; json: string }>> {
     this.requireRoom();
-    return this.store.currentState().map((e) => ({ eventId: e.eventId, json: e.json }));
+    const rows = this.store.currentState().map((e) => ({ eventId: e.eventId, json: e.json }));
+    return view === "client" ? this.forClients(rows) : rows;
   }
 
-  async stateEvent(type: string, stateKey: string): Promise<{ eventId: string; json: string } | undefined> {
+  async stateEvent(type: string, stateKey: string, view: "federation" | "client" = "federation"): Promise<{ eventId: string; json: string } | undefined> {
     const entry = this.state.entry(type, stateKey);
     if (!entry) return undefined;
-    return { eventId: entry.eventId, json: JSON.stringify(entry.pdu) };
+    const row = { eventId: entry.eventId, json: JSON.stringify(entry.pdu) };
+    return view === "client" ? (this.forClients([row])[0] as typeof row) : row;
   }
 
   /** Whether `server` may read this room over federation (event, state, backfill). */
@@ -236,13 +247,14 @@ export class Room extends DurableObject<Env> {
   }
 
   /** Timeline window for clients: forwards from a position or backwards before one. */
-  async timeline(opts: { from?: number; dir: "f" | "b"; limit: number }): Promise<TimelineEvent[]> {
+  async timeline(opts: { from?: number; dir: "f" | "b"; limit: number; view?: "federation" | "client" }): Promise<TimelineEvent[]> {
     const limit = Math.max(1, Math.min(opts.limit, 1000));
     const rows =
       opts.dir === "f"
         ? this.store.eventsAfter(opts.from ?? 0, limit)
         : this.store.eventsBefore(opts.from ?? Number.MAX_SAFE_INTEGER, limit);
-    return rows.map((r) => ({ pos: r.pos as number, eventId: r.eventId, json: r.json }));
+    const out = rows.map((r) => ({ pos: r.pos as number, eventId: r.eventId, json: r.json }));
+    return opts.view === "client" ? this.forClients(out) : out;
   }
 
   /**
@@ -423,8 +435,10 @@ export class Room extends DurableObject<Env> {
     const json = canonicalJson(pdu);
     const destinations = fanOut ? this.destinationsFor(pdu) : [];
     const membershipBefore = pdu.type === "m.room.member" && typeof pdu.state_key === "string" ? this.state.membership(pdu.state_key) : undefined;
+    const redacted = this.redactionTarget(eventId, pdu);
     this.ctx.storage.transactionSync(() => {
       this.deleteHandedOver();
+      if (redacted) this.store.putRedaction(redacted.targetId, eventId, json);
       const insert: Parameters<RoomStorage["insertEvent"]>[0] = { eventId, pos, type: pdu.type, sender: pdu.sender, json };
       if (pdu.state_key !== undefined) insert.stateKey = pdu.state_key;
       if (lpduHash !== undefined) insert.lpduHash = lpduHash;
@@ -437,12 +451,48 @@ export class Room extends DurableObject<Env> {
     this.handedOver.clear();
     if (this.outboxInMemory) for (const destination of destinations) this.unflushed.push({ destination, pos, eventId, json });
     this.state.apply(eventId, pdu);
+    // A redacted state event counts in its redacted form from now on, as in Matrix.
+    if (redacted?.stateEntry) this.state.apply(redacted.targetId, (this.version as RoomVersion).redact(redacted.target) as Pdu);
     if (pdu.type === MLS_COMMIT_EVENT) this.releaseWelcomes();
     this.last = { eventId, pos, pdu };
     if (destinations.length > 0) this.kickFlush();
     this.scheduleIndexing();
     this.queueNotifications(pos, pdu);
     return pos;
+  }
+
+  /**
+   * The event an accepted redaction strips, when the rules let it (shared/redaction-auth.ts): the
+   * redaction's sender holds the redact level or shares a server with the target's sender.
+   */
+  private redactionTarget(eventId: string, pdu: Pdu): { targetId: string; target: Pdu; stateEntry: boolean } | undefined {
+    if (pdu.type !== "m.room.redaction") return undefined;
+    const targetId = redactionTargetOf(pdu);
+    if (targetId === undefined) return undefined;
+    const stored = this.store.getEvent(targetId);
+    if (!stored) return undefined;
+    const target = JSON.parse(stored.json) as Pdu;
+    const version = this.version as RoomVersion;
+    const rules: RulesVersion = version.linearized ? "lm" : version.id === "12" ? "12" : "11";
+    const createEvent = this.state.get("m.room.create", "");
+    const ok = redactionMayBeApplied(pdu, target, { redactionId: eventId, targetId, state: this.state, version: rules, ...(createEvent ? { createEvent } : {}) });
+    if (!ok) return undefined;
+    const stateEntry = typeof target.state_key === "string" && this.state.eventIdOf(target.type, target.state_key) === targetId;
+    return { targetId, target, stateEntry };
+  }
+
+  /** Events as clients see them: redacted ones stripped, with `unsigned.redacted_because`. */
+  private forClients<T extends { eventId: string; json: string }>(rows: T[]): T[] {
+    const redactions = this.store.redactionsOf(rows.map((r) => r.eventId));
+    if (redactions.size === 0) return rows;
+    const version = this.version as RoomVersion;
+    return rows.map((r) => {
+      const red = redactions.get(r.eventId);
+      if (!red) return r;
+      const stripped = version.redact(JSON.parse(r.json) as Pdu) as Record<string, unknown>;
+      const because = JSON.parse(red.json) as Record<string, unknown>;
+      return { ...r, json: JSON.stringify({ ...stripped, unsigned: { redacted_because: { ...because, event_id: red.redactionId } } }) };
+    });
   }
 
   /**
@@ -949,7 +999,8 @@ export class Room extends DurableObject<Env> {
     fullState: boolean;
   }): Promise<SyncView> {
     this.requireRoom();
-    return { ...syncSlice(this.store, args), summary: this.summary(args.userId) };
+    const slice = syncSlice(this.store, args);
+    return { ...slice, events: this.forClients(slice.events), state: this.forClients(slice.state), summary: this.summary(args.userId) };
   }
 
   private summary(userId: string): SyncSummary {

@@ -23,7 +23,11 @@ export function toClientEvent(pdu: Pdu, eventId: string, roomId: string, now?: n
     sender: pdu.sender,
     origin_server_ts: pdu.origin_server_ts,
     content: pdu.content,
-    unsigned: now === undefined ? {} : { age: Math.max(0, now - pdu.origin_server_ts) },
+    // Only what a server adds for clients travels in `unsigned` (a redaction's redacted_because).
+    unsigned: {
+      ...(typeof pdu.unsigned === "object" && pdu.unsigned !== null ? (pdu.unsigned as Record<string, unknown>) : {}),
+      ...(now === undefined ? {} : { age: Math.max(0, now - pdu.origin_server_ts) }),
+    },
   };
   if (pdu.state_key !== undefined) out.state_key = pdu.state_key;
   const redacts = pdu.redacts ?? (typeof pdu.content["redacts"] === "string" ? pdu.content["redacts"] : undefined);

@@ -87,15 +87,15 @@ async function context(req: SbRequest, env: Env): Promise<Response> {
   if (!Number.isSafeInteger(limitRaw) || limitRaw < 0) throw new MatrixError(400, "M_INVALID_PARAM", "limit must be a non-negative integer");
   const limit = Math.min(limitRaw, MAX_CONTEXT_LIMIT);
   const stub = await requireJoined(env, roomId, userId);
-  const target = await stub.getEventJson(eventId);
+  const target = await stub.getEventJson(eventId, "client");
   if (!target || target.pos === null) throw notFound("Event not found");
   const pos = target.pos;
   // The limit covers both sides together; split it evenly, the odd one going after.
   const nBefore = Math.floor(limit / 2);
   const nAfter = limit - nBefore;
   const [before, after] = await Promise.all([
-    nBefore > 0 ? stub.timeline({ from: pos, dir: "b", limit: nBefore }) : Promise.resolve([]),
-    nAfter > 0 ? stub.timeline({ from: pos, dir: "f", limit: nAfter }) : Promise.resolve([]),
+    nBefore > 0 ? stub.timeline({ from: pos, dir: "b", limit: nBefore, view: "client" }) : Promise.resolve([]),
+    nAfter > 0 ? stub.timeline({ from: pos, dir: "f", limit: nAfter, view: "client" }) : Promise.resolve([]),
   ]);
   const firstPos = before[before.length - 1]?.pos ?? pos;
   const lastPos = after[after.length - 1]?.pos ?? pos;
@@ -130,7 +130,7 @@ async function redact(req: SbRequest, env: Env): Promise<Response> {
   const { body } = await readJsonBody(req, SMALL_BODY);
   const reason = optString(body, "reason");
   const stub = await requireJoined(env, roomId, userId);
-  const target = await stub.getEventJson(eventId);
+  const target = await stub.getEventJson(eventId, "client");
   if (!target || target.pos === null) throw notFound("Event not found");
   if ((JSON.parse(target.json) as Pdu).sender !== userId) {
     const { level, levels } = await roomPower(stub, userId);

@@ -221,7 +221,7 @@ async function getState(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
   const roomId = roomIdParam(req);
   const stub = await requireJoined(env, roomId, userId);
-  const all = await stub.currentStateJson();
+  const all = await stub.currentStateJson("client");
   return json(all.map((e) => clientEvent(e.json, e.eventId, roomId)));
 }
 
@@ -231,7 +231,7 @@ async function getStateEvent(req: SbRequest, env: Env): Promise<Response> {
   const type = param(req, "eventType");
   const stateKey = (req.params as Record<string, string | undefined>)["stateKey"] === undefined ? "" : param(req, "stateKey");
   const stub = await requireJoined(env, roomId, userId);
-  const e = await stub.stateEvent(type, stateKey);
+  const e = await stub.stateEvent(type, stateKey, "client");
   if (!e) throw notFound("State event not found");
   const format = new URL(req.url).searchParams.get("format");
   if (format === "event") return json(clientEvent(e.json, e.eventId, roomId));
@@ -259,7 +259,7 @@ async function messages(req: SbRequest, env: Env): Promise<Response> {
   const from = parseToken(q.get("from"));
   const to = parseToken(q.get("to"));
   // A backwards page "from p<n>" holds events before position n+1 (n itself included).
-  const events = await stub.timeline(dir === "b" ? { from: from === undefined ? undefined : from + 1, dir, limit } : { from: from ?? 0, dir, limit });
+  const events = await stub.timeline(dir === "b" ? { from: from === undefined ? undefined : from + 1, dir, limit, view: "client" } : { from: from ?? 0, dir, limit, view: "client" });
   const inRange = events.filter((e) => to === undefined || (dir === "b" ? e.pos > to : e.pos <= to));
   const chunk = inRange.map((e) => clientEvent(e.json, e.eventId, roomId));
   const info = await stub.info();
@@ -280,7 +280,7 @@ async function getEvent(req: SbRequest, env: Env): Promise<Response> {
   const eventId = param(req, "eventId");
   if (!isEventId(eventId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid event ID");
   const stub = await requireJoined(env, roomId, userId);
-  const e = await stub.getEventJson(eventId);
+  const e = await stub.getEventJson(eventId, "client");
   if (!e || e.pos === null) throw notFound("Event not found");
   return json(clientEvent(e.json, eventId, roomId));
 }
@@ -292,7 +292,7 @@ async function members(req: SbRequest, env: Env): Promise<Response> {
   const q = new URL(req.url).searchParams;
   const only = q.get("membership");
   const not = q.get("not_membership");
-  const all = await stub.currentStateJson();
+  const all = await stub.currentStateJson("client");
   const chunk = all
     .map((e) => ({ e, pdu: JSON.parse(e.json) as Pdu }))
     .filter(({ pdu }) => pdu.type === "m.room.member")

@@ -84,3 +84,50 @@ describe("room errors clients expect", () => {
     expect(await eventCount(roomId)).toBe(before);
   });
 });
+
+describe("redaction", () => {
+  it("serves a redacted message stripped, with redacted_because, in /messages, /event and /sync", async () => {
+    const alice = await register("red");
+    const roomId = (await call("POST", `${C}/createRoom`, alice.token, {})).json["room_id"] as string;
+    const r = encodeURIComponent(roomId);
+    const sent = (await call("PUT", `${C}/rooms/${r}/send/m.room.message/m1`, alice.token, { msgtype: "m.text", body: "oops, secret" })).json["event_id"] as string;
+    const red = await call("PUT", `${C}/rooms/${r}/redact/${encodeURIComponent(sent)}/r1`, alice.token, { reason: "typo" });
+    expect(red.status).toBe(200);
+    const redactionId = red.json["event_id"] as string;
+
+    const event = await call("GET", `${C}/rooms/${r}/event/${encodeURIComponent(sent)}`, alice.token);
+    expect(event.json["content"]).toEqual({});
+    expect((event.json["unsigned"] as { redacted_because: { event_id: string } }).redacted_because.event_id).toBe(redactionId);
+
+    const page = await call("GET", `${C}/rooms/${r}/messages?dir=b&limit=5`, alice.token);
+    const inPage = (page.json["chunk"] as Array<{ event_id: string; content: Record<string, unknown> }>).find((e) => e.event_id === sent);
+    expect(inPage?.content).toEqual({});
+
+    const sync = await call("GET", `${C}/sync`, alice.token);
+    const timeline = (sync.json["rooms"] as { join: Record<string, { timeline: { events: Array<{ event_id: string; content: Record<string, unknown> }> } }> }).join[roomId]?.timeline.events ?? [];
+    expect(timeline.find((e) => e.event_id === sent)?.content).toEqual({});
+  });
+
+  it("does not strip another user's event for a sender without the redact level", async () => {
+    const alice = await register("own");
+    const bob = await register("low");
+    const roomId = (await call("POST", `${C}/createRoom`, alice.token, { preset: "public_chat" })).json["room_id"] as string;
+    const r = encodeURIComponent(roomId);
+    await call("POST", `${C}/join/${r}`, bob.token, {});
+    const sent = (await call("PUT", `${C}/rooms/${r}/send/m.room.message/k1`, alice.token, { msgtype: "m.text", body: "keep me" })).json["event_id"] as string;
+    const red = await call("PUT", `${C}/rooms/${r}/redact/${encodeURIComponent(sent)}/r2`, bob.token, {});
+    expect(red.status).toBe(403);
+    const event = await call("GET", `${C}/rooms/${r}/event/${encodeURIComponent(sent)}`, alice.token);
+    expect((event.json["content"] as { body: string }).body).toBe("keep me");
+  });
+
+  it("turns a redacted room name into no name in the room's state", async () => {
+    const alice = await register("nm");
+    const roomId = (await call("POST", `${C}/createRoom`, alice.token, { name: "Secret project" })).json["room_id"] as string;
+    const r = encodeURIComponent(roomId);
+    const nameEvent = await call("GET", `${C}/rooms/${r}/state/m.room.name/?format=event`, alice.token);
+    await call("PUT", `${C}/rooms/${r}/redact/${encodeURIComponent(nameEvent.json["event_id"] as string)}/r3`, alice.token, {});
+    const name = await call("GET", `${C}/rooms/${r}/state/m.room.name/`, alice.token);
+    expect(name.json).toEqual({});
+  });
+});
