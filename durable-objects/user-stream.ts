@@ -30,6 +30,8 @@ export interface StreamChanges {
   toDevice: ToDeviceMessage[];
   /** Users whose devices changed (or who no longer share a room) after `since` (a client shows none on an initial sync). */
   deviceLists: { changed: string[]; left: string[] };
+  /** Account data entries set after `since` ('' = global); empty on an initial sync, which reads them all. */
+  accountData: Array<{ roomId: string; type: string }>;
 }
 
 /** A to-device message as /sync shows it; content stays JSON text (RPC typing cannot carry `unknown`). */
@@ -77,6 +79,8 @@ const SCHEMA = [
   // Latest device-list news per other user: 'changed' (keys or devices changed) or 'left'.
   `CREATE TABLE IF NOT EXISTS device_list_changes (user_id TEXT PRIMARY KEY, kind TEXT NOT NULL, stream_id INTEGER NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS device_list_changes_by_stream ON device_list_changes (stream_id)`,
+  // Which account data entries changed when ('' = global); the content itself lives in D1.
+  `CREATE TABLE IF NOT EXISTS account_data_changes (room_id TEXT NOT NULL, type TEXT NOT NULL, stream_id INTEGER NOT NULL, PRIMARY KEY (room_id, type))`,
 ];
 
 /** Rows of history kept; a token older than these starts its rooms afresh. */
@@ -203,6 +207,7 @@ export class UserStream extends DurableObject<Env> {
       rooms: this.changedRooms(from),
       toDevice: toDevice.messages,
       deviceLists: this.deviceListChanges(from),
+      accountData: from === 0 ? [] : this.accountDataChanges(from),
     };
   }
 
@@ -337,6 +342,28 @@ export class UserStream extends DurableObject<Env> {
       .exec<{ user_id: string; kind: string }>(`SELECT user_id, kind FROM device_list_changes WHERE stream_id > ? ORDER BY user_id`, from)
       .toArray();
     return { changed: rows.filter((r) => r.kind === "changed").map((r) => r.user_id), left: rows.filter((r) => r.kind === "left").map((r) => r.user_id) };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Account data: the stream only records what changed when, so /sync knows what to read from D1.
+  // ------------------------------------------------------------------------------------------
+
+  /** An account data entry of this user was set ('' = global); a waiting sync wakes. */
+  async accountDataChanged(roomId: string, type: string): Promise<number> {
+    const sid = ++this.counter;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(sid));
+      this.sql.exec(`INSERT OR REPLACE INTO account_data_changes (room_id, type, stream_id) VALUES (?, ?, ?)`, roomId, type, sid);
+    });
+    this.wakeAll();
+    return sid;
+  }
+
+  private accountDataChanges(from: number): Array<{ roomId: string; type: string }> {
+    return this.sql
+      .exec<{ room_id: string; type: string }>(`SELECT room_id, type FROM account_data_changes WHERE stream_id > ? ORDER BY stream_id`, from)
+      .toArray()
+      .map((r) => ({ roomId: r.room_id, type: r.type }));
   }
 
   private wakeAll(): void {

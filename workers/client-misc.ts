@@ -12,7 +12,7 @@ import { isEventId } from "../shared/ids.js";
 import { actionLevel } from "../shared/power-levels.js";
 import { DEFAULT_ROOM_VERSION_ID, LM_ROOM_VERSION_ID, SUPPORTED_ROOM_VERSION_IDS } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
-import { CLIENT_PREFIXES, clientEventOf, param, requireJoined, requireSelf, roomIdParam, roomPower, userIdParam } from "./client-common.js";
+import { CLIENT_PREFIXES, clientEventOf, param, requireJoined, requireSelf, roomIdParam, roomPower, userIdParam, userStream } from "./client-common.js";
 import { requireUser } from "./client-auth.js";
 import { json, readJsonBody } from "./http.js";
 import { getAccountData, putAccountData } from "./storage/account-data.js";
@@ -175,6 +175,7 @@ function putAccountDataRoute(withRoom: boolean) {
     if (SERVER_MANAGED_ACCOUNT_DATA.has(type)) throw new MatrixError(405, "M_BAD_JSON", `Cannot set ${type} through this API`);
     const { body } = await readJsonBody(req, { maxBytes: 64 * 1024 });
     await putAccountData(env.DB, userId, roomId, type, JSON.stringify(body), Date.now()).run();
+    await userStream(env, userId).accountDataChanged(roomId ?? "", type);
     return json({});
   };
 }
@@ -186,6 +187,7 @@ function putAccountDataRoute(withRoom: boolean) {
 /** The fully-read marker is room account data the server keeps on the client's behalf. */
 async function setFullyRead(env: Env, userId: string, roomId: string, eventId: string): Promise<void> {
   await putAccountData(env.DB, userId, roomId, "m.fully_read", JSON.stringify({ event_id: eventId }), Date.now()).run();
+  await userStream(env, userId).accountDataChanged(roomId, "m.fully_read");
 }
 
 function optEventId(body: Record<string, unknown>, key: string): string | undefined {

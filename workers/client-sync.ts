@@ -13,6 +13,7 @@ import { requireUser } from "./client-auth.js";
 import { CLIENT_PREFIXES } from "./client-common.js";
 import { param } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
+import { listAccountData } from "./storage/account-data.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
 import { e2eeSyncFields } from "./sync-e2ee.js";
 
@@ -102,13 +103,50 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
       }),
   );
   const e2ee = await e2eeSyncFields(env, userId, deviceId, changes, Boolean(q.get("since")), { join, leave });
+  const accountData = await accountDataSection(env, userId, since === 0 ? undefined : changes.accountData, join, filter);
   return json({
     next_batch: `s${changes.next}`,
     rooms: { join, invite, leave, knock },
     presence: { events: [] },
-    account_data: { events: [] },
+    account_data: { events: accountData },
     ...e2ee,
   });
+}
+
+/**
+ * Account data for the response: everything on an initial sync, else the entries the stream says
+ * changed. Global entries are returned; room entries go into that room's `join` section (created if
+ * the room has nothing else to report).
+ */
+async function accountDataSection(
+  env: Env,
+  userId: string,
+  changed: Array<{ roomId: string; type: string }> | undefined,
+  join: Record<string, unknown>,
+  filter: SyncFilter,
+): Promise<Array<{ type: string; content: unknown }>> {
+  if (changed !== undefined && changed.length === 0) return [];
+  const wanted = changed && new Set(changed.map((c) => `${c.roomId}\u0000${c.type}`));
+  const rows = (await listAccountData(env.DB, userId)).filter((r) => !wanted || wanted.has(`${r.room_id}\u0000${r.type}`));
+  const global: Array<{ type: string; content: unknown }> = [];
+  const needsMembership = rows.some((r) => r.room_id !== "" && !(r.room_id in join));
+  const joined = needsMembership ? new Set(await stream(env, userId).joinedRooms()) : undefined;
+  for (const r of rows) {
+    const event = { type: r.type, content: JSON.parse(r.content) as unknown };
+    if (r.room_id === "") {
+      global.push(event);
+      continue;
+    }
+    if (!roomIncluded(filter, r.room_id) || (!(r.room_id in join) && !joined?.has(r.room_id))) continue;
+    const section = (join[r.room_id] ??= {
+      timeline: { events: [], limited: false },
+      state: { events: [] },
+      ephemeral: { events: [] },
+      account_data: { events: [] },
+    }) as { account_data?: { events: unknown[] } };
+    (section.account_data ??= { events: [] }).events.push(event);
+  }
+  return global;
 }
 
 async function postFilter(req: SbRequest, env: Env): Promise<Response> {

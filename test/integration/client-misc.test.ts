@@ -473,3 +473,22 @@ describe("other endpoints clients probe", () => {
     expectError(await call("GET", "/_matrix/client/unstable/org.matrix.msc4143/rtc/transports", { token: u.token }), 404, "M_UNRECOGNIZED");
   });
 });
+
+describe("account data in /sync", () => {
+  it("delivers global and room account data on an initial sync, and a change on the next incremental sync", async () => {
+    const u = await register("acct");
+    const created = await call("POST", `${C}/createRoom`, { token: u.token, body: {} });
+    const roomId = created.json["room_id"] as string;
+    const enc = encodeURIComponent;
+    await call("PUT", `${C}/user/${enc(u.userId)}/account_data/m.direct`, { token: u.token, body: { "@x:hub.test": [roomId] } });
+    await call("PUT", `${C}/user/${enc(u.userId)}/rooms/${enc(roomId)}/account_data/org.example.tag`, { token: u.token, body: { pinned: true } });
+    const first = await call("GET", `${C}/sync`, { token: u.token });
+    expect(first.json["account_data"]).toEqual({ events: [{ type: "m.direct", content: { "@x:hub.test": [roomId] } }] });
+    const room = (first.json["rooms"] as { join: Record<string, { account_data: { events: unknown[] } }> }).join[roomId];
+    expect(room?.account_data.events).toEqual([{ type: "org.example.tag", content: { pinned: true } }]);
+
+    await call("PUT", `${C}/user/${enc(u.userId)}/account_data/org.example.theme`, { token: u.token, body: { dark: true } });
+    const next = await call("GET", `${C}/sync?since=${first.json["next_batch"] as string}&timeout=0`, { token: u.token });
+    expect(next.json["account_data"]).toEqual({ events: [{ type: "org.example.theme", content: { dark: true } }] });
+  });
+});

@@ -20,3 +20,9 @@ export async function getAccountData(db: D1Database, userId: string, roomId: str
     .first<{ content: string }>();
   return row?.content ?? null;
 }
+
+/** Every entry of a user, global ones with room_id '' (initial sync). */
+export async function listAccountData(db: D1Database, userId: string): Promise<Array<{ room_id: string; type: string; content: string }>> {
+  const res = await db.prepare(`SELECT room_id, type, content FROM account_data WHERE user_id = ?`).bind(userId).all<{ room_id: string; type: string; content: string }>();
+  return res.results;
+}
