@@ -2,7 +2,8 @@
 // send_X handshake with the hub, run from the Worker (it has the key cache to verify the answer).
 
 import { badJson, forbidden, MatrixError } from "../shared/errors.js";
-import { MapState, type Pdu } from "../shared/event.js";
+import { checkAuthChain } from "../shared/auth-chain.js";
+import type { Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { isRoomId, serverNameOf } from "../shared/ids.js";
 import { buildLpdu } from "../shared/lpdu.js";
@@ -84,11 +85,15 @@ export async function joinRemoteRoom(env: Env, config: Config, userId: string, r
   const create = state.find((e: Pdu) => e.type === "m.room.create");
   if (!create || serverNameOf(create.sender) !== hub) throw forbidden(`${hub} is not the hub of ${roomId}`);
   // The answer must be about this room, and its create event must pass the auth rules (LM rule 3.2:
-  // the room ID belongs to the creator's server). Otherwise any server asked could answer for a
-  // room ID that is not its own and become that room's hub here.
+  // the room ID belongs to the creator's server; checked below with the rest of the chain). Otherwise
+  // any server asked could answer for a room ID that is not its own and become that room's hub here.
   if ([event, ...state, ...authChain].some((e) => e.room_id !== roomId)) throw forbidden(`The send_join answer from ${hub} holds events of another room`);
-  const createCheck = version.checkAuth({ event: create, state: new MapState(), authEvents: [] });
-  if (!createCheck.allowed) throw forbidden(`The create event ${hub} gave for ${roomId} fails auth rule ${createCheck.rule}: ${createCheck.reason}`);
+  // Every state and auth-chain event must pass the auth rules against its own auth events, which
+  // the answer must carry: the replica starts from this state and judges the hub's later events by it.
+  const byId = new Map<string, Pdu>();
+  for (const e of [...authChain, ...state]) byId.set(await eventIdOf(e, version), e);
+  const failure = checkAuthChain(version, byId);
+  if (failure) throw forbidden(`The send_join answer from ${hub} for ${roomId} fails auth: event ${failure.eventId} (rule ${failure.rule}: ${failure.reason})`);
   const { eventId } = await room.initFromJoin({ roomId, version: versionId, hub, state, authChain, event });
   await insertRoom(env.DB, { room_id: roomId, room_version: versionId, hub_server: hub, creator: create.sender, created_ts: Date.now() }).run();
   return eventId;

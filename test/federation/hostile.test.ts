@@ -16,7 +16,7 @@ import { signedRequestObject, formatXMatrixHeader } from "../../shared/x-matrix.
 import { canonicalJson, canonicalJsonBytes } from "../../shared/canonical-json.js";
 import { parseSigningKeySecret } from "../../shared/signing-key.js";
 import type { ServerName } from "../../shared/ids.js";
-import { eventually, TestClient } from "./client.js";
+import { eventually, MatrixApiError, TestClient } from "./client.js";
 import {
   completedPdu,
   fed,
@@ -374,6 +374,7 @@ describe("hostile federation peers", () => {
     let impostor: Server | undefined;
     let victimRoomId: string;
     const ownRoomId = `!impostorsown:p2.test`;
+    const badStateRoomId = `!badstate:p2.test`;
 
     /** The room state p2 makes up: created by its own user, public, under the room ID asked for. */
     async function madeUpRoom(rid: string, lpdu: Lpdu): Promise<{ state: Pdu[]; event: Pdu }> {
@@ -395,7 +396,19 @@ describe("hostile federation peers", () => {
       await add("m.room.create", { room_version: LM_ROOM_VERSION_ID }, []);
       await add("m.room.member", { membership: "join" }, [0]);
       await add("m.room.power_levels", { users: { [mallory]: 100 } }, [0, 1]);
-      await add("m.room.join_rules", { join_rule: "public" }, [0, 1, 2]);
+      // The bad-state room's join rules come from a user who never joined: the rules forbid it.
+      if (rid === badStateRoomId) {
+        const eve = `@eve:${p2.name}`;
+        const pdu = await buildLocalPdu(
+          { room_id: rid, type: "m.room.join_rules", state_key: "", sender: eve, origin_server_ts: Date.now(), content: { join_rule: "public" } },
+          { authEvents: [ids[0] as string, ids[2] as string], prevEvents: [ids[2] as string] },
+          p2.name,
+          key,
+          LM_ROOM_VERSION,
+        );
+        state.push(pdu);
+        ids.push(await lpduIdOf(pdu));
+      } else await add("m.room.join_rules", { join_rule: "public" }, [0, 1, 2]);
       const event = await completeLpdu(lpdu, { authEvents: [ids[0], ids[2], ids[3]] as string[], prevEvents: [ids[3] as string] }, p2.name, key, LM_ROOM_VERSION);
       return { state, event };
     }
@@ -448,6 +461,18 @@ describe("hostile federation peers", () => {
     it("joins a room p2 hosts under its own name through p2 (control)", async () => {
       await bob.join(ownRoomId, p2.name);
       expect(await hubOf(p1, ownRoomId)).toBe(p2.name);
+    });
+
+    it("refuses a send_join answer whose state fails the auth rules, and keeps no replica of it", async () => {
+      const err = await bob.join(badStateRoomId, p2.name).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(MatrixApiError);
+      expect((err as MatrixApiError).status).toBe(403);
+      expect((err as MatrixApiError).body.errcode).toBe("M_FORBIDDEN");
+      expect((err as MatrixApiError).body.error).toMatch(/fails auth.*rule 6/);
+      expect(await hubOf(p1, badStateRoomId)).toBeUndefined();
     });
 
     it("does not let p2 become the hub of a room ID of another server", async () => {
