@@ -393,7 +393,7 @@ async function state(ctx, roomId) {
 async function outbox(ctx, server) {
   const data = await adminGet(ctx, `/destinations/${encodeURIComponent(server)}`);
   if (ctx.options.json) return printJson(data);
-  const never = data.destination === "" && data.lastSuccessTs === null && data.failures === 0 && data.queuedPdus === 0 && data.queuedEdus === 0;
+  const never = data.destination === "" && data.lastSuccessTs === null && data.failures === 0 && data.queuedPdus === 0 && data.queuedEdus === 0 && !data.roomsWaiting;
   if (never) return out(`No deliveries to ${server} yet: nothing queued, nothing sent.`);
   const retry = data.nextAttemptTs === null ? "-" : `${when(data.nextAttemptTs)}${data.nextAttemptTs > Date.now() ? ` (in ${Math.ceil((data.nextAttemptTs - Date.now()) / 1000)} s)` : ""}`;
   out(
@@ -401,6 +401,7 @@ async function outbox(ctx, server) {
       ["destination", data.destination || server],
       ["queued PDUs", String(data.queuedPdus)],
       ["queued EDUs", String(data.queuedEdus)],
+      ["rooms queued", String(data.roomsWaiting ?? 0)],
       ["in flight", data.inFlightTxn ?? "-"],
       ["failures", String(data.failures)],
       ["next attempt", retry],

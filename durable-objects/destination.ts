@@ -1,8 +1,13 @@
-// One remote server's delivery queue. Rooms hand it their accepted PDUs (or, as participant, their
-// LPDUs for the hub); it sends them in arrival order, in transactions of at most 50 PDUs and 100
-// EDUs, one transaction in flight at a time as the draft requires of a sender. A transaction keeps
-// its ID across retries so the receiver can answer a repeat without processing it again. Retries
-// back off and are driven by the DO alarm; the queue lives in SQLite, so a restart loses nothing.
+// One remote server's delivery queue. It sends, in transactions of at most 50 PDUs and 100 EDUs,
+// one transaction in flight at a time as the draft requires of a sender:
+// - hub rooms' events, which it pulls from each room's outbox (the durable record of what this
+//   server still needs) after the room announces them, and reports back as delivered; it keeps only
+//   its place per room, in memory, so fan-out writes nothing here. Should this object restart, the
+//   rooms announce again (Room.reannounce);
+// - items with no other durable home (our participant rooms' LPDUs for their hub, EDUs), which it
+//   stores in SQLite.
+// A transaction keeps its ID across retries so the receiver can answer a repeat without processing
+// it again. Retries back off and are driven by the DO alarm.
 
 import { DurableObject } from "cloudflare:workers";
 
@@ -19,7 +24,10 @@ export interface QueueItem {
 
 export interface DestinationStatus {
   destination: string;
+  /** PDUs stored here (LPDUs) plus those of the transaction being sent or retried. */
   queuedPdus: number;
+  /** Rooms whose announced events have not all been pulled yet. */
+  roomsWaiting: number;
   queuedEdus: number;
   inFlightTxn: string | null;
   failures: number;
@@ -30,6 +38,36 @@ export interface DestinationStatus {
 
 const MAX_PDUS = 50;
 const MAX_EDUS = 100;
+/** How long a room's delivered position may wait to ride on the next pull before it is reported on its own. */
+const REPORT_DELAY_MS = 500;
+const MAX_ROOM_CURSORS = 10_000;
+
+interface PulledRow {
+  roomId: string;
+  pos: number;
+  json: string;
+}
+
+interface Transaction {
+  txnId: string;
+  lastPduSeq: number;
+  lastEduSeq: number;
+  body: string;
+  /** Stored rows (their room and, for LPDUs, hash: to report the hub's rejections). */
+  rows: Array<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null }>;
+  /** Per room, the last pulled position this transaction carries. */
+  pulled: Map<string, number>;
+  pduCount: number;
+}
+
+/** Where this queue stands with one hub room: the newest position announced, the last one sent. */
+interface RoomCursor {
+  available: number;
+  /** null until known: the first pull then starts after what the room last heard was delivered. */
+  sent: number | null;
+  /** The room has not been told `sent` yet. */
+  unreported: boolean;
+}
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS queue (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -48,6 +86,14 @@ export class Destination extends DurableObject<Env> {
   private sending: Promise<void> | undefined;
   private again = false;
   private inFlight: string | null = null;
+  private readonly rooms = new Map<string, RoomCursor>();
+  /** A transaction that failed, resent as it was (same ID, same body) when the backoff ends. */
+  private held: Transaction | undefined;
+  /** False until the stored queue is known to be empty (after a read finds nothing, until the next enqueue). */
+  private storedEmpty = false;
+  private reportTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Kept in memory: writing it after every transaction would cost a write transaction each. */
+  private lastSuccessTs: number | undefined;
   /**
    * The meta table as last read or written by this object, its only writer. Reads on the hot path
    * (every enqueue and transaction) come from here instead of a SELECT each.
@@ -93,16 +139,30 @@ export class Destination extends DurableObject<Env> {
     if (this.meta("destination") === undefined) this.setMeta("destination", destination);
     // One statement for the whole batch (a room hands over up to hundreds of events at once): the
     // items travel as one JSON parameter and SQLite unpacks them, in order, with json_each.
+    this.storedEmpty = false;
     const rows = items.map((it) => [it.kind ?? "pdu", it.roomId, it.id, it.lpduHash ?? null, it.json]);
     this.sql.exec(
       `INSERT OR IGNORE INTO queue (kind, room_id, item_id, lpdu_hash, json)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) ORDER BY key`,
       JSON.stringify(rows),
     );
-    // A new item is a good moment to retry a backed-off destination only if the backoff has passed.
+    await this.kickUnlessBackingOff();
+  }
+
+  /** A hub room has events for this destination up to position `upTo`, in its outbox. */
+  async roomHasEvents(destination: string, roomId: string, upTo: number): Promise<void> {
+    if (this.meta("destination") === undefined) this.setMeta("destination", destination);
+    const cursor = this.rooms.get(roomId);
+    if (cursor) cursor.available = Math.max(cursor.available, upTo);
+    else this.rooms.set(roomId, { available: upTo, sent: null, unreported: false });
+    await this.kickUnlessBackingOff();
+  }
+
+  /** New work is a good moment to retry a backed-off destination only if the backoff has passed. */
+  private async kickUnlessBackingOff(): Promise<void> {
     const next = Number(this.meta("next_attempt_ts") ?? 0);
     if (Date.now() >= next) this.kick();
-    else await this.ctx.storage.setAlarm(next);
+    else if ((await this.ctx.storage.getAlarm()) !== next) await this.ctx.storage.setAlarm(next);
   }
 
   private kick(): void {
@@ -120,66 +180,136 @@ export class Destination extends DurableObject<Env> {
     this.ctx.waitUntil(this.sending);
   }
 
-  /** Sends transactions until the queue is empty or a send fails. */
+  /** Sends transactions until nothing is left or a send fails. */
   private async drain(): Promise<void> {
     const destination = this.meta("destination");
     if (destination === undefined) return;
     // Backing off (a repeat kick after a failed send): the alarm will call again.
     if (Number(this.meta("next_attempt_ts") ?? 0) > Date.now()) return;
-    // Should this object die mid-send (crash, eviction, deploy), the alarm resumes the queue;
-    // otherwise nothing would until more traffic for this destination arrived.
-    await this.ctx.storage.setAlarm(Date.now() + this.retryDelay(1));
+    let alarmSet = false;
     for (;;) {
-      const txn = this.nextTransaction();
-      if (!txn) {
-        await this.ctx.storage.deleteAlarm();
-        return;
+      const txn = this.held ?? (await this.nextTransaction(destination));
+      this.held = undefined;
+      if (!txn) break;
+      // Should this object die mid-send (crash, eviction, deploy), the alarm resumes the stored
+      // queue; pulled events need none, their rooms announce them again.
+      if (!alarmSet && txn.rows.length > 0) {
+        await this.ctx.storage.setAlarm(Date.now() + this.retryDelay(1));
+        alarmSet = true;
       }
       this.inFlight = txn.txnId;
       const res = await this.env.OUTBOUND.sendTransactionCanonical(destination, txn.txnId, txn.body);
       this.inFlight = null;
       if (res.status !== 200) {
+        this.held = txn;
         await this.backOff(`HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
         return;
       }
       await this.reportFailures(txn, res.body);
-      this.atomically(() => {
-        this.sql.exec(`DELETE FROM queue WHERE (kind = 'pdu' AND seq <= ?) OR (kind = 'edu' AND seq <= ?)`, txn.lastPduSeq, txn.lastEduSeq);
-        this.setMeta("failures", 0);
-        this.setMeta("next_attempt_ts", null);
-        this.setMeta("last_error", null);
-        this.setMeta("last_success_ts", Date.now());
-      });
+      this.lastSuccessTs = Date.now();
+      const recovered = this.meta("failures") !== undefined && this.meta("failures") !== "0";
+      if (txn.rows.length > 0 || recovered) {
+        this.atomically(() => {
+          if (txn.rows.length > 0) this.sql.exec(`DELETE FROM queue WHERE (kind = 'pdu' AND seq <= ?) OR (kind = 'edu' AND seq <= ?)`, txn.lastPduSeq, txn.lastEduSeq);
+          this.setMeta("failures", 0);
+          this.setMeta("next_attempt_ts", null);
+          this.setMeta("last_error", null);
+          this.setMeta("last_success_ts", this.lastSuccessTs ?? null);
+        });
+      }
+      for (const [roomId, pos] of txn.pulled) {
+        const cursor = this.rooms.get(roomId);
+        if (!cursor) continue;
+        cursor.sent = Math.max(cursor.sent ?? 0, pos);
+        cursor.unreported = true;
+      }
+      this.scheduleReport(destination);
     }
+    if (alarmSet) await this.ctx.storage.deleteAlarm();
   }
 
   /**
-   * The oldest MAX_PDUS PDUs and MAX_EDUS EDUs. The transaction ID names the rows' sequence numbers,
-   * so a resend after a restart, over the same rows, carries the same ID without writing it down;
-   * should more rows have joined a batch that was not full, the ID differs and the receiver drops
-   * the events it already has.
+   * The next transaction: stored PDUs and EDUs first (oldest first), then events pulled from the
+   * rooms that announced some, each room's in its order. Undefined when there is nothing to send.
    */
-  private nextTransaction(): { txnId: string; lastPduSeq: number; lastEduSeq: number; body: string; rows: Array<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null }> } | undefined {
+  private async nextTransaction(destination: string): Promise<Transaction | undefined> {
     type Row = { seq: number; kind: string; room_id: string; item_id: string; lpdu_hash: string | null; json: string };
-    const pduRows = this.sql.exec<Row>(`SELECT seq, kind, room_id, item_id, lpdu_hash, json FROM queue WHERE kind = 'pdu' ORDER BY seq LIMIT ?`, MAX_PDUS).toArray();
-    // EDUs are looked up through their index: a scan would read the whole queue when there are none.
-    const eduRows = this.sql.exec<Row>(`SELECT seq, kind, room_id, item_id, lpdu_hash, json FROM queue INDEXED BY queue_item WHERE kind = 'edu' ORDER BY seq LIMIT ?`, MAX_EDUS).toArray();
-    if (pduRows.length === 0 && eduRows.length === 0) return undefined;
-    const span = (rows: Row[]) => (rows.length === 0 ? "" : `${(rows[0] as Row).seq}-${(rows[rows.length - 1] as Row).seq}`);
+    let pduRows: Row[] = [];
+    let eduRows: Row[] = [];
+    if (!this.storedEmpty) {
+      pduRows = this.sql.exec<Row>(`SELECT seq, kind, room_id, item_id, lpdu_hash, json FROM queue WHERE kind = 'pdu' ORDER BY seq LIMIT ?`, MAX_PDUS).toArray();
+      // EDUs are looked up through their index: a scan would read the whole queue when there are none.
+      eduRows = this.sql.exec<Row>(`SELECT seq, kind, room_id, item_id, lpdu_hash, json FROM queue INDEXED BY queue_item WHERE kind = 'edu' ORDER BY seq LIMIT ?`, MAX_EDUS).toArray();
+      if (pduRows.length === 0 && eduRows.length === 0) this.storedEmpty = true;
+    }
+    const pulled = await this.pull(destination, MAX_PDUS - pduRows.length);
+    if (pduRows.length === 0 && eduRows.length === 0 && pulled.length === 0) return undefined;
+    const span = (rows: Array<{ seq: number }>) => (rows.length === 0 ? "" : `${(rows[0] as Row).seq}-${(rows[rows.length - 1] as Row).seq}`);
+    const lastPulled = new Map<string, number>();
+    for (const r of pulled) lastPulled.set(r.roomId, r.pos);
+    const firstPulled = new Map<string, number>();
+    for (const r of pulled) if (!firstPulled.has(r.roomId)) firstPulled.set(r.roomId, r.pos);
+    // Pulled events are named by room and position range, so the ID says what the transaction holds.
+    const roomsPart = pulled.length === 0 ? "" : `.r${fnv1a([...lastPulled].map(([room, last]) => `${room}:${firstPulled.get(room)}-${last}`).join(";"))}`;
     const id = this.ctx.id.toString().slice(0, 8);
+    const pdus = [...pduRows.map((r) => r.json), ...pulled.map((r) => r.json)];
     return {
-      txnId: `${id}.p${span(pduRows)}.e${span(eduRows)}`,
+      txnId: `${id}.p${span(pduRows)}.e${span(eduRows)}${roomsPart}`,
       lastPduSeq: pduRows[pduRows.length - 1]?.seq ?? -1,
       lastEduSeq: eduRows[eduRows.length - 1]?.seq ?? -1,
       // Items are stored as canonical JSON, so the transaction is assembled as text in canonical key
       // order (edus < origin < origin_server_ts < pdus) instead of being parsed and encoded again.
-      body: `{"edus":[${eduRows.map((r) => r.json).join(",")}],"origin":${JSON.stringify(this.env.SERVER_NAME)},"origin_server_ts":${Date.now()},"pdus":[${pduRows.map((r) => r.json).join(",")}]}`,
+      body: `{"edus":[${eduRows.map((r) => r.json).join(",")}],"origin":${JSON.stringify(this.env.SERVER_NAME)},"origin_server_ts":${Date.now()},"pdus":[${pdus.join(",")}]}`,
       rows: [...pduRows, ...eduRows],
+      pulled: lastPulled,
+      pduCount: pdus.length,
     };
   }
 
+  /** Up to `limit` events from rooms with announced events not yet sent; a pull also reports the room's delivered position. */
+  private async pull(destination: string, limit: number): Promise<PulledRow[]> {
+    const out: PulledRow[] = [];
+    for (const [roomId, cursor] of this.rooms) {
+      if (out.length >= limit) break;
+      if (cursor.sent !== null && cursor.sent >= cursor.available) continue;
+      const room = this.env.ROOM.get(this.env.ROOM.idFromName(roomId));
+      // Announcements may arrive while the pull is out; only what was announced before it counts here.
+      const announced = cursor.available;
+      const rows = await room.fanOutBatch(destination, cursor.sent, limit - out.length);
+      cursor.unreported = false;
+      const last = rows[rows.length - 1];
+      // Nothing after our place: what was announced had been delivered already (by an earlier instance of this object).
+      if (!last) cursor.sent = Math.max(cursor.sent ?? 0, announced);
+      else cursor.available = Math.max(cursor.available, last.pos);
+      for (const r of rows) out.push({ roomId, pos: r.pos, json: r.json });
+    }
+    return out;
+  }
+
+  /**
+   * Tells rooms what was delivered that no later pull has told them, after a short delay: under
+   * load the next pull carries it; when traffic stops, this lets the rooms drop their outbox rows.
+   */
+  private scheduleReport(destination: string): void {
+    if (this.reportTimer !== undefined) return;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = undefined;
+      for (const [roomId, cursor] of this.rooms) {
+        if (!cursor.unreported || cursor.sent === null) continue;
+        cursor.unreported = false;
+        const room = this.env.ROOM.get(this.env.ROOM.idFromName(roomId));
+        this.ctx.waitUntil(room.fanOutDone(destination, cursor.sent).catch(() => undefined));
+      }
+      // Bounded memory on a server that shares very many rooms: caught-up rooms are forgotten (a
+      // later announcement starts from what the room was told was delivered).
+      if (this.rooms.size > MAX_ROOM_CURSORS) {
+        for (const [roomId, c] of this.rooms) if (!c.unreported && c.sent !== null && c.sent >= c.available) this.rooms.delete(roomId);
+      }
+    }, REPORT_DELAY_MS);
+  }
+
   /** Tells rooms which of their LPDUs the hub refused, so waiting clients learn why. */
-  private async reportFailures(txn: { rows: Array<{ room_id: string; item_id: string; lpdu_hash: string | null }> }, body: unknown): Promise<void> {
+  private async reportFailures(txn: Transaction, body: unknown): Promise<void> {
     const failed = (body as { failed_pdus?: unknown } | null)?.failed_pdus;
     if (typeof failed !== "object" || failed === null) return;
     for (const r of txn.rows) {
@@ -223,10 +353,12 @@ export class Destination extends DurableObject<Env> {
   async status(): Promise<DestinationStatus> {
     const counts = this.sql.exec<{ kind: string; n: number }>(`SELECT kind, COUNT(*) AS n FROM queue GROUP BY kind`).toArray();
     const next = this.meta("next_attempt_ts");
-    const last = this.meta("last_success_ts");
+    const last = this.lastSuccessTs ?? this.meta("last_success_ts");
+    const heldPulled = this.held ? this.held.pduCount - this.held.rows.filter((r) => r.kind === "pdu").length : 0;
     return {
       destination: this.meta("destination") ?? "",
-      queuedPdus: counts.find((c) => c.kind === "pdu")?.n ?? 0,
+      queuedPdus: (counts.find((c) => c.kind === "pdu")?.n ?? 0) + heldPulled,
+      roomsWaiting: [...this.rooms.values()].filter((c) => c.sent === null || c.sent < c.available).length,
       queuedEdus: counts.find((c) => c.kind === "edu")?.n ?? 0,
       inFlightTxn: this.inFlight,
       failures: Number(this.meta("failures") ?? 0),
@@ -235,4 +367,14 @@ export class Destination extends DurableObject<Env> {
       lastSuccessTs: last === undefined ? null : Number(last),
     };
   }
+}
+
+/** FNV-1a, 32-bit, in base 36: a short, stable name for what a transaction carries. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(36);
 }

@@ -218,25 +218,44 @@ export class RoomStorage {
 
   // --- outbox -------------------------------------------------------------------------------
 
-  /** Queues the event at `pos` for delivery to `destination`. */
-  enqueueOutbox(destination: string, pos: number): void {
-    this.sql.exec(`INSERT OR IGNORE INTO outbox (destination, pos) VALUES (?, ?)`, destination, pos);
+  /** Queues the event at `pos` for each of `destinations`, in one statement. */
+  enqueueOutbox(destinations: readonly string[], pos: number): void {
+    this.sql.exec(`INSERT OR IGNORE INTO outbox (destination, pos) SELECT value, ? FROM json_each(?)`, pos, JSON.stringify(destinations));
   }
 
-  /** The oldest queued deliveries across destinations, with the events' JSON; the "" destination (the D1 index) only when asked. */
-  pendingOutbox(limit: number, includeIndex: boolean): OutboxRow[] {
+  /** The oldest queued deliveries to `destination` after position `afterPos`, with the events' JSON (the primary key's range). */
+  outboxFor(destination: string, afterPos: number, limit: number): OutboxRow[] {
     return this.sql
-      .exec<{ destination: string; pos: number; event_id: string; json: string }>(
-        `SELECT o.destination, o.pos, e.event_id, e.json FROM outbox o JOIN events e ON e.pos = o.pos
-           WHERE ? OR o.destination <> '' ORDER BY o.pos ASC LIMIT ?`,
-        includeIndex ? 1 : 0,
+      .exec<{ pos: number; event_id: string; json: string }>(
+        `SELECT o.pos, e.event_id, e.json FROM outbox o JOIN events e ON e.pos = o.pos
+           WHERE o.destination = ? AND o.pos > ? ORDER BY o.pos ASC LIMIT ?`,
+        destination,
+        afterPos,
         limit,
       )
       .toArray()
-      .map((r) => ({ destination: r.destination, pos: r.pos, eventId: r.event_id, json: r.json }));
+      .map((r) => ({ destination, pos: r.pos, eventId: r.event_id, json: r.json }));
   }
 
-  /** Drops deliveries a destination queue has taken over. */
+  /** Like outboxFor, without the events' JSON (the D1 index needs only their IDs). */
+  outboxEventIds(destination: string, afterPos: number, limit: number): Array<{ pos: number; eventId: string }> {
+    return this.sql
+      .exec<{ pos: number; event_id: string }>(
+        `SELECT o.pos, e.event_id FROM outbox o JOIN events e ON e.pos = o.pos WHERE o.destination = ? AND o.pos > ? ORDER BY o.pos ASC LIMIT ?`,
+        destination,
+        afterPos,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ pos: r.pos, eventId: r.event_id }));
+  }
+
+  /** Each destination with queued deliveries, and its newest queued position. */
+  outboxTips(): Array<{ destination: string; pos: number }> {
+    return this.sql.exec<{ destination: string; pos: number }>(`SELECT destination, MAX(pos) AS pos FROM outbox GROUP BY destination`).toArray();
+  }
+
+  /** Drops deliveries that are done: delivered to a server, or written to the D1 index. */
   deleteOutbox(destination: string, upToPos: number): void {
     this.sql.exec(`DELETE FROM outbox WHERE destination = ? AND pos <= ?`, destination, upToPos);
   }

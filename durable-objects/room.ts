@@ -30,7 +30,7 @@ import { parseSigningKeySecret } from "../shared/signing-key.js";
 import { indexEvents } from "./event-index.js";
 import { mlsErrorFields, RoomMls, type MlsEffect } from "./room-mls.js";
 import { authChainOf, backfillFrom, syncSlice } from "./room-history.js";
-import { RoomStorage, type OutboxRow, type StoredEvent } from "./room-storage.js";
+import { RoomStorage, type StoredEvent } from "./room-storage.js";
 
 /** Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). */
 export type FailedPdus = Record<string, { error: string }>;
@@ -86,6 +86,8 @@ const LM_PATH = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linear
 /** Outbox rows per flush step (a row is one event for one destination). */
 const FLUSH_BATCH = 2_000;
 const FLUSH_RETRY_MS = 2_000;
+/** How long a destination queue may go unheard, with events waiting for it, before the room announces them again. */
+const REANNOUNCE_MS = 5_000;
 /** Outbox rows with this destination feed the D1 event index instead of a server. */
 const INDEX_DESTINATION = "";
 const INDEX_INTERVAL_MS = 1_000;
@@ -118,21 +120,17 @@ export class Room extends DurableObject<Env> {
   private batching = 0;
   private deferredFlush = false;
   private deferredNotify = false;
+  /** Destinations to tell about newly committed events (destination -> newest position). */
+  private readonly announceDue = new Map<string, number>();
   /**
-   * Destination outbox rows committed and not yet handed to their queues, oldest first, while
-   * `outboxInMemory` says they are all the outbox table holds (index rows aside). Then a flush
-   * needs no pendingOutbox query; after a restart or a failed hand-over the table is read instead
-   * until it is empty again.
-   */
-  private unflushed: OutboxRow[] = [];
-  private outboxInMemory = false;
-  /**
-   * Outbox rows already stored by their queue (destination -> last position), deleted with the
-   * room's next write rather than in a write of their own: each separate write transaction costs
-   * workerd ~0.1 ms of CPU (bench/README.md). Until then a restart hands them over again, which
-   * the queues and receivers drop as duplicates.
+   * Outbox rows that are done (destination -> last position): delivered, as the destination's queue
+   * reported, or written to the D1 index. They are deleted with the room's next write rather than in
+   * a write of their own, since each separate write transaction costs workerd ~0.1 ms of CPU
+   * (bench/README.md). Until then a restart delivers them again, which receivers drop as duplicates.
    */
   private readonly handedOver = new Map<string, number>();
+  /** When each destination's queue last pulled from or reported to this room (liveness for re-announcing). */
+  private readonly lastContact = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -444,12 +442,11 @@ export class Room extends DurableObject<Env> {
       if (lpduHash !== undefined) insert.lpduHash = lpduHash;
       this.store.insertEvent(insert);
       if (typeof pdu.state_key === "string") this.store.setCurrentState(pdu.type, pdu.state_key, eventId);
-      for (const d of destinations) this.store.enqueueOutbox(d, pos);
-      this.store.enqueueOutbox(INDEX_DESTINATION, pos);
+      this.store.enqueueOutbox([...destinations, INDEX_DESTINATION], pos);
       this.mls.record(eventId, pos, pdu, membershipBefore, mls);
     });
     this.handedOver.clear();
-    if (this.outboxInMemory) for (const destination of destinations) this.unflushed.push({ destination, pos, eventId, json });
+    for (const d of destinations) this.announceDue.set(d, pos);
     this.state.apply(eventId, pdu);
     // A redacted state event counts in its redacted form from now on, as in Matrix.
     if (redacted?.stateEntry) this.state.apply(redacted.targetId, (this.version as RoomVersion).redact(redacted.target) as Pdu);
@@ -1011,7 +1008,7 @@ export class Room extends DurableObject<Env> {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Fan-out: the outbox hands events to per-destination queues
+  // Fan-out: the outbox is the durable record; destination queues pull from it
   // ------------------------------------------------------------------------------------------
 
   private destination(server: string) {
@@ -1025,10 +1022,8 @@ export class Room extends DurableObject<Env> {
   private scheduleIndexing(): void {
     if (this.indexAlarmPending) return;
     this.indexAlarmPending = true;
-    void this.ctx.storage.getAlarm().then((at) => {
-      if (at === null) return this.ctx.storage.setAlarm(Date.now() + INDEX_INTERVAL_MS);
-      return undefined;
-    });
+    // The alarm may already be set further out (re-announcing fan-out every REANNOUNCE_MS).
+    void this.alarmWithin(INDEX_INTERVAL_MS);
   }
 
   private kickFlush(): void {
@@ -1040,7 +1035,7 @@ export class Room extends DurableObject<Env> {
       this.flushAgain = true;
       return;
     }
-    this.flushing = this.flush(false).finally(() => {
+    this.flushing = this.announce().finally(() => {
       this.flushing = undefined;
       if (this.flushAgain) {
         this.flushAgain = false;
@@ -1051,67 +1046,105 @@ export class Room extends DurableObject<Env> {
   }
 
   /**
-   * Moves outbox rows to the destination queues, oldest first. A row is deleted only after its
-   * queue has stored it, so a crash here delivers twice at worst (queues drop duplicates by event ID).
+   * Tells destination queues that this room has events for them. The events stay in the outbox,
+   * the durable record of what each server still needs; the queue pulls them (fanOutBatch) and
+   * reports what it delivered (fanOutDone). Nothing is copied into the queue's storage.
    */
-  private async flush(includeIndex: boolean): Promise<void> {
-    try {
-      for (;;) {
-        let rows: OutboxRow[];
-        if (!includeIndex && this.outboxInMemory) {
-          rows = this.unflushed.splice(0, FLUSH_BATCH);
-        } else {
-          // The table is read as it stands: rows already handed over go first.
-          this.ctx.storage.transactionSync(() => this.deleteHandedOver());
-          this.handedOver.clear();
-          rows = this.store.pendingOutbox(FLUSH_BATCH, includeIndex);
-          if (!includeIndex && rows.length === 0) {
-            // Nothing waits in the table, and commits add to `unflushed` from here on.
-            this.unflushed = [];
-            this.outboxInMemory = true;
-          }
-        }
-        if (rows.length === 0) return;
-        const byDest = new Map<string, typeof rows>();
-        for (const r of rows) {
-          const list = byDest.get(r.destination) ?? [];
-          list.push(r);
-          byDest.set(r.destination, list);
-        }
-        const roomId = this.roomId as string;
-        const results = await Promise.allSettled(
-          [...byDest].map(async ([dest, list]) => {
-            if (dest === INDEX_DESTINATION) await indexEvents(this.env.DB, roomId, list.map((r) => r.eventId));
-            else await this.destination(dest).enqueue(dest, list.map((r) => ({ roomId, id: r.eventId, json: r.json })));
-            const upTo = (list[list.length - 1] as (typeof list)[number]).pos;
-            this.handedOver.set(dest, Math.max(upTo, this.handedOver.get(dest) ?? 0));
-          }),
-        );
-        const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-        if (failure) {
-          // The rows stay in the table; read it (not memory) until it has been drained again.
-          this.outboxInMemory = false;
-          this.unflushed = [];
-          throw failure.reason;
-        }
+  private async announce(): Promise<void> {
+    const roomId = this.roomId as string;
+    while (this.announceDue.size > 0) {
+      const batch = [...this.announceDue];
+      this.announceDue.clear();
+      const results = await Promise.allSettled(batch.map(([dest, pos]) => this.destination(dest).roomHasEvents(dest, roomId, pos)));
+      if (results.some((r) => r.status === "rejected")) {
+        console.error("announcing events to a destination queue failed; the alarm announces again", (results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason);
+        await this.alarmWithin(FLUSH_RETRY_MS);
       }
-    } catch (e) {
-      console.error("outbox flush failed; retrying by alarm", e);
-      await this.ctx.storage.setAlarm(Date.now() + FLUSH_RETRY_MS);
     }
   }
 
-  /** Deletes the outbox rows their queues have stored. Caller is in a storage transaction. */
+  /**
+   * A destination queue's pull: the events queued for `destination` after position `after` (or,
+   * when the queue does not know where it stands, after the last one it reported delivered).
+   * Passing `after` also reports everything up to it as delivered.
+   */
+  async fanOutBatch(destination: string, after: number | null, limit: number): Promise<Array<{ pos: number; eventId: string; json: string }>> {
+    if (after !== null) this.markDelivered(destination, after);
+    this.lastContact.set(destination, Date.now());
+    const from = after ?? this.handedOver.get(destination) ?? 0;
+    return this.store.outboxFor(destination, from, Math.min(Math.max(1, limit), FLUSH_BATCH)).map(({ pos, eventId, json }) => ({ pos, eventId, json }));
+  }
+
+  /** A destination queue reports the events up to `upTo` delivered. */
+  async fanOutDone(destination: string, upTo: number): Promise<void> {
+    this.markDelivered(destination, upTo);
+    this.lastContact.set(destination, Date.now());
+  }
+
+  private markDelivered(destination: string, upTo: number): void {
+    if (destination === INDEX_DESTINATION) return;
+    this.handedOver.set(destination, Math.max(upTo, this.handedOver.get(destination) ?? 0));
+  }
+
+  /** Writes outbox rows of the "" destination to the D1 event index, oldest first. */
+  private async flushIndex(): Promise<void> {
+    try {
+      for (;;) {
+        const rows = this.store.outboxEventIds(INDEX_DESTINATION, this.handedOver.get(INDEX_DESTINATION) ?? 0, FLUSH_BATCH);
+        const lastRow = rows[rows.length - 1];
+        if (!lastRow) return;
+        await indexEvents(this.env.DB, this.roomId as string, rows.map((r) => r.eventId));
+        this.handedOver.set(INDEX_DESTINATION, lastRow.pos);
+      }
+    } catch (e) {
+      console.error("event index write failed; retrying by alarm", e);
+      await this.alarmWithin(FLUSH_RETRY_MS);
+    }
+  }
+
+  /**
+   * Deletes done outbox rows, then announces again to every destination with rows left whose queue
+   * has not been heard from for a while: a queue keeps its place in memory, so one that restarted
+   * (crash, eviction, deploy) learns of this room's events from here. While rows are left, the
+   * alarm comes back.
+   */
+  private async reannounce(): Promise<void> {
+    this.ctx.storage.transactionSync(() => this.deleteHandedOver());
+    this.handedOver.clear();
+    const now = Date.now();
+    let waiting = false;
+    for (const { destination, pos } of this.store.outboxTips()) {
+      if (destination === INDEX_DESTINATION) continue;
+      waiting = true;
+      const heard = this.lastContact.get(destination);
+      if (heard === undefined || now - heard >= REANNOUNCE_MS) {
+        this.lastContact.set(destination, now);
+        this.announceDue.set(destination, Math.max(pos, this.announceDue.get(destination) ?? 0));
+      }
+    }
+    if (this.announceDue.size > 0) this.kickFlush();
+    if (waiting) await this.alarmWithin(REANNOUNCE_MS);
+  }
+
+  /** Makes sure the alarm fires within `ms` (it may be due sooner for another reason). */
+  private async alarmWithin(ms: number): Promise<void> {
+    const at = Date.now() + ms;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** Deletes the outbox rows that are done. Caller is in a storage transaction. */
   private deleteHandedOver(): void {
     for (const [dest, upTo] of this.handedOver) this.store.deleteOutbox(dest, upTo);
   }
 
   override async alarm(): Promise<void> {
     this.indexAlarmPending = false;
-    await this.flush(true);
+    await this.flushIndex();
+    await this.reannounce();
   }
 
-  /** Deliveries not yet handed to destination queues (admin status). */
+  /** Deliveries not yet reported delivered, per destination server (admin status). */
   async outboxStatus(): Promise<Array<{ destination: string; count: number }>> {
     this.ctx.storage.transactionSync(() => this.deleteHandedOver());
     this.handedOver.clear();

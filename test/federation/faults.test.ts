@@ -110,6 +110,9 @@ describe("federation delivery under faults", () => {
       return s.failures > 0 && s.queuedPdus > 0 ? s : undefined;
     }, "the hub to notice p2 is down");
     expect(down.queuedPdus).toBeGreaterThan(0);
+    // The room's outbox, not the queue's storage, is what keeps them until p2 has them.
+    const waiting = (await roomOutbox(hub, roomId)).find((r) => r.destination === "p2.test");
+    expect(waiting?.count).toBeGreaterThanOrEqual(30);
 
     await p2.start();
     const replica = await eventually(async () => {
