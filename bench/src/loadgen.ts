@@ -157,6 +157,9 @@ async function sendWithRetry(to: HttpTarget, txn: PreparedTxn, agent: Agent): Re
   }
 }
 
+/** BENCH_SLOW_MS=<ms> logs every B1/B3 transaction slower than that (a diagnostic for latency tails). */
+const SLOW_MS = process.env["BENCH_SLOW_MS"] ? Number(process.env["BENCH_SLOW_MS"]) : undefined;
+
 interface Sample {
   startMs: number;
   endMs: number;
@@ -212,12 +215,15 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
           if (keys.length > 0) firstError ??= `failed_pdus: ${JSON.stringify(fp[keys[0] as string])}`;
         }
         samples.push({ startMs: a, endMs: b, pdus: txn.pdus });
+        if (SLOW_MS !== undefined && b - a >= SLOW_MS) process.stderr.write(`slow txn: sender ${i} started at +${(a - t0).toFixed(0)} ms, took ${(b - a).toFixed(0)} ms\n`);
       }
     }),
   );
   const windowEnd = Math.min(stopAt, now());
   const windowMs = windowEnd - warmEnd;
-  const latencies: number[][] = perSender.map((ss) => ss.filter((x) => x.startMs >= warmEnd && x.endMs <= windowEnd).map((x) => x.endMs - x.startMs));
+  // Latency counts every transaction sent inside the window, also one still in flight when the window
+  // closed (the loop waits for it): dropping those would hide exactly the longest waits.
+  const latencies: number[][] = perSender.map((ss) => ss.filter((x) => x.startMs >= warmEnd && x.startMs < windowEnd).map((x) => x.endMs - x.startMs));
   let eventsInWindow = 0;
   let txnsInWindow = 0;
   for (const ss of perSender) {
@@ -289,7 +295,7 @@ async function baseline(p: T.BaselineParams): Promise<T.RunResult> {
     errors,
     ...(firstError !== undefined ? { firstError } : {}),
     exhausted: false,
-    latencies: perConn.map((ss) => ss.filter((x) => x.startMs >= warmEnd && x.endMs <= stopAt).map((x) => x.endMs - x.startMs)),
+    latencies: perConn.map((ss) => ss.filter((x) => x.startMs >= warmEnd && x.startMs < stopAt).map((x) => x.endMs - x.startMs)),
     rooms: [],
   };
 }
