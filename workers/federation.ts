@@ -135,10 +135,20 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
   const items = checked.filter((it): it is InboundItem => it !== undefined);
   await eduWork;
   const answer = await inbox.finish(origin, txnId, items, preFailed);
-  // The origin is evidently reachable again: retry anything we have backed off for it.
-  ctx.waitUntil(env.DESTINATION.get(env.DESTINATION.idFromName(origin)).wake().catch(() => undefined));
+  // The origin is evidently reachable again: retry anything we have backed off for it (at most
+  // once a second per origin from this isolate; a busy origin would otherwise cost an RPC per request).
+  const now = Date.now();
+  if ((lastWake.get(origin) ?? 0) + WAKE_INTERVAL_MS <= now) {
+    if (lastWake.size >= MAX_WAKE_ENTRIES) lastWake.clear();
+    lastWake.set(origin, now);
+    ctx.waitUntil(env.DESTINATION.get(env.DESTINATION.idFromName(origin)).wake().catch(() => undefined));
+  }
   return json(answer);
 }
+
+const WAKE_INTERVAL_MS = 1_000;
+const MAX_WAKE_ENTRIES = 10_000;
+const lastWake = new Map<string, number>();
 
 // --------------------------------------------------------------------------------------------
 // Event and state APIs
