@@ -275,7 +275,14 @@ export class Destination extends DurableObject<Env> {
       const room = this.env.ROOM.get(this.env.ROOM.idFromName(roomId));
       // Announcements may arrive while the pull is out; only what was announced before it counts here.
       const announced = cursor.available;
-      const rows = await room.fanOutBatch(destination, cursor.sent, limit - out.length);
+      let rows: Array<{ pos: number; json: string }>;
+      try {
+        rows = await room.fanOutBatch(destination, cursor.sent, limit - out.length);
+      } catch (e) {
+        // Left for later: the room announces again while its events wait (Room.reannounce).
+        console.error(`pulling ${roomId}'s events for ${destination} failed`, e);
+        continue;
+      }
       cursor.unreported = false;
       const last = rows[rows.length - 1];
       // Nothing after our place: what was announced had been delivered already (by an earlier instance of this object).
