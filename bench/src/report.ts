@@ -36,6 +36,8 @@ export interface Results {
       txnBytes: number;
       genCpuMs: number;
       peakCorePct: number;
+      /** Events per outbound transaction the simulated servers received during the cell (fan-out batching). */
+      fanOutPdusPerTxn?: number;
     }>;
     /** Hub CPU per event (50-PDU transactions) = acceptanceMs + perDestinationMs × destination servers, fitted over the cells. */
     cpuSplit50?: { acceptanceMs: number; perDestinationMs: number; cells: number };
@@ -101,7 +103,7 @@ export function figuresTable(r: Results): string {
     if (c.senders === 10 && c.pdusPerTxn === 50) target = `≥ 5,000 events/s: ${verdict(c.hub.eventsPerS >= 5000)}`;
     add(
       `B1 ${c.senders} sender${c.senders > 1 ? "s" : ""} × ${c.pdusPerTxn} PDU/txn`,
-      `${n(c.hub.eventsPerS)} events/s; txn p50 ${c.hub.latency.p50} / p99 ${c.hub.latency.p99} ms; CPU ${c.hub.cpuMsPerEvent} ms/event (one core sustains ≈ ${n(Math.round(1000 / c.hub.cpuMsPerEvent))}/s)`,
+      `${n(c.hub.eventsPerS)} events/s; txn p50 ${c.hub.latency.p50} / p99 ${c.hub.latency.p99} ms; CPU ${c.hub.cpuMsPerEvent} ms/event (one core sustains ≈ ${n(Math.round(1000 / c.hub.cpuMsPerEvent))}/s)${c.fanOutPdusPerTxn === undefined ? "" : `; fan-out ${c.fanOutPdusPerTxn} events per outgoing transaction`}`,
       `${n(c.baseline.eventsPerS)} rows/s; p50 ${c.baseline.latency.p50} / p99 ${c.baseline.latency.p99} ms`,
       `${c.ratio}×`,
       target,

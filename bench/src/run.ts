@@ -281,15 +281,19 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
         pdusPerTxn: shape,
         txnsPerSender,
       });
+      const s0 = await lg.call<{ received: number; transactions: number }>("fanoutStats");
       const r = await measured(hub, lg, () => lg.call<T.RunResult>("runClosed", { key: "b1", warmupMs: cfg.warmupMs, durationMs: windowMs }));
+      const s1 = await lg.call<{ received: number; transactions: number }>("fanoutStats");
+      const fanOutPdusPerTxn = s1.transactions > s0.transactions ? r2((s1.received - s0.received) / (s1.transactions - s0.transactions)) : undefined;
       const f = runFigures(r);
       check(f, `B1 ${k}x${shape}`);
       const ratio = r2(f.eventsPerS / bf.eventsPerS);
       lastRate.set(shape, Math.max(200, f.eventsPerS));
-      cells.push({ senders: k, pdusPerTxn: shape, hub: f, baseline: bf, ratio, fanOutServers: joined, prepMs: r0(prep.ms), txnBytes: prep.bytesPerTxn, genCpuMs: r0(r.genCpuMs), peakCorePct: r.peakCorePct });
+      cells.push({ senders: k, pdusPerTxn: shape, hub: f, baseline: bf, ratio, fanOutServers: joined, prepMs: r0(prep.ms), txnBytes: prep.bytesPerTxn, genCpuMs: r0(r.genCpuMs), peakCorePct: r.peakCorePct, ...(fanOutPdusPerTxn === undefined ? {} : { fanOutPdusPerTxn }) });
       log(
         `  ${String(k).padStart(2)} senders × ${String(shape).padStart(2)} PDU/txn: ${f.eventsPerS} events/s, txn p50 ${f.latency.p50} p99 ${f.latency.p99} ms, ` +
           `hub CPU ${f.cpuMsPerEvent} ms/event (one core sustains ≈ ${r0(1000 / f.cpuMsPerEvent)}/s) | baseline ${bf.eventsPerS} rows/s p50 ${bf.latency.p50} p99 ${bf.latency.p99} ms, ${bf.cpuMsPerEvent} ms/row | ratio ${ratio}` +
+          (fanOutPdusPerTxn === undefined ? "" : `; fan-out ${fanOutPdusPerTxn} events per outgoing transaction`) +
           (f.exhausted ? " (window ended early: prepared load used up)" : ""),
       );
     }
