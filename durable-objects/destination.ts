@@ -67,6 +67,11 @@ interface RoomCursor {
   sent: number | null;
   /** The room has not been told `sent` yet. */
   unreported: boolean;
+  /**
+   * Pull once even if nothing new was announced: after failed sends the room, which announces only
+   * to queues it expects to go quiet, may have stopped telling this one about its events.
+   */
+  probe: boolean;
 }
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS queue (
@@ -154,7 +159,7 @@ export class Destination extends DurableObject<Env> {
     if (this.meta("destination") === undefined) this.setMeta("destination", destination);
     const cursor = this.rooms.get(roomId);
     if (cursor) cursor.available = Math.max(cursor.available, upTo);
-    else this.rooms.set(roomId, { available: upTo, sent: null, unreported: false });
+    else this.rooms.set(roomId, { available: upTo, sent: null, unreported: false, probe: false });
     await this.kickUnlessBackingOff();
   }
 
@@ -208,6 +213,7 @@ export class Destination extends DurableObject<Env> {
       await this.reportFailures(txn, res.body);
       this.lastSuccessTs = Date.now();
       const recovered = this.meta("failures") !== undefined && this.meta("failures") !== "0";
+      if (recovered) for (const cursor of this.rooms.values()) cursor.probe = true;
       if (txn.rows.length > 0 || recovered) {
         this.atomically(() => {
           if (txn.rows.length > 0) this.sql.exec(`DELETE FROM queue WHERE (kind = 'pdu' AND seq <= ?) OR (kind = 'edu' AND seq <= ?)`, txn.lastPduSeq, txn.lastEduSeq);
@@ -271,13 +277,17 @@ export class Destination extends DurableObject<Env> {
     const out: PulledRow[] = [];
     for (const [roomId, cursor] of this.rooms) {
       if (out.length >= limit) break;
-      if (cursor.sent !== null && cursor.sent >= cursor.available) continue;
+      if (cursor.sent !== null && cursor.sent >= cursor.available && !cursor.probe) continue;
       const room = this.env.ROOM.get(this.env.ROOM.idFromName(roomId));
       // Announcements may arrive while the pull is out; only what was announced before it counts here.
       const announced = cursor.available;
       let rows: Array<{ pos: number; json: string }>;
       try {
-        rows = await room.fanOutBatch(destination, cursor.sent, limit - out.length);
+        const batch = await room.fanOutBatch(destination, cursor.sent, limit - out.length);
+        rows = batch.rows;
+        // The room does not announce events to a queue it knows will come back: the tip says what there is.
+        cursor.available = Math.max(cursor.available, batch.tip);
+        cursor.probe = false;
       } catch (e) {
         // Left for later: the room announces again while its events wait (Room.reannounce).
         console.error(`pulling ${roomId}'s events for ${destination} failed`, e);
@@ -365,7 +375,7 @@ export class Destination extends DurableObject<Env> {
     return {
       destination: this.meta("destination") ?? "",
       queuedPdus: (counts.find((c) => c.kind === "pdu")?.n ?? 0) + heldPulled,
-      roomsWaiting: [...this.rooms.values()].filter((c) => c.sent === null || c.sent < c.available).length,
+      roomsWaiting: [...this.rooms.values()].filter((c) => c.sent === null || c.sent < c.available || c.probe).length,
       queuedEdus: counts.find((c) => c.kind === "edu")?.n ?? 0,
       inFlightTxn: this.inFlight,
       failures: Number(this.meta("failures") ?? 0),

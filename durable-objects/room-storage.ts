@@ -250,6 +250,11 @@ export class RoomStorage {
       .map((r) => ({ pos: r.pos, eventId: r.event_id }));
   }
 
+  /** The newest queued position for `destination` (0 when none). */
+  outboxTip(destination: string): number {
+    return this.sql.exec<{ pos: number | null }>(`SELECT MAX(pos) AS pos FROM outbox WHERE destination = ?`, destination).one().pos ?? 0;
+  }
+
   /** Each destination with queued deliveries, and its newest queued position. */
   outboxTips(): Array<{ destination: string; pos: number }> {
     return this.sql.exec<{ destination: string; pos: number }>(`SELECT destination, MAX(pos) AS pos FROM outbox GROUP BY destination`).toArray();

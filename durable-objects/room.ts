@@ -88,6 +88,8 @@ const FLUSH_BATCH = 2_000;
 const FLUSH_RETRY_MS = 2_000;
 /** How long a destination queue may go unheard, with events waiting for it, before the room announces them again. */
 const REANNOUNCE_MS = 5_000;
+/** A queue not heard from for this long is told of each new event again, even if it was told before. */
+const ANNOUNCE_AGAIN_MS = 1_000;
 /** Outbox rows with this destination feed the D1 event index instead of a server. */
 const INDEX_DESTINATION = "";
 const INDEX_INTERVAL_MS = 1_000;
@@ -131,6 +133,14 @@ export class Room extends DurableObject<Env> {
   private readonly handedOver = new Map<string, number>();
   /** When each destination's queue last pulled from or reported to this room (liveness for re-announcing). */
   private readonly lastContact = new Map<string, number>();
+  /** When the alarm last announced waiting events to each destination again. */
+  private readonly lastReannounce = new Map<string, number>();
+  /**
+   * False while a destination's queue is known to come back for more: it was told of events it has
+   * not pulled yet, or its last pull stopped short of what was there. New events then need no
+   * announcement of their own, which under load saves an RPC per destination per event.
+   */
+  private readonly queueMayIdle = new Map<string, boolean>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -446,7 +456,7 @@ export class Room extends DurableObject<Env> {
       this.mls.record(eventId, pos, pdu, membershipBefore, mls);
     });
     this.handedOver.clear();
-    for (const d of destinations) this.announceDue.set(d, pos);
+    for (const d of destinations) if (this.mayBeIdle(d)) this.announceDue.set(d, pos);
     this.state.apply(eventId, pdu);
     // A redacted state event counts in its redacted form from now on, as in Matrix.
     if (redacted?.stateEntry) this.state.apply(redacted.targetId, (this.version as RoomVersion).redact(redacted.target) as Pdu);
@@ -1068,11 +1078,27 @@ export class Room extends DurableObject<Env> {
    * when the queue does not know where it stands, after the last one it reported delivered).
    * Passing `after` also reports everything up to it as delivered.
    */
-  async fanOutBatch(destination: string, after: number | null, limit: number): Promise<Array<{ pos: number; eventId: string; json: string }>> {
+  async fanOutBatch(destination: string, after: number | null, limit: number): Promise<{ rows: Array<{ pos: number; eventId: string; json: string }>; tip: number }> {
     if (after !== null) this.markDelivered(destination, after);
     this.lastContact.set(destination, Date.now());
     const from = after ?? this.handedOver.get(destination) ?? 0;
-    return this.store.outboxFor(destination, from, Math.min(Math.max(1, limit), FLUSH_BATCH)).map(({ pos, eventId, json }) => ({ pos, eventId, json }));
+    const max = Math.min(Math.max(1, limit), FLUSH_BATCH);
+    const rows = this.store.outboxFor(destination, from, max).map(({ pos, eventId, json }) => ({ pos, eventId, json }));
+    const last = rows[rows.length - 1]?.pos ?? from;
+    const tip = rows.length < max ? last : this.store.outboxTip(destination);
+    // Caught up (also when a full batch happens to end at the tip), the queue may go quiet: the next
+    // event must be announced. Otherwise the tip tells it to come back.
+    this.queueMayIdle.set(destination, tip <= last);
+    return { rows, tip };
+  }
+
+  /** Whether a new event for `destination` must be announced (see queueMayIdle). */
+  private mayBeIdle(destination: string): boolean {
+    const now = Date.now();
+    // A queue unheard from for a while may have restarted (and forgotten what it was told), or be backing off.
+    const idle = this.queueMayIdle.get(destination) !== false || now - (this.lastContact.get(destination) ?? 0) > ANNOUNCE_AGAIN_MS;
+    if (idle) this.queueMayIdle.set(destination, false);
+    return idle;
   }
 
   /** A destination queue reports the events up to `upTo` delivered. */
@@ -1112,18 +1138,21 @@ export class Room extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => this.deleteHandedOver());
     this.handedOver.clear();
     const now = Date.now();
-    let waiting = false;
+    let next: number | undefined;
     for (const { destination, pos } of this.store.outboxTips()) {
       if (destination === INDEX_DESTINATION) continue;
-      waiting = true;
-      const heard = this.lastContact.get(destination);
-      if (heard === undefined || now - heard >= REANNOUNCE_MS) {
-        this.lastContact.set(destination, now);
+      const heard = this.lastContact.get(destination) ?? 0;
+      // A queue this room stopped announcing to (it was expected back) is told again a second after
+      // its last contact; one long silent (down, backing off) every REANNOUNCE_MS.
+      const interval = this.queueMayIdle.get(destination) === false && now - heard < REANNOUNCE_MS ? ANNOUNCE_AGAIN_MS : REANNOUNCE_MS;
+      if (now - Math.max(heard, this.lastReannounce.get(destination) ?? 0) >= interval) {
+        this.lastReannounce.set(destination, now);
         this.announceDue.set(destination, Math.max(pos, this.announceDue.get(destination) ?? 0));
       }
+      next = Math.min(next ?? interval, interval);
     }
     if (this.announceDue.size > 0) this.kickFlush();
-    if (waiting) await this.alarmWithin(REANNOUNCE_MS);
+    if (next !== undefined) await this.alarmWithin(next);
   }
 
   /** Makes sure the alarm fires within `ms` (it may be due sooner for another reason). */
