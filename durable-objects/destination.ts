@@ -2,8 +2,9 @@
 // one transaction in flight at a time as the draft requires of a sender:
 // - hub rooms' events, which it pulls from each room's outbox (the durable record of what this
 //   server still needs) after the room announces them, and reports back as delivered; it keeps only
-//   its place per room, in memory, so fan-out writes nothing here. Should this object restart, the
-//   rooms announce again (Room.reannounce);
+//   its place per room, in memory, so fan-out writes nothing here. A busy queue learns of new events
+//   from each pull's answer (the room's tip) rather than from announcements. Should this object
+//   restart, the rooms announce again (Room.mayBeIdle, Room.reannounce);
 // - items with no other durable home (our participant rooms' LPDUs for their hub, EDUs), which it
 //   stores in SQLite.
 // A transaction keeps its ID across retries so the receiver can answer a repeat without processing
