@@ -58,7 +58,7 @@ interface Transaction {
   rows: Array<{ kind: string; room_id: string; item_id: string; lpdu_hash: string | null }>;
   /** Per room, the last pulled position this transaction carries. */
   pulled: Map<string, number>;
-  pduCount: number;
+  pulledCount: number;
 }
 
 /** Where this queue stands with one hub room: the newest position announced, the last one sent. */
@@ -213,7 +213,8 @@ export class Destination extends DurableObject<Env> {
       }
       await this.reportFailures(txn, res.body);
       this.lastSuccessTs = Date.now();
-      const recovered = this.meta("failures") !== undefined && this.meta("failures") !== "0";
+      const failures = this.meta("failures");
+      const recovered = failures !== undefined && failures !== "0";
       if (recovered) for (const cursor of this.rooms.values()) cursor.probe = true;
       if (txn.rows.length > 0 || recovered) {
         this.atomically(() => {
@@ -269,7 +270,7 @@ export class Destination extends DurableObject<Env> {
       body: `{"edus":[${eduRows.map((r) => r.json).join(",")}],"origin":${JSON.stringify(this.env.SERVER_NAME)},"origin_server_ts":${Date.now()},"pdus":[${pdus.join(",")}]}`,
       rows: [...pduRows, ...eduRows],
       pulled: lastPulled,
-      pduCount: pdus.length,
+      pulledCount: pulled.length,
     };
   }
 
@@ -372,10 +373,9 @@ export class Destination extends DurableObject<Env> {
     const counts = this.sql.exec<{ kind: string; n: number }>(`SELECT kind, COUNT(*) AS n FROM queue GROUP BY kind`).toArray();
     const next = this.meta("next_attempt_ts");
     const last = this.lastSuccessTs ?? this.meta("last_success_ts");
-    const heldPulled = this.held ? this.held.pduCount - this.held.rows.filter((r) => r.kind === "pdu").length : 0;
     return {
       destination: this.meta("destination") ?? "",
-      queuedPdus: (counts.find((c) => c.kind === "pdu")?.n ?? 0) + heldPulled,
+      queuedPdus: (counts.find((c) => c.kind === "pdu")?.n ?? 0) + (this.held?.pulledCount ?? 0),
       roomsWaiting: [...this.rooms.values()].filter((c) => c.sent === null || c.sent < c.available || c.probe).length,
       queuedEdus: counts.find((c) => c.kind === "edu")?.n ?? 0,
       inFlightTxn: this.inFlight,

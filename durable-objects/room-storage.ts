@@ -8,8 +8,8 @@ export interface StoredEvent {
   json: string;
 }
 
+/** An event queued for one destination, with its canonical JSON. */
 export interface OutboxRow {
-  destination: string;
   pos: number;
   eventId: string;
   json: string;
@@ -234,7 +234,7 @@ export class RoomStorage {
         limit,
       )
       .toArray()
-      .map((r) => ({ destination, pos: r.pos, eventId: r.event_id, json: r.json }));
+      .map((r) => ({ pos: r.pos, eventId: r.event_id, json: r.json }));
   }
 
   /** Like outboxFor, without the events' JSON (the D1 index needs only their IDs). */

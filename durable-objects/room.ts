@@ -30,7 +30,7 @@ import { parseSigningKeySecret } from "../shared/signing-key.js";
 import { indexEvents } from "./event-index.js";
 import { mlsErrorFields, RoomMls, type MlsEffect } from "./room-mls.js";
 import { authChainOf, backfillFrom, syncSlice } from "./room-history.js";
-import { RoomStorage, type StoredEvent } from "./room-storage.js";
+import { RoomStorage, type OutboxRow, type StoredEvent } from "./room-storage.js";
 
 /** Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). */
 export type FailedPdus = Record<string, { error: string }>;
@@ -94,6 +94,20 @@ const ANNOUNCE_AGAIN_MS = 1_000;
 const INDEX_DESTINATION = "";
 const INDEX_INTERVAL_MS = 1_000;
 
+/** One destination queue as a room sees it; kept in memory only. */
+interface QueueView {
+  /** When the queue last pulled from or reported to this room (0: not since this instance started). */
+  heard: number;
+  /** When the alarm last announced waiting events to it again. */
+  reannounced: number;
+  /**
+   * False while the queue is known to come back for more: it was told of events it has not pulled
+   * yet, or its last pull stopped short of what was there. New events then need no announcement of
+   * their own, which under load saves an RPC per destination per event.
+   */
+  mayIdle: boolean;
+}
+
 type Waiter = { promise: Promise<string>; resolve: (eventId: string) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> };
 
 export class Room extends DurableObject<Env> {
@@ -130,17 +144,9 @@ export class Room extends DurableObject<Env> {
    * a write of their own, since each separate write transaction costs workerd ~0.1 ms of CPU
    * (bench/README.md). Until then a restart delivers them again, which receivers drop as duplicates.
    */
-  private readonly handedOver = new Map<string, number>();
-  /** When each destination's queue last pulled from or reported to this room (liveness for re-announcing). */
-  private readonly lastContact = new Map<string, number>();
-  /** When the alarm last announced waiting events to each destination again. */
-  private readonly lastReannounce = new Map<string, number>();
-  /**
-   * False while a destination's queue is known to come back for more: it was told of events it has
-   * not pulled yet, or its last pull stopped short of what was there. New events then need no
-   * announcement of their own, which under load saves an RPC per destination per event.
-   */
-  private readonly queueMayIdle = new Map<string, boolean>();
+  private readonly doneUpTo = new Map<string, number>();
+  /** What this room knows of each destination's queue (see QueueView). */
+  private readonly queues = new Map<string, QueueView>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -445,7 +451,7 @@ export class Room extends DurableObject<Env> {
     const membershipBefore = pdu.type === "m.room.member" && typeof pdu.state_key === "string" ? this.state.membership(pdu.state_key) : undefined;
     const redacted = this.redactionTarget(eventId, pdu);
     this.ctx.storage.transactionSync(() => {
-      this.deleteHandedOver();
+      this.deleteDoneRows();
       if (redacted) this.store.putRedaction(redacted.targetId, eventId, json);
       const insert: Parameters<RoomStorage["insertEvent"]>[0] = { eventId, pos, type: pdu.type, sender: pdu.sender, json };
       if (pdu.state_key !== undefined) insert.stateKey = pdu.state_key;
@@ -455,7 +461,7 @@ export class Room extends DurableObject<Env> {
       this.store.enqueueOutbox([...destinations, INDEX_DESTINATION], pos);
       this.mls.record(eventId, pos, pdu, membershipBefore, mls);
     });
-    this.handedOver.clear();
+    this.doneUpTo.clear();
     for (const d of destinations) if (this.mayBeIdle(d)) this.announceDue.set(d, pos);
     this.state.apply(eventId, pdu);
     // A redacted state event counts in its redacted form from now on, as in Matrix.
@@ -741,7 +747,15 @@ export class Room extends DurableObject<Env> {
   // ------------------------------------------------------------------------------------------
 
   /** First contact with a room hosted elsewhere: the verified send_join answer. */
-  async initFromJoin(args: { roomId: string; version: string; hub: string; state: Pdu[]; authChain: Pdu[]; event: Pdu }): Promise<{ eventId: string }> {
+  async initFromJoin(args: {
+    roomId: string;
+    version: string;
+    hub: string;
+    /** With the IDs the Worker computed while verifying them. */
+    state: Array<{ eventId: string; pdu: Pdu }>;
+    authChain: Array<{ eventId: string; pdu: Pdu }>;
+    event: Pdu;
+  }): Promise<{ eventId: string }> {
     return this.exclusive(async () => {
       const version = getRoomVersion(args.version);
       if (!version) throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Unsupported room version ${args.version}`);
@@ -755,7 +769,7 @@ export class Room extends DurableObject<Env> {
       this.version = version;
       this.hub = args.hub;
       const outliers = new Map<string, Pdu>();
-      for (const e of [...args.authChain, ...args.state]) outliers.set(await eventIdOf(e, version), e);
+      for (const { eventId, pdu } of [...args.authChain, ...args.state]) outliers.set(eventId, pdu);
       this.ctx.storage.transactionSync(() => {
         this.store.setMeta("room_id", args.roomId);
         this.store.setMeta("room_version", args.version);
@@ -768,8 +782,7 @@ export class Room extends DurableObject<Env> {
         }
       });
       // The state before the join, replayed in the order given (create first).
-      for (const e of args.state) {
-        const id = await eventIdOf(e, version);
+      for (const { eventId: id, pdu: e } of args.state) {
         this.state.apply(id, e);
         if (typeof e.state_key === "string") {
           this.store.setCurrentState(e.type, e.state_key, id);
@@ -1078,49 +1091,56 @@ export class Room extends DurableObject<Env> {
    * when the queue does not know where it stands, after the last one it reported delivered).
    * Passing `after` also reports everything up to it as delivered.
    */
-  async fanOutBatch(destination: string, after: number | null, limit: number): Promise<{ rows: Array<{ pos: number; eventId: string; json: string }>; tip: number }> {
+  async fanOutBatch(destination: string, after: number | null, limit: number): Promise<{ rows: OutboxRow[]; tip: number }> {
     if (after !== null) this.markDelivered(destination, after);
-    this.lastContact.set(destination, Date.now());
-    const from = after ?? this.handedOver.get(destination) ?? 0;
+    const queue = this.queue(destination);
+    queue.heard = Date.now();
+    const from = after ?? this.doneUpTo.get(destination) ?? 0;
     const max = Math.min(Math.max(1, limit), FLUSH_BATCH);
-    const rows = this.store.outboxFor(destination, from, max).map(({ pos, eventId, json }) => ({ pos, eventId, json }));
+    const rows = this.store.outboxFor(destination, from, max);
     const last = rows[rows.length - 1]?.pos ?? from;
     const tip = rows.length < max ? last : this.store.outboxTip(destination);
     // Caught up (also when a full batch happens to end at the tip), the queue may go quiet: the next
     // event must be announced. Otherwise the tip tells it to come back.
-    this.queueMayIdle.set(destination, tip <= last);
+    queue.mayIdle = tip <= last;
     return { rows, tip };
   }
 
-  /** Whether a new event for `destination` must be announced (see queueMayIdle). */
+  private queue(destination: string): QueueView {
+    let q = this.queues.get(destination);
+    if (!q) this.queues.set(destination, (q = { heard: 0, reannounced: 0, mayIdle: true }));
+    return q;
+  }
+
+  /** Whether a new event for `destination` must be announced (see QueueView.mayIdle). */
   private mayBeIdle(destination: string): boolean {
-    const now = Date.now();
+    const q = this.queue(destination);
     // A queue unheard from for a while may have restarted (and forgotten what it was told), or be backing off.
-    const idle = this.queueMayIdle.get(destination) !== false || now - (this.lastContact.get(destination) ?? 0) > ANNOUNCE_AGAIN_MS;
-    if (idle) this.queueMayIdle.set(destination, false);
+    const idle = q.mayIdle || Date.now() - q.heard > ANNOUNCE_AGAIN_MS;
+    if (idle) q.mayIdle = false;
     return idle;
   }
 
   /** A destination queue reports the events up to `upTo` delivered. */
   async fanOutDone(destination: string, upTo: number): Promise<void> {
     this.markDelivered(destination, upTo);
-    this.lastContact.set(destination, Date.now());
+    this.queue(destination).heard = Date.now();
   }
 
   private markDelivered(destination: string, upTo: number): void {
     if (destination === INDEX_DESTINATION) return;
-    this.handedOver.set(destination, Math.max(upTo, this.handedOver.get(destination) ?? 0));
+    this.doneUpTo.set(destination, Math.max(upTo, this.doneUpTo.get(destination) ?? 0));
   }
 
   /** Writes outbox rows of the "" destination to the D1 event index, oldest first. */
   private async flushIndex(): Promise<void> {
     try {
       for (;;) {
-        const rows = this.store.outboxEventIds(INDEX_DESTINATION, this.handedOver.get(INDEX_DESTINATION) ?? 0, FLUSH_BATCH);
+        const rows = this.store.outboxEventIds(INDEX_DESTINATION, this.doneUpTo.get(INDEX_DESTINATION) ?? 0, FLUSH_BATCH);
         const lastRow = rows[rows.length - 1];
         if (!lastRow) return;
         await indexEvents(this.env.DB, this.roomId as string, rows.map((r) => r.eventId));
-        this.handedOver.set(INDEX_DESTINATION, lastRow.pos);
+        this.doneUpTo.set(INDEX_DESTINATION, lastRow.pos);
       }
     } catch (e) {
       console.error("event index write failed; retrying by alarm", e);
@@ -1135,18 +1155,17 @@ export class Room extends DurableObject<Env> {
    * alarm comes back.
    */
   private async reannounce(): Promise<void> {
-    this.ctx.storage.transactionSync(() => this.deleteHandedOver());
-    this.handedOver.clear();
+    this.dropDoneRows();
     const now = Date.now();
     let next: number | undefined;
     for (const { destination, pos } of this.store.outboxTips()) {
       if (destination === INDEX_DESTINATION) continue;
-      const heard = this.lastContact.get(destination) ?? 0;
+      const q = this.queue(destination);
       // A queue this room stopped announcing to (it was expected back) is told again a second after
       // its last contact; one long silent (down, backing off) every REANNOUNCE_MS.
-      const interval = this.queueMayIdle.get(destination) === false && now - heard < REANNOUNCE_MS ? ANNOUNCE_AGAIN_MS : REANNOUNCE_MS;
-      if (now - Math.max(heard, this.lastReannounce.get(destination) ?? 0) >= interval) {
-        this.lastReannounce.set(destination, now);
+      const interval = !q.mayIdle && now - q.heard < REANNOUNCE_MS ? ANNOUNCE_AGAIN_MS : REANNOUNCE_MS;
+      if (now - Math.max(q.heard, q.reannounced) >= interval) {
+        q.reannounced = now;
         this.announceDue.set(destination, Math.max(pos, this.announceDue.get(destination) ?? 0));
       }
       next = Math.min(next ?? interval, interval);
@@ -1162,9 +1181,15 @@ export class Room extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  /** Deletes the outbox rows that are done. Caller is in a storage transaction. */
-  private deleteHandedOver(): void {
-    for (const [dest, upTo] of this.handedOver) this.store.deleteOutbox(dest, upTo);
+  /** Deletes the outbox rows that are done. Caller is in a storage transaction and clears doneUpTo once it commits. */
+  private deleteDoneRows(): void {
+    for (const [dest, upTo] of this.doneUpTo) this.store.deleteOutbox(dest, upTo);
+  }
+
+  /** deleteDoneRows in a write of its own, for callers outside a commit. */
+  private dropDoneRows(): void {
+    this.ctx.storage.transactionSync(() => this.deleteDoneRows());
+    this.doneUpTo.clear();
   }
 
   override async alarm(): Promise<void> {
@@ -1175,8 +1200,7 @@ export class Room extends DurableObject<Env> {
 
   /** Deliveries not yet reported delivered, per destination server (admin status). */
   async outboxStatus(): Promise<Array<{ destination: string; count: number }>> {
-    this.ctx.storage.transactionSync(() => this.deleteHandedOver());
-    this.handedOver.clear();
+    this.dropDoneRows();
     return this.store.outboxCounts().filter((r) => r.destination !== INDEX_DESTINATION);
   }
 

@@ -90,11 +90,12 @@ export async function joinRemoteRoom(env: Env, config: Config, userId: string, r
   if ([event, ...state, ...authChain].some((e) => e.room_id !== roomId)) throw forbidden(`The send_join answer from ${hub} holds events of another room`);
   // Every state and auth-chain event must pass the auth rules against its own auth events, which
   // the answer must carry: the replica starts from this state and judges the hub's later events by it.
-  const byId = new Map<string, Pdu>();
-  for (const e of [...authChain, ...state]) byId.set(await eventIdOf(e, version), e);
+  const identified = (list: Pdu[]) => Promise.all(list.map(async (pdu) => ({ eventId: await eventIdOf(pdu, version), pdu })));
+  const [stateWithIds, authChainWithIds] = await Promise.all([identified(state), identified(authChain)]);
+  const byId = new Map([...authChainWithIds, ...stateWithIds].map((e) => [e.eventId, e.pdu] as const));
   const failure = checkAuthChain(version, byId);
   if (failure) throw forbidden(`The send_join answer from ${hub} for ${roomId} fails auth: event ${failure.eventId} (rule ${failure.rule}: ${failure.reason})`);
-  const { eventId } = await room.initFromJoin({ roomId, version: versionId, hub, state, authChain, event });
+  const { eventId } = await room.initFromJoin({ roomId, version: versionId, hub, state: stateWithIds, authChain: authChainWithIds, event });
   await insertRoom(env.DB, { room_id: roomId, room_version: versionId, hub_server: hub, creator: create.sender, created_ts: Date.now() }).run();
   return eventId;
 }
