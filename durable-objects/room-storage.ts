@@ -1,5 +1,6 @@
 // The Room object's SQLite tables, each behind small named functions. Every SQL statement the Room
-// runs is in this file, except those of its MLS records (room-mls-storage.ts).
+// runs is in this file, except those of its MLS records (room-mls-storage.ts) and its fan-out
+// (room-fanout-storage.ts).
 
 export interface StoredEvent {
   eventId: string;
@@ -31,7 +32,6 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS events_state_history ON events (type, state_key, pos) WHERE state_key IS NOT NULL`,
   `CREATE UNIQUE INDEX IF NOT EXISTS events_by_lpdu ON events (lpdu_hash) WHERE lpdu_hash IS NOT NULL`,
   `CREATE TABLE IF NOT EXISTS current_state (type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (type, state_key))`,
-  `CREATE TABLE IF NOT EXISTS outbox (destination TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (destination, pos))`,
   `CREATE TABLE IF NOT EXISTS client_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id))`,
   // Participant: a client transaction whose LPDU went to the hub before its event came back.
   `CREATE TABLE IF NOT EXISTS pending_client_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL, lpdu_hash TEXT NOT NULL, lpdu_id TEXT NOT NULL, lpdu_json TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id))`,
@@ -214,62 +214,6 @@ export class RoomStorage {
       )
       .toArray()
       .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
-  }
-
-  // --- outbox -------------------------------------------------------------------------------
-
-  /** Queues the event at `pos` for each of `destinations`, in one statement. */
-  enqueueOutbox(destinations: readonly string[], pos: number): void {
-    this.sql.exec(`INSERT OR IGNORE INTO outbox (destination, pos) SELECT value, ? FROM json_each(?)`, pos, JSON.stringify(destinations));
-  }
-
-  /** The oldest queued deliveries to `destination` after position `afterPos`, with the events' JSON (the primary key's range). */
-  outboxFor(destination: string, afterPos: number, limit: number): OutboxRow[] {
-    return this.sql
-      .exec<{ pos: number; event_id: string; json: string }>(
-        `SELECT o.pos, e.event_id, e.json FROM outbox o JOIN events e ON e.pos = o.pos
-           WHERE o.destination = ? AND o.pos > ? ORDER BY o.pos ASC LIMIT ?`,
-        destination,
-        afterPos,
-        limit,
-      )
-      .toArray()
-      .map((r) => ({ pos: r.pos, eventId: r.event_id, json: r.json }));
-  }
-
-  /** Like outboxFor, without the events' JSON (the D1 index needs only their IDs). */
-  outboxEventIds(destination: string, afterPos: number, limit: number): Array<{ pos: number; eventId: string }> {
-    return this.sql
-      .exec<{ pos: number; event_id: string }>(
-        `SELECT o.pos, e.event_id FROM outbox o JOIN events e ON e.pos = o.pos WHERE o.destination = ? AND o.pos > ? ORDER BY o.pos ASC LIMIT ?`,
-        destination,
-        afterPos,
-        limit,
-      )
-      .toArray()
-      .map((r) => ({ pos: r.pos, eventId: r.event_id }));
-  }
-
-  /** The newest queued position for `destination` (0 when none). */
-  outboxTip(destination: string): number {
-    return this.sql.exec<{ pos: number | null }>(`SELECT MAX(pos) AS pos FROM outbox WHERE destination = ?`, destination).one().pos ?? 0;
-  }
-
-  /** Each destination with queued deliveries, and its newest queued position. */
-  outboxTips(): Array<{ destination: string; pos: number }> {
-    return this.sql.exec<{ destination: string; pos: number }>(`SELECT destination, MAX(pos) AS pos FROM outbox GROUP BY destination`).toArray();
-  }
-
-  /** Drops deliveries that are done: delivered to a server, or written to the D1 index. */
-  deleteOutbox(destination: string, upToPos: number): void {
-    this.sql.exec(`DELETE FROM outbox WHERE destination = ? AND pos <= ?`, destination, upToPos);
-  }
-
-  /** Queued deliveries per destination, for status pages. */
-  outboxCounts(): Array<{ destination: string; count: number }> {
-    return this.sql
-      .exec<{ destination: string; count: number }>(`SELECT destination, COUNT(*) AS count FROM outbox GROUP BY destination`)
-      .toArray();
   }
 
   // --- client transaction IDs -------------------------------------------------------------

@@ -30,6 +30,7 @@ import { parseSigningKeySecret } from "../shared/signing-key.js";
 import { indexEvents } from "./event-index.js";
 import { mlsErrorFields, RoomMls, type MlsEffect } from "./room-mls.js";
 import { authChainOf, backfillFrom, syncSlice } from "./room-history.js";
+import { FanOutLog } from "./room-fanout.js";
 import { RoomStorage, type OutboxRow, type StoredEvent } from "./room-storage.js";
 
 /** Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). */
@@ -138,19 +139,15 @@ export class Room extends DurableObject<Env> {
   private deferredNotify = false;
   /** Destinations to tell about newly committed events (destination -> newest position). */
   private readonly announceDue = new Map<string, number>();
-  /**
-   * Outbox rows that are done (destination -> last position): delivered, as the destination's queue
-   * reported, or written to the D1 index. They are deleted with the room's next write rather than in
-   * a write of their own, since each separate write transaction costs workerd ~0.1 ms of CPU
-   * (bench/README.md). Until then a restart delivers them again, which receivers drop as duplicates.
-   */
-  private readonly doneUpTo = new Map<string, number>();
+  /** What each destination (and the D1 index) is still owed: the durable record of fan-out. */
+  private readonly fanOut: FanOutLog;
   /** What this room knows of each destination's queue (see QueueView). */
   private readonly queues = new Map<string, QueueView>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new RoomStorage(ctx.storage.sql);
+    this.fanOut = new FanOutLog(ctx.storage);
     this.mls = new RoomMls(ctx.storage.sql, {
       state: this.state,
       eventById: (id) => this.eventById(id),
@@ -450,18 +447,21 @@ export class Room extends DurableObject<Env> {
     const destinations = fanOut ? this.destinationsFor(pdu) : [];
     const membershipBefore = pdu.type === "m.room.member" && typeof pdu.state_key === "string" ? this.state.membership(pdu.state_key) : undefined;
     const redacted = this.redactionTarget(eventId, pdu);
+    const targets = [...destinations, INDEX_DESTINATION];
+    let floor = 0;
     this.ctx.storage.transactionSync(() => {
-      this.deleteDoneRows();
+      floor = this.fanOut.save();
       if (redacted) this.store.putRedaction(redacted.targetId, eventId, json);
       const insert: Parameters<RoomStorage["insertEvent"]>[0] = { eventId, pos, type: pdu.type, sender: pdu.sender, json };
       if (pdu.state_key !== undefined) insert.stateKey = pdu.state_key;
       if (lpduHash !== undefined) insert.lpduHash = lpduHash;
       this.store.insertEvent(insert);
       if (typeof pdu.state_key === "string") this.store.setCurrentState(pdu.type, pdu.state_key, eventId);
-      this.store.enqueueOutbox([...destinations, INDEX_DESTINATION], pos);
+      this.fanOut.append(pos, targets);
       this.mls.record(eventId, pos, pdu, membershipBefore, mls);
     });
-    this.doneUpTo.clear();
+    this.fanOut.saved(floor);
+    this.fanOut.appended(pos, targets);
     for (const d of destinations) if (this.mayBeIdle(d)) this.announceDue.set(d, pos);
     this.state.apply(eventId, pdu);
     // A redacted state event counts in its redacted form from now on, as in Matrix.
@@ -1095,11 +1095,11 @@ export class Room extends DurableObject<Env> {
     if (after !== null) this.markDelivered(destination, after);
     const queue = this.queue(destination);
     queue.heard = Date.now();
-    const from = after ?? this.doneUpTo.get(destination) ?? 0;
+    const from = after ?? this.fanOut.cursor(destination);
     const max = Math.min(Math.max(1, limit), FLUSH_BATCH);
-    const rows = this.store.outboxFor(destination, from, max);
+    const rows = this.fanOut.eventsFor(destination, from, max);
     const last = rows[rows.length - 1]?.pos ?? from;
-    const tip = rows.length < max ? last : this.store.outboxTip(destination);
+    const tip = rows.length < max ? last : this.fanOut.tip(destination);
     // Caught up (also when a full batch happens to end at the tip), the queue may go quiet: the next
     // event must be announced. Otherwise the tip tells it to come back.
     queue.mayIdle = tip <= last;
@@ -1129,18 +1129,18 @@ export class Room extends DurableObject<Env> {
 
   private markDelivered(destination: string, upTo: number): void {
     if (destination === INDEX_DESTINATION) return;
-    this.doneUpTo.set(destination, Math.max(upTo, this.doneUpTo.get(destination) ?? 0));
+    this.fanOut.delivered(destination, upTo);
   }
 
   /** Writes outbox rows of the "" destination to the D1 event index, oldest first. */
   private async flushIndex(): Promise<void> {
     try {
       for (;;) {
-        const rows = this.store.outboxEventIds(INDEX_DESTINATION, this.doneUpTo.get(INDEX_DESTINATION) ?? 0, FLUSH_BATCH);
+        const rows = this.fanOut.eventIdsFor(INDEX_DESTINATION, FLUSH_BATCH);
         const lastRow = rows[rows.length - 1];
         if (!lastRow) return;
         await indexEvents(this.env.DB, this.roomId as string, rows.map((r) => r.eventId));
-        this.doneUpTo.set(INDEX_DESTINATION, lastRow.pos);
+        this.fanOut.delivered(INDEX_DESTINATION, lastRow.pos);
       }
     } catch (e) {
       console.error("event index write failed; retrying by alarm", e);
@@ -1158,7 +1158,7 @@ export class Room extends DurableObject<Env> {
     this.dropDoneRows();
     const now = Date.now();
     let next: number | undefined;
-    for (const { destination, pos } of this.store.outboxTips()) {
+    for (const { destination, pos } of this.fanOut.pending()) {
       if (destination === INDEX_DESTINATION) continue;
       const q = this.queue(destination);
       // A queue this room stopped announcing to (it was expected back) is told again a second after
@@ -1181,15 +1181,14 @@ export class Room extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  /** Deletes the outbox rows that are done. Caller is in a storage transaction and clears doneUpTo once it commits. */
-  private deleteDoneRows(): void {
-    for (const [dest, upTo] of this.doneUpTo) this.store.deleteOutbox(dest, upTo);
-  }
-
-  /** deleteDoneRows in a write of its own, for callers outside a commit. */
+  /** Saves fan-out progress in a write of its own, for callers outside a commit. */
   private dropDoneRows(): void {
-    this.ctx.storage.transactionSync(() => this.deleteDoneRows());
-    this.doneUpTo.clear();
+    let floor = 0;
+    this.ctx.storage.transactionSync(() => {
+      floor = this.fanOut.save();
+      this.fanOut.dropUnusedSets();
+    });
+    this.fanOut.saved(floor);
   }
 
   override async alarm(): Promise<void> {
@@ -1201,7 +1200,7 @@ export class Room extends DurableObject<Env> {
   /** Deliveries not yet reported delivered, per destination server (admin status). */
   async outboxStatus(): Promise<Array<{ destination: string; count: number }>> {
     this.dropDoneRows();
-    return this.store.outboxCounts().filter((r) => r.destination !== INDEX_DESTINATION);
+    return this.fanOut.pendingCounts().filter((r) => r.destination !== INDEX_DESTINATION);
   }
 
   /** Canonical JSON of an event as stored, for integrity checks in tests and admin tools. */

@@ -1,0 +1,134 @@
+// The Room's fan-out tables. Each event the room still owes someone has one row naming a set of
+// destinations (the servers in the room when it was accepted, plus "" for the D1 event index);
+// sets change only with membership, so they are stored once and shared. Each destination's
+// progress is one cursor row. A row per event and destination would cost a B-tree insert and a
+// delete per server for every event: 11 % of the hub's busy time at ten servers, and unbounded for
+// rooms with many servers.
+
+import type { OutboxRow } from "./room-storage.js";
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS fanout_sets (id INTEGER PRIMARY KEY, destinations TEXT NOT NULL UNIQUE)`,
+  `CREATE TABLE IF NOT EXISTS fanout_members (set_id INTEGER NOT NULL, destination TEXT NOT NULL, PRIMARY KEY (set_id, destination)) WITHOUT ROWID`,
+  `CREATE INDEX IF NOT EXISTS fanout_members_by_destination ON fanout_members (destination, set_id)`,
+  `CREATE TABLE IF NOT EXISTS fanout (pos INTEGER PRIMARY KEY, set_id INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS fanout_done (destination TEXT PRIMARY KEY, pos INTEGER NOT NULL) WITHOUT ROWID`,
+];
+
+export class FanOutStorage {
+  constructor(private readonly sql: SqlStorage) {
+    for (const s of SCHEMA) sql.exec(s);
+  }
+
+  // --- fanout_sets / fanout_members ----------------------------------------------------------
+
+  /** The ID of the set stored under `key` (its destinations, sorted, newline-separated). */
+  setId(key: string): number | undefined {
+    return this.sql.exec<{ id: number }>(`SELECT id FROM fanout_sets WHERE destinations = ?`, key).toArray()[0]?.id;
+  }
+
+  /** Stores a new destination set. */
+  addSet(key: string, destinations: readonly string[]): number {
+    const id = this.sql.exec<{ id: number }>(`INSERT INTO fanout_sets (destinations) VALUES (?) RETURNING id`, key).one().id;
+    this.sql.exec(`INSERT OR IGNORE INTO fanout_members (set_id, destination) SELECT ?, value FROM json_each(?)`, id, JSON.stringify(destinations));
+    return id;
+  }
+
+  /** Drops sets no row refers to any more. */
+  dropUnusedSets(): void {
+    this.sql.exec(`DELETE FROM fanout_members WHERE set_id NOT IN (SELECT DISTINCT set_id FROM fanout)`);
+    this.sql.exec(`DELETE FROM fanout_sets WHERE id NOT IN (SELECT DISTINCT set_id FROM fanout)`);
+  }
+
+  // --- fanout --------------------------------------------------------------------------------
+
+  /** Records that the event at `pos` goes to the destinations of set `setId`. */
+  append(pos: number, setId: number): void {
+    this.sql.exec(`INSERT INTO fanout (pos, set_id) VALUES (?, ?)`, pos, setId);
+  }
+
+  /** The oldest events for `destination` after `afterPos`, with their canonical JSON. */
+  eventsFor(destination: string, afterPos: number, limit: number): OutboxRow[] {
+    return this.sql
+      .exec<{ pos: number; event_id: string; json: string }>(
+        `SELECT f.pos, e.event_id, e.json FROM fanout f JOIN events e ON e.pos = f.pos
+           WHERE f.pos > ? AND f.set_id IN (SELECT set_id FROM fanout_members WHERE destination = ?)
+           ORDER BY f.pos ASC LIMIT ?`,
+        afterPos,
+        destination,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ pos: r.pos, eventId: r.event_id, json: r.json }));
+  }
+
+  /** Like eventsFor, without the JSON (the D1 index needs only the IDs). */
+  eventIdsFor(destination: string, afterPos: number, limit: number): Array<{ pos: number; eventId: string }> {
+    return this.sql
+      .exec<{ pos: number; event_id: string }>(
+        `SELECT f.pos, e.event_id FROM fanout f JOIN events e ON e.pos = f.pos
+           WHERE f.pos > ? AND f.set_id IN (SELECT set_id FROM fanout_members WHERE destination = ?)
+           ORDER BY f.pos ASC LIMIT ?`,
+        afterPos,
+        destination,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ pos: r.pos, eventId: r.event_id }));
+  }
+
+  /** Each destination named by a kept row, with the newest such row. */
+  tips(): Array<{ destination: string; pos: number }> {
+    return this.sql
+      .exec<{ destination: string; pos: number }>(
+        `SELECT m.destination, MAX(f.pos) AS pos FROM fanout f JOIN fanout_members m ON m.set_id = f.set_id GROUP BY m.destination`,
+      )
+      .toArray();
+  }
+
+  /** Rows still owed to each destination (rows after its cursor), for status pages. */
+  pendingCounts(): Array<{ destination: string; count: number }> {
+    return this.sql
+      .exec<{ destination: string; count: number }>(
+        `SELECT m.destination, COUNT(*) AS count FROM fanout f JOIN fanout_members m ON m.set_id = f.set_id
+           LEFT JOIN fanout_done d ON d.destination = m.destination
+           WHERE f.pos > COALESCE(d.pos, 0) GROUP BY m.destination`,
+      )
+      .toArray();
+  }
+
+  /** Forgets rows every destination has had. */
+  deleteUpTo(pos: number): void {
+    this.sql.exec(`DELETE FROM fanout WHERE pos <= ?`, pos);
+  }
+
+  // --- fanout_done ---------------------------------------------------------------------------
+
+  /** Every destination's cursor: everything up to it is delivered (or indexed). */
+  cursors(): Array<{ destination: string; pos: number }> {
+    return this.sql.exec<{ destination: string; pos: number }>(`SELECT destination, pos FROM fanout_done`).toArray();
+  }
+
+  /** Moves a destination's cursor. */
+  saveCursor(destination: string, pos: number): void {
+    this.sql.exec(
+      `INSERT INTO fanout_done (destination, pos) VALUES (?, ?) ON CONFLICT (destination) DO UPDATE SET pos = MAX(pos, excluded.pos)`,
+      destination,
+      pos,
+    );
+  }
+
+  // --- the earlier layout ---------------------------------------------------------------------
+
+  /**
+   * Rooms written before this layout kept one `outbox` row per event and destination (rows were
+   * deleted once delivered). Returns them and drops the table, or undefined when there is none.
+   */
+  takeLegacyOutbox(): Array<{ destination: string; pos: number }> | undefined {
+    const exists = this.sql.exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'`).toArray().length > 0;
+    if (!exists) return undefined;
+    const rows = this.sql.exec<{ destination: string; pos: number }>(`SELECT destination, pos FROM outbox ORDER BY pos`).toArray();
+    this.sql.exec(`DROP TABLE outbox`);
+    return rows;
+  }
+}

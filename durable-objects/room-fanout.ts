@@ -1,0 +1,142 @@
+// What the room owes each destination, over FanOutStorage: per destination the newest event it is
+// owed (its tip) and how far it has had them (its cursor). Cursors a queue reports move in memory
+// first and reach storage with the room's next write, since a write transaction of its own costs
+// ~0.1 ms of CPU (bench/README.md); a restart before that delivers those events again, which
+// receivers drop as duplicates.
+
+import { FanOutStorage } from "./room-fanout-storage.js";
+import type { OutboxRow } from "./room-storage.js";
+
+export class FanOutLog {
+  private readonly store: FanOutStorage;
+  private readonly setIds = new Map<string, number>();
+  private readonly tips = new Map<string, number>();
+  private readonly cursors = new Map<string, number>();
+  private readonly unsaved = new Set<string>();
+  /** Rows up to here are deleted. */
+  private floor = 0;
+  private setsAdded = 0;
+  /** The set the last `append` used, cached once its transaction committed. */
+  private lastSet: { key: string; id: number } | undefined;
+
+  constructor(storage: DurableObjectStorage) {
+    this.store = new FanOutStorage(storage.sql);
+    storage.transactionSync(() => this.migrateLegacy());
+    for (const c of this.store.cursors()) this.cursors.set(c.destination, c.pos);
+    for (const t of this.store.tips()) this.tips.set(t.destination, t.pos);
+    this.store.dropUnusedSets();
+  }
+
+  /** Records that the event at `pos` goes to `destinations`. Call inside the storage transaction that stores the event, then `appended`. */
+  append(pos: number, destinations: readonly string[]): void {
+    const sorted = [...new Set(destinations)].sort();
+    const key = sorted.join("\n");
+    let id = this.setIds.get(key) ?? this.store.setId(key);
+    if (id === undefined) {
+      id = this.store.addSet(key, sorted);
+      this.setsAdded++;
+    }
+    this.lastSet = { key, id };
+    this.store.append(pos, id);
+  }
+
+  /** After the transaction of `append` committed. */
+  appended(pos: number, destinations: readonly string[]): void {
+    if (this.lastSet) this.setIds.set(this.lastSet.key, this.lastSet.id);
+    this.lastSet = undefined;
+    for (const d of destinations) this.tips.set(d, pos);
+  }
+
+  /** The events for `destination` after `after` (default: its cursor), oldest first. */
+  eventsFor(destination: string, after: number | undefined, limit: number): OutboxRow[] {
+    return this.store.eventsFor(destination, after ?? this.cursor(destination), limit);
+  }
+
+  /** Like eventsFor, IDs only. */
+  eventIdsFor(destination: string, limit: number): Array<{ pos: number; eventId: string }> {
+    return this.store.eventIdsFor(destination, this.cursor(destination), limit);
+  }
+
+  /** The newest event `destination` is owed (0: none). */
+  tip(destination: string): number {
+    return this.tips.get(destination) ?? 0;
+  }
+
+  cursor(destination: string): number {
+    return this.cursors.get(destination) ?? 0;
+  }
+
+  /** `destination` has everything up to `pos`. */
+  delivered(destination: string, pos: number): void {
+    if (pos <= this.cursor(destination)) return;
+    this.cursors.set(destination, pos);
+    this.unsaved.add(destination);
+  }
+
+  /** Destinations owed events, with the newest one. */
+  pending(): Array<{ destination: string; pos: number }> {
+    const out: Array<{ destination: string; pos: number }> = [];
+    for (const [destination, pos] of this.tips) if (pos > this.cursor(destination)) out.push({ destination, pos });
+    return out;
+  }
+
+  /** Whether cursors moved since they were last written. */
+  get dirty(): boolean {
+    return this.unsaved.size > 0;
+  }
+
+  /**
+   * Writes moved cursors and deletes rows every destination has had. Call inside a storage
+   * transaction, then `saved` once it committed (a rollback leaves the work for next time).
+   */
+  save(): number {
+    // The floor moves only when a cursor does: a new row is owed to its destinations.
+    if (this.unsaved.size === 0) return this.floor;
+    for (const d of this.unsaved) this.store.saveCursor(d, this.cursor(d));
+    let floor: number | undefined;
+    let newest = 0;
+    for (const [d, tip] of this.tips) {
+      newest = Math.max(newest, tip);
+      const c = this.cursor(d);
+      if (tip > c) floor = Math.min(floor ?? c, c);
+    }
+    const upTo = floor ?? newest;
+    if (upTo > this.floor) this.store.deleteUpTo(upTo);
+    return upTo;
+  }
+
+  saved(upTo: number): void {
+    this.unsaved.clear();
+    this.floor = Math.max(this.floor, upTo);
+  }
+
+  /** Drops destination sets no row uses any more (membership changed); call now and then, in a write. */
+  dropUnusedSets(): void {
+    if (this.setsAdded === 0) return;
+    this.store.dropUnusedSets();
+    this.setIds.clear();
+    this.setsAdded = 0;
+  }
+
+  /** Rows still owed to each destination, for status pages (after `save`). */
+  pendingCounts(): Array<{ destination: string; count: number }> {
+    return this.store.pendingCounts();
+  }
+
+  /** Rewrites a room's rows from the one-row-per-destination `outbox` table, keeping what was owed. */
+  private migrateLegacy(): void {
+    const rows = this.store.takeLegacyOutbox();
+    if (!rows || rows.length === 0) return;
+    const byPos = new Map<number, string[]>();
+    const first = new Map<string, number>();
+    for (const r of rows) {
+      const list = byPos.get(r.pos) ?? [];
+      list.push(r.destination);
+      byPos.set(r.pos, list);
+      if (!first.has(r.destination)) first.set(r.destination, r.pos);
+    }
+    for (const [pos, destinations] of byPos) this.append(pos, destinations);
+    // A destination's old rows were exactly what it was still owed: it had everything before them.
+    for (const [d, pos] of first) this.store.saveCursor(d, pos - 1);
+  }
+}
