@@ -7,7 +7,8 @@
 // Longer than the usual file: the hub and participant paths, the outbox and the local-stream
 // notifications all drive one state machine (the in-memory state, `last`, the exclusive section)
 // and splitting them would scatter it. What only reads or only stores lives beside it:
-// room-storage.ts (every SQL statement), room-history.ts (read-side queries), room-mls.ts (MLS).
+// room-storage.ts (its SQL), room-fanout.ts (what each destination is owed), room-history.ts
+// (read-side queries), room-mls.ts (MLS).
 
 import { DurableObject } from "cloudflare:workers";
 import type { JsonObject } from "../shared/canonical-json.js";
@@ -1031,7 +1032,7 @@ export class Room extends DurableObject<Env> {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Fan-out: the outbox is the durable record; destination queues pull from it
+  // Fan-out: the outbox (room-fanout.ts) is the durable record; destination queues pull from it
   // ------------------------------------------------------------------------------------------
 
   private destination(server: string) {
@@ -1132,7 +1133,7 @@ export class Room extends DurableObject<Env> {
     this.fanOut.delivered(destination, upTo);
   }
 
-  /** Writes outbox rows of the "" destination to the D1 event index, oldest first. */
+  /** Writes events the D1 event index (the "" destination) is owed, oldest first. */
   private async flushIndex(): Promise<void> {
     try {
       for (;;) {
@@ -1149,13 +1150,13 @@ export class Room extends DurableObject<Env> {
   }
 
   /**
-   * Deletes done outbox rows, then announces again to every destination with rows left whose queue
+   * Saves delivery progress, then announces again to every destination still owed events whose queue
    * has not been heard from for a while: a queue keeps its place in memory, so one that restarted
-   * (crash, eviction, deploy) learns of this room's events from here. While rows are left, the
+   * (crash, eviction, deploy) learns of this room's events from here. While events are owed, the
    * alarm comes back.
    */
   private async reannounce(): Promise<void> {
-    this.dropDoneRows();
+    this.saveFanOutProgress();
     const now = Date.now();
     let next: number | undefined;
     for (const { destination, pos } of this.fanOut.pending()) {
@@ -1181,8 +1182,8 @@ export class Room extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  /** Saves fan-out progress in a write of its own, for callers outside a commit. */
-  private dropDoneRows(): void {
+  /** Saves delivery cursors (dropping rows every destination has) in a write of its own, for callers outside a commit. */
+  private saveFanOutProgress(): void {
     let floor = 0;
     this.ctx.storage.transactionSync(() => {
       floor = this.fanOut.save();
@@ -1199,7 +1200,7 @@ export class Room extends DurableObject<Env> {
 
   /** Deliveries not yet reported delivered, per destination server (admin status). */
   async outboxStatus(): Promise<Array<{ destination: string; count: number }>> {
-    this.dropDoneRows();
+    this.saveFanOutProgress();
     return this.fanOut.pendingCounts().filter((r) => r.destination !== INDEX_DESTINATION);
   }
 
