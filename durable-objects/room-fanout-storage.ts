@@ -34,6 +34,11 @@ export class FanOutStorage {
     return id;
   }
 
+  /** Every stored set: its ID and its key (destinations, sorted, newline-separated). */
+  sets(): Array<{ id: number; destinations: string }> {
+    return this.sql.exec<{ id: number; destinations: string }>(`SELECT id, destinations FROM fanout_sets`).toArray();
+  }
+
   /** Drops sets no row refers to any more. */
   dropUnusedSets(): void {
     this.sql.exec(`DELETE FROM fanout_members WHERE set_id NOT IN (SELECT DISTINCT set_id FROM fanout)`);
@@ -95,6 +100,11 @@ export class FanOutStorage {
            WHERE f.pos > COALESCE(d.pos, 0) GROUP BY m.destination`,
       )
       .toArray();
+  }
+
+  /** Forgets the rows of one set in (after, upTo]. */
+  deleteSetRows(setId: number, after: number, upTo: number): void {
+    this.sql.exec(`DELETE FROM fanout WHERE pos > ? AND pos <= ? AND set_id = ?`, after, upTo, setId);
   }
 
   /** Forgets rows every destination has had. */

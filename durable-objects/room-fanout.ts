@@ -16,6 +16,8 @@ export class FanOutLog {
   /** Rows up to here are deleted. */
   private floor = 0;
   private setsAdded = 0;
+  /** Per set, how far `prune` has dropped its rows. */
+  private readonly prunedUpTo = new Map<number, number>();
   /** The set the last `append` used, cached once its transaction committed. */
   private lastSet: { key: string; id: number } | undefined;
 
@@ -110,11 +112,29 @@ export class FanOutLog {
     this.floor = Math.max(this.floor, upTo);
   }
 
+  /**
+   * Drops rows above the floor that every destination of their set has had. A destination that
+   * stops reporting (a server down for good) holds the floor where it stopped; without this, every
+   * later row would stay, even once that server left the room. Call inside the transaction of
+   * `save`, now and then (it reads every set).
+   */
+  prune(): void {
+    for (const { id, destinations } of this.store.sets()) {
+      let had = Infinity;
+      for (const d of destinations.split("\n")) had = Math.min(had, this.cursor(d));
+      const from = Math.max(this.floor, this.prunedUpTo.get(id) ?? 0);
+      if (had === Infinity || had <= from) continue;
+      this.store.deleteSetRows(id, from, had);
+      this.prunedUpTo.set(id, had);
+    }
+  }
+
   /** Drops destination sets no row uses any more (membership changed); call now and then, in a write. */
   dropUnusedSets(): void {
     if (this.setsAdded === 0) return;
     this.store.dropUnusedSets();
     this.setIds.clear();
+    this.prunedUpTo.clear();
     this.setsAdded = 0;
   }
 

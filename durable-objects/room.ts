@@ -1187,6 +1187,7 @@ export class Room extends DurableObject<Env> {
     let floor = 0;
     this.ctx.storage.transactionSync(() => {
       floor = this.fanOut.save();
+      this.fanOut.prune();
       this.fanOut.dropUnusedSets();
     });
     this.fanOut.saved(floor);

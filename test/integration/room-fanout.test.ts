@@ -24,11 +24,12 @@ function count(sql: SqlStorage, table: string): number {
   return sql.exec<{ c: number }>(`SELECT COUNT(*) AS c FROM ${table}`).one().c;
 }
 
-/** save() in a transaction of its own, as the Room does outside a commit. */
+/** save() in a transaction of its own, as the Room's alarm does (saveFanOutProgress). */
 function persist(storage: DurableObjectStorage, log: FanOutLog): void {
   let floor = 0;
   storage.transactionSync(() => {
     floor = log.save();
+    log.prune();
     log.dropUnusedSets();
   });
   log.saved(floor);
@@ -99,6 +100,25 @@ describe("room fan-out record", () => {
       persist(state.storage, reloaded);
       expect(count(sql, "fanout")).toBe(0);
       expect(reloaded.pending()).toEqual([]);
+    });
+  });
+
+  it("keeps only the rows a destination that stopped reporting is owed, once it has left the room", async () => {
+    await runInDurableObject(freshRoomObject(), (_room, state) => {
+      const sql = state.storage.sql;
+      insertEvents(sql, 6);
+      const log = new FanOutLog(state.storage);
+      append(state.storage, log, 1, ["", "live.test", "dead.test"]);
+      append(state.storage, log, 2, ["", "live.test", "dead.test"]); // e.g. its users' leave
+      for (const pos of [3, 4, 5, 6]) append(state.storage, log, pos, ["", "live.test"]);
+      log.delivered("", 6);
+      log.delivered("live.test", 6);
+      persist(state.storage, log);
+      // dead.test holds the floor at 0, but only its own two events are kept.
+      expect(sql.exec<{ pos: number }>(`SELECT pos FROM fanout ORDER BY pos`).toArray().map((r) => r.pos)).toEqual([1, 2]);
+      expect(log.eventsFor("dead.test", undefined, 10).map((r) => r.pos)).toEqual([1, 2]);
+      expect(log.eventsFor("live.test", undefined, 10)).toEqual([]);
+      expect(new FanOutLog(state.storage).pending()).toEqual([{ destination: "dead.test", pos: 2 }]);
     });
   });
 
