@@ -54,32 +54,32 @@ export class FanOutStorage {
 
   /** The oldest events for `destination` after `afterPos`, with their canonical JSON. */
   eventsFor(destination: string, afterPos: number, limit: number): OutboxRow[] {
-    return this.sql
-      .exec<{ pos: number; event_id: string; json: string }>(
-        `SELECT f.pos, e.event_id, e.json FROM fanout f JOIN events e ON e.pos = f.pos
-           WHERE f.pos > ? AND f.set_id IN (SELECT set_id FROM fanout_members WHERE destination = ?)
-           ORDER BY f.pos ASC LIMIT ?`,
-        afterPos,
-        destination,
-        limit,
-      )
-      .toArray()
-      .map((r) => ({ pos: r.pos, eventId: r.event_id, json: r.json }));
+    return this.owed<{ pos: number; event_id: string; json: string }>("f.pos, e.event_id, e.json", destination, afterPos, limit).map((r) => ({
+      pos: r.pos,
+      eventId: r.event_id,
+      json: r.json,
+    }));
   }
 
-  /** Like eventsFor, without the JSON (the D1 index needs only the IDs). */
+  /** Like eventsFor, without the JSON (the D1 index needs only the IDs, and the JSON is most of a row). */
   eventIdsFor(destination: string, afterPos: number, limit: number): Array<{ pos: number; eventId: string }> {
+    return this.owed<{ pos: number; event_id: string }>("f.pos, e.event_id", destination, afterPos, limit).map((r) => ({
+      pos: r.pos,
+      eventId: r.event_id,
+    }));
+  }
+
+  private owed<T extends Record<string, SqlStorageValue>>(columns: string, destination: string, afterPos: number, limit: number): T[] {
     return this.sql
-      .exec<{ pos: number; event_id: string }>(
-        `SELECT f.pos, e.event_id FROM fanout f JOIN events e ON e.pos = f.pos
+      .exec<T>(
+        `SELECT ${columns} FROM fanout f JOIN events e ON e.pos = f.pos
            WHERE f.pos > ? AND f.set_id IN (SELECT set_id FROM fanout_members WHERE destination = ?)
            ORDER BY f.pos ASC LIMIT ?`,
         afterPos,
         destination,
         limit,
       )
-      .toArray()
-      .map((r) => ({ pos: r.pos, eventId: r.event_id }));
+      .toArray();
   }
 
   /** Each destination named by a kept row, with the newest such row. */
