@@ -19,7 +19,7 @@ import type { Lpdu, Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
 import { buildLocalPdu } from "../shared/local-event.js";
-import { buildLpdu, completeLpdu, lpduFromPdu, type LpduFields } from "../shared/lpdu.js";
+import { buildLpdu, completeLpdu, completeLpduWithId, lpduFromPdu, type LpduFields } from "../shared/lpdu.js";
 import { checkEncryptionEvent, ENCRYPTION_EVENT, encryptionOfCreate, MLS_COMMIT_EVENT } from "../shared/room-encryption.js";
 import { membershipOf, RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import type { RoomVersion } from "../shared/room-version.js";
@@ -403,12 +403,12 @@ export class Room extends DurableObject<Env> {
   }
 
   /** Auth-checks a completed PDU against current state and commits it. Caller holds the exclusive section. */
-  private async acceptAsHub(pdu: Pdu, lpduHash: string | undefined): Promise<{ eventId: string; pdu: Pdu }> {
+  private async acceptAsHub(pdu: Pdu, lpduHash: string | undefined, knownId?: string): Promise<{ eventId: string; pdu: Pdu }> {
     const version: RoomVersion = this.version as RoomVersion;
     version.checkFormat(pdu);
     this.checkAuthOrThrow(pdu);
     const mls = await this.mls.vetAsHub(pdu, this.roomId as string);
-    const eventId = await eventIdOf(pdu, version);
+    const eventId = knownId ?? (await eventIdOf(pdu, version));
     this.commit(eventId, pdu, lpduHash, true, mls);
     return { eventId, pdu };
   }
@@ -601,8 +601,8 @@ export class Room extends DurableObject<Env> {
     const lpduHash = lpdu.hashes.lpdu.sha256;
     const known = this.store.getEventIdByLpduHash(lpduHash);
     if (known) return { eventId: known, pdu: this.eventById(known) as Pdu };
-    const pdu = await completeLpdu(lpdu, this.linksFor(lpdu), this.serverName, await this.key(), version);
-    return this.acceptAsHub(pdu, lpduHash);
+    const { pdu, eventId } = await completeLpduWithId(lpdu, this.linksFor(lpdu), this.serverName, await this.key(), version);
+    return this.acceptAsHub(pdu, lpduHash, eventId);
   }
 
   /** make_join / make_leave / make_knock: a template, if the change would pass the auth rules now. */

@@ -2,11 +2,11 @@
 // LPDU; the hub completes it into a PDU by adding auth_events, prev_events and the PDU content hash,
 // and signs the result beside the participant's signature.
 
-import { encodeBase64 } from "./base64.js";
+import { encodeBase64, encodeBase64Url } from "./base64.js";
 import type { JsonObject } from "./canonical-json.js";
 import { badJson } from "./errors.js";
 import type { Lpdu, Pdu } from "./event.js";
-import { contentHash, lpduContentHash } from "./hashes.js";
+import { contentHash, lpduContentHash, sha256 } from "./hashes.js";
 import { serverNameOf } from "./ids.js";
 import { cloneJson, redactLm } from "./redaction.js";
 import type { RoomVersion } from "./room-version.js";
@@ -42,7 +42,13 @@ function withoutKeys(obj: object, keys: readonly string[]): Json {
 }
 
 async function signRedacted(obj: object, redact: (e: object) => object, key: SigningKey): Promise<string> {
-  return encodeBase64(await key.sign(signingBytes(redact(obj))));
+  return (await signRedactedBytes(obj, redact, key)).sig;
+}
+
+/** The signature and the bytes it covers (canonical redacted form without signatures and unsigned). */
+async function signRedactedBytes(obj: object, redact: (e: object) => object, key: SigningKey): Promise<{ sig: string; bytes: Uint8Array }> {
+  const bytes = signingBytes(redact(obj));
+  return { sig: encodeBase64(await key.sign(bytes)), bytes };
 }
 
 /** An LPDU without its signature: hub_server and hashes.lpdu set. */
@@ -88,6 +94,20 @@ export async function completeLpdu(
   hubKey: SigningKey,
   version: Pick<RoomVersion, "redact">,
 ): Promise<Pdu> {
+  return (await completeLpduWithId(lpdu, links, hubName, hubKey, version)).pdu;
+}
+
+/**
+ * completeLpdu, also giving the event ID: the hub's signature and the reference hash cover the
+ * same bytes (the redacted PDU without signatures and unsigned), so they are encoded once.
+ */
+export async function completeLpduWithId(
+  lpdu: Lpdu,
+  links: HubLinks,
+  hubName: string,
+  hubKey: SigningKey,
+  version: Pick<RoomVersion, "redact">,
+): Promise<{ pdu: Pdu; eventId: string }> {
   if (lpdu.hub_server !== hubName) throw badJson(`LPDU names hub ${JSON.stringify(lpdu.hub_server)}, not ${hubName}`);
   const lpduHash = (lpdu.hashes as { lpdu?: unknown } | undefined)?.lpdu;
   if (typeof lpduHash !== "object" || lpduHash === null) throw badJson("LPDU has no hashes.lpdu");
@@ -99,11 +119,11 @@ export async function completeLpdu(
     prev_events: [...links.prevEvents],
     hashes: { lpdu: cloneJson(lpduHash) },
   } as unknown as Pdu;
-  const sha256 = await contentHash(draft);
-  const pdu: Pdu = { ...draft, hashes: { sha256, lpdu: draft.hashes.lpdu } as Pdu["hashes"], signatures };
-  const sig = await signRedacted(pdu, (e) => version.redact(e), hubKey);
+  const sha = await contentHash(draft);
+  const pdu: Pdu = { ...draft, hashes: { sha256: sha, lpdu: draft.hashes.lpdu } as Pdu["hashes"], signatures };
+  const { sig, bytes } = await signRedactedBytes(pdu, (e) => version.redact(e), hubKey);
   pdu.signatures = { ...signatures, [hubName]: { ...(signatures[hubName] ?? {}), [hubKey.keyId]: sig } };
-  return pdu;
+  return { pdu, eventId: `$${encodeBase64Url(await sha256(bytes))}` };
 }
 
 /**

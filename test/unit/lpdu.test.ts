@@ -5,7 +5,7 @@ import { checkFormatLm, checkLpduFormat } from "../../shared/event-format.js";
 import { checkContentHashes, checkLpduContentHash, verifyEventSignatures, verifyLpduSignature } from "../../shared/event-signatures.js";
 import type { KeyLookup } from "../../shared/event-signatures.js";
 import { contentHash, eventIdOf, lpduContentHash } from "../../shared/hashes.js";
-import { buildHubPdu, buildLpdu, completeLpdu, lpduFromPdu } from "../../shared/lpdu.js";
+import { buildHubPdu, buildLpdu, completeLpdu, completeLpduWithId, lpduFromPdu } from "../../shared/lpdu.js";
 import type { LpduFields } from "../../shared/lpdu.js";
 import { redactLm } from "../../shared/redaction.js";
 import type { SigningKey } from "../../shared/signing-key.js";
@@ -148,6 +148,16 @@ describe("hub completes an LPDU into a PDU", () => {
     body.content.displayname = "Mallory";
     expect(await verifyEventSignatures(body, LM, keys)).toEqual({ ok: true });
     expect(await checkContentHashes(body)).toEqual({ ok: false, pdu: false, lpdu: false });
+  });
+
+  it("gives the same PDU with the event ID a receiver computes from it", async () => {
+    const withId = await completeLpduWithId(lpdu, { authEvents: AUTH, prevEvents: PREV }, HUB, hubKey, LM);
+    expect(withId.pdu).toEqual(pdu);
+    expect(withId.eventId).toBe(await eventIdOf(pdu, LM));
+    const later = await buildLpdu(fields({ content: { membership: "join", displayname: "Alice B." } }), p1Key, HUB);
+    const other = await completeLpduWithId(later, { authEvents: AUTH, prevEvents: PREV }, HUB, hubKey, LM);
+    expect(other.eventId).toBe(await eventIdOf(other.pdu, LM));
+    expect(other.eventId).not.toBe(withId.eventId);
   });
 
   it("refuses an LPDU addressed to another hub, or without its hash", async () => {
