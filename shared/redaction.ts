@@ -18,9 +18,10 @@ interface RedactionRules {
 
 const isPlainObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Defines an own property even for the key "__proto__", which plain assignment would not. */
+/** Sets an own property, even for the key "__proto__", where plain assignment would set the prototype instead. */
 function setOwn(target: Json, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 /** Deep copy of JSON-shaped data; values JSON cannot hold are copied as they are. */
