@@ -19,13 +19,28 @@ export function errorResponse(err: unknown): Response {
   return json(e.toJSON(), e.status, headers);
 }
 
-/** Reads at most `maxBytes` of body without trusting Content-Length, so a lying client cannot exhaust memory. */
+/** Whether a body is compressed, i.e. may decode to more bytes than its Content-Length. */
+export function isEncoded(headers: Headers): boolean {
+  const enc = headers.get("content-encoding");
+  return enc !== null && enc.trim().toLowerCase() !== "identity";
+}
+
+/**
+ * Reads at most `maxBytes` of body, so a lying client cannot exhaust memory: a declared length is
+ * checked before reading (HTTP framing ends the body there); without one, the stream is counted.
+ */
 export async function readBodyBytes(req: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) {
     throw new MatrixError(413, "M_TOO_LARGE", `Request body larger than ${maxBytes} bytes`);
   }
   if (!req.body) return new Uint8Array(0);
+  // A declared, uncompressed length bounds what arrives: read it in one native call.
+  if (declared !== null && !isEncoded(req.headers)) {
+    const bytes = new Uint8Array(await req.arrayBuffer());
+    if (bytes.byteLength > maxBytes) throw new MatrixError(413, "M_TOO_LARGE", `Request body larger than ${maxBytes} bytes`);
+    return bytes;
+  }
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

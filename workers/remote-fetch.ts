@@ -1,6 +1,8 @@
 // Fetching from other servers with a deadline and a size cap. A remote peer controls timing and body
 // size, so neither may be unbounded; the deadline covers the body too, not just the headers.
 
+import { isEncoded } from "./http.js";
+
 export class RemoteFetchError extends Error {
   constructor(message: string) {
     super(message);
@@ -52,6 +54,17 @@ async function readLimited(res: Response, maxBytes: number, controller: AbortCon
     throw new RemoteFetchError(`response larger than ${maxBytes} bytes`);
   }
   if (!res.body) return new Uint8Array(0);
+  // A declared, uncompressed length bounds what arrives: read it in one native call.
+  if (declared !== null && !isEncoded(res.headers)) {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch (err) {
+      throw new RemoteFetchError(`error reading response: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (bytes.byteLength > maxBytes) throw new RemoteFetchError(`response larger than ${maxBytes} bytes`);
+    return bytes;
+  }
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
