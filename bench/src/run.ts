@@ -276,9 +276,9 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
       const windowMs = k >= 50 && shape === 1 ? Math.round(cfg.durationMs / 2) : cfg.durationMs;
       // Senders are not served equally under saturation (one of 50 has been seen sending 3-12x its
       // share), and the window ends when any sender's queue runs dry: with 1-PDU transactions from
-      // several senders each gets 4x its share. (50-PDU cells keep the fixed ceiling, already ≈ 3x what they reach; 4x of
-      // it would be hundreds of MB of prepared bodies, whose GC in the load generator competes with
-      // the hub for the two cores.)
+      // several senders each gets 4x its share. (50-PDU cells keep the fixed ceiling, already ≈ 3x
+      // what they reach; 4x of it would be hundreds of MB of prepared bodies, whose GC in the load
+      // generator competes with the hub for the two cores.)
       const share = shape === 1 && k > 1 ? 4 : 1;
       const txnsPerSender = Math.ceil((share * capRate * (cfg.warmupMs + windowMs)) / 1000 / k / shape);
       const prep = await lg.call<T.PrepareResult>("prepare", {
