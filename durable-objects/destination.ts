@@ -253,12 +253,14 @@ export class Destination extends DurableObject<Env> {
     const pulled = await this.pull(destination, MAX_PDUS - pduRows.length);
     if (pduRows.length === 0 && eduRows.length === 0 && pulled.length === 0) return undefined;
     const span = (rows: Array<{ seq: number }>) => (rows.length === 0 ? "" : `${(rows[0] as Row).seq}-${(rows[rows.length - 1] as Row).seq}`);
-    const lastPulled = new Map<string, number>();
-    for (const r of pulled) lastPulled.set(r.roomId, r.pos);
-    const firstPulled = new Map<string, number>();
-    for (const r of pulled) if (!firstPulled.has(r.roomId)) firstPulled.set(r.roomId, r.pos);
+    const spans = new Map<string, { first: number; last: number }>();
+    for (const r of pulled) {
+      const span = spans.get(r.roomId);
+      if (span) span.last = r.pos;
+      else spans.set(r.roomId, { first: r.pos, last: r.pos });
+    }
     // Pulled events are named by room and position range, so the ID says what the transaction holds.
-    const roomsPart = pulled.length === 0 ? "" : `.r${fnv1a([...lastPulled].map(([room, last]) => `${room}:${firstPulled.get(room)}-${last}`).join(";"))}`;
+    const roomsPart = pulled.length === 0 ? "" : `.r${fnv1a([...spans].map(([room, { first, last }]) => `${room}:${first}-${last}`).join(";"))}`;
     const id = this.ctx.id.toString().slice(0, 8);
     const pdus = [...pduRows.map((r) => r.json), ...pulled.map((r) => r.json)];
     return {
@@ -269,7 +271,7 @@ export class Destination extends DurableObject<Env> {
       // order (edus < origin < origin_server_ts < pdus) instead of being parsed and encoded again.
       body: `{"edus":[${eduRows.map((r) => r.json).join(",")}],"origin":${JSON.stringify(this.env.SERVER_NAME)},"origin_server_ts":${Date.now()},"pdus":[${pdus.join(",")}]}`,
       rows: [...pduRows, ...eduRows],
-      pulled: lastPulled,
+      pulled: new Map([...spans].map(([room, { last }]) => [room, last])),
       pulledCount: pulled.length,
     };
   }
@@ -279,7 +281,7 @@ export class Destination extends DurableObject<Env> {
     const out: PulledRow[] = [];
     for (const [roomId, cursor] of this.rooms) {
       if (out.length >= limit) break;
-      if (cursor.sent !== null && cursor.sent >= cursor.available && !cursor.probe) continue;
+      if (!hasWork(cursor)) continue;
       const room = this.env.ROOM.get(this.env.ROOM.idFromName(roomId));
       // Announcements may arrive while the pull is out; only what was announced before it counts here.
       const announced = cursor.available;
@@ -376,7 +378,7 @@ export class Destination extends DurableObject<Env> {
     return {
       destination: this.meta("destination") ?? "",
       queuedPdus: (counts.find((c) => c.kind === "pdu")?.n ?? 0) + (this.held?.pulledCount ?? 0),
-      roomsWaiting: [...this.rooms.values()].filter((c) => c.sent === null || c.sent < c.available || c.probe).length,
+      roomsWaiting: [...this.rooms.values()].filter(hasWork).length,
       queuedEdus: counts.find((c) => c.kind === "edu")?.n ?? 0,
       inFlightTxn: this.inFlight,
       failures: Number(this.meta("failures") ?? 0),
@@ -385,6 +387,11 @@ export class Destination extends DurableObject<Env> {
       lastSuccessTs: last === undefined ? null : Number(last),
     };
   }
+}
+
+/** Whether the room may have events this queue has not sent (or must be asked once: `probe`). */
+function hasWork(c: RoomCursor): boolean {
+  return c.sent === null || c.sent < c.available || c.probe;
 }
 
 /** FNV-1a, 32-bit, in base 36: a short, stable name for what a transaction carries. */

@@ -18,8 +18,8 @@ export class FanOutLog {
   private setsAdded = 0;
   /** Per set, how far `prune` has dropped its rows. */
   private readonly prunedUpTo = new Map<number, number>();
-  /** The set the last `append` used, cached once its transaction committed. */
-  private lastSet: { key: string; id: number } | undefined;
+  /** What the current write changes in memory once it commits (see `save`, `committed`). */
+  private staged: { floor?: number; append?: { pos: number; destinations: readonly string[]; key: string; setId: number } } = {};
 
   constructor(storage: DurableObjectStorage) {
     this.store = new FanOutStorage(storage.sql);
@@ -29,7 +29,7 @@ export class FanOutLog {
     this.store.dropUnusedSets();
   }
 
-  /** Records that the event at `pos` goes to `destinations`. Call inside the storage transaction that stores the event, then `appended`. */
+  /** Records that the event at `pos` goes to `destinations`, inside a write begun with `save`. */
   append(pos: number, destinations: readonly string[]): void {
     const sorted = [...new Set(destinations)].sort();
     const key = sorted.join("\n");
@@ -38,15 +38,8 @@ export class FanOutLog {
       id = this.store.addSet(key, sorted);
       this.setsAdded++;
     }
-    this.lastSet = { key, id };
+    this.staged.append = { pos, destinations, key, setId: id };
     this.store.append(pos, id);
-  }
-
-  /** After the transaction of `append` committed. */
-  appended(pos: number, destinations: readonly string[]): void {
-    if (this.lastSet) this.setIds.set(this.lastSet.key, this.lastSet.id);
-    this.lastSet = undefined;
-    for (const d of destinations) this.tips.set(d, pos);
   }
 
   /** The events for `destination` after `after` (default: its cursor), oldest first. */
@@ -88,12 +81,14 @@ export class FanOutLog {
   }
 
   /**
-   * Writes moved cursors and deletes rows every destination has had. Call inside a storage
-   * transaction, then `saved` once it committed (a rollback leaves the work for next time).
+   * Begins a write: call it first inside the storage transaction, then `committed` once that
+   * transaction committed (after a rollback, the next `save` starts over). Writes moved cursors and
+   * deletes rows every destination has had.
    */
-  save(): number {
+  save(): void {
+    this.staged = {};
     // The floor moves only when a cursor does: a new row is owed to its destinations.
-    if (this.unsaved.size === 0) return this.floor;
+    if (this.unsaved.size === 0) return;
     for (const d of this.unsaved) this.store.saveCursor(d, this.cursor(d));
     let floor: number | undefined;
     let newest = 0;
@@ -104,18 +99,27 @@ export class FanOutLog {
     }
     const upTo = floor ?? newest;
     if (upTo > this.floor) this.store.deleteUpTo(upTo);
-    return upTo;
+    this.staged.floor = upTo;
   }
 
-  saved(upTo: number): void {
-    this.unsaved.clear();
-    this.floor = Math.max(this.floor, upTo);
+  /** The write begun with `save` committed: memory follows what it stored. */
+  committed(): void {
+    const { floor, append } = this.staged;
+    this.staged = {};
+    if (floor !== undefined) {
+      this.unsaved.clear();
+      this.floor = Math.max(this.floor, floor);
+    }
+    if (append) {
+      this.setIds.set(append.key, append.setId);
+      for (const d of append.destinations) this.tips.set(d, append.pos);
+    }
   }
 
   /**
    * Drops rows above the floor that every destination of their set has had. A destination that
    * stops reporting (a server down for good) holds the floor where it stopped; without this, every
-   * later row would stay, even once that server left the room. Call inside the transaction of
+   * later row would stay, even once that server left the room. Call inside a write begun with
    * `save`, now and then (it reads every set).
    */
   prune(): void {
@@ -156,6 +160,7 @@ export class FanOutLog {
       if (!first.has(r.destination)) first.set(r.destination, r.pos);
     }
     for (const [pos, destinations] of byPos) this.append(pos, destinations);
+    this.staged = {}; // the constructor reads tips and cursors back from storage
     // A destination's old rows were exactly what it was still owed: it had everything before them.
     for (const [d, pos] of first) this.store.saveCursor(d, pos - 1);
   }

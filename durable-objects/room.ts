@@ -85,7 +85,7 @@ function strippedOf(e: Pdu): StrippedStateEvent {
 const ECHO_TIMEOUT_MS = 30_000;
 
 const LM_PATH = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02";
-/** Outbox rows per flush step (a row is one event for one destination). */
+/** Events per pull by a destination queue, and per write to the D1 event index. */
 const FLUSH_BATCH = 2_000;
 const FLUSH_RETRY_MS = 2_000;
 /** How long a destination queue may go unheard, with events waiting for it, before the room announces them again. */
@@ -448,21 +448,18 @@ export class Room extends DurableObject<Env> {
     const destinations = fanOut ? this.destinationsFor(pdu) : [];
     const membershipBefore = pdu.type === "m.room.member" && typeof pdu.state_key === "string" ? this.state.membership(pdu.state_key) : undefined;
     const redacted = this.redactionTarget(eventId, pdu);
-    const targets = [...destinations, INDEX_DESTINATION];
-    let floor = 0;
     this.ctx.storage.transactionSync(() => {
-      floor = this.fanOut.save();
+      this.fanOut.save();
       if (redacted) this.store.putRedaction(redacted.targetId, eventId, json);
       const insert: Parameters<RoomStorage["insertEvent"]>[0] = { eventId, pos, type: pdu.type, sender: pdu.sender, json };
       if (pdu.state_key !== undefined) insert.stateKey = pdu.state_key;
       if (lpduHash !== undefined) insert.lpduHash = lpduHash;
       this.store.insertEvent(insert);
       if (typeof pdu.state_key === "string") this.store.setCurrentState(pdu.type, pdu.state_key, eventId);
-      this.fanOut.append(pos, targets);
+      this.fanOut.append(pos, [...destinations, INDEX_DESTINATION]);
       this.mls.record(eventId, pos, pdu, membershipBefore, mls);
     });
-    this.fanOut.saved(floor);
-    this.fanOut.appended(pos, targets);
+    this.fanOut.committed();
     for (const d of destinations) if (this.mayBeIdle(d)) this.announceDue.set(d, pos);
     this.state.apply(eventId, pdu);
     // A redacted state event counts in its redacted form from now on, as in Matrix.
@@ -1184,13 +1181,12 @@ export class Room extends DurableObject<Env> {
 
   /** Saves delivery cursors (dropping rows every destination has) in a write of its own, for callers outside a commit. */
   private saveFanOutProgress(): void {
-    let floor = 0;
     this.ctx.storage.transactionSync(() => {
-      floor = this.fanOut.save();
+      this.fanOut.save();
       this.fanOut.prune();
       this.fanOut.dropUnusedSets();
     });
-    this.fanOut.saved(floor);
+    this.fanOut.committed();
   }
 
   override async alarm(): Promise<void> {

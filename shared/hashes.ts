@@ -54,8 +54,15 @@ export async function lpduContentHash(lpdu: object): Promise<string> {
 /** Reference hash (URL-safe unpadded base64) of the event redacted under `version`. */
 export async function referenceHash(event: object, version: Pick<RoomVersion, "redact">): Promise<string> {
   const redacted = version.redact(withoutKeys(event, ["event_id"]));
-  const body = withoutKeys(redacted, ["signatures", "unsigned"]);
-  return encodeBase64Url(await sha256(canonicalJsonBytes(body)));
+  return referenceHashOfBytes(canonicalJsonBytes(withoutKeys(redacted, ["signatures", "unsigned"])));
+}
+
+/**
+ * The reference hash from the canonical bytes it covers (the redacted event without signatures
+ * and unsigned), for callers that already encoded them, such as the hub when it signs.
+ */
+export async function referenceHashOfBytes(bytes: Uint8Array): Promise<string> {
+  return encodeBase64Url(await sha256(bytes));
 }
 
 /** The event ID: "$" + reference hash (LM and room versions 4 and later). */

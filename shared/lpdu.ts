@@ -2,11 +2,11 @@
 // LPDU; the hub completes it into a PDU by adding auth_events, prev_events and the PDU content hash,
 // and signs the result beside the participant's signature.
 
-import { encodeBase64, encodeBase64Url } from "./base64.js";
+import { encodeBase64 } from "./base64.js";
 import type { JsonObject } from "./canonical-json.js";
 import { badJson } from "./errors.js";
 import type { Lpdu, Pdu } from "./event.js";
-import { contentHash, lpduContentHash, sha256 } from "./hashes.js";
+import { contentHash, lpduContentHash, referenceHashOfBytes } from "./hashes.js";
 import { serverNameOf } from "./ids.js";
 import { cloneJson, redactLm } from "./redaction.js";
 import type { RoomVersion } from "./room-version.js";
@@ -119,11 +119,11 @@ export async function completeLpduWithId(
     prev_events: [...links.prevEvents],
     hashes: { lpdu: cloneJson(lpduHash) },
   } as unknown as Pdu;
-  const sha = await contentHash(draft);
-  const pdu: Pdu = { ...draft, hashes: { sha256: sha, lpdu: draft.hashes.lpdu } as Pdu["hashes"], signatures };
+  const sha256 = await contentHash(draft);
+  const pdu: Pdu = { ...draft, hashes: { sha256, lpdu: draft.hashes.lpdu } as Pdu["hashes"], signatures };
   const { sig, bytes } = await signRedactedBytes(pdu, (e) => version.redact(e), hubKey);
   pdu.signatures = { ...signatures, [hubName]: { ...(signatures[hubName] ?? {}), [hubKey.keyId]: sig } };
-  return { pdu, eventId: `$${encodeBase64Url(await sha256(bytes))}` };
+  return { pdu, eventId: `$${await referenceHashOfBytes(bytes)}` };
 }
 
 /**

@@ -26,18 +26,21 @@ function count(sql: SqlStorage, table: string): number {
 
 /** save() in a transaction of its own, as the Room's alarm does (saveFanOutProgress). */
 function persist(storage: DurableObjectStorage, log: FanOutLog): void {
-  let floor = 0;
   storage.transactionSync(() => {
-    floor = log.save();
+    log.save();
     log.prune();
     log.dropUnusedSets();
   });
-  log.saved(floor);
+  log.committed();
 }
 
+/** One event's write, as the Room's commit makes it. */
 function append(storage: DurableObjectStorage, log: FanOutLog, pos: number, destinations: string[]): void {
-  storage.transactionSync(() => log.append(pos, destinations));
-  log.appended(pos, destinations);
+  storage.transactionSync(() => {
+    log.save();
+    log.append(pos, destinations);
+  });
+  log.committed();
 }
 
 describe("room fan-out record", () => {
