@@ -3,16 +3,18 @@
 
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 import { BUNDLE_DIR } from "./global-setup.js";
+import { freePort } from "../support/ports.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import type { ServerName } from "../../shared/ids.js";
 import { parseSigningKeySecret } from "../../shared/signing-key.js";
 import { signRequest } from "../../shared/x-matrix.js";
+
+export { freePort };
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -48,16 +50,6 @@ export interface ServerOptions {
   bindings?: Record<string, string>;
   /** Extra host-map entries, for servers a test plays itself (server name -> base URL). */
   extraHosts?: Record<string, string>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no free port"))));
-    });
-  });
 }
 
 function migrationStatements(): string[] {

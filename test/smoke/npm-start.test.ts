@@ -3,23 +3,13 @@
 
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeBase64 } from "../../shared/base64.js";
 import { verifyJsonSignature } from "../../shared/signed-json.js";
+import { freePort } from "../support/ports.js";
 
 const root = join(import.meta.dirname, "..", "..");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 describe("npm start", () => {
   let stop = () => {};
