@@ -10,6 +10,8 @@ export interface ProcStat {
   /** Resident set size (VmRSS), kibibytes. */
   rssKiB: number;
   threads: number;
+  /** Field 3 of /proc/<pid>/stat: R, S, D, Z (exited, not yet reaped), … */
+  state: string;
 }
 
 const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
@@ -32,7 +34,7 @@ export function readProc(pid: number): ProcStat | undefined {
   const stime = Number(fields[12]);
   const rss = /VmRSS:\s+(\d+) kB/.exec(status);
   const threads = /Threads:\s+(\d+)/.exec(status);
-  return { pid, comm, cpuMs: (utime + stime) * TICK_MS, rssKiB: rss ? Number(rss[1]) : 0, threads: threads ? Number(threads[1]) : 0 };
+  return { pid, comm, state: fields[0] ?? "", cpuMs: (utime + stime) * TICK_MS, rssKiB: rss ? Number(rss[1]) : 0, threads: threads ? Number(threads[1]) : 0 };
 }
 
 /** Direct children of `pid`. */

@@ -123,6 +123,10 @@ export async function startServer(opts: StartOptions): Promise<BenchServer> {
     },
     async dispose() {
       await mf.dispose();
+      // With the inspector attached, workerd has been seen to outlive dispose(); end it ourselves.
+      const alive = () => (readProc(pid)?.state ?? "Z") !== "Z";
+      for (let i = 0; i < 20 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+      if (alive()) process.kill(pid, "SIGKILL");
       // BENCH_KEEP_STATE=1 keeps the servers' SQLite files for inspection.
       if (process.env["BENCH_KEEP_STATE"]) console.log(`state of ${opts.name} kept in ${dir}`);
       else rmSync(dir, { recursive: true, force: true });
