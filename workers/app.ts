@@ -6,7 +6,7 @@ import { getConfig, type Config } from "./config.js";
 import { corsHeaders, errorResponse, json } from "./http.js";
 import { ownKeyDocument } from "./keys.js";
 
-export type SbRequest = IRequest & { config: Config };
+export type SbRequest = IRequest & { config: Config; receivedAt?: number };
 export type Handler = (req: SbRequest, env: Env, ctx: ExecutionContext) => Promise<Response | undefined> | Response | undefined;
 
 type Method = "get" | "post" | "put" | "delete";
@@ -21,6 +21,7 @@ export function buildRouter(mounts: Array<(t: RouteTable) => void>) {
   const router = Router<SbRequest, [Env, ExecutionContext]>({
     before: [
       async (req, env) => {
+        req.receivedAt = Date.now();
         const path = new URL(req.url).pathname;
         if (path.endsWith("/") && STRICT_PREFIXES.some((p) => path.startsWith(p))) throw unrecognized();
         if (req.method === "OPTIONS") return new Response(null, { status: 204 });
@@ -30,9 +31,12 @@ export function buildRouter(mounts: Array<(t: RouteTable) => void>) {
     ],
     catch: (err) => errorResponse(err),
     finally: [
-      (res: Response | undefined) => {
+      (res: Response | undefined, req: SbRequest) => {
         const out = res ?? errorResponse(unrecognized());
         for (const [k, v] of Object.entries(corsHeaders())) out.headers.set(k, v);
+        // Time spent inside the Worker, so a caller can tell it from time queued in front of it (the
+        // bench's latency tails). workerd's clock moves at I/O, so this runs to the last I/O awaited.
+        if (req.receivedAt !== undefined) out.headers.set("server-timing", `handler;dur=${Date.now() - req.receivedAt}`);
         return out;
       },
     ],
