@@ -6,6 +6,8 @@ import { Agent, request } from "node:http";
 export interface HttpAnswer {
   status: number;
   body: Buffer;
+  /** The hub's `Server-Timing: handler;dur=` (ms inside its Worker), when it sent one. */
+  handlerMs?: number;
 }
 
 export interface HttpTarget {
@@ -39,7 +41,8 @@ export function httpRequest(
     const req = request({ host: to.host, port: to.port, method, path, headers, agent: opts.agent ?? shared }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      const timing = /(?:^|,)\s*handler;dur=(\d+(?:\.\d+)?)/.exec(String(res.headers["server-timing"] ?? ""));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ...(timing ? { handlerMs: Number(timing[1]) } : {}) }));
       res.on("error", reject);
     });
     req.setTimeout(opts.timeoutMs ?? 120_000, () => req.destroy(new Error(`${method} ${path}: timed out`)));

@@ -164,6 +164,7 @@ interface Sample {
   startMs: number;
   endMs: number;
   pdus: number;
+  handlerMs?: number;
 }
 
 async function runClosed(p: T.RunParams): Promise<T.RunResult> {
@@ -214,7 +215,7 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
           failed += keys.length;
           if (keys.length > 0) firstError ??= `failed_pdus: ${JSON.stringify(fp[keys[0] as string])}`;
         }
-        samples.push({ startMs: a, endMs: b, pdus: txn.pdus });
+        samples.push({ startMs: a, endMs: b, pdus: txn.pdus, ...(res.handlerMs === undefined ? {} : { handlerMs: res.handlerMs }) });
         if (SLOW_MS !== undefined && b - a >= SLOW_MS) process.stderr.write(`slow txn: sender ${i} started at +${(a - t0).toFixed(0)} ms, took ${(b - a).toFixed(0)} ms\n`);
       }
     }),
@@ -223,7 +224,9 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
   const windowMs = windowEnd - warmEnd;
   // Latency counts every transaction sent inside the window, also one still in flight when the window
   // closed (the loop waits for it): dropping those would hide exactly the longest waits.
-  const latencies: number[][] = perSender.map((ss) => ss.filter((x) => x.startMs >= warmEnd && x.startMs < windowEnd).map((x) => x.endMs - x.startMs));
+  const inWindow = perSender.map((ss) => ss.filter((x) => x.startMs >= warmEnd && x.startMs < windowEnd));
+  const latencies: number[][] = inWindow.map((ss) => ss.map((x) => x.endMs - x.startMs));
+  const handlerMs = inWindow.flat().flatMap((x) => (x.handlerMs === undefined ? [] : [x.handlerMs]));
   let eventsInWindow = 0;
   let txnsInWindow = 0;
   for (const ss of perSender) {
@@ -244,6 +247,7 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
     ...(firstError !== undefined ? { firstError } : {}),
     exhausted: exhaustedAt !== undefined,
     latencies,
+    handlerMs,
     rooms: list.map((s) => s.roomId),
   };
 }

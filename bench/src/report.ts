@@ -8,6 +8,8 @@ export interface RunFiguresJson {
   eventsPerS: number;
   txnsPerS: number;
   latency: LatencySummary;
+  /** The same transactions' time inside the hub's Worker (Server-Timing); the rest was spent in front of it. */
+  handler?: LatencySummary;
   windowMs: number;
   accepted: number;
   failed: number;
@@ -103,7 +105,7 @@ export function figuresTable(r: Results): string {
     if (c.senders === 10 && c.pdusPerTxn === 50) target = `≥ 5,000 events/s: ${verdict(c.hub.eventsPerS >= 5000)}`;
     add(
       `B1 ${c.senders} sender${c.senders > 1 ? "s" : ""} × ${c.pdusPerTxn} PDU/txn`,
-      `${n(c.hub.eventsPerS)} events/s; txn p50 ${c.hub.latency.p50} / p99 ${c.hub.latency.p99} ms; CPU ${c.hub.cpuMsPerEvent} ms/event (one core sustains ≈ ${n(Math.round(1000 / c.hub.cpuMsPerEvent))}/s)${c.fanOutPdusPerTxn === undefined ? "" : `; fan-out ${c.fanOutPdusPerTxn} events per outgoing transaction`}`,
+      `${n(c.hub.eventsPerS)} events/s; txn p50 ${c.hub.latency.p50} / p99 ${c.hub.latency.p99} ms${c.hub.handler ? ` (inside the hub's Worker p50 ${c.hub.handler.p50} / p99 ${c.hub.handler.p99})` : ""}; CPU ${c.hub.cpuMsPerEvent} ms/event (one core sustains ≈ ${n(Math.round(1000 / c.hub.cpuMsPerEvent))}/s)${c.fanOutPdusPerTxn === undefined ? "" : `; fan-out ${c.fanOutPdusPerTxn} events per outgoing transaction`}`,
       `${n(c.baseline.eventsPerS)} rows/s; p50 ${c.baseline.latency.p50} / p99 ${c.baseline.latency.p99} ms`,
       `${c.ratio}×`,
       target,

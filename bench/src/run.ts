@@ -15,9 +15,9 @@ import { scalingSvg } from "./plot.js";
 import { platformCosts } from "./costs.js";
 import { waitQuiet } from "./proc.js";
 import { BASELINE_HOST, freePort, ROOT, startServer, type BenchServer } from "./servers.js";
-import { median, r0, r2, summarize, type LatencySummary } from "./stats.js";
+import { median, r0, r2, summarize } from "./stats.js";
 import type * as T from "./types.js";
-import { figuresTable, type Results } from "./report.js";
+import { figuresTable, type Results, type RunFiguresJson } from "./report.js";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
@@ -205,13 +205,14 @@ async function measured<R extends T.RunResult>(server: BenchServer, lg: LoadGenC
   return { ...r, cpuMs: c1 - c0, wallMs: Date.now() - w0, genCpuMs: g1 - g0, peakCorePct: r0(peak) };
 }
 
-function runFigures(r: T.RunResult & { cpuMs: number }): RunFigures {
+function runFigures(r: T.RunResult & { cpuMs: number }): RunFiguresJson {
   const all = r.latencies.flat();
   const accepted = r.sentEvents - r.failed;
   return {
     eventsPerS: r0((r.eventsInWindow * 1000) / r.windowMs),
     txnsPerS: r0((r.txnsInWindow * 1000) / r.windowMs),
     latency: summarize(all),
+    ...(r.handlerMs && r.handlerMs.length > 0 ? { handler: summarize(r.handlerMs) } : {}),
     windowMs: r0(r.windowMs),
     accepted,
     failed: r.failed,
@@ -222,20 +223,7 @@ function runFigures(r: T.RunResult & { cpuMs: number }): RunFigures {
   };
 }
 
-export interface RunFigures {
-  eventsPerS: number;
-  txnsPerS: number;
-  latency: LatencySummary;
-  windowMs: number;
-  accepted: number;
-  failed: number;
-  errors: number;
-  firstError?: string;
-  cpuMsPerEvent: number;
-  exhausted: boolean;
-}
-
-function check(r: RunFigures, what: string): void {
+function check(r: RunFiguresJson, what: string): void {
   if (r.errors > 0 || r.failed > 0) log(`  !! ${what}: ${r.errors} errors, ${r.failed} failed PDUs: ${r.firstError ?? ""}`);
 }
 
@@ -297,7 +285,9 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
       lastRate.set(shape, Math.max(200, f.eventsPerS));
       cells.push({ senders: k, pdusPerTxn: shape, hub: f, baseline: bf, ratio, fanOutServers: joined, prepMs: r0(prep.ms), txnBytes: prep.bytesPerTxn, genCpuMs: r0(r.genCpuMs), peakCorePct: r.peakCorePct, ...(fanOutPdusPerTxn === undefined ? {} : { fanOutPdusPerTxn }) });
       log(
-        `  ${String(k).padStart(2)} senders × ${String(shape).padStart(2)} PDU/txn: ${f.eventsPerS} events/s, txn p50 ${f.latency.p50} p99 ${f.latency.p99} ms, ` +
+        `  ${String(k).padStart(2)} senders × ${String(shape).padStart(2)} PDU/txn: ${f.eventsPerS} events/s, txn p50 ${f.latency.p50} p99 ${f.latency.p99} ms` +
+          (f.handler ? ` (inside the hub's Worker p50 ${f.handler.p50} p99 ${f.handler.p99})` : "") +
+          `, ` +
           `hub CPU ${f.cpuMsPerEvent} ms/event (one core sustains ≈ ${r0(1000 / f.cpuMsPerEvent)}/s) | baseline ${bf.eventsPerS} rows/s p50 ${bf.latency.p50} p99 ${bf.latency.p99} ms, ${bf.cpuMsPerEvent} ms/row | ratio ${ratio}` +
           (fanOutPdusPerTxn === undefined ? "" : `; fan-out ${fanOutPdusPerTxn} events per outgoing transaction`) +
           (f.exhausted ? " (window ended early: prepared load used up)" : ""),

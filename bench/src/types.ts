@@ -65,6 +65,8 @@ export interface RunResult {
   exhausted: boolean;
   /** Per sender: latencies (ms) of transactions started and answered inside the window. */
   latencies: number[][];
+  /** Of the same transactions, the time inside the hub's Worker (its Server-Timing), all senders. */
+  handlerMs?: number[];
   /** Per sender: its room. */
   rooms: string[];
 }
