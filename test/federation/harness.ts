@@ -72,7 +72,13 @@ export async function startServers(names: string[], opts: ServerOptions = {}): P
   const base = workerOptions();
   const statements = migrationStatements();
   const servers = names.map((name, i) => makeServer(name, ports[i] as number, hostMap, base, statements, opts));
-  await Promise.all(servers.map((s) => s.start()));
+  const started = await Promise.allSettled(servers.map((s) => s.start()));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    // The caller never gets the servers to stop: stop the ones that came up and remove every state directory.
+    await stopServers(servers);
+    throw failed.reason;
+  }
   return servers;
 }
 
