@@ -38,16 +38,26 @@ export interface RateLimits {
   serverRequests: BucketLimit;
 }
 
-export const DEFAULT_RATE_LIMITS: RateLimits = {
-  token: { capacity: 100, refillPerSecond: 20 },
-  user: { capacity: 200, refillPerSecond: 40 },
-  serverPdus: { capacity: 2_500, refillPerSecond: 1_000 },
-  serverRequests: { capacity: 200, refillPerSecond: 50 },
-};
+export const DEFAULT_RATE_LIMITS: RateLimits = Object.freeze({
+  token: Object.freeze({ capacity: 100, refillPerSecond: 20 }),
+  user: Object.freeze({ capacity: 200, refillPerSecond: 40 }),
+  serverPdus: Object.freeze({ capacity: 2_500, refillPerSecond: 1_000 }),
+  serverRequests: Object.freeze({ capacity: 200, refillPerSecond: 50 }),
+});
+
+/** The last RATE_LIMITS string parsed and its result: every limited request asks, and the string rarely changes. */
+let lastParsed: { raw: string; limits: RateLimits } | undefined;
 
 /** Reads RATE_LIMITS (JSON, any subset of DEFAULT_RATE_LIMITS' keys); bad input falls back to the defaults. */
 export function parseRateLimits(raw: string | undefined): RateLimits {
   if (!raw) return DEFAULT_RATE_LIMITS;
+  if (lastParsed?.raw === raw) return lastParsed.limits;
+  const limits = parseUncached(raw);
+  lastParsed = { raw, limits };
+  return limits;
+}
+
+function parseUncached(raw: string): RateLimits {
   try {
     const v = JSON.parse(raw) as Partial<Record<keyof RateLimits, Partial<BucketLimit>>>;
     const pick = (k: keyof RateLimits): BucketLimit => {
@@ -55,9 +65,9 @@ export function parseRateLimits(raw: string | undefined): RateLimits {
       const d = DEFAULT_RATE_LIMITS[k];
       const capacity = typeof o?.capacity === "number" && o.capacity >= 1 ? o.capacity : d.capacity;
       const refill = typeof o?.refillPerSecond === "number" && o.refillPerSecond > 0 ? o.refillPerSecond : d.refillPerSecond;
-      return { capacity, refillPerSecond: refill };
+      return Object.freeze({ capacity, refillPerSecond: refill });
     };
-    return { token: pick("token"), user: pick("user"), serverPdus: pick("serverPdus"), serverRequests: pick("serverRequests") };
+    return Object.freeze({ token: pick("token"), user: pick("user"), serverPdus: pick("serverPdus"), serverRequests: pick("serverRequests") });
   } catch {
     return DEFAULT_RATE_LIMITS;
   }
