@@ -63,9 +63,10 @@ export function syncSlice(store: RoomStorage, args: SyncSliceArgs): SyncSlice {
   const picked: StoredEvent[] = [];
   let cursor = args.toPos + 1;
   let scanned = 0;
-  // Newest first, until `limit` matching events or the start of the window.
+  // Newest first, until `limit` matching events or the start of the window. The window's start
+  // bounds the query: an incremental sync with one new event reads one row, not a page of old ones.
   while (picked.length < limit && scanned < 5_000) {
-    const rows = store.eventsBefore(cursor, 200).filter((r) => (r.pos as number) > from);
+    const rows = store.eventsBefore(cursor, 200, from);
     if (rows.length === 0) break;
     for (const r of rows) {
       scanned++;
@@ -76,7 +77,7 @@ export function syncSlice(store: RoomStorage, args: SyncSliceArgs): SyncSlice {
   }
   picked.reverse();
   const firstPos = picked[0]?.pos ?? args.toPos + 1;
-  const limited = store.eventsBefore(firstPos, 1).some((r) => (r.pos as number) > from);
+  const limited = store.eventsBefore(firstPos, 1, from).length > 0;
   const needState = args.fromPos === null || limited || args.fullState;
   const state = needState ? store.getEvents(store.stateIdsBefore(firstPos)) : [];
   return {

@@ -139,11 +139,12 @@ export class RoomStorage {
       .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
   }
 
-  /** Timeline events strictly before `before`, newest first, at most `limit`. */
-  eventsBefore(before: number, limit: number): StoredEvent[] {
+  /** Timeline events strictly between `after` and `before`, newest first, at most `limit`. */
+  eventsBefore(before: number, limit: number, after = -1): StoredEvent[] {
     return this.sql
       .exec<{ event_id: string; pos: number; json: string }>(
-        `SELECT event_id, pos, json FROM events WHERE pos IS NOT NULL AND pos < ? ORDER BY pos DESC LIMIT ?`,
+        `SELECT event_id, pos, json FROM events WHERE pos IS NOT NULL AND pos > ? AND pos < ? ORDER BY pos DESC LIMIT ?`,
+        after,
         before,
         limit,
       )
