@@ -1,4 +1,7 @@
 // CPU profile of the hub under B1 load: `node bench/.build/profile.mjs [--senders=10] [--pdus=50] [--seconds=6]`.
+// With `--b2=<events/s>`, a participant server under B2's load instead: a hub user sends at that rate
+// and the participant's member long-polls /sync; the participant's isolate is profiled (`--profile=0`:
+// only its CPU per event, from /proc).
 // Starts the hub with Miniflare's inspector, connects to the Switchboard worker's isolate over the
 // Chrome DevTools protocol, samples while the load generator runs one B1 cell, then prints the
 // functions with the most self time and the heaviest call paths into Switchboard code. The raw
@@ -127,7 +130,60 @@ function report(p: CdpProfile): void {
   for (const [l, us] of [...incl].filter(([l]) => !l.startsWith("(idle)") && !l.startsWith("(root)")).sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log(`  ${pct(us)}  ${l}`);
 }
 
+async function profileIsolate(inspectorPort: number, work: () => Promise<void>): Promise<CdpProfile> {
+  const cdp = await Cdp.connect(`ws://127.0.0.1:${inspectorPort}/core:user:switchboard`);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+  await cdp.send("Profiler.start");
+  await work();
+  const { profile } = await cdp.send<{ profile: CdpProfile }>("Profiler.stop");
+  cdp.close();
+  return profile;
+}
+
+/** --b2=<rate>: one hub and one participant (profiled); a hub user sends, the participant's member syncs. */
+async function mainB2(rate: number): Promise<void> {
+  const seconds = arg("seconds", 6);
+  const child = fork(join(ROOT, "bench", ".build", "loadgen.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const lg = new LoadGenClient(child, (l) => console.log(l));
+  await lg.call("init", { names: [] });
+  const [hubPort, partPort, inspectorPort] = [await freePort(), await freePort(), await freePort()];
+  const hostMap = { "hub.bench.test": `http://127.0.0.1:${hubPort}`, "p1.bench.test": `http://127.0.0.1:${partPort}` };
+  const limits = JSON.stringify({ token: { capacity: 1e9, refillPerSecond: 1e9 }, user: { capacity: 1e9, refillPerSecond: 1e9 } });
+  const hub = await startServer({ name: "hub.bench.test", port: hubPort, hostMap, bindings: { RATE_LIMITS: limits } });
+  const part = await startServer({ name: "p1.bench.test", port: partPort, hostMap, inspectorPort, bindings: { RATE_LIMITS: limits } });
+  try {
+    await lg.call("setHub", { name: "hub.bench.test", url: hub.url });
+    const owner = await lg.call<T.Account>("register", { url: hub.url, username: "bench" });
+    const [roomId] = await lg.call<string[]>("createRooms", { account: owner, count: 1, concurrency: 1 });
+    const reader = await lg.call<T.Account>("register", { url: part.url, username: "reader" });
+    await lg.call("clientJoin", { account: reader, roomId, via: "hub.bench.test" });
+    let r: T.B2Result | undefined;
+    const cpu0 = part.proc().cpuMs;
+    const hubCpu0 = hub.proc().cpuMs;
+    const run = async () => {
+      r = await lg.call<T.B2Result>("b2Run", { roomId, sender: owner, participants: [reader], rate, durationMs: seconds * 1000 });
+    };
+    // --profile=0: CPU per event only, without the sampler's own cost (for before/after comparisons).
+    const profile = arg("profile", 1) === 0 ? undefined : await profileIsolate(inspectorPort, run);
+    if (!profile) await run();
+    const got = r as T.B2Result;
+    const perEvent = (ms: number) => (ms / got.offered).toFixed(3);
+    console.log(`${got.offered} events at ${rate}/s; participant CPU ${perEvent(part.proc().cpuMs - cpu0)} ms per event, hub ${perEvent(hub.proc().cpuMs - hubCpu0)} ms (/proc, whole run)`);
+    if (profile) {
+      writeFileSync(join(ROOT, "bench", ".build", "participant.cpuprofile"), JSON.stringify(profile));
+      report(profile);
+    }
+  } finally {
+    await part.dispose();
+    await hub.dispose();
+    child.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
+  const b2 = arg("b2", 0);
+  if (b2 > 0) return mainB2(b2);
   const senders = arg("senders", 10);
   const pdus = arg("pdus", 50);
   const seconds = arg("seconds", 6);
