@@ -23,6 +23,12 @@ export interface RoomChange {
   inviteStateJson?: string;
 }
 
+/** The one-time key counts and unused fallback key algorithms /sync shows a device. */
+export interface DeviceKeyCounts {
+  oneTime: Record<string, number>;
+  unusedFallback: string[];
+}
+
 export interface StreamChanges {
   next: number;
   rooms: RoomChange[];
@@ -32,6 +38,10 @@ export interface StreamChanges {
   deviceLists: { changed: string[]; left: string[] };
   /** Account data entries set after `since` ('' = global); empty on an initial sync, which reads them all. */
   accountData: Array<{ roomId: string; type: string }>;
+  /** The syncing device's key counts, when this stream holds them (else /sync reads D1 and hands them back). */
+  keyCounts?: DeviceKeyCounts;
+  /** Pass back to rememberKeyCounts with counts read after this answer. */
+  keyEpoch: number;
 }
 
 /** A to-device message as /sync shows it; content stays JSON text (RPC typing cannot carry `unknown`). */
@@ -92,12 +102,24 @@ const TO_DEVICE_PER_SYNC = 100;
 const MAX_TO_DEVICE_PENDING = 10_000;
 /** Responses remembered per device for acknowledgement; a device acknowledges one of its last few. */
 const KEEP_SENT_PER_DEVICE = 50;
+/** Key counts are read from D1 again at least this often (a change whose notice was lost heals by then). */
+const KEY_COUNTS_TTL_MS = 60_000;
+const MAX_KEY_COUNTS = 100;
 
 export class UserStream extends DurableObject<Env> {
   private counter: number;
   private waiters = new Set<() => void>();
   /** Client-API buckets: this user's, and one per access token. This object is their one authority. */
   private readonly buckets = new Map<string, Bucket>();
+  /**
+   * Per device, the key counts /sync last read from D1, so an incremental sync needs no D1 query.
+   * Uploads, claims and logouts call keysChanged, which drops them all and moves `keyEpoch`; counts
+   * read under an older epoch are not kept. They also lapse when a counted key expires, and after
+   * KEY_COUNTS_TTL_MS. Memory only: D1 holds the keys.
+   */
+  private readonly keyCounts = new Map<string, { counts: DeviceKeyCounts; until: number }>();
+  /** Random start: a read begun under an earlier instance of this object can never match. */
+  private keyEpoch = Math.floor(Math.random() * 2 ** 48);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -202,13 +224,33 @@ export class UserStream extends DurableObject<Env> {
     const toDevice = deviceId === undefined ? { messages: [], upto: 0 } : this.pendingToDevice(deviceId);
     let next = this.counter;
     if (deviceId !== undefined && toDevice.messages.length > 0) next = this.issueToDeviceToken(deviceId, toDevice.upto);
+    const cached = deviceId === undefined ? undefined : this.keyCounts.get(deviceId);
     return {
       next,
       rooms: this.changedRooms(from),
       toDevice: toDevice.messages,
       deviceLists: this.deviceListChanges(from),
       accountData: from === 0 ? [] : this.accountDataChanges(from),
+      ...(cached && cached.until > Date.now() ? { keyCounts: cached.counts } : {}),
+      keyEpoch: this.keyEpoch,
     };
+  }
+
+  /** Keeps a device's key counts, read from D1 after a changes() answer that carried `epoch`. */
+  async rememberKeyCounts(deviceId: string, epoch: number, counts: DeviceKeyCounts, until: number): Promise<void> {
+    if (epoch !== this.keyEpoch) return; // keys changed while they were being read
+    if (this.keyCounts.size >= MAX_KEY_COUNTS && !this.keyCounts.has(deviceId)) this.keyCounts.clear();
+    this.keyCounts.set(deviceId, { counts, until: Math.min(until, Date.now() + KEY_COUNTS_TTL_MS) });
+  }
+
+  /** Some of this user's one-time or fallback keys were added, claimed or deleted. */
+  async keysChanged(): Promise<void> {
+    this.forgetKeyCounts();
+  }
+
+  private forgetKeyCounts(): void {
+    this.keyEpoch++;
+    this.keyCounts.clear();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -292,6 +334,7 @@ export class UserStream extends DurableObject<Env> {
 
   /** Forgets devices that logged out ("all": every device): their inboxes and acknowledgements. */
   async dropDevices(deviceIds: string[] | "all"): Promise<void> {
+    this.forgetKeyCounts();
     this.ctx.storage.transactionSync(() => {
       if (deviceIds === "all") {
         this.sql.exec(`DELETE FROM to_device`);

@@ -70,6 +70,8 @@ async function upload(req: SbRequest, env: Env): Promise<Response> {
   statements.push(countOneTimeKeys(env.DB, userId, deviceId, now));
   const results = await env.DB.batch(statements);
   const counts = keyCounts(results[results.length - 1] as D1Result<unknown>);
+  // The counts /sync shows come from the user's stream while nothing changes: tell it something did.
+  if (fresh.length > 0 || fallback.length > 0) await env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).keysChanged();
 
   // New or changed device keys are news for everyone who shares a room with this user.
   if (deviceChanged && device) await announceDeviceChange(env, req.config.serverName, userId, [device.object], []);
@@ -124,7 +126,7 @@ async function claim(req: SbRequest, env: Env): Promise<Response> {
   await Promise.all(
     [...byServer(claims, (c: ClaimRequest) => c.userId)].map(async ([server, list]) => {
       if (server === serverName) {
-        Object.assign(oneTimeKeys, await claimLocalKeys(env.DB, list, now));
+        Object.assign(oneTimeKeys, await claimLocalKeys(env, list, now));
         return;
       }
       const remote = await claimRemoteKeys(req.config, server, list, timeoutMs, now);

@@ -92,7 +92,8 @@ export async function queryLocalDeviceKeys(db: D1Database, query: DeviceQuery, d
  * handed out to exactly one claimer however many claims run at once. Devices left without a key get
  * a second, guarded statement: the fallback key, only while no unexpired one-time key exists.
  */
-export async function claimLocalKeys(db: D1Database, claims: ClaimRequest[], now: number): Promise<ClaimResult> {
+export async function claimLocalKeys(env: Env, claims: ClaimRequest[], now: number): Promise<ClaimResult> {
+  const db = env.DB;
   const out: ClaimResult = {};
   const put = (c: ClaimRequest, rows: unknown[] | undefined): boolean => {
     const row = rows?.[0] as { algorithm: string; key_version: string; key_json: string } | undefined;
@@ -113,6 +114,8 @@ export async function claimLocalKeys(db: D1Database, claims: ClaimRequest[], now
     const results = await db.batch(part.map((c) => claimFallbackKey(db, c.userId, c.deviceId, c.algorithm, now)));
     part.forEach((c, j) => put(c, results[j]?.results));
   }
+  // Their counts changed: the streams that hold them for /sync must read them again.
+  await Promise.all(Object.keys(out).map((userId) => env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).keysChanged()));
   return out;
 }
 

@@ -65,7 +65,7 @@ async function onQuery(req: SbRequest, env: Env): Promise<Response> {
 async function onClaim(req: SbRequest, env: Env): Promise<Response> {
   const { body } = await authenticated(req, env, "json");
   const claims = parseClaimRequest(body["one_time_keys"]).filter((c) => serverNameOf(c.userId) === req.config.serverName);
-  return json({ one_time_keys: await claimLocalKeys(env.DB, claims, Date.now()) });
+  return json({ one_time_keys: await claimLocalKeys(env, claims, Date.now()) });
 }
 
 /**

@@ -6,8 +6,8 @@
 // no longer share any room with it. The latter two are read off the membership events this very
 // response carries, so they cost nothing unless memberships changed.
 
-import type { StreamChanges } from "../durable-objects/user-stream.js";
-import { countOneTimeKeys, keyCounts } from "./storage/one-time-keys.js";
+import type { DeviceKeyCounts, StreamChanges } from "../durable-objects/user-stream.js";
+import { countOneTimeKeys, countsValidUntil, keyCounts } from "./storage/one-time-keys.js";
 import { unusedFallbackKeyTypes } from "./storage/fallback-keys.js";
 
 export interface E2eeSyncFields {
@@ -65,14 +65,12 @@ export async function e2eeSyncFields(
   incremental: boolean,
   rooms: { join: Record<string, unknown>; leave: Record<string, unknown> },
 ): Promise<E2eeSyncFields> {
-  const now = Date.now();
-  const [[counted, fallback], fromMemberships] = await Promise.all([
-    env.DB.batch([countOneTimeKeys(env.DB, userId, deviceId, now), unusedFallbackKeyTypes(env.DB, userId, deviceId, now)]),
+  const [keys, fromMemberships] = await Promise.all([
+    changes.keyCounts ?? readKeyCounts(env, userId, deviceId, changes.keyEpoch),
     incremental ? deviceListsFromMemberships(env, userId, rooms.join, rooms.leave) : { changed: [], left: [] },
   ]);
-  const counts = keyCounts(counted as D1Result<unknown>);
   // Clients (matrix-sdk-crypto among them) read a missing signed_curve25519 count as "unknown", not 0.
-  counts["signed_curve25519"] ??= 0;
+  const counts = { signed_curve25519: 0, ...keys.oneTime };
   // Someone who shares no room with us any more is "left", whatever else happened to their devices.
   const gone = new Set(fromMemberships.left);
   // An initial sync shows no device-list news: the client fetches every device it needs anyway.
@@ -83,6 +81,20 @@ export async function e2eeSyncFields(
     to_device: { events: changes.toDevice.map((m) => ({ sender: m.sender, type: m.type, content: JSON.parse(m.contentJson) as unknown })) },
     device_lists: { changed: [...changed].sort(), left: [...left].sort() },
     device_one_time_keys_count: counts,
-    device_unused_fallback_key_types: ((fallback as D1Result<{ algorithm: string }>).results ?? []).map((r) => r.algorithm),
+    device_unused_fallback_key_types: keys.unusedFallback,
   };
+}
+
+/** The device's key counts from D1, handed to the user's stream so the next syncs need not ask. */
+async function readKeyCounts(env: Env, userId: string, deviceId: string, epoch: number): Promise<DeviceKeyCounts> {
+  const now = Date.now();
+  const [counted, fallback] = (await env.DB.batch([countOneTimeKeys(env.DB, userId, deviceId, now), unusedFallbackKeyTypes(env.DB, userId, deviceId, now)])) as [
+    D1Result<unknown>,
+    D1Result<{ algorithm: string; expires_ts: number | null }>,
+  ];
+  const unused = fallback.results ?? [];
+  const counts: DeviceKeyCounts = { oneTime: keyCounts(counted), unusedFallback: unused.map((r) => r.algorithm) };
+  const until = Math.min(countsValidUntil(counted), ...unused.map((r) => r.expires_ts ?? Infinity));
+  await env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).rememberKeyCounts(deviceId, epoch, counts, until);
+  return counts;
 }

@@ -38,7 +38,7 @@ export function claimFallbackKey(db: D1Database, userId: string, deviceId: strin
 /** Algorithms whose fallback key has not been handed out yet (and has not expired). */
 export function unusedFallbackKeyTypes(db: D1Database, userId: string, deviceId: string, now: number): D1PreparedStatement {
   return db
-    .prepare(`SELECT algorithm FROM e2e_fallback_keys WHERE user_id = ? AND device_id = ? AND used = 0 AND (expires_ts IS NULL OR expires_ts > ?) ORDER BY algorithm`)
+    .prepare(`SELECT algorithm, expires_ts FROM e2e_fallback_keys WHERE user_id = ? AND device_id = ? AND used = 0 AND (expires_ts IS NULL OR expires_ts > ?) ORDER BY algorithm`)
     .bind(userId, deviceId, now);
 }
 

@@ -48,10 +48,17 @@ export async function existingOneTimeKeys(db: D1Database, userId: string, device
 export function countOneTimeKeys(db: D1Database, userId: string, deviceId: string, now: number): D1PreparedStatement {
   return db
     .prepare(
-      `SELECT algorithm, COUNT(*) AS n FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ?
+      `SELECT algorithm, COUNT(*) AS n, MIN(expires_ts) AS soonest FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ?
          AND (expires_ts IS NULL OR expires_ts > ?) GROUP BY algorithm`,
     )
     .bind(userId, deviceId, now);
+}
+
+/** When the counts countOneTimeKeys read will next change by themselves (a counted key expires); Infinity if never. */
+export function countsValidUntil(result: D1Result<unknown>): number {
+  let until = Infinity;
+  for (const r of result.results as Array<{ soonest: number | null }>) if (r.soonest !== null) until = Math.min(until, r.soonest);
+  return until;
 }
 
 /** Reads countOneTimeKeys' result as {algorithm: count}. */
