@@ -65,8 +65,15 @@ function report(p: CdpProfile): void {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // Each sample counts as the median interval, not as its time delta: when the sampler stalls (the
+  // thread outside JavaScript, e.g. in a commit's fsync) the next sample carries the whole gap, and
+  // whatever function it lands in would look expensive (one run put 1.2 s on a 10-line loop).
+  const sortedDeltas = [...p.timeDeltas].sort((a, b) => a - b);
+  const tick = sortedDeltas[Math.floor(sortedDeltas.length / 2)] ?? 0;
+  const gapUs = p.timeDeltas.reduce((a, d) => a + Math.max(0, d - 4 * tick), 0);
+  const weights = p.timeDeltas.map(() => tick);
   const selfUs = new Map<number, number>();
-  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (weights[i] ?? 0)));
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
   const label = (n: CdpNode) => {
     const f = n.callFrame;
@@ -87,13 +94,17 @@ function report(p: CdpProfile): void {
       const l = label(byId.get(cur) as CdpNode);
       if (seen.has(l)) continue;
       seen.add(l);
-      incl.set(l, (incl.get(l) ?? 0) + (p.timeDeltas[i] ?? 0));
+      incl.set(l, (incl.get(l) ?? 0) + (weights[i] ?? 0));
     }
   });
   const idle = [...self].filter(([l]) => l.startsWith("(idle)")).reduce((a, [, v]) => a + v, 0);
   const busy = total - idle;
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
-  console.log(`\nprofile: ${(total / 1e6).toFixed(2)} s sampled, busy ${(busy / 1e6).toFixed(2)} s (percentages of busy time)\n`);
+  const span = p.timeDeltas.reduce((a, b) => a + b, 0);
+  console.log(
+    `\nprofile: ${p.samples.length} samples every ≈ ${tick} µs over ${(span / 1e6).toFixed(2)} s; ${(gapUs / 1e6).toFixed(2)} s of it in gaps > ${4 * tick} µs between samples ` +
+      `(thread outside JavaScript, not attributed); of the samples, busy ${(busy / 1e6).toFixed(2)} s (percentages of busy samples)\n`,
+  );
   console.log("top self time:");
   for (const [l, us] of [...self].filter(([l]) => !l.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, 35)) console.log(`  ${pct(us)}  ${l}`);
   // Where the time of native calls (SQL exec, crypto) comes from: self time by calling function.
@@ -121,7 +132,7 @@ function report(p: CdpProfile): void {
       for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) frames.push(label(byId.get(cur) as CdpNode));
       if (!frames.some((f) => f.startsWith(`${focus} `))) return;
       const key = frames.slice(0, 12).join(" < ");
-      stacks.set(key, (stacks.get(key) ?? 0) + (p.timeDeltas[i] ?? 0));
+      stacks.set(key, (stacks.get(key) ?? 0) + (weights[i] ?? 0));
     });
     console.log(`\nstacks through ${focus}:`);
     for (const [k, us] of [...stacks].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${pct(us)}  ${k}`);
