@@ -70,8 +70,9 @@ async function upload(req: SbRequest, env: Env): Promise<Response> {
   statements.push(countOneTimeKeys(env.DB, userId, deviceId, now));
   const results = await env.DB.batch(statements);
   const counts = keyCounts(results[results.length - 1] as D1Result<unknown>);
-  // The counts /sync shows come from the user's stream while nothing changes: tell it something did.
-  if (fresh.length > 0 || fallback.length > 0) await env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).keysChanged();
+  // The counts /sync shows come from the user's stream while nothing changes: tell it something did
+  // (should that fail, the stream reads them again within a minute anyway; the upload stands).
+  if (fresh.length > 0 || fallback.length > 0) await env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).keysChanged().catch(() => undefined);
 
   // New or changed device keys are news for everyone who shares a room with this user.
   if (deviceChanged && device) await announceDeviceChange(env, req.config.serverName, userId, [device.object], []);
