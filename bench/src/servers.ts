@@ -57,6 +57,23 @@ export interface StartOptions {
   bindings?: Record<string, string>;
 }
 
+/**
+ * Servers not yet disposed: workerd process and state directory. Should the process end without
+ * disposing them (a dispose() that never settles lets Node exit with it pending; a workerd with the
+ * inspector attached then outlives us), the exit handler ends them and removes their state.
+ */
+const undisposed = new Map<number, string>();
+process.on("exit", () => {
+  for (const [pid, dir] of undisposed) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+    if (!process.env["BENCH_KEEP_STATE"]) rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 export async function startServer(opts: StartOptions): Promise<BenchServer> {
   const { workerOptions: base } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
   const dir = mkdtempSync(join(tmpdir(), `sb-bench-${opts.name.replace(/[^a-z0-9]/gi, "_")}-`));
@@ -111,6 +128,7 @@ export async function startServer(opts: StartOptions): Promise<BenchServer> {
   const fresh = childPids(process.pid).filter((p) => !before.has(p) && readProc(p)?.comm === "workerd");
   if (fresh.length !== 1) throw new Error(`expected one new workerd process for ${opts.name}, found ${fresh.length}`);
   const pid = fresh[0] as number;
+  undisposed.set(pid, dir);
   return {
     name: opts.name,
     port: opts.port,
@@ -127,6 +145,7 @@ export async function startServer(opts: StartOptions): Promise<BenchServer> {
       const alive = () => (readProc(pid)?.state ?? "Z") !== "Z";
       for (let i = 0; i < 20 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
       if (alive()) process.kill(pid, "SIGKILL");
+      undisposed.delete(pid);
       // BENCH_KEEP_STATE=1 keeps the servers' SQLite files for inspection.
       if (process.env["BENCH_KEEP_STATE"]) console.log(`state of ${opts.name} kept in ${dir}`);
       else rmSync(dir, { recursive: true, force: true });
