@@ -41,10 +41,6 @@ function withoutKeys(obj: object, keys: readonly string[]): Json {
   return out;
 }
 
-async function signRedacted(obj: object, redact: (e: object) => object, key: SigningKey): Promise<string> {
-  return (await signRedactedBytes(obj, redact, key)).sig;
-}
-
 /** The signature and the bytes it covers (canonical redacted form without signatures and unsigned). */
 async function signRedactedBytes(obj: object, redact: (e: object) => object, key: SigningKey): Promise<{ sig: string; bytes: Uint8Array }> {
   const bytes = signingBytes(redact(obj));
@@ -64,7 +60,7 @@ async function unsignedLpdu(fields: LpduFields, hubServer: string): Promise<Lpdu
  */
 export async function buildLpdu(fields: LpduFields, senderServerKey: SigningKey, hubServer: string): Promise<Lpdu> {
   const lpdu = await unsignedLpdu(fields, hubServer);
-  const sig = await signRedacted(lpdu, redactLm, senderServerKey);
+  const { sig } = await signRedactedBytes(lpdu, redactLm, senderServerKey);
   return { ...lpdu, signatures: { [serverNameOf(fields.sender)]: { [senderServerKey.keyId]: sig } } };
 }
 

@@ -12,7 +12,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocket } from "undici";
 import { LoadGenClient } from "./ipc.js";
-import { freePort, ROOT, startServer } from "./servers.js";
+import { freePort, NO_LIMITS, ROOT, startServer } from "./servers.js";
 import type * as T from "./types.js";
 
 interface CdpNode {
@@ -160,9 +160,8 @@ async function mainB2(rate: number): Promise<void> {
   await lg.call("init", { names: [] });
   const [hubPort, partPort, inspectorPort] = [await freePort(), await freePort(), await freePort()];
   const hostMap = { "hub.bench.test": `http://127.0.0.1:${hubPort}`, "p1.bench.test": `http://127.0.0.1:${partPort}` };
-  const limits = JSON.stringify({ token: { capacity: 1e9, refillPerSecond: 1e9 }, user: { capacity: 1e9, refillPerSecond: 1e9 } });
-  const hub = await startServer({ name: "hub.bench.test", port: hubPort, hostMap, bindings: { RATE_LIMITS: limits } });
-  const part = await startServer({ name: "p1.bench.test", port: partPort, hostMap, inspectorPort, bindings: { RATE_LIMITS: limits } });
+  const hub = await startServer({ name: "hub.bench.test", port: hubPort, hostMap, bindings: { RATE_LIMITS: NO_LIMITS } });
+  const part = await startServer({ name: "p1.bench.test", port: partPort, hostMap, inspectorPort, bindings: { RATE_LIMITS: NO_LIMITS } });
   try {
     await lg.call("setHub", { name: "hub.bench.test", url: hub.url });
     const owner = await lg.call<T.Account>("register", { url: hub.url, username: "bench" });
@@ -205,8 +204,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const inspectorPort = await freePort();
   hostMap["hub.bench.test"] = `http://127.0.0.1:${port}`;
-  const limits = JSON.stringify({ token: { capacity: 1e9, refillPerSecond: 1e9 }, user: { capacity: 1e9, refillPerSecond: 1e9 }, serverPdus: { capacity: 1e9, refillPerSecond: 1e9 }, serverRequests: { capacity: 1e9, refillPerSecond: 1e9 } });
-  const hub = await startServer({ name: "hub.bench.test", port, hostMap, inspectorPort, bindings: { RATE_LIMITS: limits } });
+  const hub = await startServer({ name: "hub.bench.test", port, hostMap, inspectorPort, bindings: { RATE_LIMITS: NO_LIMITS } });
   try {
     await lg.call("setHub", { name: "hub.bench.test", url: hub.url });
     const owner = await lg.call<T.Account>("register", { url: hub.url, username: "bench" });
@@ -216,31 +214,29 @@ async function main(): Promise<void> {
     await lg.call("prepare", { key: "p", senders: fakes.map((fake) => ({ fake, roomId })), pdusPerTxn: pdus, txnsPerSender });
     const list = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as Array<{ id: string; webSocketDebuggerUrl?: string }>;
     console.log(`inspector targets: ${list.map((t) => t.id).join(", ")}`);
-    const cdp = await Cdp.connect(`ws://127.0.0.1:${inspectorPort}/core:user:switchboard`);
-    await cdp.send("Profiler.enable");
-    await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
-    await cdp.send("Profiler.start");
     const cpu0 = hub.proc().cpuMs;
     const wall0 = Date.now();
     const clients = arg("clients", 0);
-    let r: T.RunResult;
-    if (clients > 0) {
+    let r: T.RunResult | undefined;
+    const profile = await profileIsolate(inspectorPort, async () => {
+      r = await load();
+      await new Promise((res) => setTimeout(res, 1500)); // let the fan-out drain into the profile
+    });
+    const got = r as T.RunResult;
+    const cpuMs = hub.proc().cpuMs - cpu0;
+    console.log(`workerd CPU (all threads, /proc) during the profile: ${(cpuMs / 1000).toFixed(2)} s over ${((Date.now() - wall0) / 1000).toFixed(2)} s wall; ${(cpuMs / got.sentEvents).toFixed(3)} ms per event sent`);
+    console.log(`load: ${senders} senders × ${pdus} PDU/txn, ${Math.round((got.eventsInWindow * 1000) / got.windowMs)} events/s, ${got.failed} failed, ${got.errors} errors ${got.firstError ?? ""}`);
+    writeFileSync(join(ROOT, "bench", ".build", "hub.cpuprofile"), JSON.stringify(profile));
+    report(profile);
+
+    async function load(): Promise<T.RunResult> {
+      if (clients <= 0) return lg.call<T.RunResult>("runClosed", { key: "p", warmupMs: 500, durationMs: seconds * 1000 });
       // The client path instead: a hub user sending in a closed loop to the same room.
       const c = await lg.call<{ ms: number; latencies: number[] }>("clientClosed", { account: owner, roomId, concurrency: clients, count: arg("count", 1000) });
       const sorted = [...c.latencies].sort((a, b) => a - b);
       console.log(`client sends: ${c.latencies.length} in ${Math.round(c.ms)} ms (${Math.round((c.latencies.length * 1000) / c.ms)}/s), p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)} ms`);
-      r = { windowMs: c.ms, eventsInWindow: c.latencies.length, txnsInWindow: c.latencies.length, sentEvents: c.latencies.length, failed: 0, errors: 0, exhausted: false, latencies: [], rooms: [] };
-    } else {
-      r = await lg.call<T.RunResult>("runClosed", { key: "p", warmupMs: 500, durationMs: seconds * 1000 });
+      return { windowMs: c.ms, eventsInWindow: c.latencies.length, txnsInWindow: c.latencies.length, sentEvents: c.latencies.length, failed: 0, errors: 0, exhausted: false, latencies: [], rooms: [] };
     }
-    await new Promise((res) => setTimeout(res, 1500)); // let the fan-out drain into the profile
-    const { profile } = await cdp.send<{ profile: CdpProfile }>("Profiler.stop");
-    const cpuMs = hub.proc().cpuMs - cpu0;
-    console.log(`workerd CPU (all threads, /proc) during the profile: ${(cpuMs / 1000).toFixed(2)} s over ${((Date.now() - wall0) / 1000).toFixed(2)} s wall; ${(cpuMs / r.sentEvents).toFixed(3)} ms per event sent`);
-    cdp.close();
-    console.log(`load: ${senders} senders × ${pdus} PDU/txn, ${Math.round((r.eventsInWindow * 1000) / r.windowMs)} events/s, ${r.failed} failed, ${r.errors} errors ${r.firstError ?? ""}`);
-    writeFileSync(join(ROOT, "bench", ".build", "hub.cpuprofile"), JSON.stringify(profile));
-    report(profile);
   } finally {
     await hub.dispose();
     child.disconnect();

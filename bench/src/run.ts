@@ -14,7 +14,7 @@ import { LoadGenClient } from "./ipc.js";
 import { scalingSvg } from "./plot.js";
 import { platformCosts } from "./costs.js";
 import { waitQuiet } from "./proc.js";
-import { BASELINE_HOST, freePort, ROOT, startServer, type BenchServer } from "./servers.js";
+import { BASELINE_HOST, freePort, NO_LIMITS, ROOT, startServer, type BenchServer } from "./servers.js";
 import { median, r0, r2, summarize } from "./stats.js";
 import type * as T from "./types.js";
 import { figuresTable, type Results, type RunFiguresJson } from "./report.js";
@@ -52,13 +52,6 @@ const PARTICIPANTS = ["p1.bench.test", "p2.bench.test", "p3.bench.test"];
 const SENDERS = Array.from({ length: 64 }, (_, i) => `s${String(i).padStart(2, "0")}.fake.test`);
 const MEMBERS = Array.from({ length: 10 }, (_, i) => `m${i}.fake.test`);
 const JOINERS = Array.from({ length: 4 }, (_, i) => `j${i}.fake.test`);
-/** The benchmark measures throughput, not the rate limiter: every limit is set far above the offered load. */
-const NO_LIMITS = JSON.stringify({
-  token: { capacity: 1e9, refillPerSecond: 1e9 },
-  user: { capacity: 1e9, refillPerSecond: 1e9 },
-  serverPdus: { capacity: 1e9, refillPerSecond: 1e9 },
-  serverRequests: { capacity: 1e9, refillPerSecond: 1e9 },
-});
 
 const started = Date.now();
 function log(line: string): void {

@@ -16,6 +16,13 @@ const BUILD = join(ROOT, "bench", ".build");
 /** Requests with this Host reach the baseline worker through the same Miniflare entry as the hub's. */
 export const BASELINE_HOST = "baseline.bench.invalid";
 export const ADMIN_TOKEN = "bench-admin-token";
+/** The benchmark measures throughput, not the rate limiter: every limit is set far above the offered load. */
+export const NO_LIMITS = JSON.stringify({
+  token: { capacity: 1e9, refillPerSecond: 1e9 },
+  user: { capacity: 1e9, refillPerSecond: 1e9 },
+  serverPdus: { capacity: 1e9, refillPerSecond: 1e9 },
+  serverRequests: { capacity: 1e9, refillPerSecond: 1e9 },
+});
 
 export interface BenchServer {
   readonly name: string;
