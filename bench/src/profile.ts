@@ -1,4 +1,6 @@
 // CPU profile of the hub under B1 load: `node bench/.build/profile.mjs [--senders=10] [--pdus=50] [--seconds=6]`.
+// `--perf=1`: a native profile of the whole workerd process with Linux perf instead, in categories;
+// `--baseline=1`: the same load on the bare-append baseline (for comparison).
 // With `--b2=<events/s>`, a participant server under B2's load instead: a hub user sends at that rate
 // and the participant's member long-polls /sync; the participant's isolate is profiled (`--profile=0`:
 // only its CPU per event, from /proc).
@@ -12,7 +14,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocket } from "undici";
 import { LoadGenClient } from "./ipc.js";
-import { freePort, NO_LIMITS, ROOT, startServer } from "./servers.js";
+import { nativeCategories, recordNative, type NativeCategory } from "./native-profile.js";
+import { BASELINE_HOST, freePort, NO_LIMITS, ROOT, startServer } from "./servers.js";
 import type * as T from "./types.js";
 
 interface CdpNode {
@@ -152,6 +155,22 @@ async function profileIsolate(inspectorPort: number, work: () => Promise<void>):
   return profile;
 }
 
+/** Runs `work` while perf records `pid` (from 1.5 s in, past the warm-up, for `seconds` − 2 s). */
+async function recordDuring(pid: number, seconds: number, work: () => Promise<void>): Promise<NativeCategory[]> {
+  const data = join(ROOT, "bench", ".build", "workerd.perf.data");
+  const recorded = (async () => {
+    await new Promise((res) => setTimeout(res, 1500));
+    await recordNative(pid, Math.max(2, seconds - 2), data);
+  })();
+  await Promise.all([work(), recorded]);
+  return (await nativeCategories(data)).categories;
+}
+
+function printNative(categories: NativeCategory[], msPerEvent: number): void {
+  console.log(`\nnative profile of workerd (perf, all threads): share of samples, and that share of ${msPerEvent.toFixed(3)} ms CPU per event`);
+  for (const c of categories) console.log(`  ${(100 * c.share).toFixed(1).padStart(5)}%  ${(c.share * msPerEvent).toFixed(3)} ms  ${c.name}`);
+}
+
 /** --b2=<rate>: one hub and one participant (profiled); a hub user sends, the participant's member syncs. */
 async function mainB2(rate: number): Promise<void> {
   const seconds = arg("seconds", 6);
@@ -175,8 +194,10 @@ async function mainB2(rate: number): Promise<void> {
       r = await lg.call<T.B2Result>("b2Run", { roomId, sender: owner, participants: [reader], rate, durationMs: seconds * 1000 });
     };
     // --profile=0: CPU per event only, without the sampler's own cost (for before/after comparisons).
-    const profile = arg("profile", 1) === 0 ? undefined : await profileIsolate(inspectorPort, run);
-    if (!profile) await run();
+    const native = arg("perf", 0) === 1;
+    const profile = arg("profile", 1) === 0 || native ? undefined : await profileIsolate(inspectorPort, run);
+    const categories = native ? await recordDuring(part.pid, seconds, run) : undefined;
+    if (!native && !profile) await run();
     const got = r as T.B2Result;
     const perEvent = (ms: number) => (ms / got.offered).toFixed(3);
     console.log(`${got.offered} events at ${rate}/s; participant CPU ${perEvent(part.proc().cpuMs - cpu0)} ms per event, hub ${perEvent(hub.proc().cpuMs - hubCpu0)} ms (/proc, whole run)`);
@@ -184,6 +205,7 @@ async function mainB2(rate: number): Promise<void> {
       writeFileSync(join(ROOT, "bench", ".build", "participant.cpuprofile"), JSON.stringify(profile));
       report(profile);
     }
+    if (categories) printNative(categories, (part.proc().cpuMs - cpu0) / got.offered);
   } finally {
     await part.dispose();
     await hub.dispose();
@@ -204,7 +226,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const inspectorPort = await freePort();
   hostMap["hub.bench.test"] = `http://127.0.0.1:${port}`;
-  const hub = await startServer({ name: "hub.bench.test", port, hostMap, inspectorPort, bindings: { RATE_LIMITS: NO_LIMITS } });
+  const hub = await startServer({ name: "hub.bench.test", port, hostMap, inspectorPort, withBaseline: arg("baseline", 0) === 1, bindings: { RATE_LIMITS: NO_LIMITS } });
   try {
     await lg.call("setHub", { name: "hub.bench.test", url: hub.url });
     const owner = await lg.call<T.Account>("register", { url: hub.url, username: "bench" });
@@ -218,18 +240,30 @@ async function main(): Promise<void> {
     const wall0 = Date.now();
     const clients = arg("clients", 0);
     let r: T.RunResult | undefined;
-    const profile = await profileIsolate(inspectorPort, async () => {
+    // `--profile=0`: no CDP sampling (it slows the isolate), e.g. to attach `perf record -p <pid>`.
+    console.log(`hub workerd pid ${hub.pid}`);
+    const run = async () => {
       r = await load();
       await new Promise((res) => setTimeout(res, 1500)); // let the fan-out drain into the profile
-    });
+    };
+    // `--perf=1`: a native profile of the whole workerd process instead (bench/src/native-profile.ts).
+    const native = arg("perf", 0) === 1;
+    const profile = arg("profile", 1) === 0 || native ? undefined : await profileIsolate(inspectorPort, run);
+    const categories = native ? await recordDuring(hub.pid, seconds, run) : undefined;
+    if (!native && !profile) await run();
     const got = r as T.RunResult;
     const cpuMs = hub.proc().cpuMs - cpu0;
     console.log(`workerd CPU (all threads, /proc) during the profile: ${(cpuMs / 1000).toFixed(2)} s over ${((Date.now() - wall0) / 1000).toFixed(2)} s wall; ${(cpuMs / got.sentEvents).toFixed(3)} ms per event sent`);
     console.log(`load: ${senders} senders × ${pdus} PDU/txn, ${Math.round((got.eventsInWindow * 1000) / got.windowMs)} events/s, ${got.failed} failed, ${got.errors} errors ${got.firstError ?? ""}`);
-    writeFileSync(join(ROOT, "bench", ".build", "hub.cpuprofile"), JSON.stringify(profile));
-    report(profile);
+    if (profile) {
+      writeFileSync(join(ROOT, "bench", ".build", "hub.cpuprofile"), JSON.stringify(profile));
+      report(profile);
+    }
+    if (categories) printNative(categories, cpuMs / got.sentEvents);
 
     async function load(): Promise<T.RunResult> {
+      // `--baseline=1`: the bare-append object under the same concurrency, for a native profile to compare.
+      if (arg("baseline", 0) === 1) return lg.call<T.RunResult>("baseline", { host: BASELINE_HOST, log: "profile", concurrency: senders, rowsPerReq: pdus, warmupMs: 500, durationMs: seconds * 1000, rowFrom: fakes[0] });
       if (clients <= 0) return lg.call<T.RunResult>("runClosed", { key: "p", warmupMs: 500, durationMs: seconds * 1000 });
       // The client path instead: a hub user sending in a closed loop to the same room.
       const c = await lg.call<{ ms: number; latencies: number[] }>("clientClosed", { account: owner, roomId, concurrency: clients, count: arg("count", 1000) });
