@@ -95,9 +95,13 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
   if (edus.length > MAX_EDUS) throw badJson(`At most ${MAX_EDUS} EDUs per transaction`);
 
   const inbox = env.INBOX.get(env.INBOX.idFromName(origin));
-  // Admission first (repeat, in-flight and rate checks), so refused transactions cost no verification.
-  const admitted = await inbox.begin(origin, txnId, pdus.length);
-  if (admitted.answer) return json(admitted.answer);
+  // Admission first (repeat, in-flight and rate checks), so refused transactions cost no
+  // verification; except for the smallest, where that would cost a round trip to save one check.
+  const oneStep = pdus.length <= 1 && edus.length === 0;
+  if (!oneStep) {
+    const admitted = await inbox.begin(origin, txnId, pdus.length);
+    if (admitted.answer) return json(admitted.answer);
+  }
   // EDUs (to-device messages, device-list news) are handled alongside the PDUs; they never fail the transaction.
   const eduWork = handleE2eeEdus(env, ctx, req.config, origin, txnId, edus);
 
@@ -134,7 +138,7 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
   );
   const items = checked.filter((it): it is InboundItem => it !== undefined);
   await eduWork;
-  const answer = await inbox.finish(origin, txnId, items, preFailed);
+  const answer = oneStep ? await inbox.receive(origin, txnId, pdus.length, items, preFailed) : await inbox.finish(origin, txnId, items, preFailed);
   // The origin is evidently reachable again: retry anything we have backed off for it (at most
   // once a second per origin from this isolate; a busy origin would otherwise cost an RPC per request).
   const now = Date.now();

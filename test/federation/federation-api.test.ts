@@ -170,6 +170,23 @@ describe("federation API of a hub, driven by hand from participant servers", () 
         for (const s of servers) expect(await count(s)).toBe(1);
       });
 
+      it("answers a repeated one-PDU transaction (admitted after verification, in one step) with the same answer", async () => {
+        const okBody = marker("single");
+        const ok = await p1Lpdu(bob.userId, "m.room.message", message(okBody));
+        const bad = await p1Lpdu(`@eve:${p1.name}`, "m.room.message", message(marker("never-single")));
+        const [okTxn, badTxn] = [newTxnId(), newTxnId()];
+        const first = await sendTxn(p1, hub, [ok], { txnId: okTxn });
+        const refused = await sendTxn(p1, hub, [bad], { txnId: badTxn });
+        expect(first.status).toBe(200);
+        expect(first.body.failed_pdus ?? {}).toEqual({});
+        expect(Object.keys(refused.body.failed_pdus ?? {})).toEqual([await lpduIdOf(bad)]);
+        expect((await sendTxn(p1, hub, [ok], { txnId: okTxn })).body).toEqual(first.body);
+        expect((await sendTxn(p1, hub, [bad], { txnId: badTxn })).body).toEqual(refused.body);
+        const count = async (s: TestServer) => (await storedEvents(s, roomId)).filter((e) => e.pdu.content["body"] === okBody).length;
+        expect(await count(hub)).toBe(1);
+        await eventually(async () => ((await count(p1)) === 1 && (await count(p2)) === 1 ? true : undefined), "the message on both participants");
+      });
+
       it("refuses a transaction with more than 50 PDUs with 400 M_BAD_JSON and processes none of them", async () => {
         const prefix = marker("bulk");
         const lpdus = await Promise.all(Array.from({ length: 51 }, (_, i) => p1Lpdu(bob.userId, "m.room.message", message(`${prefix}-${i}`))));
