@@ -254,6 +254,11 @@ export class Room extends DurableObject<Env> {
     return this.state.membership(userId);
   }
 
+  /** 403 unless `userId` is joined (also when this server does not know the room). */
+  private requireJoined(userId: string): void {
+    if (this.state.membership(userId) !== "join") throw forbidden(this.roomId ? `${userId} is not in room ${this.roomId}` : `${userId} is not in this room`);
+  }
+
   async joinedMembers(): Promise<string[]> {
     return this.state.members("join").map((e) => e.pdu.state_key as string);
   }
@@ -344,8 +349,11 @@ export class Room extends DurableObject<Env> {
     sender: string,
     event: { type: string; state_key?: string; content: JsonObject; redacts?: string },
     txn?: { deviceId: string; txnId: string },
+    /** Refuse (403) unless the sender is joined: the client API's rule, checked here to save it a call. */
+    mustBeJoined = false,
   ): Promise<{ eventId: string }> {
     if (serverNameOf(sender) !== this.serverName) throw forbidden("Not a local user");
+    if (mustBeJoined) this.requireJoined(sender);
     if (txn) {
       const known = this.store.getClientTxn(sender, txn.deviceId, txn.txnId);
       if (known) return { eventId: known };

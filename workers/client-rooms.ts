@@ -192,8 +192,7 @@ async function sendMessage(req: SbRequest, env: Env): Promise<Response> {
   const roomId = roomIdParam(req);
   const type = param(req, "eventType");
   const txnId = param(req, "txnId");
-  const stub = await requireJoined(env, roomId, userId);
-  const { eventId } = await stub.send(userId, { type, content: contentBody(body) }, { deviceId, txnId });
+  const { eventId } = await roomStub(env, roomId).send(userId, { type, content: contentBody(body) }, { deviceId, txnId }, true);
   return json({ event_id: eventId });
 }
 
@@ -206,14 +205,15 @@ async function putState(req: SbRequest, env: Env): Promise<Response> {
   const stub = roomStub(env, roomId);
   // Membership changes of others go through the auth rules like any state event; the sender's
   // own membership may be changed without being joined (e.g. leaving after an invite).
-  if (!(type === "m.room.member" && stateKey === userId)) await requireJoined(env, roomId, userId);
+  const mustBeJoined = !(type === "m.room.member" && stateKey === userId);
   if (type === "m.room.member" && body["membership"] === "invite") {
+    if (mustBeJoined) await requireJoined(env, roomId, userId);
     if (!isUserId(stateKey)) throw badJson("state_key must be a user ID");
     await stub.invite(userId, stateKey, body as Record<string, unknown>);
     const e = await stub.stateEvent(type, stateKey);
     return json({ event_id: e?.eventId });
   }
-  const { eventId } = await stub.send(userId, { type, state_key: stateKey, content: contentBody(body) });
+  const { eventId } = await stub.send(userId, { type, state_key: stateKey, content: contentBody(body) }, undefined, mustBeJoined);
   return json({ event_id: eventId });
 }
 

@@ -54,6 +54,21 @@ describe("room errors clients expect", () => {
     expect(await eventCount(roomId)).toBe(before);
   });
 
+  it("answers a state change or a send by a user who is not in the room, or to a room not known here, with 403 M_FORBIDDEN", async () => {
+    const alice = await register("keeper");
+    const mallory = await register("stranger");
+    const roomId = (await call("POST", `${C}/createRoom`, alice.token, { name: "Kept" })).json["room_id"] as string;
+    const before = await eventCount(roomId);
+    const state = await call("PUT", `${C}/rooms/${encodeURIComponent(roomId)}/state/m.room.name/`, mallory.token, { name: "Taken" });
+    expect(state.status).toBe(403);
+    expect(state.json["errcode"]).toBe("M_FORBIDDEN");
+    expect(await eventCount(roomId)).toBe(before);
+    const unknown = `!nowhere${Date.now()}:${roomId.split(":")[1]}`;
+    const send = await call("PUT", `${C}/rooms/${encodeURIComponent(unknown)}/send/m.room.message/t9`, alice.token, { msgtype: "m.text", body: "anyone?" });
+    expect(send.status).toBe(403);
+    expect(send.json["errcode"]).toBe("M_FORBIDDEN");
+  });
+
   it("answers a state change beyond the sender's power with 403 M_FORBIDDEN and keeps the state", async () => {
     const alice = await register("admin");
     const bob = await register("member");
