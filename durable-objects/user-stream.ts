@@ -8,6 +8,7 @@
 // older than what is kept reads as "start this room afresh" (a limited timeline), never as an error.
 
 import { DurableObject } from "cloudflare:workers";
+import { limitExceeded } from "../shared/errors.js";
 import { parseRateLimits, takeFromBucket, type Bucket, type TakeResult } from "../shared/token-bucket.js";
 
 export type StreamMembership = "join" | "invite" | "leave" | "ban" | "knock";
@@ -183,6 +184,10 @@ export class UserStream extends DurableObject<Env> {
 
   /** Takes one request from the user's bucket and the token's; both must have room. */
   async rateLimit(tokenHash: string): Promise<TakeResult> {
+    return this.take(tokenHash);
+  }
+
+  private take(tokenHash: string): TakeResult {
     const limits = parseRateLimits(this.env.RATE_LIMITS);
     const now = Date.now();
     const user = takeFromBucket(this.buckets.get("user"), limits.user, now);
@@ -202,9 +207,15 @@ export class UserStream extends DurableObject<Env> {
 
   /**
    * What changed after `since` (0 = everything), waiting up to `timeoutMs` for something to change.
-   * `since` beyond our counter (a token from before a reset) counts as 0.
+   * `since` beyond our counter (a token from before a reset) counts as 0. With `chargeToken` (a
+   * token hash), the request is first charged to the rate limits, as `rateLimit` does.
    */
-  async changes(since: number, timeoutMs: number, deviceId?: string): Promise<StreamChanges> {
+  async changes(since: number, timeoutMs: number, deviceId?: string, chargeToken?: string): Promise<StreamChanges> {
+    // /sync's rate-limit charge, taken here to save it a call first (429 M_LIMIT_EXCEEDED).
+    if (chargeToken !== undefined) {
+      const verdict = this.take(chargeToken);
+      if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
+    }
     const from = since > this.counter ? 0 : since;
     if (deviceId !== undefined && from > 0) this.ackToDevice(deviceId, from);
     const pending = deviceId !== undefined && this.hasToDevice(deviceId);

@@ -57,13 +57,19 @@ const unknownToken = () => new MatrixError(401, "M_UNKNOWN_TOKEN", "Unrecognised
  * the user's stream object keeps.
  */
 export async function requireUser(req: Request, env: Env): Promise<ClientAuth> {
-  const auth = await resolveUser(req, env);
-  const verdict = await env.USER_STREAM.get(env.USER_STREAM.idFromName(auth.userId)).rateLimit(auth.tokenHash);
-  if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
+  const auth = await authenticate(req, env);
+  await chargeRequest(env, auth);
   return auth;
 }
 
-async function resolveUser(req: Request, env: Env): Promise<ClientAuth> {
+/** Charges one request to the user's and the token's rate limits (429 M_LIMIT_EXCEEDED). */
+export async function chargeRequest(env: Env, auth: ClientAuth): Promise<void> {
+  const verdict = await env.USER_STREAM.get(env.USER_STREAM.idFromName(auth.userId)).rateLimit(auth.tokenHash);
+  if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
+}
+
+/** The request's user, without charging the rate limits: the caller must charge it before any other work. */
+export async function authenticate(req: Request, env: Env): Promise<ClientAuth> {
   const token = extractAccessToken(req);
   if (token === undefined) throw missingToken();
   const tokenHash = await hashAccessToken(token);

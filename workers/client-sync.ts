@@ -9,7 +9,7 @@ import { parseStrictJson } from "../shared/strict-json.js";
 import { parseSyncFilter, roomIncluded, typeAllowed, type SyncFilter } from "../shared/sync-filter.js";
 import type { RoomChange } from "../durable-objects/user-stream.js";
 import type { RouteTable, SbRequest } from "./app.js";
-import { requireUser } from "./client-auth.js";
+import { authenticate, chargeRequest, requireUser } from "./client-auth.js";
 import { CLIENT_PREFIXES } from "./client-common.js";
 import { param } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
@@ -27,12 +27,24 @@ function parseSince(raw: string | null): number {
   return Number(m[1]);
 }
 
-async function loadFilter(env: Env, userId: string, raw: string | null): Promise<SyncFilter> {
+/** Stored filters this isolate has read. A filter never changes once stored, so entries need no invalidation. */
+const storedFilters = new Map<string, SyncFilter>();
+const MAX_STORED_FILTERS = 1_000;
+
+/** The request's filter when it needs no D1 read: none, inline JSON, or a stored one read before. */
+function knownFilter(userId: string, raw: string | null): SyncFilter | undefined {
   if (raw === null || raw === "") return parseSyncFilter({});
   if (raw.trim().startsWith("{")) return parseSyncFilter(parseStrictJson(raw));
-  const stored = await getFilter(env.DB, userId, raw);
-  if (stored === null) throw new MatrixError(400, "M_INVALID_PARAM", `Unknown filter ${raw}`);
-  return parseSyncFilter(JSON.parse(stored));
+  return storedFilters.get(`${userId}\u0000${raw}`);
+}
+
+async function loadStoredFilter(env: Env, userId: string, filterId: string): Promise<SyncFilter> {
+  const stored = await getFilter(env.DB, userId, filterId);
+  if (stored === null) throw new MatrixError(400, "M_INVALID_PARAM", `Unknown filter ${filterId}`);
+  const filter = parseSyncFilter(JSON.parse(stored));
+  if (storedFilters.size >= MAX_STORED_FILTERS) storedFilters.delete(storedFilters.keys().next().value as string);
+  storedFilters.set(`${userId}\u0000${filterId}`, filter);
+  return filter;
 }
 
 function stream(env: Env, userId: string) {
@@ -66,14 +78,22 @@ async function roomSection(env: Env, userId: string, change: RoomChange, filter:
 }
 
 async function sync(req: SbRequest, env: Env): Promise<Response> {
-  const { userId, deviceId } = await requireUser(req, env);
+  const auth = await authenticate(req, env);
+  const { userId, deviceId } = auth;
   const q = new URL(req.url).searchParams;
   const since = parseSince(q.get("since"));
   const timeoutRaw = Number(q.get("timeout") ?? "0");
   if (!Number.isFinite(timeoutRaw) || timeoutRaw < 0) throw new MatrixError(400, "M_INVALID_PARAM", "timeout must be a non-negative number");
   const fullState = q.get("full_state") === "true";
-  const filter = await loadFilter(env, userId, q.get("filter"));
-  const changes = await stream(env, userId).changes(since, fullState ? 0 : Math.min(timeoutRaw, MAX_TIMEOUT_MS), deviceId);
+  // The rate-limit charge rides on the stream's changes() call, unless the filter must first be
+  // read from D1: that read is charged beforehand, like any other request's work.
+  let filter = knownFilter(userId, q.get("filter"));
+  const chargeToken = filter === undefined ? undefined : auth.tokenHash;
+  if (filter === undefined) {
+    await chargeRequest(env, auth);
+    filter = await loadStoredFilter(env, userId, q.get("filter") as string);
+  }
+  const changes = await stream(env, userId).changes(since, fullState ? 0 : Math.min(timeoutRaw, MAX_TIMEOUT_MS), deviceId, chargeToken);
   const now = Date.now();
   const join: Record<string, unknown> = {};
   const invite: Record<string, unknown> = {};

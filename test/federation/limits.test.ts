@@ -56,6 +56,25 @@ describe("limits", () => {
     expect((await alice.request<{ user_id: string }>("GET", "/account/whoami")).user_id).toBe(alice.userId);
   });
 
+  it("charges every /sync to the token's rate, with an inline filter and with a stored one", async () => {
+    const dave = await TestClient.register(hub, "dave");
+    const { filter_id } = await dave.request<{ filter_id: string }>("POST", `/user/${encodeURIComponent(dave.userId)}/filter`, { room: { timeline: { limit: 5 } } });
+    const inline = encodeURIComponent(JSON.stringify({ room: { timeline: { limit: 5 } } }));
+    // Alternating: a stored filter is read from D1 once, then served from memory like an inline one.
+    let limited: { status: number; body: Record<string, unknown> } | undefined;
+    let ok = 0;
+    for (let i = 0; i < 60 && !limited; i++) {
+      const filter = i % 2 === 0 ? filter_id : inline;
+      const res = await hub.fetch(`/_matrix/client/v3/sync?timeout=0&filter=${filter}`, { headers: { authorization: `Bearer ${dave.accessToken}` } });
+      if (res.status === 429) limited = { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      else if (res.status === 200) ok++;
+    }
+    expect(limited?.body["errcode"]).toBe("M_LIMIT_EXCEEDED");
+    expect(limited?.body["retry_after_ms"]).toBeGreaterThan(0);
+    expect(ok).toBeGreaterThanOrEqual(15); // the token's capacity (20) less the filter upload, give or take a refill
+    expect(ok).toBeLessThanOrEqual(25);
+  });
+
   it("answers 429 M_LIMIT_EXCEEDED to a remote server that floods federation requests", async () => {
     let limited: { status: number; body: { errcode?: string; retry_after_ms?: number } } | undefined;
     for (let i = 0; i < 40 && !limited; i++) {
