@@ -197,6 +197,18 @@ describe("canonicalJson: other values", () => {
     expectBadJson(() => canonicalJson(undefined));
   });
 
+  it("orders array-index keys by code point too, not numerically as JavaScript objects keep them", () => {
+    expect(canonicalJson({ b: 1, "9": 2, "10": 3, a: { "2": 0, "1": 0 } })).toBe('{"10":3,"9":2,"a":{"1":0,"2":0},"b":1}');
+  });
+
+  it("writes own keys only, ignoring an inherited toJSON method, and leaves its input as it was", () => {
+    const withToJson = Object.assign(Object.create({ toJSON: () => "no" }) as object, { y: 2, x: 1 });
+    expect(canonicalJson({ z: 1, a: withToJson })).toBe('{"a":{"x":1,"y":2},"z":1}');
+    const nested = { b: [{ d: 1, c: 2 }], a: 0 };
+    expect(canonicalJson(nested)).toBe('{"a":0,"b":[{"c":2,"d":1}]}');
+    expect(Object.keys(nested)).toEqual(["b", "a"]);
+  });
+
   it("writes a __proto__ own property as an ordinary key", () => {
     const obj = JSON.parse('{"__proto__": {"x": 1}, "a": 2}') as unknown;
     expect(canonicalJson(obj)).toBe('{"__proto__":{"x":1},"a":2}');
