@@ -30,8 +30,14 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
+// The value errors both encoders raise.
+const loneSurrogate = () => new MatrixError(400, "M_BAD_JSON", "String contains a lone surrogate");
+const unsafeNumber = (v: number) => new MatrixError(400, "M_BAD_JSON", `Canonical JSON allows only integers within ±(2^53−1), got ${v}`);
+const undefinedInArray = () => new MatrixError(400, "M_BAD_JSON", "undefined in array");
+const notJson = (v: unknown) => new MatrixError(400, "M_BAD_JSON", `Value of type ${typeof v} is not JSON`);
+
 function encodeString(s: string): string {
-  if (hasLoneSurrogate(s)) throw new MatrixError(400, "M_BAD_JSON", "String contains a lone surrogate");
+  if (hasLoneSurrogate(s)) throw loneSurrogate();
   return JSON.stringify(s);
 }
 
@@ -42,7 +48,7 @@ function encodeValue(v: unknown, out: string[]): void {
       return;
     case "number":
       if (!Number.isSafeInteger(v)) {
-        throw new MatrixError(400, "M_BAD_JSON", `Canonical JSON allows only integers within ±(2^53−1), got ${v}`);
+        throw unsafeNumber(v);
       }
       out.push(v === 0 ? "0" : String(v));
       return;
@@ -58,7 +64,7 @@ function encodeValue(v: unknown, out: string[]): void {
         out.push("[");
         for (let i = 0; i < v.length; i++) {
           if (i > 0) out.push(",");
-          if (v[i] === undefined) throw new MatrixError(400, "M_BAD_JSON", "undefined in array");
+          if (v[i] === undefined) throw undefinedInArray();
           encodeValue(v[i], out);
         }
         out.push("]");
@@ -78,7 +84,7 @@ function encodeValue(v: unknown, out: string[]): void {
       return;
     }
     default:
-      throw new MatrixError(400, "M_BAD_JSON", `Value of type ${typeof v} is not JSON`);
+      throw notJson(v);
   }
 }
 
@@ -100,10 +106,10 @@ function isArrayIndex(key: string): boolean {
 function inOrder(v: unknown): unknown {
   switch (typeof v) {
     case "string":
-      if (hasLoneSurrogate(v)) throw new MatrixError(400, "M_BAD_JSON", "String contains a lone surrogate");
+      if (hasLoneSurrogate(v)) throw loneSurrogate();
       return v;
     case "number":
-      if (!Number.isSafeInteger(v)) throw new MatrixError(400, "M_BAD_JSON", `Canonical JSON allows only integers within ±(2^53−1), got ${v}`);
+      if (!Number.isSafeInteger(v)) throw unsafeNumber(v);
       return v;
     case "boolean":
       return v;
@@ -114,7 +120,7 @@ function inOrder(v: unknown): unknown {
         let copy: unknown[] | undefined;
         for (let i = 0; i < v.length; i++) {
           const x: unknown = v[i];
-          if (x === undefined) throw new MatrixError(400, "M_BAD_JSON", "undefined in array");
+          if (x === undefined) throw undefinedInArray();
           const y = inOrder(x);
           if (y !== x) (copy ??= v.slice())[i] = y;
         }
@@ -129,7 +135,7 @@ function inOrder(v: unknown): unknown {
         const k = keys[i] as string;
         const c = k.charCodeAt(0);
         if ((c >= 0x30 && c <= 0x39 && isArrayIndex(k)) || k === "__proto__") throw UNORDERABLE;
-        if (hasLoneSurrogate(k)) throw new MatrixError(400, "M_BAD_JSON", "String contains a lone surrogate");
+        if (hasLoneSurrogate(k)) throw loneSurrogate();
         if (i > 0 && compareCodePoints(keys[i - 1] as string, k) > 0) sorted = false;
         const x = obj[k];
         const y = x === undefined ? undefined : inOrder(x);
@@ -144,7 +150,7 @@ function inOrder(v: unknown): unknown {
       return out;
     }
     default:
-      throw new MatrixError(400, "M_BAD_JSON", `Value of type ${typeof v} is not JSON`);
+      throw notJson(v);
   }
 }
 

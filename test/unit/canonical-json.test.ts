@@ -199,6 +199,9 @@ describe("canonicalJson: other values", () => {
 
   it("orders array-index keys by code point too, not numerically as JavaScript objects keep them", () => {
     expect(canonicalJson({ b: 1, "9": 2, "10": 3, a: { "2": 0, "1": 0 } })).toBe('{"10":3,"9":2,"a":{"1":0,"2":0},"b":1}');
+    // 4294967294 is the largest array index; 4294967295 is an ordinary key, kept where it was inserted.
+    expect(canonicalJson({ b: 1, "4294967295": 2, a: 3, "4294967294": 4 })).toBe('{"4294967294":4,"4294967295":2,"a":3,"b":1}');
+    expect(canonicalJson({ b: 1, "4294967295": 2, a: 3 })).toBe('{"4294967295":2,"a":3,"b":1}');
   });
 
   it("writes own keys only, ignoring an inherited toJSON method, and leaves its input as it was", () => {
