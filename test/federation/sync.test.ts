@@ -63,6 +63,24 @@ describe("/sync", () => {
     expect(inline.rooms.join[roomId]?.timeline.events.map((e) => e.type)).toEqual(["m.room.message"]);
   });
 
+  it("keeps applying a stored filter once it is served from memory, and refuses an unknown filter ID with 400 M_INVALID_PARAM", async () => {
+    const { filter_id } = await alice.request<{ filter_id: string }>("POST", `/user/${encodeURIComponent(alice.userId)}/filter`, { room: { timeline: { limit: 3 } } });
+    for (let i = 0; i < 3; i++) expect((await sync(alice, undefined, 0, filter_id)).rooms.join[roomId]?.timeline.events).toHaveLength(3);
+    const unknown = await sync(alice, undefined, 0, `${filter_id}9`).then(
+      () => undefined,
+      (e: unknown) => e as { status: number; body: { errcode?: string } },
+    );
+    expect(unknown?.status).toBe(400);
+    expect(unknown?.body.errcode).toBe("M_INVALID_PARAM");
+    // Filter IDs are per user: another user naming alice's filter gets the same answer.
+    const stranger = await TestClient.register(servers[0] as TestServer, "stranger");
+    const theirs = await sync(stranger, undefined, 0, filter_id).then(
+      () => undefined,
+      (e: unknown) => e as { status: number; body: { errcode?: string } },
+    );
+    expect(theirs?.status).toBe(400);
+  });
+
   it("wakes a long-polling sync within 100 ms of a local or a federated event", async () => {
     const local: number[] = [];
     const federated: number[] = [];
