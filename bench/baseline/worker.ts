@@ -4,6 +4,7 @@
 // - POST /append  {rows: string[]}: the bare-append baseline. One Durable Object that only appends
 //   each row to SQLite and returns the last sequence number. Same request path as the hub
 //   (Miniflare entry -> Worker -> DO RPC -> SQLite -> answer), none of the protocol work.
+//   `?hops=n` first makes n calls to another object that does nothing (the price of a hop).
 // - POST /verify?mode=..&n=..: B5. Runs the hub's own inbound checks (X-Matrix request
 //   authentication, LPDU format, signature, content hash, event ID) n times over the posted
 //   events, keys held in memory. Timers are frozen inside a request, so the load generator times
@@ -143,6 +144,7 @@ export class BareAppend extends DurableObject<BaselineEnv> {
     return k;
   }
 
+  /** Does nothing: the far end of the DO RPC probe's calls and of `/append?hops=`'s round trips. */
   ping(): number {
     return 1;
   }
@@ -244,7 +246,12 @@ export default {
     const url = new URL(req.url);
     if (req.method === "POST" && url.pathname === "/append") {
       const { rows } = (await req.json()) as { rows: string[] };
-      const stub = env.BASE.get(env.BASE.idFromName(url.searchParams.get("log") ?? "log"));
+      const log = url.searchParams.get("log") ?? "log";
+      // `hops=n`: n round trips to another object first, each awaited as the hub awaits its Inbox,
+      // to price one Worker -> object call under the same load (profile.mjs --baseline=1 --hops=n).
+      const hops = Number(url.searchParams.get("hops") ?? 0);
+      for (let i = 0; i < hops; i++) await env.BASE.get(env.BASE.idFromName(`${log}-gate`)).ping();
+      const stub = env.BASE.get(env.BASE.idFromName(log));
       const seq = await stub.append(rows);
       return new Response(`{"seq":${seq}}`, { headers: { "content-type": "application/json" } });
     }

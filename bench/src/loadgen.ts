@@ -272,7 +272,7 @@ async function baseline(p: T.BaselineParams): Promise<T.RunResult> {
       perConn[i] = samples;
       while (now() < stopAt) {
         const a = now();
-        const res = await httpRequest(h.http, "POST", `/append?log=${enc(p.log)}`, { headers, body, agent });
+        const res = await httpRequest(h.http, "POST", `/append?log=${enc(p.log)}${p.hops ? `&hops=${p.hops}` : ""}`, { headers, body, agent });
         const b = now();
         sent += p.rowsPerReq;
         if (res.status !== 200) {

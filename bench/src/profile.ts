@@ -1,6 +1,7 @@
 // CPU profile of the hub under B1 load: `node bench/.build/profile.mjs [--senders=10] [--pdus=50] [--seconds=6]`.
 // `--perf=1`: a native profile of the whole workerd process with Linux perf instead, in categories;
-// `--baseline=1`: the same load on the bare-append baseline (for comparison).
+// `--baseline=1`: the same load on the bare-append baseline (for comparison), `--hops=n` with n calls
+// to a do-nothing object before each append.
 // With `--b2=<events/s>`, a participant server under B2's load instead: a hub user sends at that rate
 // and the participant's member long-polls /sync; the participant's isolate is profiled (`--profile=0`:
 // only its CPU per event, from /proc).
@@ -263,7 +264,8 @@ async function main(): Promise<void> {
 
     async function load(): Promise<T.RunResult> {
       // `--baseline=1`: the bare-append object under the same concurrency, for a native profile to compare.
-      if (arg("baseline", 0) === 1) return lg.call<T.RunResult>("baseline", { host: BASELINE_HOST, log: "profile", concurrency: senders, rowsPerReq: pdus, warmupMs: 500, durationMs: seconds * 1000, rowFrom: fakes[0] });
+      // `--hops=n`: n calls to a do-nothing object before each append, to price a hop.
+      if (arg("baseline", 0) === 1) return lg.call<T.RunResult>("baseline", { host: BASELINE_HOST, log: "profile", concurrency: senders, rowsPerReq: pdus, warmupMs: 500, durationMs: seconds * 1000, rowFrom: fakes[0], hops: arg("hops", 0) });
       if (clients <= 0) return lg.call<T.RunResult>("runClosed", { key: "p", warmupMs: 500, durationMs: seconds * 1000 });
       // The client path instead: a hub user sending in a closed loop to the same room.
       const c = await lg.call<{ ms: number; latencies: number[] }>("clientClosed", { account: owner, roomId, concurrency: clients, count: arg("count", 1000) });

@@ -80,6 +80,8 @@ export interface BaselineParams {
   durationMs: number;
   /** A fake server whose message LPDU is used as the row (same size as a real event). */
   rowFrom: string;
+  /** Calls to a do-nothing object before each append (default 0). */
+  hops?: number;
 }
 
 export interface B2Params {
