@@ -4,6 +4,7 @@
 
 import { encodeBase64Url } from "../shared/base64.js";
 import { limitExceeded, MatrixError } from "../shared/errors.js";
+import { userStream } from "./client-common.js";
 import { getTokenOwner } from "./storage/access-tokens.js";
 
 export interface ClientAuth {
@@ -64,7 +65,7 @@ export async function requireUser(req: Request, env: Env): Promise<ClientAuth> {
 
 /** Charges one request to the user's and the token's rate limits (429 M_LIMIT_EXCEEDED). */
 export async function chargeRequest(env: Env, auth: ClientAuth): Promise<void> {
-  const verdict = await env.USER_STREAM.get(env.USER_STREAM.idFromName(auth.userId)).rateLimit(auth.tokenHash);
+  const verdict = await userStream(env, auth.userId).rateLimit(auth.tokenHash);
   if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
 }
 

@@ -24,6 +24,14 @@ export function userStream(env: Env, userId: string) {
   return env.USER_STREAM.get(env.USER_STREAM.idFromName(userId));
 }
 
+/**
+ * Tells the user's stream that their one-time or fallback keys changed, so /sync reads the counts
+ * again. Best-effort: the keys are already stored or handed out, and the stream re-reads within a minute.
+ */
+export async function noteKeysChanged(env: Env, userId: string): Promise<void> {
+  await userStream(env, userId).keysChanged().catch(() => undefined);
+}
+
 /** A percent-decoded path parameter. */
 export const param = (req: SbRequest, name: string): string => pathParam(req, name);
 

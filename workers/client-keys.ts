@@ -10,6 +10,7 @@ import { parseUploadedKeys } from "../shared/one-time-keys.js";
 import type { JsonObject } from "../shared/canonical-json.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
+import { noteKeysChanged, userStream } from "./client-common.js";
 import { announceDeviceChange } from "./device-list-updates.js";
 import { claimLocalKeys, parseClaimRequest, parseDeviceQuery, queryLocalDeviceKeys, type ClaimRequest, type ClaimResult, type DeviceKeysResult, type DeviceQuery } from "./e2ee-keys.js";
 import { json, readJsonBody } from "./http.js";
@@ -70,9 +71,8 @@ async function upload(req: SbRequest, env: Env): Promise<Response> {
   statements.push(countOneTimeKeys(env.DB, userId, deviceId, now));
   const results = await env.DB.batch(statements);
   const counts = keyCounts(results[results.length - 1] as D1Result<unknown>);
-  // The counts /sync shows come from the user's stream while nothing changes: tell it something did
-  // (should that fail, the stream reads them again within a minute anyway; the upload stands).
-  if (fresh.length > 0 || fallback.length > 0) await env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).keysChanged().catch(() => undefined);
+  // The counts /sync shows come from the user's stream while nothing changes: tell it something did.
+  if (fresh.length > 0 || fallback.length > 0) await noteKeysChanged(env, userId);
 
   // New or changed device keys are news for everyone who shares a room with this user.
   if (deviceChanged && device) await announceDeviceChange(env, req.config.serverName, userId, [device.object], []);
@@ -154,7 +154,7 @@ async function changes(req: SbRequest, env: Env): Promise<Response> {
   const q = new URL(req.url).searchParams;
   const from = parseToken(q.get("from"), "from");
   parseToken(q.get("to"), "to"); // a hint only (see UserStream.keyChanges)
-  const result = await env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).keyChanges(from);
+  const result = await userStream(env, userId).keyChanges(from);
   return json(result);
 }
 

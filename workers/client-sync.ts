@@ -10,8 +10,7 @@ import { parseSyncFilter, roomIncluded, typeAllowed, type SyncFilter } from "../
 import type { RoomChange } from "../durable-objects/user-stream.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { authenticate, chargeRequest, requireUser } from "./client-auth.js";
-import { CLIENT_PREFIXES } from "./client-common.js";
-import { param } from "./client-common.js";
+import { CLIENT_PREFIXES, param, userStream } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
 import { listAccountData } from "./storage/account-data.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
@@ -45,10 +44,6 @@ async function loadStoredFilter(env: Env, userId: string, filterId: string): Pro
   if (storedFilters.size >= MAX_STORED_FILTERS) storedFilters.delete(storedFilters.keys().next().value as string);
   storedFilters.set(`${userId}\u0000${filterId}`, filter);
   return filter;
-}
-
-function stream(env: Env, userId: string) {
-  return env.USER_STREAM.get(env.USER_STREAM.idFromName(userId));
 }
 
 function clientEvents(list: Array<{ eventId: string; json: string }>, roomId: string, now: number) {
@@ -87,13 +82,11 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
   const fullState = q.get("full_state") === "true";
   // The rate-limit charge rides on the stream's changes() call, unless the filter must first be
   // read from D1: that read is charged beforehand, like any other request's work.
-  let filter = knownFilter(userId, q.get("filter"));
-  const chargeToken = filter === undefined ? undefined : auth.tokenHash;
-  if (filter === undefined) {
-    await chargeRequest(env, auth);
-    filter = await loadStoredFilter(env, userId, q.get("filter") as string);
-  }
-  const changes = await stream(env, userId).changes(since, fullState ? 0 : Math.min(timeoutRaw, MAX_TIMEOUT_MS), deviceId, chargeToken);
+  const rawFilter = q.get("filter");
+  const known = knownFilter(userId, rawFilter);
+  if (known === undefined) await chargeRequest(env, auth);
+  const filter = known ?? (await loadStoredFilter(env, userId, rawFilter as string));
+  const changes = await userStream(env, userId).changes(since, fullState ? 0 : Math.min(timeoutRaw, MAX_TIMEOUT_MS), deviceId, known === undefined ? undefined : auth.tokenHash);
   const now = Date.now();
   const join: Record<string, unknown> = {};
   const invite: Record<string, unknown> = {};
@@ -150,7 +143,7 @@ async function accountDataSection(
   const rows = (await listAccountData(env.DB, userId)).filter((r) => !wanted || wanted.has(`${r.room_id}\u0000${r.type}`));
   const global: Array<{ type: string; content: unknown }> = [];
   const needsMembership = rows.some((r) => r.room_id !== "" && !(r.room_id in join));
-  const joined = needsMembership ? new Set(await stream(env, userId).joinedRooms()) : undefined;
+  const joined = needsMembership ? new Set(await userStream(env, userId).joinedRooms()) : undefined;
   for (const r of rows) {
     const event = { type: r.type, content: JSON.parse(r.content) as unknown };
     if (r.room_id === "") {
@@ -192,17 +185,17 @@ async function getFilterRoute(req: SbRequest, env: Env): Promise<Response> {
 
 async function joinedRooms(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  return json({ joined_rooms: await stream(env, userId).joinedRooms() });
+  return json({ joined_rooms: await userStream(env, userId).joinedRooms() });
 }
 
 async function forget(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
   const roomId = param(req, "roomId");
   await readJsonBody(req, { maxBytes: 4096, allowEmpty: true });
-  const memberships = await stream(env, userId).memberships();
+  const memberships = await userStream(env, userId).memberships();
   const m = memberships.find((r) => r.roomId === roomId);
   if (m && (m.membership === "join" || m.membership === "invite")) throw badJson("Leave the room before forgetting it");
-  await stream(env, userId).forget(roomId);
+  await userStream(env, userId).forget(roomId);
   return json({});
 }
 

@@ -5,6 +5,7 @@
 import type { JsonObject, JsonValue } from "../shared/canonical-json.js";
 import { badJson, invalidParam } from "../shared/errors.js";
 import { isDeviceId, isUserId } from "../shared/ids.js";
+import { noteKeysChanged } from "./client-common.js";
 import { deleteDeviceKeys, listDeviceKeyOwners, listDeviceKeys } from "./storage/device-keys.js";
 import { claimFallbackKey, deleteFallbackKeys } from "./storage/fallback-keys.js";
 import { claimOneTimeKey, deleteOneTimeKeys } from "./storage/one-time-keys.js";
@@ -114,9 +115,8 @@ export async function claimLocalKeys(env: Env, claims: ClaimRequest[], now: numb
     const results = await db.batch(part.map((c) => claimFallbackKey(db, c.userId, c.deviceId, c.algorithm, now)));
     part.forEach((c, j) => put(c, results[j]?.results));
   }
-  // Their counts changed: the streams that hold them for /sync must read them again. The keys are
-  // already handed out, so a failure here must not fail the claim (the streams re-read within a minute).
-  await Promise.all(Object.keys(out).map((userId) => env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).keysChanged().catch(() => undefined)));
+  // Their counts changed: the streams that hold them for /sync must read them again.
+  await Promise.all(Object.keys(out).map((userId) => noteKeysChanged(env, userId)));
   return out;
 }
 

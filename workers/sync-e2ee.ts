@@ -7,6 +7,7 @@
 // response carries, so they cost nothing unless memberships changed.
 
 import type { DeviceKeyCounts, StreamChanges } from "../durable-objects/user-stream.js";
+import { userStream } from "./client-common.js";
 import { countOneTimeKeys, countsValidUntil, keyCounts } from "./storage/one-time-keys.js";
 import { unusedFallbackKeyTypes } from "./storage/fallback-keys.js";
 
@@ -95,6 +96,6 @@ async function readKeyCounts(env: Env, userId: string, deviceId: string, epoch: 
   const unused = fallback.results ?? [];
   const counts: DeviceKeyCounts = { oneTime: keyCounts(counted), unusedFallback: unused.map((r) => r.algorithm) };
   const until = Math.min(countsValidUntil(counted), ...unused.map((r) => r.expires_ts ?? Infinity));
-  await env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).rememberKeyCounts(deviceId, epoch, counts, until);
+  await userStream(env, userId).rememberKeyCounts(deviceId, epoch, counts, until);
   return counts;
 }
