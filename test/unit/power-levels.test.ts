@@ -140,6 +140,28 @@ describe("power-levels escalation table", () => {
     });
   }
 
+  // The spec exempts the sender's own entry from the "changed or removed" check, and a removed entry
+  // falls back to users_default, which may be above the sender's level (found by the property test).
+  it.each(["lm", "11", "12"] as const)("lets a sender drop their own entry and fall back to a higher users_default (%s)", (version) => {
+    const power: JsonObject = { users: { [BOB]: 50, [DAVE]: 50 }, users_default: 60 };
+    const r = room({ version, power, members: { [ALICE]: "join", [BOB]: "join", [DAVE]: "join" } });
+    expect(r.check(r.pl(BOB, { users: { [DAVE]: 50 }, users_default: 60 }))).toEqual({ allowed: true });
+    expect(userLevel(ctx(version, { users: { [DAVE]: 50 }, users_default: 60 }), BOB)).toBe(60);
+    // Dropping someone else's entry at the sender's level is still refused (except by LM's rules).
+    const other = r.check(r.pl(BOB, { users: { [BOB]: 50 }, users_default: 60 }));
+    if (version === "lm") expect(other).toEqual({ allowed: true });
+    else expect(other).toMatchObject({ allowed: false, rule: version === "11" ? "9.8.1" : "10.9.1" });
+  });
+
+  // The same rules compare entries only: someone above the sender solely through users_default has
+  // no entry to protect, so the sender may list them at or below the sender's own level.
+  it.each(["lm", "11", "12"] as const)("lets a sender list a user who is above them only through users_default (%s)", (version) => {
+    const power: JsonObject = { users: { [BOB]: 50 }, users_default: 100 };
+    const r = room({ version, power, members: { [ALICE]: "join", [BOB]: "join", [CAROL]: "join" } });
+    expect(r.check(r.pl(BOB, { users: { [BOB]: 50, [CAROL]: 0 }, users_default: 100 }))).toEqual({ allowed: true });
+    expect(r.check(r.pl(BOB, { users: { [BOB]: 50, [CAROL]: 51 }, users_default: 100 }))).toMatchObject({ allowed: false });
+  });
+
   it("never lets an accepted change set or clear a level above the sender's (fuzzed)", () => {
     let seed = 42;
     const rand = (n: number): number => {
