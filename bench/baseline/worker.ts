@@ -9,6 +9,12 @@
 //   authentication, LPDU format, signature, content hash, event ID) n times over the posted
 //   events, keys held in memory. Timers are frozen inside a request, so the load generator times
 //   each request from outside and subtracts the `parse` mode (same body, no work).
+// - PUT <LM prefix>/send/{txnId}: the protocol floor for B1. Only what the LM draft requires of a
+//   hub for each event, on the same path as the bare append: the Worker authenticates the X-Matrix
+//   request and checks each LPDU (event ID, format, signature, content hash; the hub's own
+//   functions), then one object completes each LPDU (links, hashes, the hub's signature: the hub's
+//   own completeLpduWithId) and appends it. No auth rules, state, transaction IDs or fan-out.
+//   Keys come from POST /floor-keys first.
 
 import { DurableObject } from "cloudflare:workers";
 import { checkLpduFormat } from "../../shared/event-format.js";
@@ -17,7 +23,9 @@ import { eventIdOf } from "../../shared/hashes.js";
 import type { ServerName } from "../../shared/ids.js";
 import { LM_ROOM_VERSION } from "../../shared/room-versions.js";
 import { decodeBase64 } from "../../shared/base64.js";
-import { verifyEd25519 } from "../../shared/signing-key.js";
+import { generateSeed, signingKeyFromSeed, verifyEd25519, type SigningKey } from "../../shared/signing-key.js";
+import type { Lpdu } from "../../shared/event.js";
+import { completeLpduWithId } from "../../shared/lpdu.js";
 import { redactLm } from "../../shared/redaction.js";
 import { signingBytes } from "../../shared/signed-json.js";
 import { asLpdu, checkInboundLpdu, eventKeyLookup } from "../../workers/event-checks.js";
@@ -152,6 +160,23 @@ export class BareAppend extends DurableObject<BaselineEnv> {
   /** Alarms the probe arms are an hour away and replaced before they fire. */
   override async alarm(): Promise<void> {}
 
+  private floorKey: Promise<SigningKey> | undefined;
+  private floorLast: string | undefined;
+
+  /** The protocol floor's object: completes each checked LPDU as hub, in order, and appends it. */
+  async completeAndAppend(lpdus: Lpdu[], hubName: string): Promise<string[]> {
+    const key = await (this.floorKey ??= signingKeyFromSeed(generateSeed(), "floor"));
+    const ids: string[] = [];
+    for (const lpdu of lpdus) {
+      const links = { authEvents: [], prevEvents: this.floorLast === undefined ? [] : [this.floorLast] };
+      const { pdu, eventId } = await completeLpduWithId(lpdu, links, hubName, key, LM_ROOM_VERSION);
+      this.ctx.storage.sql.exec(`INSERT INTO log (body) VALUES (?)`, JSON.stringify(pdu));
+      this.floorLast = eventId;
+      ids.push(eventId);
+    }
+    return ids;
+  }
+
   /** Appends the rows in order; returns the sequence number of the last one. */
   append(rows: string[]): number {
     let seq = 0;
@@ -241,9 +266,32 @@ async function runVerify(mode: string, n: number, body: VerifyBody): Promise<num
   }
 }
 
+/** The protocol floor's verify keys ("server keyId" -> key) and hub name, set by POST /floor-keys. */
+const floor = { keys: new Map<string, Uint8Array>(), hub: "" };
+const floorLookup: VerifyKeyLookup = { getVerifyKey: async (server, keyId) => floor.keys.get(`${server} ${keyId}`) };
+
+async function floorSend(req: Request, env: BaselineEnv): Promise<Response> {
+  const content = (await req.json()) as { pdus?: unknown[] };
+  const origin = await authenticateFederationRequest(req, content, { serverName: floor.hub as ServerName }, floorLookup);
+  const lpdus: Lpdu[] = [];
+  for (const e of content.pdus ?? []) {
+    await eventIdOf(e as object, LM_ROOM_VERSION);
+    lpdus.push(await checkInboundLpdu(asLpdu(e), origin, floorLookup));
+  }
+  const ids = await env.BASE.get(env.BASE.idFromName("floor")).completeAndAppend(lpdus, floor.hub);
+  return new Response(JSON.stringify({ pdus: Object.fromEntries(ids.map((id) => [id, {}])) }), { headers: { "content-type": "application/json" } });
+}
+
 export default {
   async fetch(req: Request, env: BaselineEnv): Promise<Response> {
     const url = new URL(req.url);
+    if (req.method === "PUT" && url.pathname.includes("/send/")) return floorSend(req, env);
+    if (req.method === "POST" && url.pathname === "/floor-keys") {
+      const body = (await req.json()) as { keys: VerifyBody["keys"]; hub: string };
+      for (const [server, ids] of Object.entries(body.keys)) for (const [id, k] of Object.entries(ids)) floor.keys.set(`${server} ${id}`, decodeBase64(k));
+      floor.hub = body.hub;
+      return new Response("{}", { headers: { "content-type": "application/json" } });
+    }
     if (req.method === "POST" && url.pathname === "/append") {
       const { rows } = (await req.json()) as { rows: string[] };
       const log = url.searchParams.get("log") ?? "log";

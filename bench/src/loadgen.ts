@@ -146,10 +146,11 @@ function prepare(p: T.PrepareParams): T.PrepareResult {
  * PUT /send, sent again (same transaction ID, which the hub answers once) when a kept-alive
  * connection turns out to have been closed under us, as a real sender would retry.
  */
-async function sendWithRetry(to: HttpTarget, txn: PreparedTxn, agent: Agent): ReturnType<typeof httpRequest> {
+async function sendWithRetry(to: HttpTarget, txn: PreparedTxn, agent: Agent, host?: string): ReturnType<typeof httpRequest> {
+  const headers = { authorization: txn.authorization, ...(host === undefined ? {} : { host }) };
   for (let attempt = 1; ; attempt++) {
     try {
-      return await httpRequest(to, "PUT", txn.path, { headers: { authorization: txn.authorization }, body: txn.body, agent });
+      return await httpRequest(to, "PUT", txn.path, { headers, body: txn.body, agent });
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (attempt >= 3 || (code !== "ECONNRESET" && code !== "EPIPE" && !String(e).includes("socket hang up"))) throw e;
@@ -196,7 +197,7 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
         const a = now();
         let res;
         try {
-          res = await sendWithRetry(h.http, txn, f.agent);
+          res = await sendWithRetry(h.http, txn, f.agent, p.host);
         } catch (e) {
           errors++;
           firstError ??= String(e);
@@ -636,6 +637,14 @@ const handlers: Record<string, (params: never) => Promise<unknown> | unknown> = 
   clientClosed,
   seedMembers,
   b5,
+  /** Gives the baseline worker's protocol floor the simulated servers' keys and the hub's name. */
+  async floorKeys(p: { host: string; fakes: string[] }) {
+    const h = requireHub();
+    const keys = Object.fromEntries(p.fakes.map((n) => [fake(n).id.name, { [fake(n).id.keyId]: fake(n).id.publicKeyB64 }]));
+    const res = await httpRequest(h.http, "POST", "/floor-keys", { headers: { host: p.host }, body: JSON.stringify({ keys, hub: h.name }) });
+    if (res.status !== 200) throw new Error(`floor-keys: HTTP ${res.status} ${res.body.toString().slice(0, 300)}`);
+    return {};
+  },
   fanoutStats() {
     let received = 0;
     let transactions = 0;

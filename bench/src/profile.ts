@@ -1,7 +1,8 @@
 // CPU profile of the hub under B1 load: `node bench/.build/profile.mjs [--senders=10] [--pdus=50] [--seconds=6]`.
 // `--perf=1`: a native profile of the whole workerd process with Linux perf instead, in categories;
 // `--baseline=1`: the same load on the bare-append baseline (for comparison), `--hops=n` with n calls
-// to a do-nothing object before each append.
+// to a do-nothing object before each append; `--floor=1`: the same transactions through the
+// baseline worker's protocol floor (the draft's checks, completion and an append, nothing else).
 // With `--b2=<events/s>`, a participant server under B2's load instead: a hub user sends at that rate
 // and the participant's member long-polls /sync; the participant's isolate is profiled (`--profile=0`:
 // only its CPU per event, from /proc).
@@ -227,7 +228,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const inspectorPort = await freePort();
   hostMap["hub.bench.test"] = `http://127.0.0.1:${port}`;
-  const hub = await startServer({ name: "hub.bench.test", port, hostMap, inspectorPort, withBaseline: arg("baseline", 0) === 1, bindings: { RATE_LIMITS: NO_LIMITS } });
+  const hub = await startServer({ name: "hub.bench.test", port, hostMap, inspectorPort, withBaseline: arg("baseline", 0) === 1 || arg("floor", 0) === 1, bindings: { RATE_LIMITS: NO_LIMITS } });
   try {
     await lg.call("setHub", { name: "hub.bench.test", url: hub.url });
     const owner = await lg.call<T.Account>("register", { url: hub.url, username: "bench" });
@@ -266,6 +267,10 @@ async function main(): Promise<void> {
       // `--baseline=1`: the bare-append object under the same concurrency, for a native profile to compare.
       // `--hops=n`: n calls to a do-nothing object before each append, to price a hop.
       if (arg("baseline", 0) === 1) return lg.call<T.RunResult>("baseline", { host: BASELINE_HOST, log: "profile", concurrency: senders, rowsPerReq: pdus, warmupMs: 500, durationMs: seconds * 1000, rowFrom: fakes[0], hops: arg("hops", 0) });
+      if (arg("floor", 0) === 1) {
+        await lg.call("floorKeys", { host: BASELINE_HOST, fakes });
+        return lg.call<T.RunResult>("runClosed", { key: "p", warmupMs: 500, durationMs: seconds * 1000, host: BASELINE_HOST });
+      }
       if (clients <= 0) return lg.call<T.RunResult>("runClosed", { key: "p", warmupMs: 500, durationMs: seconds * 1000 });
       // The client path instead: a hub user sending in a closed loop to the same room.
       const c = await lg.call<{ ms: number; latencies: number[] }>("clientClosed", { account: owner, roomId, concurrency: clients, count: arg("count", 1000) });

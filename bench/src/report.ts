@@ -33,6 +33,9 @@ export interface Results {
       hub: RunFiguresJson;
       baseline: RunFiguresJson;
       ratio: number;
+      /** The protocol floor (10-sender cells): the same transactions through only the draft's required checks, completion and an append. */
+      floor?: RunFiguresJson;
+      floorRatio?: number;
       fanOutServers: number;
       prepMs: number;
       txnBytes: number;
@@ -110,6 +113,15 @@ export function figuresTable(r: Results): string {
       `${c.ratio}×`,
       target,
     );
+    if (c.floor) {
+      add(
+        `B1 ${c.senders} senders × ${c.pdusPerTxn} PDU/txn, protocol floor (only the draft's checks, completion and an append)`,
+        `${n(c.floor.eventsPerS)} events/s; txn p50 ${c.floor.latency.p50} / p99 ${c.floor.latency.p99} ms; CPU ${c.floor.cpuMsPerEvent} ms/event`,
+        `${n(c.baseline.eventsPerS)} rows/s (the same bare append)`,
+        `${c.floorRatio}×`,
+        "",
+      );
+    }
   }
   for (const c of r.b1?.cells ?? []) {
     if (c.senders !== 10) continue;

@@ -232,6 +232,7 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
   let joined = 0;
   const cells: NonNullable<Results["b1"]>["cells"] = [];
   const lastRate = new Map<number, number>();
+  await lg.call("floorKeys", { host: BASELINE_HOST, fakes: SENDERS });
   for (const k of cfg.senders) {
     if (CELLS && !cfg.shapes.some((shape) => CELLS.includes(`${k}x${shape}`))) continue;
     if (joined < k) {
@@ -276,13 +277,42 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
       check(f, `B1 ${k}x${shape}`);
       const ratio = r2(f.eventsPerS / bf.eventsPerS);
       lastRate.set(shape, Math.max(200, f.eventsPerS));
-      cells.push({ senders: k, pdusPerTxn: shape, hub: f, baseline: bf, ratio, fanOutServers: joined, prepMs: r0(prep.ms), txnBytes: prep.bytesPerTxn, genCpuMs: r0(r.genCpuMs), peakCorePct: r.peakCorePct, ...(fanOutPdusPerTxn === undefined ? {} : { fanOutPdusPerTxn }) });
+      // The target cells also get the protocol floor: the same signed transactions through only the
+      // checks, completion and append the draft requires (bench/baseline/worker.ts), as a second
+      // baseline, to show how much of the bare append's rate any hub could keep.
+      let floor: RunFiguresJson | undefined;
+      if (k === 10) {
+        const floorCap = Math.min(shape === 1 ? 2_500 : 9_000, 1.2 * bf.eventsPerS);
+        await lg.call<T.PrepareResult>("prepare", {
+          key: "floor",
+          senders: SENDERS.slice(0, k).map((fake) => ({ fake, roomId: room })),
+          pdusPerTxn: shape,
+          txnsPerSender: Math.ceil((share * floorCap * (cfg.warmupMs + cfg.durationMs)) / 1000 / k / shape),
+        });
+        floor = runFigures(await measured(hub, lg, () => lg.call<T.RunResult>("runClosed", { key: "floor", warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, host: BASELINE_HOST })));
+        check(floor, `B1 ${k}x${shape} protocol floor`);
+      }
+      cells.push({
+        senders: k,
+        pdusPerTxn: shape,
+        hub: f,
+        baseline: bf,
+        ratio,
+        ...(floor ? { floor, floorRatio: r2(floor.eventsPerS / bf.eventsPerS) } : {}),
+        fanOutServers: joined,
+        prepMs: r0(prep.ms),
+        txnBytes: prep.bytesPerTxn,
+        genCpuMs: r0(r.genCpuMs),
+        peakCorePct: r.peakCorePct,
+        ...(fanOutPdusPerTxn === undefined ? {} : { fanOutPdusPerTxn }),
+      });
       log(
         `  ${String(k).padStart(2)} senders × ${String(shape).padStart(2)} PDU/txn: ${f.eventsPerS} events/s, txn p50 ${f.latency.p50} p99 ${f.latency.p99} ms` +
           (f.handler ? ` (inside the hub's Worker p50 ${f.handler.p50} p99 ${f.handler.p99})` : "") +
           `, ` +
           `hub CPU ${f.cpuMsPerEvent} ms/event (one core sustains ≈ ${r0(1000 / f.cpuMsPerEvent)}/s) | baseline ${bf.eventsPerS} rows/s p50 ${bf.latency.p50} p99 ${bf.latency.p99} ms, ${bf.cpuMsPerEvent} ms/row | ratio ${ratio}` +
           (fanOutPdusPerTxn === undefined ? "" : `; fan-out ${fanOutPdusPerTxn} events per outgoing transaction`) +
+          (floor ? ` | protocol floor ${floor.eventsPerS} events/s, ${floor.cpuMsPerEvent} ms/event, ratio ${r2(floor.eventsPerS / bf.eventsPerS)}` : "") +
           (f.exhausted ? " (window ended early: prepared load used up)" : ""),
       );
     }

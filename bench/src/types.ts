@@ -50,6 +50,8 @@ export interface RunParams {
   key: string;
   warmupMs: number;
   durationMs: number;
+  /** Send to this Host instead of the hub's (the baseline worker's protocol floor). */
+  host?: string;
 }
 
 export interface RunResult {
