@@ -282,6 +282,7 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
       // baseline, to show how much of the bare append's rate any hub could keep.
       let floor: RunFiguresJson | undefined;
       if (k === 10) {
+        // Prepared for a little above the bare append's rate, which the floor cannot beat.
         const floorCap = Math.min(shape === 1 ? 2_500 : 9_000, 1.2 * bf.eventsPerS);
         await lg.call<T.PrepareResult>("prepare", {
           key: "floor",

@@ -239,7 +239,8 @@ function runSequence(version: RulesVersion, joinRule: string, steps: readonly St
       if (membership === "knock") expect(["leave", "invite", "knock"]).toContain(senderBefore);
     }
 
-    // 2. Power never rises above the sender's own, and nobody above the sender is touched.
+    // 2. Power never rises above the sender's own, and nobody listed above the sender is touched
+    //    (but see the two exceptions at the top of the file).
     if (e.type === "m.room.power_levels") {
       stats.acceptedPowerChanges++;
       const hadEntry = (c: Record<string, unknown>, u: string): boolean => Object.hasOwn((c["users"] as object | undefined) ?? {}, u);
