@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 //   integration  one server inside workerd with real DO and D1 bindings (vitest.workers.config.ts)
 //   federation   several servers, each its own Miniflare on loopback, federating over real HTTP
 //   clients      real client libraries (matrix-js-sdk) against servers of the federation harness
-//   smoke        the README's `npm start` and `npm run demo`, and the admin CLI, run for real
+//   smoke        the README's `npm start` and `npm run demo`, the admin CLI and the smallest bench run, for real
 export default defineConfig({
   test: {
     projects: [

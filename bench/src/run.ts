@@ -4,7 +4,8 @@
 // every figure beside a baseline measured in the same run, and writes bench/results/*.json and the
 // B3 plot.
 //
-// Options: --quick (smaller sizes, < 2 min), --only=B1,B3 (a subset), --no-readme (leave README alone).
+// Options: --quick (smaller sizes, < 2 min), --only=B1,B3 (a subset), --cells=10x1 (B1 cells),
+// --out=<file> (a partial run's results file), --no-readme (leave README alone).
 
 import { fork } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -25,6 +26,8 @@ const ONLY = new Set((argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "CO
 const RESULTS = join(ROOT, "bench", "results");
 /** --cells=10x1,10x50 runs only those B1 cells (senders x PDUs per transaction), for before/after checks. */
 const CELLS = argv.find((a) => a.startsWith("--cells="))?.slice(8).split(",");
+/** --out=<file>: where a partial run writes its results (default bench/results/partial-latest.json). */
+const PARTIAL_OUT = argv.find((a) => a.startsWith("--out="))?.slice(6);
 
 // Quick: every benchmark at a small size (B1 without the 50-sender cells), for a check in < 2 min.
 const CFG = QUICK
@@ -144,13 +147,13 @@ async function main(): Promise<void> {
     writeFileSync(join(RESULTS, `${results.mode}-${stamp}.json`), json);
     writeFileSync(join(RESULTS, `latest-${results.mode}.json`), json);
   } else {
-    writeFileSync(join(RESULTS, "partial-latest.json"), json);
+    writeFileSync(PARTIAL_OUT ?? join(RESULTS, "partial-latest.json"), json);
   }
   const table = figuresTable(results);
   console.log("\n" + table + "\n");
   if (results.b3 && complete) writeFileSync(join(RESULTS, `b3-scaling-${results.mode}.svg`), scalingSvg(results));
   if (!QUICK && !argv.includes("--no-readme") && complete) updateReadme(table);
-  log(`done in ${results.durationS} s; results in bench/results/${complete ? `latest-${results.mode}` : "partial-latest"}.json`);
+  log(`done in ${results.durationS} s; results in ${complete ? `bench/results/latest-${results.mode}.json` : (PARTIAL_OUT ?? "bench/results/partial-latest.json")}`);
 }
 
 const mib = (kib: number) => r0(kib / 1024);
