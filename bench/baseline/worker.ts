@@ -266,17 +266,16 @@ async function runVerify(mode: string, n: number, body: VerifyBody): Promise<num
   }
 }
 
-/** The protocol floor's verify keys ("server keyId" -> key) and hub name, set by POST /floor-keys. */
-const floor = { keys: new Map<string, Uint8Array>(), hub: "" };
-const floorLookup: VerifyKeyLookup = { getVerifyKey: async (server, keyId) => floor.keys.get(`${server} ${keyId}`) };
+/** The protocol floor's verify keys and hub name, set by POST /floor-keys. */
+const floor: { keys: VerifyKeyLookup; hub: string } = { keys: keyLookup({}), hub: "" };
 
 async function floorSend(req: Request, env: BaselineEnv): Promise<Response> {
   const content = (await req.json()) as { pdus?: unknown[] };
-  const origin = await authenticateFederationRequest(req, content, { serverName: floor.hub as ServerName }, floorLookup);
+  const origin = await authenticateFederationRequest(req, content, { serverName: floor.hub as ServerName }, floor.keys);
   const lpdus: Lpdu[] = [];
   for (const e of content.pdus ?? []) {
     await eventIdOf(e as object, LM_ROOM_VERSION);
-    lpdus.push(await checkInboundLpdu(asLpdu(e), origin, floorLookup));
+    lpdus.push(await checkInboundLpdu(asLpdu(e), origin, floor.keys));
   }
   const ids = await env.BASE.get(env.BASE.idFromName("floor")).completeAndAppend(lpdus, floor.hub);
   return new Response(JSON.stringify({ pdus: Object.fromEntries(ids.map((id) => [id, {}])) }), { headers: { "content-type": "application/json" } });
@@ -288,7 +287,7 @@ export default {
     if (req.method === "PUT" && url.pathname.includes("/send/")) return floorSend(req, env);
     if (req.method === "POST" && url.pathname === "/floor-keys") {
       const body = (await req.json()) as { keys: VerifyBody["keys"]; hub: string };
-      for (const [server, ids] of Object.entries(body.keys)) for (const [id, k] of Object.entries(ids)) floor.keys.set(`${server} ${id}`, decodeBase64(k));
+      floor.keys = keyLookup(body.keys);
       floor.hub = body.hub;
       return new Response("{}", { headers: { "content-type": "application/json" } });
     }

@@ -543,6 +543,11 @@ async function seedMembers(p: T.SeedParams): Promise<{ ms: number; failed: numbe
 // B5: the hub's inbound checks, timed from outside the baseline worker
 // ---------------------------------------------------------------------------------------------
 
+/** server name -> key ID -> public key, as the baseline worker's key lookups take them. */
+function verifyKeys(list: Fake[]): Record<string, Record<string, string>> {
+  return Object.fromEntries(list.map((f) => [f.id.name, { [f.id.keyId]: f.id.publicKeyB64 }]));
+}
+
 async function b5(p: T.B5Params): Promise<T.B5Result> {
   const h = requireHub();
   const f = fake(p.fake);
@@ -550,7 +555,7 @@ async function b5(p: T.B5Params): Promise<T.B5Result> {
   const txn1 = { origin: f.id.name, origin_server_ts: Date.now(), pdus: lpdus.slice(0, 1) };
   const txn50 = { origin: f.id.name, origin_server_ts: Date.now(), pdus: lpdus.slice(0, 50) };
   const uri = `${LM_PREFIX}/send/b5`;
-  const keys = { [f.id.name]: { [f.id.keyId]: f.id.publicKeyB64 } };
+  const keys = verifyKeys([f]);
   const bodyFor = (content: object) =>
     JSON.stringify({ lpdus, keys, destination: h.name, request: { uri, authorization: authHeader(f.id, h.name, "PUT", uri, content), content } });
   const bodies = { t1: bodyFor(txn1), t50: bodyFor(txn50) };
@@ -640,7 +645,7 @@ const handlers: Record<string, (params: never) => Promise<unknown> | unknown> = 
   /** Gives the baseline worker's protocol floor the simulated servers' keys and the hub's name. */
   async floorKeys(p: { host: string; fakes: string[] }) {
     const h = requireHub();
-    const keys = Object.fromEntries(p.fakes.map((n) => [fake(n).id.name, { [fake(n).id.keyId]: fake(n).id.publicKeyB64 }]));
+    const keys = verifyKeys(p.fakes.map(fake));
     const res = await httpRequest(h.http, "POST", "/floor-keys", { headers: { host: p.host }, body: JSON.stringify({ keys, hub: h.name }) });
     if (res.status !== 200) throw new Error(`floor-keys: HTTP ${res.status} ${res.body.toString().slice(0, 300)}`);
     return {};
