@@ -7,7 +7,7 @@ import { typeAllowed } from "../shared/sync-filter.js";
 import type { RoomStorage, StoredEvent } from "./room-storage.js";
 
 /** The auth events of `events`, recursively, minus `events` themselves, oldest first. */
-export function authChainOf(store: RoomStorage, events: StoredEvent[]): StoredEvent[] {
+export function authChainOf(store: Pick<RoomStorage, "getEvent">, events: StoredEvent[]): StoredEvent[] {
   const seen = new Set(events.map((e) => e.eventId));
   const out: StoredEvent[] = [];
   const queue: string[] = [];

@@ -1,0 +1,49 @@
+// The seam between the room core and the rules of one protocol role. Today: LmHub and LmParticipant
+// (Linearized Matrix); a full-mesh Matrix DAG engine and a MIMI hub are further implementations in
+// files of their own. Implementations import the core, never each other.
+
+import type { JsonObject } from "../../shared/canonical-json.js";
+import type { Lpdu, Pdu } from "../../shared/event.js";
+import type { Rejected, Verdict } from "./verdict.js";
+import type { Writer } from "./writer.js";
+
+/** A local user's event as the client API hands it over. */
+export type LocalEvent = { type: string; state_key?: string; content: JsonObject; redacts?: string };
+
+export interface InboundItem {
+  /** The ID of what was received, for failed_pdus. */
+  id: string;
+  lpdu?: Lpdu;
+  pdu?: Pdu;
+}
+
+export type MembershipKind = "join" | "leave" | "knock";
+
+export interface JoinAnswer {
+  /** The send_join response body, assembled from stored JSON (it can be large). */
+  body: string;
+  eventId: string;
+}
+
+export type InviteRequest = { lpdu: Lpdu; origin: string } | { sender: string; target: string; content: JsonObject };
+
+export interface RoomProtocol {
+  /** Whether this server orders the room (admin and client views). */
+  readonly isHub: boolean;
+  /** A local user's event. */
+  send(sender: string, event: LocalEvent, txn?: { deviceId: string; txnId: string }): Promise<Verdict>;
+  /** A transaction's items from `origin`; items this role does not take are dropped (no entry). */
+  receive(w: Writer, origin: string, items: readonly InboundItem[]): Promise<Array<{ id: string; verdict: Verdict }>>;
+  /** A local user invites someone. */
+  invite(sender: string, target: string, content: JsonObject): Promise<Verdict>;
+  /** An invite completed here and offered to the invitee's server (federation /invite, as hub). */
+  inviteRemote(w: Writer, request: InviteRequest): Promise<Verdict>;
+  /** make_join / make_leave / make_knock. */
+  membershipTemplate(userId: string, membership: MembershipKind): { template: JsonObject; roomVersion: string } | Rejected;
+  /** send_join / send_leave / send_knock. */
+  membershipAnswer(w: Writer, origin: string, lpdu: Lpdu, membership: MembershipKind): Promise<JoinAnswer | Rejected>;
+  /** The servers an event this server commits is sent to. */
+  destinationsOf(pdu: Pdu): string[];
+  /** The hub refused an LPDU this server sent. */
+  lpduRejected(lpduHash: string, error: string): void;
+}
