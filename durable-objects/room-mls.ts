@@ -26,6 +26,7 @@ import {
 } from "../shared/room-encryption.js";
 import { membershipOf, type Membership, type RoomState } from "../shared/room-state.js";
 import { RoomMlsStorage, type HeldWelcome } from "./room-mls-storage.js";
+import type { Writer } from "./room/writer.js";
 
 /**
  * The Worker's answer about devices (Outbound.mlsDevices): user -> device -> the base64 MLS signature
@@ -113,6 +114,12 @@ export class RoomMls {
   /** The roster as the Room holds it (tests and admin views). */
   currentRoster(): Roster | null {
     return this.roster;
+  }
+
+  /** Epoch, occupied leaves and pending removals, for tests and operators. */
+  status(): { epoch: number; members: number; pending: number; removalEpoch: number } | undefined {
+    const r = this.roster;
+    return r ? { epoch: r.epoch, members: r.leaves.filter((l) => l !== null).length, pending: r.pending.length, removalEpoch: r.removalEpoch } : undefined;
   }
 
   private isJoined = (userId: string): boolean => this.host.state.membership(userId) === "join";
@@ -324,9 +331,9 @@ export class RoomMls {
   /**
    * Devices that are gone (logged out): "Invalid devices MUST NOT be members ... and are removed", so
    * any leaf of theirs becomes a pending removal the next commit must contain. Returns the pending count.
-   * The Room calls this in its exclusive section, so it never falls between a commit's checks and its record.
+   * Only in the exclusive section (the Writer), so it never falls between a commit's checks and its record.
    */
-  devicesRemoved(userId: string, deviceIds: readonly string[]): number {
+  devicesRemoved(_w: Writer, userId: string, deviceIds: readonly string[]): number {
     for (const d of deviceIds) this.devices.delete(deviceKey(userId, d));
     const before = this.roster;
     if (!before) return 0;

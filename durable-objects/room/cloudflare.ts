@@ -1,0 +1,80 @@
+// The Room object's parts wired to Cloudflare: SQLite storage, the alarm, RPC stubs of the Worker's
+// Outbound service and of the destination and user-stream objects. Only the facade calls this; the
+// engine sees the ports, so tests can run it on in-memory fakes.
+
+import type { RoomState } from "../../shared/room-state.js";
+import { parseSigningKeySecret, type SigningKey } from "../../shared/signing-key.js";
+import { indexEvents } from "../event-index.js";
+import { FanOutLog } from "../room-fanout.js";
+import { RoomMls } from "../room-mls.js";
+import { RoomStorage } from "../room-storage.js";
+import type { CommitListener, RoomCore } from "./core.js";
+import { EventIndexer } from "./event-indexer.js";
+import { MlsListener } from "./mls-listener.js";
+import { LocalNotifier } from "./notifier.js";
+import { Outbox } from "./outbox.js";
+import type { EnginePorts } from "./ports.js";
+import { RoomReads } from "./reads.js";
+
+export interface RoomParts {
+  store: RoomStorage;
+  /** MLS rooms: roster, accepted commits, held Welcomes, and the encryption checks (room-mls.ts). */
+  mls: RoomMls;
+  outbox: Outbox;
+  indexer: EventIndexer;
+  notifier: LocalNotifier;
+  /** In the order they hear of each commit. */
+  listeners: CommitListener[];
+  reads: RoomReads;
+  ports: EnginePorts;
+  notifyInvite(userId: string, roomId: string, strippedJson: string): Promise<void>;
+}
+
+export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, core: () => RoomCore | undefined): RoomParts {
+  const transaction = (fn: () => void): void => ctx.storage.transactionSync(fn);
+  const waitUntil = (p: Promise<unknown>): void => ctx.waitUntil(p);
+  /** Makes sure the alarm fires within `ms` (it may be due sooner for another reason). */
+  const alarmWithin = async (ms: number): Promise<void> => {
+    const at = Date.now() + ms;
+    const current = await ctx.storage.getAlarm();
+    if (current === null || current > at) await ctx.storage.setAlarm(at);
+  };
+  const destination = (server: string) => env.DESTINATION.get(env.DESTINATION.idFromName(server));
+  const stream = (userId: string) => env.USER_STREAM.get(env.USER_STREAM.idFromName(userId));
+  let signingKey: Promise<SigningKey> | undefined;
+
+  const store = new RoomStorage(ctx.storage.sql);
+  const fanOut = new FanOutLog(ctx.storage);
+  const mls = new RoomMls(ctx.storage.sql, {
+    state,
+    eventById: (id) => core()?.eventById(id),
+    // RPC answers arrive as plain data of the documented shape (Outbound.mlsDevices).
+    lookupDevices: (query) => env.OUTBOUND.mlsDevices(query),
+  });
+  const outbox = new Outbox(fanOut, { announce: async (d, roomId, pos) => void (await destination(d).roomHasEvents(d, roomId, pos)), alarmWithin, waitUntil, transaction });
+  const indexer = new EventIndexer(fanOut, { indexEvents: (roomId, ids) => indexEvents(env.DB, roomId, ids), alarmWithin });
+  const notifier = new LocalNotifier(env.SERVER_NAME, state, { notify: async (u, roomId, n) => void (await stream(u).notify(roomId, n.pos, n.membership, n.inviteStateJson)) }, waitUntil);
+  const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
+  return {
+    store,
+    mls,
+    outbox,
+    indexer,
+    notifier,
+    listeners: [outbox, indexer, welcomes, notifier],
+    reads: new RoomReads(store, state, () => core()?.version),
+    ports: {
+      serverName: env.SERVER_NAME,
+      signingKey: () => (signingKey ??= parseSigningKeySecret(env.SIGNING_KEY)),
+      transaction,
+      mls,
+      federation: {
+        request: (server, method, path, body) => env.OUTBOUND.request(server, method, path, body),
+        inviteAndVerify: (target, eventId, pdu, version, stripped) => env.OUTBOUND.inviteAndVerify(target, eventId, pdu, version, stripped),
+        backfillVerified: (hub, roomId, upTo, limit, version) => env.OUTBOUND.backfillVerified(hub, roomId, upTo, limit, version),
+        enqueue: async (server, items) => void (await destination(server).enqueue(server, items)),
+      },
+    },
+    notifyInvite: async (userId, roomId, strippedJson) => void (await stream(userId).notifyInvite(roomId, strippedJson)),
+  };
+}
