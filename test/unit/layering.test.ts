@@ -92,6 +92,49 @@ function layeringViolations(tree: SourceTree): string[] {
   return out;
 }
 
+const ROOM_DIR = "durable-objects/room/";
+const ROOM_FACADE = "durable-objects/room.ts";
+const ROOM_CORE = `${ROOM_DIR}core.ts`;
+const PROTOCOL_SEAM = `${ROOM_DIR}protocol.ts`;
+
+/** Files of the room engine that implement the protocol seam (LmHub, LmParticipant, ...). */
+function protocolFiles(tree: SourceTree): RelPath[] {
+  return [...tree.files].filter(([p, text]) => p.startsWith(ROOM_DIR) && /\bimplements\s+RoomProtocol\b/.test(text)).map(([p]) => p);
+}
+
+/** Every file `from` reaches through relative imports, itself excluded. */
+function reachable(graph: Map<RelPath, RelPath[]>, from: RelPath): Set<RelPath> {
+  const seen = new Set<RelPath>();
+  const stack = [...(graph.get(from) ?? [])];
+  while (stack.length > 0) {
+    const next = stack.pop() as RelPath;
+    if (seen.has(next) || next === from) continue;
+    seen.add(next);
+    stack.push(...(graph.get(next) ?? []));
+  }
+  return seen;
+}
+
+/**
+ * The rules inside durable-objects/room/ (DESIGN.md "The room engine and its protocols"): a protocol
+ * implementation imports no other one; the core reaches no protocol, not even the seam; only the
+ * facade picks protocols; and nothing in the engine imports Cloudflare modules, so it runs in Node.
+ */
+function roomEngineViolations(tree: SourceTree): string[] {
+  const out: string[] = [];
+  const graph = importGraph(tree);
+  const protocols = protocolFiles(tree);
+  for (const p of protocols) {
+    for (const other of reachable(graph, p)) if (protocols.includes(other)) out.push(`${p} reaches protocol ${other} (protocols must not import each other)`);
+  }
+  for (const f of reachable(graph, ROOM_CORE)) if (protocols.includes(f) || f === PROTOCOL_SEAM) out.push(`${ROOM_CORE} reaches ${f} (the core imports no protocol)`);
+  for (const { from, specifier, target } of importEdges(tree)) {
+    if (target !== undefined && protocols.includes(target) && from !== ROOM_FACADE && !from.startsWith("test/")) out.push(`${from} imports protocol ${target} (only the facade picks a protocol)`);
+    if (from.startsWith(ROOM_DIR) && specifier.startsWith("cloudflare:")) out.push(`${from} imports Cloudflare module ${specifier} (the room engine runs on ports)`);
+  }
+  return out;
+}
+
 /** The import graph between repository files (relative imports only). */
 function importGraph(tree: SourceTree): Map<RelPath, RelPath[]> {
   const graph = new Map<RelPath, RelPath[]>();
@@ -178,6 +221,11 @@ describe("layering rules on the repository", () => {
 
   it("has no import cycles among shared/, durable-objects/ and workers/", () => {
     expect(findCycles(importGraph(repo)).map((c) => c.join(" -> "))).toEqual([]);
+  });
+
+  it("inside durable-objects/room/: protocols do not import each other, the core imports no protocol, only the facade picks one", () => {
+    expect(protocolFiles(repo).sort()).toEqual(["durable-objects/room/lm-hub.ts", "durable-objects/room/lm-participant.ts"]);
+    expect(roomEngineViolations(repo)).toEqual([]);
   });
 
   it("the LM and Matrix auth rules share code only through auth-rules-common.ts", () => {
@@ -297,6 +345,46 @@ describe("layeringViolations catches what the rules forbid", () => {
       }),
     );
     expect(v).toEqual([]);
+  });
+});
+
+describe("roomEngineViolations catches what the room folder's rules forbid", () => {
+  const engine = (extra: Record<string, string>): SourceTree =>
+    tree({
+      "durable-objects/room/core.ts": 'import type { Writer } from "./writer.js";\nexport class RoomCore {}',
+      "durable-objects/room/writer.ts": "export class Writer {}",
+      "durable-objects/room/protocol.ts": 'import type { RoomCore } from "./core.js";\nexport interface RoomProtocol {}',
+      "durable-objects/room/lm-hub.ts": 'import type { RoomCore } from "./core.js";\nexport class LmHub implements RoomProtocol {}',
+      "durable-objects/room/lm-participant.ts": 'import { linksFor } from "./lm-common.js";\nexport class LmParticipant implements RoomProtocol {}',
+      "durable-objects/room/lm-common.ts": "export const linksFor = 1;",
+      "durable-objects/room.ts": 'import { LmHub } from "./room/lm-hub.js";\nimport { LmParticipant } from "./room/lm-participant.js";',
+      ...extra,
+    });
+
+  it("allows the layout the rules describe", () => {
+    expect(roomEngineViolations(engine({}))).toEqual([]);
+  });
+
+  it("flags a protocol that imports another, directly or through a shared file", () => {
+    expect(roomEngineViolations(engine({ "durable-objects/room/lm-common.ts": 'import { LmHub } from "./lm-hub.js";' }))).toEqual([
+      "durable-objects/room/lm-participant.ts reaches protocol durable-objects/room/lm-hub.ts (protocols must not import each other)",
+      "durable-objects/room/lm-common.ts imports protocol durable-objects/room/lm-hub.ts (only the facade picks a protocol)",
+    ]);
+  });
+
+  it("flags a core that reaches a protocol or the seam", () => {
+    const v = roomEngineViolations(engine({ "durable-objects/room/writer.ts": 'import type { RoomProtocol } from "./protocol.js";' }));
+    expect(v).toEqual(["durable-objects/room/core.ts reaches durable-objects/room/protocol.ts (the core imports no protocol)"]);
+  });
+
+  it("flags a listener that picks a protocol, and an engine file importing a Cloudflare module", () => {
+    const v = roomEngineViolations(
+      engine({ "durable-objects/room/outbox.ts": 'import { DurableObject } from "cloudflare:workers";\nimport { LmParticipant } from "./lm-participant.js";' }),
+    );
+    expect(v).toEqual([
+      "durable-objects/room/outbox.ts imports Cloudflare module cloudflare:workers (the room engine runs on ports)",
+      "durable-objects/room/outbox.ts imports protocol durable-objects/room/lm-participant.ts (only the facade picks a protocol)",
+    ]);
   });
 });
 
