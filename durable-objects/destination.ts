@@ -338,7 +338,7 @@ export class Destination extends DurableObject<Env> {
       if (f === undefined || r.lpdu_hash === null) continue;
       const error = typeof (f as { error?: unknown }).error === "string" ? (f as { error: string }).error : "rejected";
       const room = this.env.ROOM.get(this.env.ROOM.idFromName(r.room_id));
-      await room.lpduRejected(r.lpdu_hash, error).catch(() => undefined);
+      await room.lpduRejected(r.lpdu_hash, error, f as Record<string, unknown>).catch(() => undefined);
     }
   }
 

@@ -63,8 +63,8 @@ const DEVICE_CACHE_MS = 60_000;
 const MALFORMED = new Set(["malformed", "not_public_message", "not_private_message", "not_commit", "bad_content"]);
 
 /**
- * The error for a refused MLS event. The message ends in "(current epoch N)" because that is all that
- * survives an LPDU's trip back through failed_pdus, where participants read it again (mlsErrorFields).
+ * The error for a refused MLS event; its extra fields travel back to a participant in the hub's
+ * failed_pdus entry (mlsErrorFields).
  */
 function mlsError(code: string, reason: string, currentEpoch: number, missing?: LeafChange[]): MatrixError {
   const malformed = MALFORMED.has(code);
@@ -73,12 +73,12 @@ function mlsError(code: string, reason: string, currentEpoch: number, missing?: 
   return new MatrixError(malformed ? 400 : 403, malformed ? "M_BAD_JSON" : "M_FORBIDDEN", `MLS ${code}: ${reason} (current epoch ${currentEpoch})`, extra);
 }
 
-/** The machine-readable fields of an MLS refusal, recovered from its message (a hub's failed_pdus error). */
-export function mlsErrorFields(message: string): Record<string, unknown> {
-  const m = /MLS ([a-z_]+): [\s\S]*\(current epoch (\d+)\)/.exec(message);
-  return m ? { mls_code: m[1], current_epoch: Number(m[2]) } : {};
+/** The machine-readable fields of an MLS refusal, as a hub's failed_pdus entry carries them. */
+export function mlsErrorFields(entry: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const code = entry["mls_code"];
+  const epoch = entry["current_epoch"];
+  return typeof code === "string" && typeof epoch === "number" ? { mls_code: code, current_epoch: epoch } : {};
 }
-
 function encryptionRefused(reason: string): MatrixError {
   return new MatrixError(403, "M_FORBIDDEN", `Encryption cannot be weakened: ${reason}`);
 }

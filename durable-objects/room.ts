@@ -232,8 +232,8 @@ export class Room extends DurableObject<Env> {
   }
 
   /** The hub refused an LPDU we sent (its failed_pdus); the waiting client gets the reason. */
-  async lpduRejected(lpduHash: string, error: string): Promise<void> {
-    if (this.engine) this.engine.protocol.lpduRejected(lpduHash, error);
+  async lpduRejected(lpduHash: string, error: string, details: Record<string, unknown> = {}): Promise<void> {
+    if (this.engine) this.engine.protocol.lpduRejected(lpduHash, error, details);
     else this.parts.store.deletePendingClientTxns(lpduHash);
   }
 

@@ -211,11 +211,11 @@ export class LmParticipant implements RoomProtocol {
     if (h !== undefined) this.settleEcho(h, { outcome: "accepted", eventId, pdu });
   }
 
-  lpduRejected(lpduHash: string, error: string): void {
+  lpduRejected(lpduHash: string, error: string, details: Readonly<Record<string, unknown>> = {}): void {
     // A refused LPDU is not waited for again: a retry of its client transaction sends anew.
     this.core.store.deletePendingClientTxns(lpduHash);
     // An MLS refusal names the group's current epoch, which the client needs to rebase its commit.
-    this.settleEcho(lpduHash, rejected("hub", `The hub refused the event: ${error}`, 403, "M_FORBIDDEN", mlsErrorFields(error)));
+    this.settleEcho(lpduHash, rejected("hub", `The hub refused the event: ${error}`, 403, "M_FORBIDDEN", mlsErrorFields(details)));
   }
 
   /**

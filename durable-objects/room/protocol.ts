@@ -44,6 +44,6 @@ export interface RoomProtocol {
   membershipAnswer(w: Writer, origin: string, lpdu: Lpdu, membership: MembershipKind): Promise<JoinAnswer | Rejected>;
   /** The servers an event this server commits is sent to. */
   destinationsOf(pdu: Pdu): string[];
-  /** The hub refused an LPDU this server sent. */
-  lpduRejected(lpduHash: string, error: string): void;
+  /** The hub refused an LPDU this server sent; `details` is the rest of its failed_pdus entry. */
+  lpduRejected(lpduHash: string, error: string, details?: Readonly<Record<string, unknown>>): void;
 }

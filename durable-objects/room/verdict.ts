@@ -69,12 +69,21 @@ export function acceptedOrThrow(v: Verdict): Accepted {
   throw toMatrixError(v.outcome === "rejected" ? v : rejected("internal", `Event ${v.eventId} was not newly accepted`, 500, "M_UNKNOWN"));
 }
 
-/** Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). */
-export type FailedPdus = Record<string, { error: string }>;
+/**
+ * Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). Beside
+ * the draft's `error`, an entry carries the refusal's machine-readable fields (an MLS refusal's
+ * `mls_code` and `current_epoch`; scalars only), so a participant need not parse them out of the text.
+ */
+export type FailedPdus = Record<string, { error: string } & Record<string, string | number>>;
 
 /** The failed_pdus of a transaction: refused items only; duplicates and soft failures are not errors to the sender. */
 export function failedPdus(results: ReadonlyArray<{ id: string; verdict: Verdict }>): FailedPdus {
   const out: FailedPdus = {};
-  for (const { id, verdict } of results) if (verdict.outcome === "rejected") out[id] = { error: verdict.reason };
+  for (const { id, verdict } of results) {
+    if (verdict.outcome !== "rejected") continue;
+    const entry: FailedPdus[string] = { error: verdict.reason };
+    for (const [k, v] of Object.entries(verdict.fields ?? {})) if (k !== "error" && (typeof v === "string" || typeof v === "number")) entry[k] = v;
+    out[id] = entry;
+  }
   return out;
 }

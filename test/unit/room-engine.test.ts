@@ -12,6 +12,7 @@ import { failedPdus, type Verdict } from "../../durable-objects/room/verdict.js"
 import { Writer } from "../../durable-objects/room/writer.js";
 import type { StoredEvent } from "../../durable-objects/room-storage.js";
 import { planCreateRoom } from "../../shared/create-room.js";
+import { MatrixError } from "../../shared/errors.js";
 import type { Lpdu, Pdu } from "../../shared/event.js";
 import { eventIdOf } from "../../shared/hashes.js";
 import { buildLpdu } from "../../shared/lpdu.js";
@@ -128,7 +129,7 @@ interface Server {
   key: SigningKey;
 }
 
-async function server<P>(name: string, hub: string, make: (core: RoomCore, ports: EnginePorts) => P): Promise<Server & { protocol: P }> {
+async function server<P>(name: string, hub: string, make: (core: RoomCore, ports: EnginePorts) => P, mls?: EnginePorts["mls"]): Promise<Server & { protocol: P }> {
   const key = await signingKeyFromSeed(generateSeed(), "k1");
   const store = new MemoryStore();
   let inTx = false;
@@ -145,7 +146,7 @@ async function server<P>(name: string, hub: string, make: (core: RoomCore, ports
         inTx = false;
       }
     },
-    mls: { vetAsHub: async () => undefined, observeAsParticipant: async () => undefined },
+    mls: mls ?? { vetAsHub: async () => undefined, observeAsParticipant: async () => undefined },
     federation: {
       request: async () => ({ status: 500, body: null }),
       inviteAndVerify: async () => ({ ok: false, status: 500, error: "not in this test" }),
@@ -158,8 +159,8 @@ async function server<P>(name: string, hub: string, make: (core: RoomCore, ports
 }
 
 /** A hub with a public room made by alice, and a participant whose bob joined it through make_join/send_join. */
-async function joinedPair() {
-  const hub = await server(HUB, HUB, (core, ports) => new LmHub(core, ports));
+async function joinedPair(hubMls?: EnginePorts["mls"]) {
+  const hub = await server(HUB, HUB, (core, ports) => new LmHub(core, ports), hubMls);
   const plan = planCreateRoom({ preset: "public_chat" }, ALICE, new Set([LM_ROOM_VERSION_ID]), LM_ROOM_VERSION_ID);
   await hub.core.exclusive(async (w) => {
     for (const e of plan.events) expect((await hub.protocol.appendLocal(w, ALICE, e)).outcome).toBe("accepted");
@@ -268,6 +269,28 @@ describe("the room engine on in-memory ports", () => {
     // The hub's failed_pdus reaches the participant, whose waiting client gets a 403 and whose retry will send anew.
     part.protocol.lpduRejected(lpdu.hashes.lpdu.sha256, verdict.reason);
     expect(await sending).toMatchObject({ outcome: "rejected", status: 403, errcode: "M_FORBIDDEN", reason: `The hub refused the event: ${verdict.reason}` });
+  });
+
+  it("carries an MLS refusal's code and epoch to the participant's client as fields of the failed_pdus entry", async () => {
+    const refuseCommits: EnginePorts["mls"] = {
+      vetAsHub: async (pdu) => {
+        if (pdu.type === "m.mls.commit") throw new MatrixError(403, "M_FORBIDDEN", "MLS wrong_epoch: commit for epoch 1 (current epoch 4)", { mls_code: "wrong_epoch", current_epoch: 4, missing_removals: [] });
+        return undefined;
+      },
+      observeAsParticipant: async () => undefined,
+    };
+    const { hub, part } = await joinedPair(refuseCommits);
+    const heard = hub.recorder.recorded.length;
+    const sending = part.protocol.send(BOB, { type: "m.mls.commit", content: { epoch: 1 } });
+    const { id, lpdu } = await lastLpdu(part, 1);
+    const results = await hubReceives(hub, [{ id, lpdu }]);
+    expect(results[0]?.verdict).toMatchObject({ outcome: "rejected", rule: "mls", fields: { mls_code: "wrong_epoch", current_epoch: 4 } });
+    expect(hub.recorder.recorded.length).toBe(heard);
+    // Scalars travel beside the draft's `error`; the text stays what it was.
+    const entry = failedPdus(results)[id]!;
+    expect(entry).toEqual({ error: "MLS wrong_epoch: commit for epoch 1 (current epoch 4)", mls_code: "wrong_epoch", current_epoch: 4 });
+    part.protocol.lpduRejected(lpdu.hashes.lpdu.sha256, entry.error, entry);
+    expect(await sending).toMatchObject({ outcome: "rejected", status: 403, fields: { mls_code: "wrong_epoch", current_epoch: 4 } });
   });
 
   it("rejects a PDU that does not follow the participant's tip and commits nothing", async () => {
