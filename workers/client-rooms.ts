@@ -10,15 +10,17 @@ import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId } from "../sha
 import { DEFAULT_ROOM_VERSION_ID, SUPPORTED_ROOM_VERSION_IDS } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
-import { CLIENT_PREFIXES, param, requireJoined, roomIdParam, roomStub, type RoomStub } from "./client-common.js";
+import { CLIENT_PREFIXES, checkFilterParam, param, requireJoined, roomIdParam, roomStub, type RoomStub } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
 import { joinRemoteRoom, knockRemoteRoom, leaveRemoteRoom } from "./remote-membership.js";
 import { getAlias, insertAlias, insertRoom } from "./storage/rooms.js";
 
 const PREFIXES = CLIENT_PREFIXES;
-const SMALL_BODY = { maxBytes: 64 * 1024, allowEmpty: true };
+const SMALL_BODY = { maxBytes: 64 * 1024 };
+/** Membership actions whose fields are all optional or checked after: clients may send no body at all. */
+const MEMBERSHIP_BODY = { ...SMALL_BODY, allowEmpty: true };
 /** Room events are capped at 64 KiB by the room; the body may carry a little more before that check. */
-const EVENT_BODY = { maxBytes: 96 * 1024, allowEmpty: true };
+const EVENT_BODY = { maxBytes: 96 * 1024 };
 
 type Stub = RoomStub;
 
@@ -98,7 +100,7 @@ async function hubCandidates(stub: Stub, roomId: string, userId: string, via: st
 
 async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Response> {
   const { userId, deviceId } = await requireUser(req, env);
-  const { body } = await readJsonBody(req, SMALL_BODY);
+  const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
   const { roomId, via } = await resolveRoom(env, idOrAlias, req);
   const stub = roomStub(env, roomId);
   const info = await stub.info();
@@ -127,7 +129,7 @@ async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Respon
 
 async function leave(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  const { body } = await readJsonBody(req, SMALL_BODY);
+  const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
   const roomId = roomIdParam(req);
   const stub = roomStub(env, roomId);
   const reason = optReason(body);
@@ -163,7 +165,7 @@ async function knock(req: SbRequest, env: Env, idOrAlias: string): Promise<Respo
 
 async function invite(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  const { body } = await readJsonBody(req, SMALL_BODY);
+  const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
   const roomId = roomIdParam(req);
   const target = userIdField(body);
   const reason = optReason(body);
@@ -175,7 +177,7 @@ async function invite(req: SbRequest, env: Env): Promise<Response> {
 function moderation(membership: "leave" | "ban", requireCurrent?: "ban") {
   return async (req: SbRequest, env: Env): Promise<Response> => {
     const { userId } = await requireUser(req, env);
-    const { body } = await readJsonBody(req, SMALL_BODY);
+    const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
     const roomId = roomIdParam(req);
     const target = userIdField(body);
     const reason = optReason(body);
@@ -251,6 +253,7 @@ async function messages(req: SbRequest, env: Env): Promise<Response> {
   const roomId = roomIdParam(req);
   const stub = await requireJoined(env, roomId, userId);
   const q = new URL(req.url).searchParams;
+  checkFilterParam(q);
   const dir = q.get("dir") ?? "b";
   if (dir !== "b" && dir !== "f") throw new MatrixError(400, "M_INVALID_PARAM", "dir must be b or f");
   const limitRaw = Number(q.get("limit") ?? "10");
