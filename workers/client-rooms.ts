@@ -7,7 +7,7 @@ import { toClientEvent } from "../shared/client-event.js";
 import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId } from "../shared/ids.js";
-import { DEFAULT_ROOM_VERSION_ID, SUPPORTED_ROOM_VERSION_IDS } from "../shared/room-versions.js";
+import { CREATABLE_ROOM_VERSION_IDS, DEFAULT_ROOM_VERSION_ID } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
 import { CLIENT_PREFIXES, checkFilterParam, param, requireJoined, roomIdParam, roomStub, type RoomStub } from "./client-common.js";
@@ -50,7 +50,7 @@ function clientEvent(json: string, eventId: string, roomId: string): ReturnType<
 async function createRoom(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
   const { body } = await readJsonBody(req, SMALL_BODY);
-  const plan = planCreateRoom(body, userId, new Set(SUPPORTED_ROOM_VERSION_IDS), DEFAULT_ROOM_VERSION_ID);
+  const plan = planCreateRoom(body, userId, new Set(CREATABLE_ROOM_VERSION_IDS), DEFAULT_ROOM_VERSION_ID);
   const server = req.config.serverName;
   let alias: string | undefined;
   if (plan.alias !== undefined) {
@@ -59,7 +59,6 @@ async function createRoom(req: SbRequest, env: Env): Promise<Response> {
     if (await getAlias(env.DB, alias)) throw new MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken");
     plan.events.push({ type: "m.room.canonical_alias", state_key: "", content: { alias } });
   }
-  if (plan.roomVersion === "12") throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", "Creating room version 12 rooms is not supported yet");
   const localpart = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => "abcdefghijklmnopqrstuvwxyzABCDEF"[b & 31]).join("");
   const roomId = `!${localpart}:${server}`;
   const stub = roomStub(env, roomId);
