@@ -218,7 +218,7 @@ describe("profiles", () => {
     expect(await ask(`user_id=${enc(u.userId)}`)).toEqual({ status: 200, json: { displayname: "Fed" } });
     expect(await ask(`user_id=${enc(u.userId)}&field=avatar_url`)).toEqual({ status: 200, json: {} });
     expectError(await ask(`user_id=${enc("@nobody-here:hub.test")}`), 404, "M_NOT_FOUND");
-    expectError(await call("GET", `/_matrix/federation/v1/query/profile?user_id=${enc(u.userId)}`), 401, "M_FORBIDDEN");
+    expectError(await call("GET", `/_matrix/federation/v1/query/profile?user_id=${enc(u.userId)}`), 401, "M_UNAUTHORIZED");
   });
 });
 

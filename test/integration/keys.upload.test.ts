@@ -122,7 +122,7 @@ describe("the draft's device endpoint", () => {
     const s = await register("devep");
     await uploadOk(s, { device_keys: await s.keys.deviceKeys() });
     const res = await call("GET", `/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02/user/${enc(s.userId)}/device/DEV1`);
-    expectError(res, 401, "M_FORBIDDEN");
+    expectError(res, 401, "M_UNAUTHORIZED");
   });
 });
 
