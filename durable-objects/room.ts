@@ -399,7 +399,9 @@ export class Room extends DurableObject<Env> {
 
   private linksFor(e: Pick<Pdu, "type" | "sender" | "state_key" | "content">): { authEvents: string[]; prevEvents: string[]; depth?: number } {
     const version: RoomVersion = this.version as RoomVersion;
-    if (e.type === "m.room.create") return { authEvents: [], prevEvents: [], depth: 1 };
+    // Only a room's first event goes unlinked: any later create event names the last event, so the
+    // auth rules ("a create event has no prev_events") refuse it.
+    if (e.type === "m.room.create" && !this.last) return { authEvents: [], prevEvents: [], depth: 1 };
     const authEvents: string[] = [];
     for (const [type, key] of version.authEventKeys(e)) {
       const id = this.state.eventIdOf(type, key);
