@@ -68,9 +68,4 @@ export class BackfillStore {
       .toArray()
       .map(toStored);
   }
-
-  /** An event's position in the fetched history. */
-  positionOf(eventId: string): number | undefined {
-    return this.sql.exec<{ seq: number }>(`SELECT seq FROM backfilled WHERE event_id = ?`, eventId).toArray()[0]?.seq;
-  }
 }

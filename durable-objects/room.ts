@@ -233,7 +233,7 @@ export class Room extends DurableObject<Env> {
     const e = this.store.getEvent(eventId);
     if (!e) return undefined;
     const shown = view === "client" ? (this.forClients([e])[0] as StoredEvent) : e;
-    return { json: shown.json, pos: e.pos ?? this.history.positionOf(eventId) ?? null };
+    return { json: shown.json, pos: e.pos };
   }
 
   /** Current state event JSON, create event first, then in timeline order. */
