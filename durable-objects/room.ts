@@ -31,6 +31,9 @@ import { parseSigningKeySecret } from "../shared/signing-key.js";
 import { indexEvents } from "./event-index.js";
 import { mlsErrorFields, RoomMls, type MlsEffect } from "./room-mls.js";
 import { authChainOf, backfillFrom, syncSlice } from "./room-history.js";
+import { backfillOnce, type BackfillOutcome } from "./room-backfill.js";
+import { BackfillStore } from "./room-backfill-storage.js";
+import { pageMessages, type MessagesArgs, type MessagesPage } from "./room-messages.js";
 import { FanOutLog } from "./room-fanout.js";
 import { RoomStorage, type OutboxRow, type StoredEvent } from "./room-storage.js";
 
@@ -114,6 +117,9 @@ type Waiter = { promise: Promise<string>; resolve: (eventId: string) => void; re
 
 export class Room extends DurableObject<Env> {
   private readonly store: RoomStorage;
+  /** A participant's history from before its replica began, fetched from the hub on demand. */
+  private readonly history: BackfillStore;
+  private backfilling: Promise<BackfillOutcome> | undefined;
   /** MLS rooms: roster, accepted commits, held Welcomes, and the encryption checks (room-mls.ts). */
   private readonly mls: RoomMls;
   private readonly state = new RoomState();
@@ -148,6 +154,7 @@ export class Room extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new RoomStorage(ctx.storage.sql);
+    this.history = new BackfillStore(ctx.storage.sql);
     this.fanOut = new FanOutLog(ctx.storage);
     this.mls = new RoomMls(ctx.storage.sql, {
       state: this.state,
@@ -272,6 +279,32 @@ export class Room extends DurableObject<Env> {
         : this.store.eventsBefore(opts.from ?? Number.MAX_SAFE_INTEGER, limit);
     const out = rows.map((r) => ({ pos: r.pos as number, eventId: r.eventId, json: r.json }));
     return opts.view === "client" ? this.forClients(out) : out;
+  }
+
+  /** /messages: a page of what `args.userId` may see; a participant fetches older history from the hub as it goes. */
+  async messages(args: MessagesArgs): Promise<MessagesPage> {
+    this.requireRoom();
+    this.requireJoined(args.userId);
+    const page = await pageMessages({ store: this.store, history: this.history, ...(this.isHub ? {} : { backfill: () => this.backfillOnce() }) }, args);
+    return { ...page, events: this.forClients(page.events) };
+  }
+
+  /** One page of older history from the hub; concurrent callers share one fetch. */
+  private backfillOnce(): Promise<BackfillOutcome> {
+    const { roomId, version, hub } = this.requireRoom();
+    this.backfilling ??= backfillOnce({
+      roomId,
+      version,
+      store: this.store,
+      history: this.history,
+      fetch: async (upTo, limit) => {
+        const res = await this.env.OUTBOUND.backfillVerified(hub, roomId, upTo, limit, version.id);
+        return "pdus" in res ? (res.pdus as unknown as Pdu[]) : undefined;
+      },
+      transaction: (fn) => this.ctx.storage.transactionSync(fn),
+      redactionApplies: (redactionId, redaction, targetId, target) => this.mayRedact(redactionId, redaction, targetId, target),
+    }).finally(() => (this.backfilling = undefined));
+    return this.backfilling;
   }
 
   /**
@@ -399,7 +432,9 @@ export class Room extends DurableObject<Env> {
 
   private linksFor(e: Pick<Pdu, "type" | "sender" | "state_key" | "content">): { authEvents: string[]; prevEvents: string[]; depth?: number } {
     const version: RoomVersion = this.version as RoomVersion;
-    if (e.type === "m.room.create") return { authEvents: [], prevEvents: [], depth: 1 };
+    // Only a room's first event goes unlinked: any later create event names the last event, so the
+    // auth rules ("a create event has no prev_events") refuse it.
+    if (e.type === "m.room.create" && !this.last) return { authEvents: [], prevEvents: [], depth: 1 };
     const authEvents: string[] = [];
     for (const [type, key] of version.authEventKeys(e)) {
       const id = this.state.eventIdOf(type, key);
@@ -491,13 +526,16 @@ export class Room extends DurableObject<Env> {
     const stored = this.store.getEvent(targetId);
     if (!stored) return undefined;
     const target = JSON.parse(stored.json) as Pdu;
+    if (!this.mayRedact(eventId, pdu, targetId, target)) return undefined;
+    const stateEntry = typeof target.state_key === "string" && this.state.eventIdOf(target.type, target.state_key) === targetId;
+    return { targetId, target, stateEntry };
+  }
+
+  private mayRedact(redactionId: string, redaction: Pdu, targetId: string, target: Pdu): boolean {
     const version = this.version as RoomVersion;
     const rules: RulesVersion = version.linearized ? "lm" : version.id === "12" ? "12" : "11";
     const createEvent = this.state.get("m.room.create", "");
-    const ok = redactionMayBeApplied(pdu, target, { redactionId: eventId, targetId, state: this.state, version: rules, ...(createEvent ? { createEvent } : {}) });
-    if (!ok) return undefined;
-    const stateEntry = typeof target.state_key === "string" && this.state.eventIdOf(target.type, target.state_key) === targetId;
-    return { targetId, target, stateEntry };
+    return redactionMayBeApplied(redaction, target, { redactionId, targetId, state: this.state, version: rules, ...(createEvent ? { createEvent } : {}) });
   }
 
   /** Events as clients see them: redacted ones stripped, with `unsigned.redacted_because`. */

@@ -453,6 +453,23 @@ export class UserStream extends DurableObject<Env> {
     return row?.pos ?? null;
   }
 
+  /**
+   * The room position a sync token stood for (/messages `from=s<n>`): what the sync that returned
+   * it had delivered. Older than the history kept (or than the user's join), it answers the first
+   * position recorded after it, which may include newer events but never skips one. "invalid": not
+   * a token of this stream; "unknown": this stream has no record of the room.
+   */
+  async roomPositionAt(roomId: string, token: number): Promise<number | "invalid" | "unknown"> {
+    if (!Number.isSafeInteger(token) || token < 0 || token > this.counter) return "invalid";
+    const row = this.sql.exec<{ pos: number; stream_id: number }>(`SELECT pos, stream_id FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
+    if (!row) return "unknown";
+    if (row.stream_id <= token) return row.pos;
+    const after = this.sql
+      .exec<{ pos: number }>(`SELECT pos FROM room_stream WHERE room_id = ? AND stream_id > ? ORDER BY stream_id ASC LIMIT 1`, roomId, token)
+      .toArray()[0];
+    return this.posAt(roomId, token) ?? after?.pos ?? row.pos;
+  }
+
   /** Rooms the user is joined to. */
   async joinedRooms(): Promise<string[]> {
     return this.sql.exec<{ room_id: string }>(`SELECT room_id FROM rooms WHERE membership = 'join' ORDER BY room_id`).toArray().map((r) => r.room_id);

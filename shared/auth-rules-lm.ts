@@ -195,12 +195,22 @@ export function checkAuthLm(input: AuthInput): AuthResult {
   return guard(() => lmRules(input));
 }
 
-function lmRules({ event, state, authEvents, prevEvent }: AuthInput): AuthResult {
+/**
+ * A room has exactly one create event, its first: once the room has one (in its state, or given
+ * as the room's create event), any other is refused under the "no prev_events" rule, whatever
+ * links it claims. A builder that forgot to link it to the room's last event must not make it pass.
+ */
+export function roomAlreadyCreated(input: Pick<AuthInput, "state" | "createEvent">): boolean {
+  return input.createEvent !== undefined || input.state.get(CREATE, "") !== undefined;
+}
+
+function lmRules({ event, state, authEvents, prevEvent, createEvent }: AuthInput): AuthResult {
   if (typeof event.sender !== "string" || typeof event.type !== "string") return reject("format", "sender or type is not a string");
   const c = contentOf(event);
 
   if (event.type === CREATE) {
     if (!Array.isArray(event.prev_events) || event.prev_events.length > 0) return reject("3.1", "create event has prev_events");
+    if (roomAlreadyCreated({ state, createEvent })) return reject("3.1", "the room already has a create event");
     const roomDomain = domainOf(event.room_id);
     if (roomDomain === undefined || roomDomain !== domainOf(event.sender)) return reject("3.2", "room_id domain differs from the sender's");
     if (typeof c.room_version !== "string" || !LM_ROOM_VERSIONS.has(c.room_version)) {

@@ -10,7 +10,8 @@ import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId } from "../sha
 import { CREATABLE_ROOM_VERSION_IDS, DEFAULT_ROOM_VERSION_ID } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
-import { CLIENT_PREFIXES, checkFilterParam, param, requireJoined, roomIdParam, roomStub, type RoomStub } from "./client-common.js";
+import { parsePaginationToken, roomToken } from "../shared/pagination-token.js";
+import { CLIENT_PREFIXES, checkFilterParam, param, requireJoined, roomIdParam, roomStub, userStream, type RoomStub } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
 import { joinRemoteRoom, knockRemoteRoom, leaveRemoteRoom } from "./remote-membership.js";
 import { getAlias, insertAlias, insertRoom } from "./storage/rooms.js";
@@ -239,12 +240,16 @@ async function getStateEvent(req: SbRequest, env: Env): Promise<Response> {
   return json((JSON.parse(e.json) as Pdu).content);
 }
 
-/** Pagination tokens are timeline positions: "p<pos>" is the position a page starts after/before. */
-function parseToken(t: string | null): number | undefined {
-  if (t === null || t === "") return undefined;
-  const m = /^[pst](\d+)(?:_.*)?$/.exec(t);
-  if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Unknown pagination token");
-  return Number(m[1]);
+/**
+ * A /messages token as a room position: room tokens carry it; a sync token (next_batch) is mapped
+ * by the user's stream to the position that sync had delivered.
+ */
+async function roomPosition(env: Env, userId: string, roomId: string, raw: string | null, name: string): Promise<number | undefined> {
+  const token = parsePaginationToken(raw, name);
+  if (token === undefined || token.kind === "room") return token?.pos;
+  const pos = await userStream(env, userId).roomPositionAt(roomId, token.stream);
+  if (pos === "invalid") throw new MatrixError(400, "M_INVALID_PARAM", `Unknown sync token in ${name}`);
+  return pos === "unknown" ? undefined : pos;
 }
 
 async function messages(req: SbRequest, env: Env): Promise<Response> {
@@ -258,21 +263,10 @@ async function messages(req: SbRequest, env: Env): Promise<Response> {
   const limitRaw = Number(q.get("limit") ?? "10");
   if (!Number.isSafeInteger(limitRaw) || limitRaw < 0) throw new MatrixError(400, "M_INVALID_PARAM", "limit must be a non-negative integer");
   const limit = Math.min(Math.max(limitRaw, 1), 1000);
-  const from = parseToken(q.get("from"));
-  const to = parseToken(q.get("to"));
-  // A backwards page "from p<n>" holds events before position n+1 (n itself included).
-  const events = await stub.timeline(dir === "b" ? { from: from === undefined ? undefined : from + 1, dir, limit, view: "client" } : { from: from ?? 0, dir, limit, view: "client" });
-  const inRange = events.filter((e) => to === undefined || (dir === "b" ? e.pos > to : e.pos <= to));
-  const chunk = inRange.map((e) => clientEvent(e.json, e.eventId, roomId));
-  const info = await stub.info();
-  const start = from ?? (dir === "b" ? (info?.lastPos ?? 0) : 0);
-  const out: Record<string, unknown> = { chunk, start: `p${start}` };
-  const lastEvent = inRange[inRange.length - 1];
-  if (inRange.length === events.length && lastEvent !== undefined && events.length === limit) {
-    out["end"] = `p${dir === "b" ? lastEvent.pos - 1 : lastEvent.pos}`;
-  } else if (lastEvent !== undefined && dir === "f") {
-    out["end"] = `p${lastEvent.pos}`;
-  }
+  const [from, to] = await Promise.all([roomPosition(env, userId, roomId, q.get("from"), "from"), roomPosition(env, userId, roomId, q.get("to"), "to")]);
+  const page = await stub.messages({ userId, dir, limit, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+  const out: Record<string, unknown> = { chunk: page.events.map((e) => clientEvent(e.json, e.eventId, roomId)), start: q.get("from") || roomToken(page.start) };
+  if (page.end !== undefined) out["end"] = roomToken(page.end);
   return json(out);
 }
 

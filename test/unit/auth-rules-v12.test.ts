@@ -35,6 +35,18 @@ describe("v12 1: the create event", () => {
   ]);
 });
 
+describe("v12 1.1: a room has one create event", () => {
+  // A member's own create event, unlinked (as the room once built it) or linked to the last event:
+  // either way the room's existing create event must stay the only one.
+  const r = room();
+  const second = (extra: Partial<Pdu>) => createEvent(V, BOB, {}, extra);
+  table([
+    ["v12 1.1: a second create event without prev_events is rejected", () => r.check(second({ prev_events: [] })), "1.1"],
+    ["v12 1.1: a second create event linked to the room's last event is rejected", () => r.check(second({ prev_events: ["$last"] })), "1.1"],
+    ["v12 1.1: the same event as a room's first is allowed", () => checkCreate(V, createEvent(V, BOB)), A],
+  ]);
+});
+
 describe("v12 2-4: room ID, auth events and m.federate", () => {
   const r = room({ members: { [ALICE]: "join", [BOB]: "join" } });
   const msg = () => r.msg(ALICE);
