@@ -31,6 +31,8 @@ const SCHEMA = [
    )`,
   `CREATE INDEX IF NOT EXISTS events_state_history ON events (type, state_key, pos) WHERE state_key IS NOT NULL`,
   `CREATE UNIQUE INDEX IF NOT EXISTS events_by_lpdu ON events (lpdu_hash) WHERE lpdu_hash IS NOT NULL`,
+  // History fetched late must learn of redactions already held (room-backfill.ts).
+  `CREATE INDEX IF NOT EXISTS events_redactions ON events (event_id) WHERE type = 'm.room.redaction'`,
   `CREATE TABLE IF NOT EXISTS current_state (type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (type, state_key))`,
   `CREATE TABLE IF NOT EXISTS client_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id))`,
   // Participant: a client transaction whose LPDU went to the hub before its event came back.
@@ -176,6 +178,32 @@ export class RoomStorage {
       )
       .toArray();
     return [...base, ...positioned].map((r) => r.event_id);
+  }
+
+  /** The timeline's state events of one (type, state_key), oldest first. */
+  stateEventsOf(type: string, stateKey: string): StoredEvent[] {
+    return this.sql
+      .exec<{ event_id: string; pos: number; json: string }>(
+        `SELECT event_id, pos, json FROM events WHERE type = ? AND state_key = ? AND pos IS NOT NULL ORDER BY pos ASC`,
+        type,
+        stateKey,
+      )
+      .toArray()
+      .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
+  }
+
+  /** The event a participant's replica joined with for (type, state_key), if any. */
+  joinStateEvent(type: string, stateKey: string): StoredEvent | undefined {
+    const id = this.sql.exec<{ event_id: string }>(`SELECT event_id FROM join_state WHERE type = ? AND state_key = ?`, type, stateKey).toArray()[0]?.event_id;
+    return id === undefined ? undefined : this.getEvent(id);
+  }
+
+  /** Every stored m.room.redaction, wherever it sits. */
+  redactionEvents(): StoredEvent[] {
+    return this.sql
+      .exec<{ event_id: string; pos: number | null; json: string }>(`SELECT event_id, pos, json FROM events WHERE type = 'm.room.redaction'`)
+      .toArray()
+      .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
   }
 
   /** Records one entry of the state a participant's replica joined with (see stateIdsBefore). */

@@ -15,12 +15,12 @@ import { serverNameOf } from "../shared/ids.js";
 import { RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import { getRoomVersion } from "../shared/room-versions.js";
 import type { SyncSliceArgs } from "./room-history.js";
+import type { MessagesArgs, MessagesPage } from "./room-messages.js";
 import type { OutboxRow, StoredEvent } from "./room-storage.js";
 import { roomParts, type RoomParts } from "./room/cloudflare.js";
 import { RoomCore, type RoomIdentity } from "./room/core.js";
-import { initialEventsRefusal, LmHub } from "./room/lm-hub.js";
+import { creationVersion, LmHub } from "./room/lm-hub.js";
 import { bufferEarlyPdus, LmParticipant, type JoinState } from "./room/lm-participant.js";
-import { strippedOf } from "./room/notifier.js";
 import type { InviteRequest, JoinAnswer, LocalEvent, MembershipKind, RoomProtocol } from "./room/protocol.js";
 import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
 import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus } from "./room/verdict.js";
@@ -66,6 +66,11 @@ export class Room extends DurableObject<Env> {
     return { core, protocol };
   }
 
+  /** 403 unless `userId` is joined (also when this server does not know the room). */
+  private requireJoined(userId: string): void {
+    if (this.state.membership(userId) !== "join") throw forbidden(this.engine ? `${userId} is not in room ${this.engine.core.roomId}` : `${userId} is not in this room`);
+  }
+
   /** The room, once it has a timeline; 404 before. */
   private loaded(): Engine {
     if (!this.engine?.core.last) throw notFound("Room not known to this server");
@@ -75,10 +80,7 @@ export class Room extends DurableObject<Env> {
   // --- reads -----------------------------------------------------------------------------------
 
   async info(): Promise<RoomInfo | undefined> {
-    const e = this.engine;
-    if (!e) return undefined;
-    const { roomId, version, hub } = e.core.identity;
-    return { roomId, version: version.id, hub, isHub: e.protocol.isHub, lastPos: e.core.last?.pos ?? 0, stateCount: this.state.size };
+    return this.engine && this.parts.reads.info(this.engine.core, this.engine.protocol);
   }
 
   async getEventJson(eventId: string, view: View = "federation"): Promise<{ json: string; pos: number | null } | undefined> {
@@ -127,6 +129,12 @@ export class Room extends DurableObject<Env> {
     return this.parts.reads.syncView(args);
   }
 
+  async messages(args: MessagesArgs): Promise<MessagesPage> {
+    const { core, protocol } = this.loaded();
+    this.requireJoined(args.userId);
+    return this.parts.reads.messages(core, protocol, args);
+  }
+
   async canonicalEvent(eventId: string): Promise<string | undefined> {
     return this.parts.reads.canonicalEvent(eventId);
   }
@@ -141,11 +149,7 @@ export class Room extends DurableObject<Env> {
   async create(roomId: string, versionId: string, creator: string, events: InitialEvent[]): Promise<string[]> {
     return this.section.run(async (w) => {
       if (this.engine) throw new MatrixError(400, "M_ROOM_IN_USE", "Room already exists");
-      const version = getRoomVersion(versionId);
-      if (!version) throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Unsupported room version ${versionId}`);
-      if (serverNameOf(creator) !== this.env.SERVER_NAME) throw forbidden("Only local users can create rooms here");
-      const refusal = initialEventsRefusal(events);
-      if (refusal) throw refusal;
+      const version = creationVersion(versionId, serverNameOf(creator) === this.env.SERVER_NAME, events);
       for (const [k, v] of [["room_id", roomId], ["room_version", versionId], ["hub", this.env.SERVER_NAME]] as const) this.parts.store.setMeta(k, v);
       const { protocol: hub } = this.start({ roomId, version, hub: this.env.SERVER_NAME }, (core) => new LmHub(core, this.parts.ports));
       const ids: string[] = [];
@@ -182,9 +186,7 @@ export class Room extends DurableObject<Env> {
   /** A local user's event; idempotent per (user, device, txnId). `mustBeJoined`: the client API's 403, checked here to save a call. */
   async send(sender: string, event: LocalEvent, txn?: { deviceId: string; txnId: string }, mustBeJoined = false): Promise<{ eventId: string }> {
     if (serverNameOf(sender) !== this.env.SERVER_NAME) throw forbidden("Not a local user");
-    if (mustBeJoined && this.state.membership(sender) !== "join") {
-      throw forbidden(this.engine ? `${sender} is not in room ${this.engine.core.roomId}` : `${sender} is not in this room`);
-    }
+    if (mustBeJoined) this.requireJoined(sender);
     const known = txn && this.parts.store.getClientTxn(sender, txn.deviceId, txn.txnId);
     if (known) return { eventId: known };
     const eventId = eventIdOrThrow(await this.loaded().protocol.send(sender, event, txn));
@@ -237,12 +239,8 @@ export class Room extends DurableObject<Env> {
     else this.parts.store.deletePendingClientTxns(lpduHash);
   }
 
-  // --- invites for local users to rooms hosted elsewhere ------------------------------------------
-
   async storeInvite(userId: string, pdu: Pdu, stripped: StrippedStateEvent[], origin: string, roomVersion: string): Promise<void> {
-    if (!this.engine) this.parts.store.setMeta("invite_room_version", roomVersion);
-    this.parts.store.putInvite(userId, JSON.stringify(pdu), JSON.stringify(stripped), origin);
-    await this.parts.notifyInvite(userId, pdu.room_id as string, JSON.stringify([...stripped, strippedOf(pdu)]));
+    await this.parts.storeInvite(userId, pdu, stripped, origin, this.engine ? undefined : roomVersion);
   }
 
   /** A local user's pending invite: the server to join through and the stripped state, as JSON. */

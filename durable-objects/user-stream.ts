@@ -323,6 +323,20 @@ export class UserStream extends DurableObject<Env> {
     });
   }
 
+  /**
+   * The room position a sync token stood for (/messages `from=s<n>`): what the sync that returned
+   * it had delivered. Older than the history kept (or than the user's join), it answers the first
+   * position recorded after it, which may include newer events but never skips one. "invalid": not
+   * a token of this stream; "unknown": this stream has no record of the room.
+   */
+  async roomPositionAt(roomId: string, token: number): Promise<number | "invalid" | "unknown"> {
+    if (!Number.isSafeInteger(token) || token < 0 || token > this.counter) return "invalid";
+    const row = this.store.room(roomId);
+    if (!row) return "unknown";
+    if (row.streamId <= token) return row.pos;
+    return this.store.posAt(roomId, token) ?? this.store.posAfter(roomId, token) ?? row.pos;
+  }
+
   /** Rooms the user is joined to. */
   async joinedRooms(): Promise<string[]> {
     return this.store.joinedRooms();

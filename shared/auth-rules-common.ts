@@ -5,7 +5,7 @@
 
 import type { Pdu, StateMap } from "./event.js";
 import { isStateEvent } from "./event.js";
-import type { AuthResult } from "./room-version.js";
+import type { AuthInput, AuthResult } from "./room-version.js";
 import type { PowerContext, RulesVersion } from "./power-levels.js";
 import {
   actionLevel,
@@ -193,3 +193,11 @@ export function finalRules(event: Pdu, room: RoomView, base: number): AuthResult
   return esc ? reject(`${n(esc.step)}.${esc.sub}`, esc.reason) : ALLOW;
 }
 
+/**
+ * A room has exactly one create event, its first: once the room has one (in its state, or given
+ * as the room's create event), any other is refused under the "no prev_events" rule, whatever
+ * links it claims. A builder that forgot to link it to the room's last event must not make it pass.
+ */
+export function roomAlreadyCreated(input: Pick<AuthInput, "state" | "createEvent">): boolean {
+  return input.createEvent !== undefined || input.state.get("m.room.create", "") !== undefined;
+}

@@ -18,6 +18,7 @@ import {
   guard,
   leaveRules,
   reject,
+  roomAlreadyCreated,
 } from "./auth-rules-common.js";
 
 const CREATE = "m.room.create";
@@ -32,12 +33,14 @@ export function checkAuthLm(input: AuthInput): AuthResult {
   return guard(() => lmRules(input));
 }
 
-function lmRules({ event, state, authEvents, prevEvent }: AuthInput): AuthResult {
+
+function lmRules({ event, state, authEvents, prevEvent, createEvent }: AuthInput): AuthResult {
   if (typeof event.sender !== "string" || typeof event.type !== "string") return reject("format", "sender or type is not a string");
   const c = contentOf(event);
 
   if (event.type === CREATE) {
     if (!Array.isArray(event.prev_events) || event.prev_events.length > 0) return reject("3.1", "create event has prev_events");
+    if (roomAlreadyCreated({ state, createEvent })) return reject("3.1", "the room already has a create event");
     const roomDomain = domainOf(event.room_id);
     if (roomDomain === undefined || roomDomain !== domainOf(event.sender)) return reject("3.2", "room_id domain differs from the sender's");
     if (typeof c.room_version !== "string" || !LM_ROOM_VERSIONS.has(c.room_version)) {

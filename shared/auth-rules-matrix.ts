@@ -25,6 +25,7 @@ import {
   guard,
   leaveRules,
   reject,
+  roomAlreadyCreated,
 } from "./auth-rules-common.js";
 
 // The synchronous verify needs a synchronous SHA-512; the async API used elsewhere is unaffected.
@@ -86,7 +87,7 @@ function matrixRules(input: AuthInput, v: MatrixRulesVersion): AuthResult {
   if (typeof event.sender !== "string" || typeof event.type !== "string") return reject("format", "sender or type is not a string");
   const c = contentOf(event);
   const N = NUMBERS[v];
-  if (event.type === CREATE) return createRules(event, c, v);
+  if (event.type === CREATE) return roomAlreadyCreated(input) ? reject("1.1", "the room already has a create event") : createRules(event, c, v);
 
   let create: Pdu | undefined;
   if (v === "12") {

@@ -2,7 +2,8 @@
 // types for the timeline and state. Unknown fields are kept by the client and ignored here, as the
 // spec allows servers to do for fields they do not support.
 
-import { badJson } from "./errors.js";
+import { badJson, MatrixError } from "./errors.js";
+import { parseStrictJson } from "./strict-json.js";
 
 export interface SyncFilter {
   rooms?: string[];
@@ -48,6 +49,28 @@ export function parseSyncFilter(def: unknown): SyncFilter {
   set("stateTypes", strings(state["types"], "filter.room.state.types"));
   set("stateNotTypes", strings(state["not_types"], "filter.room.state.not_types"));
   return f;
+}
+
+const ROOM_EVENT_FILTER_LISTS = ["types", "not_types", "senders", "not_senders", "rooms", "not_rooms"] as const;
+const ROOM_EVENT_FILTER_FLAGS = ["contains_url", "lazy_load_members", "include_redundant_members", "unread_thread_notifications"] as const;
+
+/**
+ * Checks a `filter` query parameter holding a RoomEventFilter (/messages, /context). Text that is not
+ * a JSON object is 400 M_NOT_JSON, as Synapse answers; a known field of the wrong type is 400
+ * M_BAD_JSON. Returns the filter object; its selectors are not applied yet.
+ */
+export function checkRoomEventFilterParam(raw: string): Record<string, unknown> {
+  const def = parseStrictJson(raw);
+  if (!isObject(def)) throw new MatrixError(400, "M_NOT_JSON", "The filter parameter must be a JSON object");
+  const limit = def["limit"];
+  if (limit !== undefined && (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 0)) {
+    throw badJson("filter.limit must be a non-negative integer");
+  }
+  for (const key of ROOM_EVENT_FILTER_LISTS) strings(def[key], `filter.${key}`);
+  for (const key of ROOM_EVENT_FILTER_FLAGS) {
+    if (def[key] !== undefined && typeof def[key] !== "boolean") throw badJson(`filter.${key} must be a boolean`);
+  }
+  return def;
 }
 
 export function roomIncluded(f: SyncFilter, roomId: string): boolean {

@@ -34,7 +34,8 @@ export interface SignedRequestObject {
   content?: unknown;
 }
 
-const unauthorized = (message: string): MatrixError => new MatrixError(401, "M_FORBIDDEN", message);
+/** Matrix's code for a request that is not correctly authenticated (draft -04 names M_FORBIDDEN here). */
+const unauthorized = (message: string): MatrixError => new MatrixError(401, "M_UNAUTHORIZED", message);
 
 const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
 const BARE_VALUE_CHAR = /[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]/;
@@ -98,7 +99,7 @@ class HeaderReader {
 }
 
 /**
- * Parses an Authorization header value into its credentials. Throws 401 M_FORBIDDEN when the
+ * Parses an Authorization header value into its credentials. Throws 401 M_UNAUTHORIZED when the
  * value does not follow the grammar, so a caller never guesses at a half-read header.
  */
 export function parseAuthorization(value: string): AuthCredential[] {
@@ -159,7 +160,7 @@ function readToken68(r: HeaderReader): string | undefined {
 
 /**
  * All X-Matrix credentials in an Authorization header value (other schemes are skipped). Throws
- * 401 M_FORBIDDEN when the header is malformed or an X-Matrix credential lacks a required field.
+ * 401 M_UNAUTHORIZED when the header is malformed or an X-Matrix credential lacks a required field.
  */
 export function parseXMatrixHeader(value: string): XMatrixCredentials[] {
   const out: XMatrixCredentials[] = [];

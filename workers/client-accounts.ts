@@ -91,7 +91,7 @@ async function register(req: SbRequest, env: Env): Promise<Response> {
   const kind = new URL(req.url).searchParams.get("kind") ?? "user";
   if (kind === "guest") throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is not enabled");
   if (kind !== "user") throw invalidParam("kind must be user or guest");
-  const { body } = await readJsonBody(req, { ...BODY_LIMIT, allowEmpty: true });
+  const { body } = await readJsonBody(req, BODY_LIMIT);
   const username = optString(body, "username");
   const password = optString(body, "password");
   const displayName = optString(body, "initial_device_display_name");

@@ -9,6 +9,7 @@ import { isRoomId, isUserId } from "../shared/ids.js";
 import type { PowerLevels } from "../shared/power-levels.js";
 import { isPowerLevelsProblem, parsePowerLevels, roomCreators, userLevel } from "../shared/power-levels.js";
 import { DEFAULT_ROOM_VERSION, getRoomVersion } from "../shared/room-versions.js";
+import { checkRoomEventFilterParam } from "../shared/sync-filter.js";
 import type { SbRequest } from "./app.js";
 import { pathParam } from "./http.js";
 
@@ -30,6 +31,12 @@ export function userStream(env: Env, userId: string) {
  */
 export async function noteKeysChanged(env: Env, userId: string): Promise<void> {
   await userStream(env, userId).keysChanged().catch(() => undefined);
+}
+
+/** Refuses a malformed `filter` query parameter (/messages, /context); none or an empty one is no filter. */
+export function checkFilterParam(query: URLSearchParams): void {
+  const raw = query.get("filter");
+  if (raw !== null && raw !== "") checkRoomEventFilterParam(raw);
 }
 
 /** A percent-decoded path parameter. */

@@ -39,7 +39,7 @@ function remoteTimeout(body: Record<string, unknown>): number {
 
 async function upload(req: SbRequest, env: Env): Promise<Response> {
   const { userId, deviceId } = await requireUser(req, env);
-  const { body } = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES, allowEmpty: true });
+  const { body } = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES });
   const now = Date.now();
   // Everything is validated before anything is written: a bad upload leaves the stored keys as they were.
   let device: ValidDeviceKeys | undefined;

@@ -10,14 +10,14 @@ import { badJson, MatrixError, notFound, forbidden } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isEventId } from "../shared/ids.js";
 import { actionLevel } from "../shared/power-levels.js";
-import { DEFAULT_ROOM_VERSION_ID, SUPPORTED_ROOM_VERSIONS } from "../shared/room-versions.js";
+import { CREATABLE_ROOM_VERSION_IDS, DEFAULT_ROOM_VERSION_ID, getRoomVersion } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
-import { CLIENT_PREFIXES, clientEventOf, param, requireJoined, requireSelf, roomIdParam, roomPower, userIdParam, userStream } from "./client-common.js";
+import { CLIENT_PREFIXES, checkFilterParam, clientEventOf, param, requireJoined, requireSelf, roomIdParam, roomPower, userIdParam, userStream } from "./client-common.js";
 import { requireUser } from "./client-auth.js";
 import { json, readJsonBody } from "./http.js";
 import { getAccountData, putAccountData } from "./storage/account-data.js";
 
-const SMALL_BODY = { maxBytes: 64 * 1024, allowEmpty: true };
+const SMALL_BODY = { maxBytes: 64 * 1024 };
 const MAX_CONTEXT_LIMIT = 100;
 const MAX_TYPE_LENGTH = 255;
 /** Account data the server maintains itself; the spec answers 405 M_BAD_JSON to clients setting it. */
@@ -43,7 +43,8 @@ function optString(body: Record<string, unknown>, key: string): string | undefin
 
 async function capabilities(req: SbRequest, env: Env): Promise<Response> {
   await requireUser(req, env);
-  const available = Object.fromEntries(SUPPORTED_ROOM_VERSIONS.map((v) => [v.id, v.stable ? "stable" : "unstable"]));
+  // Exactly what createRoom accepts. The LM version is an Internet-Draft's, hence "unstable" in Matrix's sense.
+  const available = Object.fromEntries(CREATABLE_ROOM_VERSION_IDS.map((id) => [id, getRoomVersion(id)?.stable ? "stable" : "unstable"]));
   return json({
     capabilities: {
       "m.change_password": { enabled: false },
@@ -81,7 +82,9 @@ async function context(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
   const roomId = roomIdParam(req);
   const eventId = eventIdParam(req);
-  const raw = new URL(req.url).searchParams.get("limit");
+  const query = new URL(req.url).searchParams;
+  checkFilterParam(query);
+  const raw = query.get("limit");
   const limitRaw = raw === null ? 10 : Number(raw);
   if (!Number.isSafeInteger(limitRaw) || limitRaw < 0) throw new MatrixError(400, "M_INVALID_PARAM", "limit must be a non-negative integer");
   const limit = Math.min(limitRaw, MAX_CONTEXT_LIMIT);

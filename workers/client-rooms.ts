@@ -7,18 +7,21 @@ import { toClientEvent } from "../shared/client-event.js";
 import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId } from "../shared/ids.js";
-import { DEFAULT_ROOM_VERSION_ID, SUPPORTED_ROOM_VERSION_IDS } from "../shared/room-versions.js";
+import { CREATABLE_ROOM_VERSION_IDS, DEFAULT_ROOM_VERSION_ID } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
-import { CLIENT_PREFIXES, param, requireJoined, roomIdParam, roomStub, type RoomStub } from "./client-common.js";
+import { parsePaginationToken, roomToken } from "../shared/pagination-token.js";
+import { CLIENT_PREFIXES, checkFilterParam, param, requireJoined, roomIdParam, roomStub, userStream, type RoomStub } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
 import { joinRemoteRoom, knockRemoteRoom, leaveRemoteRoom } from "./remote-membership.js";
 import { getAlias, insertAlias, insertRoom } from "./storage/rooms.js";
 
 const PREFIXES = CLIENT_PREFIXES;
-const SMALL_BODY = { maxBytes: 64 * 1024, allowEmpty: true };
+const SMALL_BODY = { maxBytes: 64 * 1024 };
+/** Membership actions whose fields are all optional or checked after: clients may send no body at all. */
+const MEMBERSHIP_BODY = { ...SMALL_BODY, allowEmpty: true };
 /** Room events are capped at 64 KiB by the room; the body may carry a little more before that check. */
-const EVENT_BODY = { maxBytes: 96 * 1024, allowEmpty: true };
+const EVENT_BODY = { maxBytes: 96 * 1024 };
 
 type Stub = RoomStub;
 
@@ -48,7 +51,7 @@ function clientEvent(json: string, eventId: string, roomId: string): ReturnType<
 async function createRoom(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
   const { body } = await readJsonBody(req, SMALL_BODY);
-  const plan = planCreateRoom(body, userId, new Set(SUPPORTED_ROOM_VERSION_IDS), DEFAULT_ROOM_VERSION_ID);
+  const plan = planCreateRoom(body, userId, new Set(CREATABLE_ROOM_VERSION_IDS), DEFAULT_ROOM_VERSION_ID);
   const server = req.config.serverName;
   let alias: string | undefined;
   if (plan.alias !== undefined) {
@@ -57,7 +60,6 @@ async function createRoom(req: SbRequest, env: Env): Promise<Response> {
     if (await getAlias(env.DB, alias)) throw new MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken");
     plan.events.push({ type: "m.room.canonical_alias", state_key: "", content: { alias } });
   }
-  if (plan.roomVersion === "12") throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", "Creating room version 12 rooms is not supported yet");
   const localpart = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => "abcdefghijklmnopqrstuvwxyzABCDEF"[b & 31]).join("");
   const roomId = `!${localpart}:${server}`;
   const stub = roomStub(env, roomId);
@@ -98,7 +100,7 @@ async function hubCandidates(stub: Stub, roomId: string, userId: string, via: st
 
 async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Response> {
   const { userId, deviceId } = await requireUser(req, env);
-  const { body } = await readJsonBody(req, SMALL_BODY);
+  const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
   const { roomId, via } = await resolveRoom(env, idOrAlias, req);
   const stub = roomStub(env, roomId);
   const info = await stub.info();
@@ -127,7 +129,7 @@ async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Respon
 
 async function leave(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  const { body } = await readJsonBody(req, SMALL_BODY);
+  const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
   const roomId = roomIdParam(req);
   const stub = roomStub(env, roomId);
   const reason = optReason(body);
@@ -163,7 +165,7 @@ async function knock(req: SbRequest, env: Env, idOrAlias: string): Promise<Respo
 
 async function invite(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  const { body } = await readJsonBody(req, SMALL_BODY);
+  const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
   const roomId = roomIdParam(req);
   const target = userIdField(body);
   const reason = optReason(body);
@@ -175,7 +177,7 @@ async function invite(req: SbRequest, env: Env): Promise<Response> {
 function moderation(membership: "leave" | "ban", requireCurrent?: "ban") {
   return async (req: SbRequest, env: Env): Promise<Response> => {
     const { userId } = await requireUser(req, env);
-    const { body } = await readJsonBody(req, SMALL_BODY);
+    const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
     const roomId = roomIdParam(req);
     const target = userIdField(body);
     const reason = optReason(body);
@@ -238,12 +240,16 @@ async function getStateEvent(req: SbRequest, env: Env): Promise<Response> {
   return json((JSON.parse(e.json) as Pdu).content);
 }
 
-/** Pagination tokens are timeline positions: "p<pos>" is the position a page starts after/before. */
-function parseToken(t: string | null): number | undefined {
-  if (t === null || t === "") return undefined;
-  const m = /^[pst](\d+)(?:_.*)?$/.exec(t);
-  if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Unknown pagination token");
-  return Number(m[1]);
+/**
+ * A /messages token as a room position: room tokens carry it; a sync token (next_batch) is mapped
+ * by the user's stream to the position that sync had delivered.
+ */
+async function roomPosition(env: Env, userId: string, roomId: string, raw: string | null, name: string): Promise<number | undefined> {
+  const token = parsePaginationToken(raw, name);
+  if (token === undefined || token.kind === "room") return token?.pos;
+  const pos = await userStream(env, userId).roomPositionAt(roomId, token.stream);
+  if (pos === "invalid") throw new MatrixError(400, "M_INVALID_PARAM", `Unknown sync token in ${name}`);
+  return pos === "unknown" ? undefined : pos;
 }
 
 async function messages(req: SbRequest, env: Env): Promise<Response> {
@@ -251,26 +257,16 @@ async function messages(req: SbRequest, env: Env): Promise<Response> {
   const roomId = roomIdParam(req);
   const stub = await requireJoined(env, roomId, userId);
   const q = new URL(req.url).searchParams;
+  checkFilterParam(q);
   const dir = q.get("dir") ?? "b";
   if (dir !== "b" && dir !== "f") throw new MatrixError(400, "M_INVALID_PARAM", "dir must be b or f");
   const limitRaw = Number(q.get("limit") ?? "10");
   if (!Number.isSafeInteger(limitRaw) || limitRaw < 0) throw new MatrixError(400, "M_INVALID_PARAM", "limit must be a non-negative integer");
   const limit = Math.min(Math.max(limitRaw, 1), 1000);
-  const from = parseToken(q.get("from"));
-  const to = parseToken(q.get("to"));
-  // A backwards page "from p<n>" holds events before position n+1 (n itself included).
-  const events = await stub.timeline(dir === "b" ? { from: from === undefined ? undefined : from + 1, dir, limit, view: "client" } : { from: from ?? 0, dir, limit, view: "client" });
-  const inRange = events.filter((e) => to === undefined || (dir === "b" ? e.pos > to : e.pos <= to));
-  const chunk = inRange.map((e) => clientEvent(e.json, e.eventId, roomId));
-  const info = await stub.info();
-  const start = from ?? (dir === "b" ? (info?.lastPos ?? 0) : 0);
-  const out: Record<string, unknown> = { chunk, start: `p${start}` };
-  const lastEvent = inRange[inRange.length - 1];
-  if (inRange.length === events.length && lastEvent !== undefined && events.length === limit) {
-    out["end"] = `p${dir === "b" ? lastEvent.pos - 1 : lastEvent.pos}`;
-  } else if (lastEvent !== undefined && dir === "f") {
-    out["end"] = `p${lastEvent.pos}`;
-  }
+  const [from, to] = await Promise.all([roomPosition(env, userId, roomId, q.get("from"), "from"), roomPosition(env, userId, roomId, q.get("to"), "to")]);
+  const page = await stub.messages({ userId, dir, limit, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+  const out: Record<string, unknown> = { chunk: page.events.map((e) => clientEvent(e.json, e.eventId, roomId)), start: q.get("from") || roomToken(page.start) };
+  if (page.end !== undefined) out["end"] = roomToken(page.end);
   return json(out);
 }
 

@@ -1,5 +1,8 @@
 // Checks X-Matrix request signatures (draft -04 "Request Authentication"). Every credential presented
-// must verify under a current key of its origin; any failure is 401 M_FORBIDDEN.
+// must verify under a current key of its origin; any failure (no header, a malformed one, a wrong
+// destination, an unknown key, a bad signature) is 401 M_UNAUTHORIZED, Matrix's code for a request
+// that is not correctly authenticated, as Synapse answers; draft -04 names M_FORBIDDEN, which Matrix
+// keeps for an authenticated server that may not do the thing (403).
 
 import { decodeBase64 } from "../shared/base64.js";
 import { canonicalJsonBytes } from "../shared/canonical-json.js";
@@ -10,7 +13,7 @@ import { parseXMatrixHeader, signedRequestObject, type XMatrixCredentials } from
 import type { Config } from "./config.js";
 import type { VerifyKeyLookup } from "./remote-keys.js";
 
-const forbidden = (message: string): MatrixError => new MatrixError(401, "M_FORBIDDEN", message);
+const unauthorized = (message: string): MatrixError => new MatrixError(401, "M_UNAUTHORIZED", message);
 
 /** At most this many credentials are checked; more is no legitimate key rotation. */
 const MAX_CREDENTIALS = 8;
@@ -40,12 +43,12 @@ export async function authenticateFederationRequest(
   keys: VerifyKeyLookup,
 ): Promise<ServerName> {
   const header = req.headers.get("authorization");
-  if (header === null) throw forbidden("Missing Authorization header");
+  if (header === null) throw unauthorized("Missing Authorization header");
   const credentials = parseXMatrixHeader(header);
-  if (credentials.length === 0) throw forbidden("Missing X-Matrix Authorization header");
-  if (credentials.length > MAX_CREDENTIALS) throw forbidden("Too many X-Matrix credentials");
+  if (credentials.length === 0) throw unauthorized("Missing X-Matrix Authorization header");
+  if (credentials.length > MAX_CREDENTIALS) throw unauthorized("Too many X-Matrix credentials");
   const origin = credentials[0]?.origin as ServerName;
-  if (credentials.some((c) => c.origin !== origin)) throw forbidden("X-Matrix credentials name different origins");
+  if (credentials.some((c) => c.origin !== origin)) throw unauthorized("X-Matrix credentials name different origins");
 
   const uri = requestTarget(req.url);
   const contents = content === undefined ? [undefined, {}] : [content];
@@ -62,24 +65,24 @@ async function checkCredential(
   keys: VerifyKeyLookup,
 ): Promise<void> {
   if (c.destination !== undefined && c.destination !== us) {
-    throw forbidden(`Request is for ${c.destination}, not this server`);
+    throw unauthorized(`Request is for ${c.destination}, not this server`);
   }
   let sig: Uint8Array;
   try {
     sig = decodeBase64(c.sig);
   } catch {
-    throw forbidden("X-Matrix sig is not base64");
+    throw unauthorized("X-Matrix sig is not base64");
   }
   const publicKey = await keys.getVerifyKey(c.origin, c.key);
-  if (!publicKey) throw forbidden(`No current key ${c.key} for ${c.origin}`);
+  if (!publicKey) throw unauthorized(`No current key ${c.key} for ${c.origin}`);
   for (const content of contents) {
     let bytes: Uint8Array;
     try {
       bytes = canonicalJsonBytes(signedRequestObject(method, uri, c.origin, c.destination ?? us, content));
     } catch {
-      throw forbidden("Request body cannot be signed (not canonical JSON)");
+      throw unauthorized("Request body cannot be signed (not canonical JSON)");
     }
     if (await verifyEd25519(publicKey, sig, bytes)) return;
   }
-  throw forbidden(`Signature error on request (key ${c.key} of ${c.origin})`);
+  throw unauthorized(`Signature error on request (key ${c.key} of ${c.origin})`);
 }

@@ -66,7 +66,11 @@ export async function readBodyBytes(req: Request, maxBytes: number): Promise<Uin
 
 export interface BodyOptions extends Partial<JsonLimits> {
   maxBytes: number;
-  /** Treat an empty body as {} (clients often send none on POST). */
+  /**
+   * Treat an empty body as {}. Only for endpoints whose body is all optional fields and where
+   * clients send none (join, leave, invite/kick/ban/unban, forget: Synapse accepts none there too);
+   * everywhere else no body at all is 400 M_NOT_JSON, never an empty event or profile.
+   */
   allowEmpty?: boolean;
 }
 

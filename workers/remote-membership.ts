@@ -7,7 +7,7 @@ import type { Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { isRoomId, serverNameOf } from "../shared/ids.js";
 import { buildLpdu } from "../shared/lpdu.js";
-import { getRoomVersion, SUPPORTED_ROOM_VERSION_IDS } from "../shared/room-versions.js";
+import { getRoomVersion, REMOTE_JOIN_ROOM_VERSION_IDS } from "../shared/room-versions.js";
 import type { Config } from "./config.js";
 import { checkInboundPdu } from "./event-checks.js";
 import { LM_PREFIX } from "../shared/federation-paths.js";
@@ -36,7 +36,7 @@ async function handshake(
   membership: Membership,
   extraContent: Record<string, unknown>,
 ): Promise<{ answer: unknown; versionId: string }> {
-  const ver = SUPPORTED_ROOM_VERSION_IDS.map((v) => `ver=${encodeURIComponent(v)}`).join("&");
+  const ver = REMOTE_JOIN_ROOM_VERSION_IDS.map((v) => `ver=${encodeURIComponent(v)}`).join("&");
   const make = await federationRequest(
     config,
     undefined,

@@ -2,16 +2,18 @@
 // Outbound service and of the destination and user-stream objects. Only the facade calls this; the
 // engine sees the ports, so tests can run it on in-memory fakes.
 
-import type { RoomState } from "../../shared/room-state.js";
+import type { Pdu } from "../../shared/event.js";
+import type { RoomState, StrippedStateEvent } from "../../shared/room-state.js";
 import { parseSigningKeySecret, type SigningKey } from "../../shared/signing-key.js";
 import { indexEvents } from "../event-index.js";
+import { BackfillStore } from "../room-backfill-storage.js";
 import { FanOutLog } from "../room-fanout.js";
 import { RoomMls } from "../room-mls.js";
 import { RoomStorage } from "../room-storage.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
 import { MlsListener } from "./mls-listener.js";
-import { LocalNotifier } from "./notifier.js";
+import { LocalNotifier, strippedOf } from "./notifier.js";
 import { Outbox } from "./outbox.js";
 import type { EnginePorts } from "./ports.js";
 import { RoomReads } from "./reads.js";
@@ -27,7 +29,8 @@ export interface RoomParts {
   listeners: CommitListener[];
   reads: RoomReads;
   ports: EnginePorts;
-  notifyInvite(userId: string, roomId: string, strippedJson: string): Promise<void>;
+  /** An invite for a local user to a room hosted elsewhere (kept until they join or reject it); their stream learns of it. */
+  storeInvite(userId: string, pdu: Pdu, stripped: StrippedStateEvent[], origin: string, roomVersion: string | undefined): Promise<void>;
 }
 
 export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, core: () => RoomCore | undefined): RoomParts {
@@ -62,7 +65,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     indexer,
     notifier,
     listeners: [outbox, indexer, welcomes, notifier],
-    reads: new RoomReads(store, state, () => core()?.version),
+    reads: new RoomReads(store, new BackfillStore(ctx.storage.sql), state, () => core()?.version, transaction),
     ports: {
       serverName: env.SERVER_NAME,
       signingKey: () => (signingKey ??= parseSigningKeySecret(env.SIGNING_KEY)),
@@ -75,6 +78,10 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
         enqueue: async (server, items) => void (await destination(server).enqueue(server, items)),
       },
     },
-    notifyInvite: async (userId, roomId, strippedJson) => void (await stream(userId).notifyInvite(roomId, strippedJson)),
+    storeInvite: async (userId, pdu, stripped, origin, roomVersion) => {
+      if (roomVersion !== undefined) store.setMeta("invite_room_version", roomVersion);
+      store.putInvite(userId, JSON.stringify(pdu), JSON.stringify(stripped), origin);
+      await stream(userId).notifyInvite(pdu.room_id as string, JSON.stringify([...stripped, strippedOf(pdu)]));
+    },
   };
 }

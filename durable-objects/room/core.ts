@@ -174,6 +174,12 @@ export class RoomCore {
     for (const l of this.listeners) l.settle?.();
   }
 
+  /** Whether `redaction` strips `target` under the room's rules (also for history fetched late). */
+  mayRedact(redactionId: string, redaction: Pdu, targetId: string, target: Pdu): boolean {
+    const createEvent = this.state.get("m.room.create", "");
+    return redactionMayBeApplied(redaction, target, { redactionId, targetId, state: this.state, version: this.identity.version.authRules, ...(createEvent ? { createEvent } : {}) });
+  }
+
   /**
    * The event an accepted redaction strips, when the rules let it (shared/redaction-auth.ts): the
    * redaction's sender holds the redact level or shares a server with the target's sender.
@@ -185,9 +191,7 @@ export class RoomCore {
     const stored = this.store.getEvent(targetId);
     if (!stored) return undefined;
     const target = JSON.parse(stored.json) as Pdu;
-    const createEvent = this.state.get("m.room.create", "");
-    const ok = redactionMayBeApplied(pdu, target, { redactionId: eventId, targetId, state: this.state, version: this.identity.version.authRules, ...(createEvent ? { createEvent } : {}) });
-    if (!ok) return undefined;
+    if (!this.mayRedact(eventId, pdu, targetId, target)) return undefined;
     const stateEntry = typeof target.state_key === "string" && this.state.eventIdOf(target.type, target.state_key) === targetId;
     return { targetId, target, stateEntry };
   }

@@ -10,13 +10,15 @@ import { rejected, type Rejected } from "./verdict.js";
 
 /** Auth events from current state; the previous event is the tip, so the log stays a line. */
 export function linksFor(core: RoomCore, e: Pick<Pdu, "type" | "sender" | "state_key" | "content">): { authEvents: string[]; prevEvents: string[]; depth?: number } {
-  if (e.type === "m.room.create") return { authEvents: [], prevEvents: [], depth: 1 };
+  // Only a room's first event goes unlinked: any later create event names the last event, so the
+  // auth rules ("a create event has no prev_events") refuse it.
+  const last = core.last;
+  if (e.type === "m.room.create" && !last) return { authEvents: [], prevEvents: [], depth: 1 };
   const authEvents: string[] = [];
   for (const [type, key] of core.version.authEventKeys(e)) {
     const id = core.state.eventIdOf(type, key);
     if (id !== undefined && !authEvents.includes(id)) authEvents.push(id);
   }
-  const last = core.last;
   return { authEvents, prevEvents: last ? [last.eventId] : [], depth: (last?.pdu.depth ?? 0) + 1 };
 }
 

@@ -12,6 +12,8 @@ import { buildLocalPdu } from "../../shared/local-event.js";
 import { completeLpdu, completeLpduWithId } from "../../shared/lpdu.js";
 import { checkEncryptionEvent, ENCRYPTION_EVENT, encryptionOfCreate } from "../../shared/room-encryption.js";
 import { membershipOf } from "../../shared/room-state.js";
+import type { RoomVersion } from "../../shared/room-version.js";
+import { getRoomVersion } from "../../shared/room-versions.js";
 import { authChainOf } from "../room-history.js";
 import type { RoomCore } from "./core.js";
 import { eventFields, linksFor, membershipShapeError } from "./lm-common.js";
@@ -21,20 +23,24 @@ import { rejected, rejectedBy, type Accepted, type Rejected, type Verdict } from
 import type { Writer } from "./writer.js";
 
 /**
- * Why a room with these initial events cannot be created, checked before anything is stored: one
- * whose encryption the hub cannot enforce, or whose initial state would already weaken it.
+ * The version of a room about to be created here, checked before anything is stored: a known
+ * version, a local creator, and encryption the hub can enforce that the initial state does not
+ * already weaken. Throws the refusal.
  */
-export function initialEventsRefusal(events: readonly InitialEvent[]): MatrixError | undefined {
+export function creationVersion(versionId: string, creatorIsLocal: boolean, events: readonly InitialEvent[]): RoomVersion {
+  const version = getRoomVersion(versionId);
+  if (!version) throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Unsupported room version ${versionId}`);
+  if (!creatorIsLocal) throw new MatrixError(403, "M_FORBIDDEN", "Only local users can create rooms here");
   const encryption = encryptionOfCreate(events.find((e) => e.type === "m.room.create")?.content);
-  if (!encryption.ok) return new MatrixError(400, "M_BAD_JSON", encryption.reason);
+  if (!encryption.ok) throw new MatrixError(400, "M_BAD_JSON", encryption.reason);
   let current: JsonObject | undefined;
   for (const e of events) {
     if (e.type !== ENCRYPTION_EVENT || e.state_key !== "") continue;
     const verdict = checkEncryptionEvent(encryption.encryption, current, e.content);
-    if (!verdict.ok) return new MatrixError(403, "M_FORBIDDEN", `Encryption cannot be weakened: ${verdict.reason}`);
+    if (!verdict.ok) throw new MatrixError(403, "M_FORBIDDEN", `Encryption cannot be weakened: ${verdict.reason}`);
     current = e.content;
   }
-  return undefined;
+  return version;
 }
 
 export class LmHub implements RoomProtocol {

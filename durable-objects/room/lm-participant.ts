@@ -153,6 +153,12 @@ export class LmParticipant implements RoomProtocol {
     return undefined;
   }
 
+  /** The hub's backfill, verified by the Worker: a replica starts at its join. */
+  async olderHistory(upTo: string, limit: number): Promise<Pdu[] | undefined> {
+    const res = await this.ports.federation.backfillVerified(this.hub, this.core.roomId, upTo, limit, this.core.version.id);
+    return "pdus" in res ? (res.pdus as unknown as Pdu[]) : undefined;
+  }
+
   async send(sender: string, event: LocalEvent, txn?: { deviceId: string; txnId: string }): Promise<Verdict> {
     // A retry whose first attempt already built an LPDU (its client gave up, or this object
     // restarted while waiting) waits for that LPDU rather than sending the hub a second event.

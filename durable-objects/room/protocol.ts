@@ -42,6 +42,8 @@ export interface RoomProtocol {
   membershipTemplate(userId: string, membership: MembershipKind): { template: JsonObject; roomVersion: string } | Rejected;
   /** send_join / send_leave / send_knock. */
   membershipAnswer(w: Writer, origin: string, lpdu: Lpdu, membership: MembershipKind): Promise<JoinAnswer | Rejected>;
+  /** Where history older than this server's copy comes from (verified PDUs up to `upTo`); absent when it holds it all. */
+  olderHistory?(upTo: string, limit: number): Promise<Pdu[] | undefined>;
   /** The servers an event this server commits is sent to. */
   destinationsOf(pdu: Pdu): string[];
   /** The hub refused an LPDU this server sent; `details` is the rest of its failed_pdus entry. */

@@ -7,8 +7,13 @@ import type { Lpdu, Pdu } from "../../shared/event.js";
 import { lpduFromPdu } from "../../shared/lpdu.js";
 import type { RoomState } from "../../shared/room-state.js";
 import type { RoomVersion } from "../../shared/room-version.js";
+import { backfillOnce, type BackfillOutcome } from "../room-backfill.js";
+import type { BackfillStore } from "../room-backfill-storage.js";
 import { authChainOf, backfillFrom, syncSlice, type SyncSliceArgs } from "../room-history.js";
+import { pageMessages, type MessagesArgs, type MessagesPage } from "../room-messages.js";
 import type { RoomStorage, StoredEvent } from "../room-storage.js";
+import type { RoomCore } from "./core.js";
+import type { RoomProtocol } from "./protocol.js";
 
 export type View = "federation" | "client";
 
@@ -42,12 +47,43 @@ export interface SyncView {
 }
 
 export class RoomReads {
+  private backfilling: Promise<BackfillOutcome> | undefined;
+
   constructor(
     private readonly store: RoomStorage,
+    /** History older than a participant's replica, fetched on demand (room-backfill.ts). */
+    private readonly history: BackfillStore,
     private readonly state: RoomState,
     /** The room's version once it is known (redacted events exist only then). */
     private readonly version: () => RoomVersion | undefined,
+    private readonly transaction: (fn: () => void) => void,
   ) {}
+
+  info(core: RoomCore, protocol: RoomProtocol): RoomInfo {
+    const { roomId, version, hub } = core.identity;
+    return { roomId, version: version.id, hub, isHub: protocol.isHub, lastPos: core.last?.pos ?? 0, stateCount: this.state.size };
+  }
+
+  /** /messages: a page of the room, fetching older history as it goes where the protocol has a source for it. */
+  async messages(core: RoomCore, protocol: RoomProtocol, args: MessagesArgs): Promise<MessagesPage> {
+    const source = protocol.olderHistory ? (upTo: string, limit: number) => protocol.olderHistory?.(upTo, limit) ?? Promise.resolve(undefined) : undefined;
+    const page = await pageMessages({ store: this.store, history: this.history, ...(source ? { backfill: () => this.backfillOnce(core, source) } : {}) }, args);
+    return { ...page, events: this.forClients(page.events) };
+  }
+
+  /** One page of older history; concurrent callers share one fetch. */
+  private backfillOnce(core: RoomCore, fetch: (upTo: string, limit: number) => Promise<Pdu[] | undefined>): Promise<BackfillOutcome> {
+    this.backfilling ??= backfillOnce({
+      roomId: core.roomId,
+      version: core.version,
+      store: this.store,
+      history: this.history,
+      fetch,
+      transaction: this.transaction,
+      redactionApplies: (redactionId, redaction, targetId, target) => core.mayRedact(redactionId, redaction, targetId, target),
+    }).finally(() => (this.backfilling = undefined));
+    return this.backfilling;
+  }
 
   /** Events as clients see them: redacted ones stripped, with `unsigned.redacted_because`. */
   forClients<T extends { eventId: string; json: string }>(rows: T[]): T[] {

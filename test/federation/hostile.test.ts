@@ -86,7 +86,7 @@ describe("hostile federation peers", () => {
       return formatXMatrixHeader({ origin: p1.name as ServerName, destination: hub.name as ServerName, key: keyId, sig });
     }
 
-    it("refuses forged, misdirected, unknown-key, missing and malformed X-Matrix credentials with 401 M_FORBIDDEN, storing nothing", async () => {
+    it("refuses forged, misdirected, unknown-key, missing and malformed X-Matrix credentials with 401 M_UNAUTHORIZED, storing nothing", async () => {
       const refusedBodies: string[] = [];
       const attempt = async (what: string, send: (path: string, body: unknown) => Promise<Response>) => {
         const body = marker(what);
@@ -94,7 +94,7 @@ describe("hostile federation peers", () => {
         const txn = { pdus: [await bobsLpdu(body)] };
         const res = await send(sendPath(), txn);
         const json = (await res.json()) as { errcode?: string };
-        expect([what, res.status, json.errcode]).toEqual([what, 401, "M_FORBIDDEN"]);
+        expect([what, res.status, json.errcode]).toEqual([what, 401, "M_UNAUTHORIZED"]);
       };
       const put = (path: string, body: unknown, authorization?: string) =>
         fetch(`${hub.url}${path}`, {
@@ -148,10 +148,10 @@ describe("hostile federation peers", () => {
         signingKeySecret: freshKeySecret(keyVersionOf(p1)),
       });
       expect(res.status).toBe(401);
-      expect(res.body.errcode).toBe("M_FORBIDDEN");
+      expect(res.body.errcode).toBe("M_UNAUTHORIZED");
       const state = await fed(p1, hub, "GET", `/_matrix/federation/v1/state_ids/${enc(roomId)}?event_id=${enc("$x")}`, undefined, { destination: p2.name });
       expect(state.status).toBe(401);
-      expect(state.body.errcode).toBe("M_FORBIDDEN");
+      expect(state.body.errcode).toBe("M_UNAUTHORIZED");
     });
   });
 

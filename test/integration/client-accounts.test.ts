@@ -212,10 +212,12 @@ describe("registration", () => {
     expect(await snapshot()).toBe(before);
   });
 
-  it("answers an empty body with the auth flows", async () => {
-    const res = await call("POST", "/_matrix/client/v3/register");
+  it("answers an empty object with the auth flows, and no body at all with 400 M_NOT_JSON", async () => {
+    const res = await call("POST", "/_matrix/client/v3/register", { body: {} });
     expect(res.status).toBe(401);
     expect(res.json["flows"]).toEqual([{ stages: ["m.login.dummy"] }]);
+    const none = await call("POST", "/_matrix/client/v3/register");
+    expect([none.status, none.json["errcode"]]).toEqual([400, "M_NOT_JSON"]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MatrixError } from "../../shared/errors.js";
 import { LM_PREFIX } from "../../shared/federation-paths.js";
@@ -31,7 +31,7 @@ async function expect401(p: Promise<unknown>, message?: RegExp): Promise<void> {
   );
   expect(err).toBeInstanceOf(MatrixError);
   expect((err as MatrixError).status).toBe(401);
-  expect((err as MatrixError).errcode).toBe("M_FORBIDDEN");
+  expect((err as MatrixError).errcode).toBe("M_UNAUTHORIZED");
   if (message) expect((err as MatrixError).message).toMatch(message);
 }
 
@@ -76,7 +76,7 @@ describe("authenticateFederationRequest", () => {
     expect(await authenticateFederationRequest(request("GET", path, header), undefined, config, keys)).toBe(remote.name);
   });
 
-  it("rejects a signature made by another key with 401 M_FORBIDDEN", async () => {
+  it("rejects a signature made by another key with 401 M_UNAUTHORIZED", async () => {
     const remote = await fakeServer("forged.remote.example");
     const forger = await newKey("k1");
     stubFetch(noWellKnown, serveKeys(remote, () => remote.keyDocument()));
@@ -204,6 +204,29 @@ describe("authenticateFederationRequest", () => {
     const { config, keys } = await setup();
     const path = "/_matrix/federation/v1/version";
     await expect401(authenticateFederationRequest(request("GET", path, [await a.sign(US, "GET", path), await b.sign(US, "GET", path)]), undefined, config, keys), /different origins/);
+  });
+});
+
+describe("federation answers through the worker", () => {
+  const makeJoin = `/_matrix/federation/v1/make_join/${encodeURIComponent("!r:hub.test")}/${encodeURIComponent("@someone:elsewhere.example")}?ver=org.matrix.i-d.ralston-mimi-linearized-matrix.02`;
+  const fetchWorker = async (path: string, authorization?: string) => {
+    const res = await exports.default.fetch(new Request(`https://${US}${path}`, { headers: authorization === undefined ? {} : { authorization } }));
+    return [res.status, ((await res.json()) as { errcode?: string }).errcode];
+  };
+
+  it("answers a request without an Authorization header, or with a malformed or forged one, with 401 M_UNAUTHORIZED", async () => {
+    const remote = await fakeServer("noauth.remote.example");
+    stubFetch(noWellKnown, serveKeys(remote, () => remote.keyDocument()));
+    expect(await fetchWorker(makeJoin)).toEqual([401, "M_UNAUTHORIZED"]);
+    expect(await fetchWorker(makeJoin, "X-Matrix origin")).toEqual([401, "M_UNAUTHORIZED"]);
+    expect(await fetchWorker(makeJoin, await remote.sign(US, "GET", makeJoin, undefined, await newKey("k1")))).toEqual([401, "M_UNAUTHORIZED"]);
+  });
+
+  it("answers a correctly signed server that may not do the thing with 403 M_FORBIDDEN", async () => {
+    const remote = await fakeServer("notallowed.remote.example");
+    stubFetch(noWellKnown, serveKeys(remote, () => remote.keyDocument()));
+    // make_join for a user of another server: authenticated, but not this origin's to ask.
+    expect(await fetchWorker(makeJoin, await remote.sign(US, "GET", makeJoin))).toEqual([403, "M_FORBIDDEN"]);
   });
 });
 

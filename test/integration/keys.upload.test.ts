@@ -123,7 +123,7 @@ describe("the draft's device endpoint", () => {
     const s = await register("devep");
     await uploadOk(s, { device_keys: await s.keys.deviceKeys() });
     const res = await call("GET", `${LM_PREFIX}/user/${enc(s.userId)}/device/DEV1`);
-    expectError(res, 401, "M_FORBIDDEN");
+    expectError(res, 401, "M_UNAUTHORIZED");
   });
 });
 

@@ -25,6 +25,18 @@ describe("LM 3: the create event", () => {
   ]);
 });
 
+describe("LM 3.1: a room has one create event", () => {
+  // A member's own create event, unlinked (as the room once built it) or linked to the last event:
+  // either way the room's existing create event must stay the only one.
+  const r = room();
+  const second = (extra: Partial<Pdu>) => createEvent("lm", BOB, {}, { room_id: r.roomId, ...extra });
+  table([
+    ["LM 3.1: a second create event without prev_events is rejected", () => r.check(second({ prev_events: [] })), "3.1"],
+    ["LM 3.1: a second create event linked to the room's last event is rejected", () => r.check(second({ prev_events: ["$last"] })), "3.1"],
+    ["LM 3.1: the same event as a room's first is allowed", () => checkCreate("lm", createEvent("lm", BOB)), A],
+  ]);
+});
+
 describe("LM 4: auth events", () => {
   const r = room();
   const msg = () => r.msg(ALICE);
@@ -253,7 +265,8 @@ describe("LM hostile input", () => {
   ];
   it.each(odd)("never throws when %s", (_n, e, expected) => {
     const authEvents = Array.isArray(e.auth_events) ? r.input(e).authEvents : [];
-    const res = checkAuthLm({ event: e, state: r.state, authEvents });
+    // A create event is checked as a room's first event: in a room that has one, it is refused outright.
+    const res = e.type === "m.room.create" ? checkCreate("lm", e) : checkAuthLm({ event: e, state: r.state, authEvents });
     if (expected === A) expect(res).toEqual({ allowed: true });
     else expect(res).toMatchObject({ allowed: false, rule: expected });
   });

@@ -89,6 +89,18 @@ describe.each(VERSIONS)("Matrix v$v auth rules", (ver) => {
     ]);
   });
 
+  describe("1.1: a room has one create event", () => {
+    // A member's own create event, unlinked (as the room once built it) or linked to the last event:
+    // either way the room's existing create event must stay the only one.
+    const r = room();
+    const second = (extra: Partial<Pdu>) => createEvent(V, BOB, {}, V === "11" ? { room_id: r.roomId, ...extra } : extra);
+    run([
+      ["1.1", "a second create event without prev_events is rejected", () => r.check(second({ prev_events: [] })), "1.1"],
+      ["1.1", "a second create event linked to the room's last event is rejected", () => r.check(second({ prev_events: ["$last"] })), "1.1"],
+      ["1.1", "the same event as a room's first is allowed", () => checkCreate(V, createEvent(V, BOB)), A],
+    ]);
+  });
+
   describe("room ID, auth events and m.federate", () => {
     const r = room({ members: { [ALICE]: "join", [BOB]: "join" } });
     const msg = () => r.msg(ALICE);

@@ -14,7 +14,7 @@ import {
   tryParseXMatrix,
 } from "../../shared/x-matrix.js";
 
-function expectForbidden401(f: () => unknown): void {
+function expectUnauthorized401(f: () => unknown): void {
   let thrown: unknown;
   try {
     f();
@@ -23,7 +23,7 @@ function expectForbidden401(f: () => unknown): void {
   }
   expect(thrown).toBeInstanceOf(MatrixError);
   expect((thrown as MatrixError).status).toBe(401);
-  expect((thrown as MatrixError).errcode).toBe("M_FORBIDDEN");
+  expect((thrown as MatrixError).errcode).toBe("M_UNAUTHORIZED");
 }
 
 describe("parseXMatrixHeader", () => {
@@ -93,8 +93,8 @@ describe("parseXMatrixHeader", () => {
     ["garbage between parameters", 'X-Matrix origin="a.org" key="ed25519:0",sig="AAAA"'],
     ["a token68 instead of parameters", "X-Matrix abcdef=="],
     ["a scheme glued to a quote", 'X-Matrix"origin"'],
-  ])("rejects %s with 401 M_FORBIDDEN", (_what, header) => {
-    expectForbidden401(() => parseXMatrixHeader(header));
+  ])("rejects %s with 401 M_UNAUTHORIZED", (_what, header) => {
+    expectUnauthorized401(() => parseXMatrixHeader(header));
   });
 
   it("tryParseXMatrix answers undefined instead of throwing", () => {

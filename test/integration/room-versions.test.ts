@@ -1,0 +1,58 @@
+// The room versions this server advertises are the ones it can create and join: /capabilities
+// lists exactly what createRoom accepts, and make_join asks a remote hub only for versions a
+// room hosted elsewhere can be joined in.
+
+import { exports } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { LM_ROOM_VERSION_ID } from "../../shared/room-versions.js";
+import { noWellKnown, stubFetch } from "./fake-remote.js";
+
+const C = "/_matrix/client/v3";
+const enc = encodeURIComponent;
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function call(method: string, path: string, token?: string, body?: unknown) {
+  const headers: Record<string, string> = {};
+  if (token) headers["authorization"] = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await exports.default.fetch(new Request(`https://hub.test${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+let n = 0;
+async function register(stem: string): Promise<string> {
+  const r = await call("POST", `${C}/register`, undefined, { username: `${stem}${++n}${Date.now().toString(36)}`, password: "pw-pw-pw-pw", auth: { type: "m.login.dummy" } });
+  return r.json["access_token"] as string;
+}
+
+describe("advertised room versions", () => {
+  it("/capabilities lists exactly the versions createRoom accepts, the default among them, and not version 12", async () => {
+    const token = await register("versions");
+    const caps = (await call("GET", `${C}/capabilities`, token)).json["capabilities"] as Record<string, { default: string; available: Record<string, string> }>;
+    const { default: def, available } = caps["m.room_versions"] as { default: string; available: Record<string, string> };
+    expect(Object.keys(available)).toContain(def);
+    expect(Object.keys(available)).not.toContain("12");
+    for (const version of Object.keys(available)) {
+      const created = await call("POST", `${C}/createRoom`, token, { room_version: version });
+      expect([version, created.status]).toEqual([version, 200]);
+      const create = await call("GET", `${C}/rooms/${enc(created.json["room_id"] as string)}/state/m.room.create/`, token);
+      expect(create.json["room_version"]).toBe(version);
+    }
+    const v12 = await call("POST", `${C}/createRoom`, token, { room_version: "12" });
+    expect([v12.status, v12.json["errcode"]]).toEqual([400, "M_UNSUPPORTED_ROOM_VERSION"]);
+  });
+
+  it("asks a remote hub's make_join only for versions a room hosted elsewhere can be joined in", async () => {
+    const token = await register("remotejoin");
+    const f = stubFetch(noWellKnown, (req) =>
+      req.url.includes("/make_join/") ? new Response(JSON.stringify({ errcode: "M_NOT_FOUND", error: "no such room" }), { status: 404, headers: { "content-type": "application/json" } }) : undefined,
+    );
+    const res = await call("POST", `${C}/join/${enc("!far:hub.remote.example")}`, token, {});
+    expect(res.status).toBe(404);
+    const make = f.requests.find((r) => r.url.includes("/make_join/"));
+    expect(make && new URL(make.url).searchParams.getAll("ver")).toEqual([LM_ROOM_VERSION_ID]);
+  });
+});
