@@ -1,12 +1,10 @@
 // One remote server's delivery queue. It sends, in transactions of at most 50 PDUs and 100 EDUs,
 // one transaction in flight at a time as the draft requires of a sender:
-// - hub rooms' events, which it pulls from each room's outbox (the durable record of what this
-//   server still needs) after the room announces them, and reports back as delivered; it keeps only
-//   its place per room, in memory, so fan-out writes nothing here. A busy queue learns of new events
-//   from each pull's answer (the room's tip) rather than from announcements. Should this object
-//   restart, the rooms announce again (Room.mayBeIdle, Room.reannounce);
-// - items with no other durable home (our participant rooms' LPDUs for their hub, EDUs), which it
-//   stores in SQLite.
+// - hub rooms' events, pulled from each room's outbox (the durable record of what this server still
+//   needs) after the room announces them, and reported back as delivered; only its place per room is
+//   kept, in memory. A busy queue learns of new events from each pull's answer (the room's tip);
+//   should this object restart, the rooms announce again (durable-objects/room/outbox.ts);
+// - items with no other durable home (our participant rooms' LPDUs for their hub, EDUs), in SQLite.
 // A transaction keeps its ID across retries so the receiver can answer a repeat without processing
 // it again. Retries back off and are driven by the DO alarm.
 
@@ -68,10 +66,7 @@ interface RoomCursor {
   sent: number | null;
   /** The room has not been told `sent` yet. */
   unreported: boolean;
-  /**
-   * Pull once even if nothing new was announced: after failed sends the room, which announces only
-   * to queues it expects to go quiet, may have stopped telling this one about its events.
-   */
+  /** Pull once even if nothing new was announced: after failed sends the room may have stopped announcing to this queue. */
   probe: boolean;
 }
 const SCHEMA = [
@@ -100,10 +95,7 @@ export class Destination extends DurableObject<Env> {
   private reportTimer: ReturnType<typeof setTimeout> | undefined;
   /** Kept in memory: writing it after every transaction would cost a write transaction each. */
   private lastSuccessTs: number | undefined;
-  /**
-   * The meta table as last read or written by this object, its only writer. Reads on the hot path
-   * (every enqueue and transaction) come from here instead of a SELECT each.
-   */
+  /** The meta table as this object, its only writer, last read or wrote it: hot-path reads skip a SELECT. */
   private readonly metaCache = new Map<string, string | undefined>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -293,7 +285,7 @@ export class Destination extends DurableObject<Env> {
         cursor.available = Math.max(cursor.available, batch.tip);
         cursor.probe = false;
       } catch (e) {
-        // Left for later: the room announces again while its events wait (Room.reannounce).
+        // Left for later: the room announces again while its events wait (Outbox.reannounce).
         console.error(`pulling ${roomId}'s events for ${destination} failed`, e);
         continue;
       }
