@@ -10,7 +10,7 @@ import { badJson, MatrixError, notFound, forbidden } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isEventId } from "../shared/ids.js";
 import { actionLevel } from "../shared/power-levels.js";
-import { DEFAULT_ROOM_VERSION_ID, LM_ROOM_VERSION_ID, SUPPORTED_ROOM_VERSION_IDS } from "../shared/room-versions.js";
+import { DEFAULT_ROOM_VERSION_ID, SUPPORTED_ROOM_VERSIONS } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { CLIENT_PREFIXES, clientEventOf, param, requireJoined, requireSelf, roomIdParam, roomPower, userIdParam, userStream } from "./client-common.js";
 import { requireUser } from "./client-auth.js";
@@ -43,8 +43,7 @@ function optString(body: Record<string, unknown>, key: string): string | undefin
 
 async function capabilities(req: SbRequest, env: Env): Promise<Response> {
   await requireUser(req, env);
-  // The LM version is an Internet-Draft's, hence "unstable" in Matrix's sense; 11 and 12 are final.
-  const available = Object.fromEntries(SUPPORTED_ROOM_VERSION_IDS.map((id) => [id, id === LM_ROOM_VERSION_ID ? "unstable" : "stable"]));
+  const available = Object.fromEntries(SUPPORTED_ROOM_VERSIONS.map((v) => [v.id, v.stable ? "stable" : "unstable"]));
   return json({
     capabilities: {
       "m.change_password": { enabled: false },

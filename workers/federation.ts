@@ -17,7 +17,7 @@ import type { RouteTable, SbRequest } from "./app.js";
 import { asLpdu, checkInboundLpdu, checkInboundPdu } from "./event-checks.js";
 import { handleE2eeEdus } from "./federation-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
-import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "./federation-paths.js";
+import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "../shared/federation-paths.js";
 import { json, readJsonBody , pathParam } from "./http.js";
 import { remoteKeyStore } from "./remote-keys.js";
 import { getUser } from "./storage/users.js";

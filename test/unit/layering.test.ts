@@ -179,6 +179,29 @@ describe("layering rules on the repository", () => {
   it("has no import cycles among shared/, durable-objects/ and workers/", () => {
     expect(findCycles(importGraph(repo)).map((c) => c.join(" -> "))).toEqual([]);
   });
+
+  it("the LM and Matrix auth rules share code only through auth-rules-common.ts", () => {
+    const graph = importGraph(repo);
+    expect(graph.get("shared/auth-rules-matrix.ts")).not.toContain("shared/auth-rules-lm.ts");
+    expect(graph.get("shared/auth-rules-lm.ts")).not.toContain("shared/auth-rules-matrix.ts");
+    expect(graph.get("shared/auth-rules-matrix.ts")).toContain("shared/auth-rules-common.ts");
+  });
+
+  it("the LM federation path prefix is spelled out once, in shared/federation-paths.ts", () => {
+    const files = new Map<RelPath, string>();
+    const walk = (dir: string): void => {
+      for (const name of readdirSync(dir)) {
+        if (name === "node_modules" || name.startsWith(".")) continue;
+        const full = join(dir, name);
+        if (statSync(full).isDirectory()) walk(full);
+        else if (/\.(ts|mts|js|mjs)$/.test(name)) files.set(relative(ROOT, full).split(sep).join("/"), readFileSync(full, "utf8"));
+      }
+    };
+    for (const dir of [...LAYERS, "test", "bench", "scripts", "bin"]) if (existsSync(join(ROOT, dir))) walk(join(ROOT, dir));
+    // Split so this file does not match itself.
+    const prefix = "/_matrix/federation/unstable/" + "org.matrix.i-d.ralston-mimi-linearized-matrix.02";
+    expect([...files].filter(([, text]) => text.includes(prefix)).map(([p]) => p)).toEqual(["shared/federation-paths.ts"]);
+  });
 });
 
 describe("importSpecifiers", () => {
