@@ -1,4 +1,4 @@
-// Enforces DESIGN.md "Layering rules" on the source tree: shared/ stays portable (no Cloudflare, no Node
+// Enforces the layering rules (docs/architecture.md, "Layers") on the source tree: shared/ stays portable (no Cloudflare, no Node
 // built-ins, nothing from workers/ or durable-objects/), durable-objects/ never reach into workers/, and
 // there are no import cycles. Import specifiers are read with TypeScript's own pre-processor, so
 // multi-line imports, `export ... from`, `import type` and dynamic `import()` all count, while comments
