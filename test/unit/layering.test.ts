@@ -187,6 +187,16 @@ describe("layering rules on the repository", () => {
     expect(graph.get("shared/auth-rules-matrix.ts")).toContain("shared/auth-rules-common.ts");
   });
 
+  it("Durable Objects whose tables have a storage module run no SQL of their own", () => {
+    // Extend the list as each object's SQL moves behind its own *-storage.ts.
+    const sqlInClass = ["durable-objects/user-stream.ts"].filter((p) => {
+      const text = repo.files.get(p) ?? "";
+      return /\bsql\.exec\b|\.storage\.sql\b|\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|CREATE TABLE)\b/.test(text);
+    });
+    expect(sqlInClass).toEqual([]);
+    expect(repo.files.has("durable-objects/user-stream-storage.ts")).toBe(true);
+  });
+
   it("the LM federation path prefix is spelled out once, in shared/federation-paths.ts", () => {
     const files = new Map<RelPath, string>();
     const walk = (dir: string): void => {
