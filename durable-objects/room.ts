@@ -16,6 +16,7 @@ import { canonicalJson } from "../shared/canonical-json.js";
 import type { InitialEvent } from "../shared/create-room.js";
 import { forbidden, MatrixError, notFound } from "../shared/errors.js";
 import type { Lpdu, Pdu } from "../shared/event.js";
+import { LM_PREFIX } from "../shared/federation-paths.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
 import { buildLocalPdu } from "../shared/local-event.js";
@@ -23,7 +24,6 @@ import { buildLpdu, completeLpdu, completeLpduWithId, lpduFromPdu, type LpduFiel
 import { checkEncryptionEvent, ENCRYPTION_EVENT, encryptionOfCreate, MLS_COMMIT_EVENT } from "../shared/room-encryption.js";
 import { membershipOf, RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import type { RoomVersion } from "../shared/room-version.js";
-import type { RulesVersion } from "../shared/power-levels.js";
 import { redactionMayBeApplied, redactionTargetOf } from "../shared/redaction-auth.js";
 import { getRoomVersion } from "../shared/room-versions.js";
 import type { SigningKey } from "../shared/signing-key.js";
@@ -87,7 +87,6 @@ function strippedOf(e: Pdu): StrippedStateEvent {
 
 const ECHO_TIMEOUT_MS = 30_000;
 
-const LM_PATH = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02";
 /** Events per pull by a destination queue, and per write to the D1 event index. */
 const FLUSH_BATCH = 2_000;
 const FLUSH_RETRY_MS = 2_000;
@@ -533,9 +532,8 @@ export class Room extends DurableObject<Env> {
 
   private mayRedact(redactionId: string, redaction: Pdu, targetId: string, target: Pdu): boolean {
     const version = this.version as RoomVersion;
-    const rules: RulesVersion = version.linearized ? "lm" : version.id === "12" ? "12" : "11";
     const createEvent = this.state.get("m.room.create", "");
-    return redactionMayBeApplied(redaction, target, { redactionId, targetId, state: this.state, version: rules, ...(createEvent ? { createEvent } : {}) });
+    return redactionMayBeApplied(redaction, target, { redactionId, targetId, state: this.state, version: version.authRules, ...(createEvent ? { createEvent } : {}) });
   }
 
   /** Events as clients see them: redacted ones stripped, with `unsigned.redacted_because`. */
@@ -762,7 +760,7 @@ export class Room extends DurableObject<Env> {
     }
     const lpdu = await buildLpdu({ room_id: roomId, sender, origin_server_ts: Date.now(), ...member }, await this.key(), hub);
     const txnId = (await eventIdOf(lpdu, this.version as RoomVersion)).slice(1);
-    const res = await this.env.OUTBOUND.request(hub, "POST", `${LM_PATH}/invite/${encodeURIComponent(txnId)}`, {
+    const res = await this.env.OUTBOUND.request(hub, "POST", `${LM_PREFIX}/invite/${encodeURIComponent(txnId)}`, {
       event: lpdu,
       room_version: (this.version as RoomVersion).id,
       invite_room_state: this.state.stripped(),

@@ -10,6 +10,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { limitExceeded } from "../shared/errors.js";
 import { parseRateLimits, takeFromBucket, type Bucket, type TakeResult } from "../shared/token-bucket.js";
+import { UserStreamStorage } from "./user-stream-storage.js";
 
 export type StreamMembership = "join" | "invite" | "leave" | "ban" | "knock";
 
@@ -63,37 +64,6 @@ export interface ToDeviceDelivery {
   contentJson: string;
 }
 
-const SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS rooms (
-     room_id TEXT PRIMARY KEY,
-     membership TEXT NOT NULL,
-     pos INTEGER NOT NULL,
-     stream_id INTEGER NOT NULL,
-     invite_state TEXT
-   )`,
-  `CREATE INDEX IF NOT EXISTS rooms_by_stream ON rooms (stream_id)`,
-  `CREATE TABLE IF NOT EXISTS room_stream (stream_id INTEGER PRIMARY KEY, room_id TEXT NOT NULL, pos INTEGER NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS room_stream_by_room ON room_stream (room_id, stream_id)`,
-  // To-device inbox per device. A message stays until a sync acknowledges the response it was in.
-  `CREATE TABLE IF NOT EXISTS to_device (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     device_id TEXT NOT NULL,
-     message_id TEXT NOT NULL,
-     sender TEXT NOT NULL,
-     type TEXT NOT NULL,
-     content TEXT NOT NULL,
-     UNIQUE (device_id, message_id)
-   )`,
-  // Which inbox messages (seq <= upto) went out in the response carrying token `token` to a device.
-  `CREATE TABLE IF NOT EXISTS to_device_sent (device_id TEXT NOT NULL, token INTEGER NOT NULL, upto INTEGER NOT NULL, PRIMARY KEY (device_id, token))`,
-  // Latest device-list news per other user: 'changed' (keys or devices changed) or 'left'.
-  `CREATE TABLE IF NOT EXISTS device_list_changes (user_id TEXT PRIMARY KEY, kind TEXT NOT NULL, stream_id INTEGER NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS device_list_changes_by_stream ON device_list_changes (stream_id)`,
-  // Which account data entries changed when ('' = global); the content itself lives in D1.
-  `CREATE TABLE IF NOT EXISTS account_data_changes (room_id TEXT NOT NULL, type TEXT NOT NULL, stream_id INTEGER NOT NULL, PRIMARY KEY (room_id, type))`,
-];
-
 /** Rows of history kept; a token older than these starts its rooms afresh. */
 const KEEP_HISTORY = 5_000;
 const MAX_WAIT_MS = 60_000;
@@ -122,18 +92,12 @@ export class UserStream extends DurableObject<Env> {
   /** Random start: a read begun under an earlier instance of this object can never match. */
   private keyEpoch = Math.floor(Math.random() * 2 ** 48);
 
+  private readonly store: UserStreamStorage;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    for (const s of SCHEMA) ctx.storage.sql.exec(s);
-    this.counter = Number(this.meta("counter") ?? 0);
-  }
-
-  private get sql(): SqlStorage {
-    return this.ctx.storage.sql;
-  }
-
-  private meta(key: string): string | undefined {
-    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value;
+    this.store = new UserStreamStorage(ctx.storage);
+    this.counter = this.store.counter();
   }
 
   /**
@@ -141,7 +105,7 @@ export class UserStream extends DurableObject<Env> {
    * forward; a stale notification (arriving after a newer one) is ignored.
    */
   async notify(roomId: string, pos: number, membership?: StreamMembership, inviteStateJson?: string): Promise<number> {
-    const row = this.sql.exec<{ pos: number; membership: string }>(`SELECT pos, membership FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
+    const row = this.store.room(roomId);
     if (row && (pos < row.pos || (pos === row.pos && (membership === undefined || membership === row.membership)))) return this.counter;
     return this.record(roomId, pos, membership ?? (row?.membership as StreamMembership | undefined) ?? "join", inviteStateJson);
   }
@@ -151,31 +115,16 @@ export class UserStream extends DurableObject<Env> {
    * a new invite after an earlier membership still reaches the client.
    */
   async notifyInvite(roomId: string, inviteStateJson: string): Promise<number> {
-    const row = this.sql.exec<{ pos: number }>(`SELECT pos FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
-    return this.record(roomId, row?.pos ?? 0, "invite", inviteStateJson);
+    return this.record(roomId, this.store.room(roomId)?.pos ?? 0, "invite", inviteStateJson);
   }
 
   private record(roomId: string, pos: number, m: StreamMembership, inviteStateJson: string | undefined): number {
-    const row = this.sql.exec<{ pos: number; membership: string }>(`SELECT pos, membership FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
+    const row = this.store.room(roomId);
     const sid = ++this.counter;
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(sid));
-      // A token from before a join (while invited, or after leaving) saw none of the joined room's
-      // state: forgetting the room's older positions makes /sync send it as new, with full state.
-      if (m === "join" && row && row.membership !== "join") this.sql.exec(`DELETE FROM room_stream WHERE room_id = ?`, roomId);
-      this.sql.exec(
-        `INSERT INTO rooms (room_id, membership, pos, stream_id, invite_state) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (room_id) DO UPDATE SET membership = excluded.membership, pos = MAX(rooms.pos, excluded.pos),
-             stream_id = excluded.stream_id, invite_state = COALESCE(excluded.invite_state, CASE WHEN excluded.membership = 'invite' THEN rooms.invite_state END)`,
-        roomId,
-        m,
-        Math.max(pos, row?.pos ?? 0),
-        sid,
-        inviteStateJson ?? null,
-      );
-      this.sql.exec(`INSERT INTO room_stream (stream_id, room_id, pos) VALUES (?, ?, ?)`, sid, roomId, Math.max(pos, row?.pos ?? 0));
-      if (sid % 500 === 0) this.sql.exec(`DELETE FROM room_stream WHERE stream_id <= ?`, sid - KEEP_HISTORY);
-    });
+    // A token from before a join (while invited, or after leaving) saw none of the joined room's
+    // state: forgetting the room's older positions makes /sync send it as new, with full state.
+    const forgetHistory = m === "join" && row !== undefined && row.membership !== "join";
+    this.store.recordRoomChange(sid, roomId, m, Math.max(pos, row?.pos ?? 0), inviteStateJson, forgetHistory, sid % 500 === 0 ? sid - KEEP_HISTORY : undefined);
     const waiting = this.waiters;
     this.waiters = new Set();
     for (const wake of waiting) wake();
@@ -274,43 +223,20 @@ export class UserStream extends DurableObject<Env> {
 
   /** Puts messages into this user's device inboxes and wakes waiting syncs. Returns how many were new. */
   async deliverToDevice(messages: ToDeviceDelivery[]): Promise<number> {
-    let added = 0;
-    this.ctx.storage.transactionSync(() => {
-      const sid = this.counter + 1;
-      for (const m of messages) {
-        const count = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM to_device WHERE device_id = ?`, m.deviceId).one().n;
-        if (count >= MAX_TO_DEVICE_PENDING) continue;
-        const res = this.sql.exec(
-          `INSERT INTO to_device (device_id, message_id, sender, type, content) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-          m.deviceId,
-          m.messageId,
-          m.sender,
-          m.type,
-          m.contentJson,
-        );
-        added += res.rowsWritten > 0 ? 1 : 0;
-      }
-      if (added > 0) {
-        this.counter = sid;
-        this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(sid));
-      }
-    });
-    if (added > 0) this.wakeAll();
+    const added = this.store.queueToDevice(messages, this.counter + 1, MAX_TO_DEVICE_PENDING);
+    if (added > 0) {
+      this.counter++;
+      this.wakeAll();
+    }
     return added;
   }
 
   private hasToDevice(deviceId: string): boolean {
-    return this.sql.exec(`SELECT 1 FROM to_device WHERE device_id = ? LIMIT 1`, deviceId).toArray().length > 0;
+    return this.store.hasToDevice(deviceId);
   }
 
   private pendingToDevice(deviceId: string): { messages: ToDeviceMessage[]; upto: number } {
-    const rows = this.sql
-      .exec<{ seq: number; sender: string; type: string; content: string }>(
-        `SELECT seq, sender, type, content FROM to_device WHERE device_id = ? ORDER BY seq LIMIT ?`,
-        deviceId,
-        TO_DEVICE_PER_SYNC,
-      )
-      .toArray();
+    const rows = this.store.toDeviceFor(deviceId, TO_DEVICE_PER_SYNC);
     return {
       messages: rows.map((r) => ({ sender: r.sender, type: r.type, contentJson: r.content })),
       upto: rows.length > 0 ? (rows[rows.length - 1] as { seq: number }).seq : 0,
@@ -320,43 +246,20 @@ export class UserStream extends DurableObject<Env> {
   /** A fresh token for a response carrying messages up to `upto`. Moving the counter wakes no one. */
   private issueToDeviceToken(deviceId: string, upto: number): number {
     const token = ++this.counter;
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(token));
-      this.sql.exec(`INSERT OR REPLACE INTO to_device_sent (device_id, token, upto) VALUES (?, ?, ?)`, deviceId, token, upto);
-      this.sql.exec(
-        `DELETE FROM to_device_sent WHERE device_id = ? AND token NOT IN (SELECT token FROM to_device_sent WHERE device_id = ? ORDER BY token DESC LIMIT ?)`,
-        deviceId,
-        deviceId,
-        KEEP_SENT_PER_DEVICE,
-      );
-    });
+    this.store.recordToDeviceSent(deviceId, token, upto, KEEP_SENT_PER_DEVICE);
     return token;
   }
 
   /** A sync from `since` acknowledges the messages of the response that carried that token, if any did. */
   private ackToDevice(deviceId: string, since: number): void {
-    const sent = this.sql.exec<{ upto: number }>(`SELECT upto FROM to_device_sent WHERE device_id = ? AND token = ?`, deviceId, since).toArray()[0];
-    if (!sent) return;
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec(`DELETE FROM to_device WHERE device_id = ? AND seq <= ?`, deviceId, sent.upto);
-      this.sql.exec(`DELETE FROM to_device_sent WHERE device_id = ? AND token <= ?`, deviceId, since);
-    });
+    const upto = this.store.toDeviceSentUpTo(deviceId, since);
+    if (upto !== undefined) this.store.acknowledgeToDevice(deviceId, upto, since);
   }
 
   /** Forgets devices that logged out ("all": every device): their inboxes and acknowledgements. */
   async dropDevices(deviceIds: string[] | "all"): Promise<void> {
     this.forgetKeyCounts();
-    this.ctx.storage.transactionSync(() => {
-      if (deviceIds === "all") {
-        this.sql.exec(`DELETE FROM to_device`);
-        this.sql.exec(`DELETE FROM to_device_sent`);
-        return;
-      }
-      for (const d of deviceIds) {
-        this.sql.exec(`DELETE FROM to_device WHERE device_id = ?`, d);
-        this.sql.exec(`DELETE FROM to_device_sent WHERE device_id = ?`, d);
-      }
-    });
+    this.store.dropDevices(deviceIds);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -367,18 +270,7 @@ export class UserStream extends DurableObject<Env> {
   async deviceListsChanged(userIds: string[], kind: "changed" | "left" = "changed"): Promise<number> {
     if (userIds.length === 0) return this.counter;
     const sid = ++this.counter;
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(sid));
-      for (const u of userIds) {
-        this.sql.exec(
-          `INSERT INTO device_list_changes (user_id, kind, stream_id) VALUES (?, ?, ?)
-             ON CONFLICT (user_id) DO UPDATE SET kind = excluded.kind, stream_id = excluded.stream_id`,
-          u,
-          kind,
-          sid,
-        );
-      }
-    });
+    this.store.recordDeviceListChanges(sid, userIds, kind);
     this.wakeAll();
     return sid;
   }
@@ -392,10 +284,8 @@ export class UserStream extends DurableObject<Env> {
   }
 
   private deviceListChanges(from: number): { changed: string[]; left: string[] } {
-    const rows = this.sql
-      .exec<{ user_id: string; kind: string }>(`SELECT user_id, kind FROM device_list_changes WHERE stream_id > ? ORDER BY user_id`, from)
-      .toArray();
-    return { changed: rows.filter((r) => r.kind === "changed").map((r) => r.user_id), left: rows.filter((r) => r.kind === "left").map((r) => r.user_id) };
+    const rows = this.store.deviceListChangesSince(from);
+    return { changed: rows.filter((r) => r.kind === "changed").map((r) => r.userId), left: rows.filter((r) => r.kind === "left").map((r) => r.userId) };
   }
 
   // ------------------------------------------------------------------------------------------
@@ -405,19 +295,13 @@ export class UserStream extends DurableObject<Env> {
   /** An account data entry of this user was set ('' = global); a waiting sync wakes. */
   async accountDataChanged(roomId: string, type: string): Promise<number> {
     const sid = ++this.counter;
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(sid));
-      this.sql.exec(`INSERT OR REPLACE INTO account_data_changes (room_id, type, stream_id) VALUES (?, ?, ?)`, roomId, type, sid);
-    });
+    this.store.recordAccountDataChange(sid, roomId, type);
     this.wakeAll();
     return sid;
   }
 
   private accountDataChanges(from: number): Array<{ roomId: string; type: string }> {
-    return this.sql
-      .exec<{ room_id: string; type: string }>(`SELECT room_id, type FROM account_data_changes WHERE stream_id > ? ORDER BY stream_id`, from)
-      .toArray()
-      .map((r) => ({ roomId: r.room_id, type: r.type }));
+    return this.store.accountDataChangesSince(from);
   }
 
   private wakeAll(): void {
@@ -427,30 +311,16 @@ export class UserStream extends DurableObject<Env> {
   }
 
   private changedRooms(since: number): RoomChange[] {
-    const rows = this.sql
-      .exec<{ room_id: string; membership: string; pos: number; invite_state: string | null }>(
-        `SELECT room_id, membership, pos, invite_state FROM rooms WHERE stream_id > ? ORDER BY stream_id`,
-        since,
-      )
-      .toArray();
-    return rows.map((r) => {
+    return this.store.roomsChangedSince(since).map((r) => {
       const change: RoomChange = {
-        roomId: r.room_id,
+        roomId: r.roomId,
         membership: r.membership as StreamMembership,
-        fromPos: since === 0 ? null : this.posAt(r.room_id, since),
+        fromPos: since === 0 ? null : this.store.posAt(r.roomId, since),
         toPos: r.pos,
       };
-      if (r.invite_state !== null && r.membership === "invite") change.inviteStateJson = r.invite_state;
+      if (r.inviteState !== null && r.membership === "invite") change.inviteStateJson = r.inviteState;
       return change;
     });
-  }
-
-  /** The room's position as of token `sid`, if the history still reaches back that far. */
-  private posAt(roomId: string, sid: number): number | null {
-    const row = this.sql
-      .exec<{ pos: number }>(`SELECT pos FROM room_stream WHERE room_id = ? AND stream_id <= ? ORDER BY stream_id DESC LIMIT 1`, roomId, sid)
-      .toArray()[0];
-    return row?.pos ?? null;
   }
 
   /**
@@ -461,35 +331,28 @@ export class UserStream extends DurableObject<Env> {
    */
   async roomPositionAt(roomId: string, token: number): Promise<number | "invalid" | "unknown"> {
     if (!Number.isSafeInteger(token) || token < 0 || token > this.counter) return "invalid";
-    const row = this.sql.exec<{ pos: number; stream_id: number }>(`SELECT pos, stream_id FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
-    if (!row) return "unknown";
-    if (row.stream_id <= token) return row.pos;
-    const after = this.sql
-      .exec<{ pos: number }>(`SELECT pos FROM room_stream WHERE room_id = ? AND stream_id > ? ORDER BY stream_id ASC LIMIT 1`, roomId, token)
-      .toArray()[0];
-    return this.posAt(roomId, token) ?? after?.pos ?? row.pos;
+    const tip = this.store.roomTip(roomId);
+    if (!tip) return "unknown";
+    if (tip.streamId <= token) return tip.pos;
+    return this.store.posAt(roomId, token) ?? this.store.posAfter(roomId, token) ?? tip.pos;
   }
 
   /** Rooms the user is joined to. */
   async joinedRooms(): Promise<string[]> {
-    return this.sql.exec<{ room_id: string }>(`SELECT room_id FROM rooms WHERE membership = 'join' ORDER BY room_id`).toArray().map((r) => r.room_id);
+    return this.store.joinedRooms();
   }
 
   /** Every room this user has a membership in, with it. */
   async memberships(): Promise<Array<{ roomId: string; membership: StreamMembership }>> {
-    return this.sql
-      .exec<{ room_id: string; membership: string }>(`SELECT room_id, membership FROM rooms`)
-      .toArray()
-      .map((r) => ({ roomId: r.room_id, membership: r.membership as StreamMembership }));
+    return this.store.memberships().map((r) => ({ roomId: r.roomId, membership: r.membership as StreamMembership }));
   }
 
   /** Forgets a room the user has left (POST /forget). */
   async forget(roomId: string): Promise<boolean> {
-    const row = this.sql.exec<{ membership: string }>(`SELECT membership FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
+    const row = this.store.room(roomId);
     if (!row) return false;
     if (row.membership === "join" || row.membership === "invite") return false;
-    this.sql.exec(`DELETE FROM rooms WHERE room_id = ?`, roomId);
-    this.sql.exec(`DELETE FROM room_stream WHERE room_id = ?`, roomId);
+    this.store.deleteRoom(roomId);
     return true;
   }
 }

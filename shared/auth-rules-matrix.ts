@@ -16,8 +16,8 @@ import {
   KeyList,
   LM_ROOM_VERSIONS,
   RoomView,
-  authEventKeysLm,
   banRules,
+  baseAuthEventKeys,
   checkAuthEventEntries,
   contentOf,
   domainOf,
@@ -26,7 +26,7 @@ import {
   leaveRules,
   reject,
   roomAlreadyCreated,
-} from "./auth-rules-lm.js";
+} from "./auth-rules-common.js";
 
 // The synchronous verify needs a synchronous SHA-512; the async API used elsewhere is unaffected.
 if (!ed.hashes.sha512) ed.hashes.sha512 = sha512;
@@ -62,7 +62,7 @@ export function createEventReferenceHash(create: Pdu): string | undefined {
 
 export function authEventKeysMatrix(event: Pick<Pdu, "type" | "sender" | "state_key" | "content">, version: MatrixRulesVersion): Array<[string, string]> {
   const list = new KeyList();
-  for (const [t, k] of authEventKeysLm(event)) if (!(version === "12" && t === CREATE)) list.add(t, k);
+  for (const [t, k] of baseAuthEventKeys(event)) if (!(version === "12" && t === CREATE)) list.add(t, k);
   if (event.type !== MEMBER) return list.keys;
   const c = contentOf(event);
   const tpi = c.third_party_invite;

@@ -5,7 +5,7 @@
 import type { Pdu, StateMap } from "./event.js";
 import type { RulesVersion } from "./power-levels.js";
 import { actionLevel, userLevel } from "./power-levels.js";
-import { RoomView, contentOf, domainOf } from "./auth-rules-lm.js";
+import { RoomView, contentOf, domainOf } from "./auth-rules-common.js";
 
 export interface RedactionContext {
   /** The redaction's own event ID: an event that redacts itself is ignored. */

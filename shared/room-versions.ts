@@ -12,8 +12,13 @@ export const LM_ROOM_VERSION_ID = "org.matrix.i-d.ralston-mimi-linearized-matrix
 
 export const LM_ROOM_VERSION: RoomVersion = {
   id: LM_ROOM_VERSION_ID,
+  stable: false,
   linearized: true,
   roomIdFromCreateEvent: false,
+  authRules: "lm",
+  creatorsPrivileged: false,
+  redaction: "lm",
+  stateResolution: "linear",
   redact: redactLm,
   checkFormat: checkFormatLm,
   authEventKeys: authEventKeysLm,
@@ -22,8 +27,13 @@ export const LM_ROOM_VERSION: RoomVersion = {
 
 export const ROOM_VERSION_11: RoomVersion = {
   id: "11",
+  stable: true,
   linearized: false,
   roomIdFromCreateEvent: false,
+  authRules: "11",
+  creatorsPrivileged: false,
+  redaction: "v11",
+  stateResolution: "v2",
   redact: redactV11,
   checkFormat: checkFormatV11,
   authEventKeys: (event) => authEventKeysMatrix(event, "11"),
@@ -32,8 +42,13 @@ export const ROOM_VERSION_11: RoomVersion = {
 
 export const ROOM_VERSION_12: RoomVersion = {
   id: "12",
+  stable: true,
   linearized: false,
   roomIdFromCreateEvent: true,
+  authRules: "12",
+  creatorsPrivileged: true,
+  redaction: "v11",
+  stateResolution: "v2.1",
   redact: redactV12,
   checkFormat: checkFormatV12,
   authEventKeys: (event) => authEventKeysMatrix(event, "12"),
@@ -49,7 +64,8 @@ export const SUPPORTED_ROOM_VERSION_IDS: readonly string[] = Object.freeze(SUPPO
  * checked (auth rules, format, redaction) but its rooms are not created until full-mesh Matrix rooms
  * land: a v12 room ID is derived from its create event, which the room engine does not do yet.
  */
-export const CREATABLE_ROOM_VERSION_IDS: readonly string[] = Object.freeze([LM_ROOM_VERSION.id, ROOM_VERSION_11.id]);
+export const CREATABLE_ROOM_VERSIONS: readonly RoomVersion[] = Object.freeze([LM_ROOM_VERSION, ROOM_VERSION_11]);
+export const CREATABLE_ROOM_VERSION_IDS: readonly string[] = Object.freeze(CREATABLE_ROOM_VERSIONS.map((v) => v.id));
 
 /** The versions a room hosted elsewhere can be joined in: through a hub, so linearized ones only. */
 export const REMOTE_JOIN_ROOM_VERSION_IDS: readonly string[] = Object.freeze(SUPPORTED_ROOM_VERSIONS.filter((v) => v.linearized).map((v) => v.id));

@@ -6,9 +6,9 @@ import { toClientEvent, type ClientEvent } from "../shared/client-event.js";
 import { forbidden, MatrixError } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isRoomId, isUserId } from "../shared/ids.js";
-import type { PowerLevels, RulesVersion } from "../shared/power-levels.js";
+import type { PowerLevels } from "../shared/power-levels.js";
 import { isPowerLevelsProblem, parsePowerLevels, roomCreators, userLevel } from "../shared/power-levels.js";
-import { LM_ROOM_VERSION_ID } from "../shared/room-versions.js";
+import { DEFAULT_ROOM_VERSION, getRoomVersion } from "../shared/room-versions.js";
 import { checkRoomEventFilterParam } from "../shared/sync-filter.js";
 import type { SbRequest } from "./app.js";
 import { pathParam } from "./http.js";
@@ -70,11 +70,6 @@ export function clientEventOf(json: string, eventId: string, roomId: string, now
   return toClientEvent(JSON.parse(json) as Pdu, eventId, roomId, now);
 }
 
-function rulesVersionOf(roomVersion: string): RulesVersion {
-  if (roomVersion === LM_ROOM_VERSION_ID) return "lm";
-  return roomVersion === "12" ? "12" : "11";
-}
-
 export interface RoomPower {
   /** The user's level (Infinity for v12 creators). */
   level: number;
@@ -88,7 +83,7 @@ export interface RoomPower {
  */
 export async function roomPower(stub: RoomStub, userId: string): Promise<RoomPower> {
   const [info, create, pl] = await Promise.all([stub.info(), stub.stateEvent("m.room.create", ""), stub.stateEvent("m.room.power_levels", "")]);
-  const version = rulesVersionOf(info?.version ?? LM_ROOM_VERSION_ID);
+  const version = (getRoomVersion(info?.version) ?? DEFAULT_ROOM_VERSION).authRules;
   const createPdu = create ? (JSON.parse(create.json) as Pdu) : undefined;
   const parsed = pl ? parsePowerLevels((JSON.parse(pl.json) as Pdu).content, version) : undefined;
   const levels = parsed === undefined || isPowerLevelsProblem(parsed) ? undefined : parsed;

@@ -9,7 +9,7 @@ import type { RouteTable, SbRequest } from "./app.js";
 import { CLIENT_PREFIXES, param, requireJoined, roomPower, roomStub } from "./client-common.js";
 import { requireUser } from "./client-auth.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
-import { FEDERATION_V1 } from "./federation-paths.js";
+import { FEDERATION_V1 } from "../shared/federation-paths.js";
 import { federationRequest } from "./federation-request.js";
 import { json, readJsonBody } from "./http.js";
 import { remoteKeyStore } from "./remote-keys.js";

@@ -13,7 +13,7 @@ import type { Config } from "./config.js";
 import { remoteDeviceListChanged } from "./device-list-updates.js";
 import { claimLocalKeys, parseClaimRequest, parseDeviceQuery, queryLocalDeviceKeys } from "./e2ee-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
-import { FEDERATION_V1, LM_PREFIX } from "./federation-paths.js";
+import { FEDERATION_V1, LM_PREFIX } from "../shared/federation-paths.js";
 import { json, readJsonBody , pathParam } from "./http.js";
 import { remoteKeyStore } from "./remote-keys.js";
 import { getDeviceKeys } from "./storage/device-keys.js";

@@ -4,6 +4,7 @@
 
 import { canonicalJson } from "../shared/canonical-json.js";
 import { toMatrixError } from "../shared/errors.js";
+import { LM_PREFIX } from "../shared/federation-paths.js";
 import { isServerName } from "../shared/ids.js";
 import type { SigningKey } from "../shared/signing-key.js";
 import { parseStrictJson } from "../shared/strict-json.js";
@@ -29,9 +30,9 @@ export const FEDERATION_TIMEOUT_MS = 30_000;
 const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 const METHODS = new Set(["GET", "PUT", "POST", "DELETE"]);
 
-/** LM's send path (room version suffix, see PROTOCOL-NOTES) for transaction `txnId`. */
+/** LM's send path for transaction `txnId`. */
 export function sendTransactionPath(txnId: string): string {
-  return `/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02/send/${encodeURIComponent(txnId)}`;
+  return `${LM_PREFIX}/send/${encodeURIComponent(txnId)}`;
 }
 
 export const failure = (status: number, errcode: string, error: string): FederationResponse => ({ status, body: { errcode, error } });

@@ -1,5 +1,5 @@
-// Federation endpoints of draft-ralston-mimi-linearized-matrix-04, on the paths PROTOCOL-NOTES gives
-// (the draft's v2/v3 endpoints under the LM unstable prefix; v1 endpoints unchanged). Matrix-style
+// Federation endpoints of draft-ralston-mimi-linearized-matrix-04, on the paths docs/architecture.md
+// "Federation paths" describes (the draft's v2/v3 endpoints under LM_PREFIX; v1 endpoints unchanged). Matrix-style
 // aliases of the same endpoints are served too, so peers that still use them interoperate.
 
 import { badJson, forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";
@@ -17,7 +17,7 @@ import type { RouteTable, SbRequest } from "./app.js";
 import { asLpdu, checkInboundLpdu, checkInboundPdu } from "./event-checks.js";
 import { handleE2eeEdus } from "./federation-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
-import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "./federation-paths.js";
+import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "../shared/federation-paths.js";
 import { json, readJsonBody , pathParam } from "./http.js";
 import { remoteKeyStore } from "./remote-keys.js";
 import { getUser } from "./storage/users.js";

@@ -9,7 +9,7 @@ import { inspectKeyPackage } from "../shared/mls-key-package.js";
 import type { Config } from "./config.js";
 import type { ClaimRequest, ClaimResult, DeviceKeysResult, DeviceQuery } from "./e2ee-keys.js";
 import { federationRequest, type FederationResponse } from "./federation-request.js";
-import { FEDERATION_V1, LM_PREFIX } from "./federation-paths.js";
+import { FEDERATION_V1, LM_PREFIX } from "../shared/federation-paths.js";
 
 export type RemoteOutcome<T> = { ok: true; value: T } | { ok: false; failure: JsonObject };
 

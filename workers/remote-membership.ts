@@ -10,7 +10,7 @@ import { buildLpdu } from "../shared/lpdu.js";
 import { getRoomVersion, REMOTE_JOIN_ROOM_VERSION_IDS } from "../shared/room-versions.js";
 import type { Config } from "./config.js";
 import { checkInboundPdu } from "./event-checks.js";
-import { LM_PREFIX } from "./federation-paths.js";
+import { LM_PREFIX } from "../shared/federation-paths.js";
 import { federationRequest, type FederationResponse } from "./federation-request.js";
 import { remoteKeyStore } from "./remote-keys.js";
 import { insertRoom } from "./storage/rooms.js";

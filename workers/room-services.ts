@@ -8,7 +8,7 @@ import type { StrippedStateEvent } from "../shared/room-state.js";
 import { verifyServerSignedEvent } from "../shared/event-signatures.js";
 import type { Config } from "./config.js";
 import { checkInboundPdu, eventKeyLookup } from "./event-checks.js";
-import { LM_PREFIX } from "./federation-paths.js";
+import { LM_PREFIX } from "../shared/federation-paths.js";
 import { federationRequest } from "./federation-request.js";
 import { remoteKeyStore } from "./remote-keys.js";
 

@@ -7,13 +7,14 @@
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from "node:crypto";
 import { canonicalJson, canonicalJsonBytes, type JsonObject } from "../../shared/canonical-json.js";
 import type { ServerName } from "../../shared/ids.js";
+import { LM_PREFIX } from "../../shared/federation-paths.js";
 import { buildLpdu } from "../../shared/lpdu.js";
 import { redactLm } from "../../shared/redaction.js";
 import { signingBytes } from "../../shared/signed-json.js";
 import { parseSigningKeySecret } from "../../shared/signing-key.js";
 import { formatXMatrixHeader, signedRequestObject, signRequest } from "../../shared/x-matrix.js";
 
-export const LM_PREFIX = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02";
+export { LM_PREFIX };
 export const LM_VERSION = "org.matrix.i-d.ralston-mimi-linearized-matrix.02";
 
 const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");

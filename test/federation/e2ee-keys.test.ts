@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JsonObject } from "../../shared/canonical-json.js";
+import { LM_PREFIX } from "../../shared/federation-paths.js";
 import { validateDeviceKeys } from "../../shared/device-keys.js";
 import { inspectKeyPackage } from "../../shared/mls-key-package.js";
 import { KeyDevice, MLS_KEY_PACKAGE_ALGORITHM } from "../support/e2ee-keys.js";
@@ -11,7 +12,7 @@ import { eventually, TestClient } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 
 const KP = MLS_KEY_PACKAGE_ALGORITHM;
-const LM = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02";
+const LM = LM_PREFIX;
 
 interface SyncBody {
   next_batch: string;

@@ -11,7 +11,7 @@ import { buildLocalPdu } from "../../shared/local-event.js";
 import { buildLpdu, completeLpdu } from "../../shared/lpdu.js";
 import { LM_ROOM_VERSION } from "../../shared/room-versions.js";
 import { formatSigningKeySecret, parseSigningKeySecret, type SigningKey } from "../../shared/signing-key.js";
-import { LM_PREFIX } from "../../workers/federation-paths.js";
+import { LM_PREFIX } from "../../shared/federation-paths.js";
 import { storedEvents } from "./client.js";
 import type { FederationOptions, TestServer } from "./harness.js";
 

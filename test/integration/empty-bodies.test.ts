@@ -4,7 +4,7 @@
 
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { FEDERATION_V1, FEDERATION_V2, LM_PREFIX } from "../../workers/federation-paths.js";
+import { FEDERATION_V1, FEDERATION_V2, LM_PREFIX } from "../../shared/federation-paths.js";
 
 const C = "/_matrix/client/v3";
 const enc = encodeURIComponent;

@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MatrixError } from "../../shared/errors.js";
+import { LM_PREFIX } from "../../shared/federation-paths.js";
 import { getConfig, type Config } from "../../workers/config.js";
 import { authenticateFederationRequest, requestTarget } from "../../workers/federation-auth.js";
 import { RemoteKeyStore } from "../../workers/remote-keys.js";
@@ -39,7 +40,7 @@ describe("authenticateFederationRequest", () => {
     const remote = await fakeServer("put.remote.example");
     stubFetch(noWellKnown, serveKeys(remote, () => remote.keyDocument()));
     const { config, keys } = await setup();
-    const path = "/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02/send/t1";
+    const path = `${LM_PREFIX}/send/t1`;
     const body = { pdus: [], edus: [{ edu_type: "m.typing", content: { n: 1 } }] };
     const req = request("PUT", path, await remote.sign(US, "PUT", path, body), body);
     expect(await authenticateFederationRequest(req, body, config, keys)).toBe("put.remote.example");

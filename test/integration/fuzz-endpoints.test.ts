@@ -16,7 +16,7 @@ import { canonicalJson } from "../../shared/canonical-json.js";
 import { MatrixError } from "../../shared/errors.js";
 import { parseStrictJsonBytes } from "../../shared/strict-json.js";
 import { ADMIN_PREFIX } from "../../workers/admin.js";
-import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "../../workers/federation-paths.js";
+import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "../../shared/federation-paths.js";
 import { fakeServer, noWellKnown, serveKeys, stubFetch, type FakeServer } from "./fake-remote.js";
 
 // The host's FUZZ_RUNS reaches the worker as a binding (vitest.workers.config.ts).

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { JsonObject } from "../../shared/canonical-json.js";
+import { LM_PREFIX } from "../../shared/federation-paths.js";
 import { MLS_KEY_PACKAGE_ALGORITHM } from "../support/e2ee-keys.js";
 import { C, call, enc, expectError, login, register, upload, uploadOk, type Session } from "./keys.helpers.js";
 
@@ -121,7 +122,7 @@ describe("the draft's device endpoint", () => {
   it("requires X-Matrix authentication", async () => {
     const s = await register("devep");
     await uploadOk(s, { device_keys: await s.keys.deviceKeys() });
-    const res = await call("GET", `/_matrix/federation/unstable/org.matrix.i-d.ralston-mimi-linearized-matrix.02/user/${enc(s.userId)}/device/DEV1`);
+    const res = await call("GET", `${LM_PREFIX}/user/${enc(s.userId)}/device/DEV1`);
     expectError(res, 401, "M_UNAUTHORIZED");
   });
 });

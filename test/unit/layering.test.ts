@@ -1,4 +1,4 @@
-// Enforces DESIGN.md "Layering rules" on the source tree: shared/ stays portable (no Cloudflare, no Node
+// Enforces the layering rules (docs/architecture.md, "Layers") on the source tree: shared/ stays portable (no Cloudflare, no Node
 // built-ins, nothing from workers/ or durable-objects/), durable-objects/ never reach into workers/, and
 // there are no import cycles. Import specifiers are read with TypeScript's own pre-processor, so
 // multi-line imports, `export ... from`, `import type` and dynamic `import()` all count, while comments
@@ -178,6 +178,39 @@ describe("layering rules on the repository", () => {
 
   it("has no import cycles among shared/, durable-objects/ and workers/", () => {
     expect(findCycles(importGraph(repo)).map((c) => c.join(" -> "))).toEqual([]);
+  });
+
+  it("the LM and Matrix auth rules share code only through auth-rules-common.ts", () => {
+    const graph = importGraph(repo);
+    expect(graph.get("shared/auth-rules-matrix.ts")).not.toContain("shared/auth-rules-lm.ts");
+    expect(graph.get("shared/auth-rules-lm.ts")).not.toContain("shared/auth-rules-matrix.ts");
+    expect(graph.get("shared/auth-rules-matrix.ts")).toContain("shared/auth-rules-common.ts");
+  });
+
+  it("Durable Objects whose tables have a storage module run no SQL of their own", () => {
+    // Extend the list as each object's SQL moves behind its own *-storage.ts.
+    const sqlInClass = ["durable-objects/user-stream.ts"].filter((p) => {
+      const text = repo.files.get(p) ?? "";
+      return /\bsql\.exec\b|\.storage\.sql\b|\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|CREATE TABLE)\b/.test(text);
+    });
+    expect(sqlInClass).toEqual([]);
+    expect(repo.files.has("durable-objects/user-stream-storage.ts")).toBe(true);
+  });
+
+  it("the LM federation path prefix is spelled out once, in shared/federation-paths.ts", () => {
+    const files = new Map<RelPath, string>();
+    const walk = (dir: string): void => {
+      for (const name of readdirSync(dir)) {
+        if (name === "node_modules" || name.startsWith(".")) continue;
+        const full = join(dir, name);
+        if (statSync(full).isDirectory()) walk(full);
+        else if (/\.(ts|mts|js|mjs)$/.test(name)) files.set(relative(ROOT, full).split(sep).join("/"), readFileSync(full, "utf8"));
+      }
+    };
+    for (const dir of [...LAYERS, "test", "bench", "scripts", "bin"]) if (existsSync(join(ROOT, dir))) walk(join(ROOT, dir));
+    // Split so this file does not match itself.
+    const prefix = "/_matrix/federation/unstable/" + "org.matrix.i-d.ralston-mimi-linearized-matrix.02";
+    expect([...files].filter(([, text]) => text.includes(prefix)).map(([p]) => p)).toEqual(["shared/federation-paths.ts"]);
   });
 });
 
