@@ -4,7 +4,6 @@
 
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -34,15 +33,10 @@ export interface BenchServer {
   dispose(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no free port"))));
-    });
-  });
-}
+// Ports are picked before the servers start (their host maps name each other): outside the kernel's
+// ephemeral range, where a probed port cannot be taken by an outbound connection before Miniflare
+// binds it. The test suite's allocator knows how to find that range on each OS.
+export { freePort } from "../../test/support/ports.js";
 
 function migrationStatements(): string[] {
   const dir = join(ROOT, "migrations");
