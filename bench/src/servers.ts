@@ -7,7 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { unstable_splitSqlQuery } from "wrangler";
+import { workerOptionsWithoutLocalSecrets } from "../../test/support/worker-options.js";
 import { childPids, readProc, type ProcStat } from "./proc.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
@@ -76,7 +77,7 @@ process.on("exit", () => {
 });
 
 export async function startServer(opts: StartOptions): Promise<BenchServer> {
-  const { workerOptions: base } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const base = workerOptionsWithoutLocalSecrets(join(ROOT, "wrangler.toml"));
   const dir = mkdtempSync(join(tmpdir(), `sb-bench-${opts.name.replace(/[^a-z0-9]/gi, "_")}-`));
   const seed = randomBytes(32).toString("base64").replace(/=+$/, "");
   // BENCH_BUNDLE=<dir> runs another build of Switchboard (before/after comparisons of a fix).
