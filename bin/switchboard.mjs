@@ -54,15 +54,14 @@ Options:
     run: keygen,
   },
   register: {
-    args: "<username> [--password <p>] [--admin]",
+    args: "<username> [--password <p>]",
     summary: "register a user on the hub (client API, m.login.dummy)",
     help: `Registers a local user through the hub's client API and prints the user ID, device ID and
 access token. Without --password a random password is generated and printed.
 
 Options:
-  --password <p>  the account password
-  --admin         make the user a server admin (not supported by this hub yet)`,
-    options: { password: { type: "string" }, admin: { type: "boolean" } },
+  --password <p>  the account password`,
+    options: { password: { type: "string" } },
     positionals: ["username"],
     run: register,
   },
@@ -80,8 +79,8 @@ Options:
   room: {
     args: "<roomId>",
     summary: "one room: version, hub, timeline length, outbox",
-    help: `Shows a room's version, hub server, last timeline position, state size and the deliveries
-not yet handed to destination queues (the room's outbox).`,
+    help: `Shows a room's version, hub server, last timeline position, state size and, per destination,
+the events not yet reported delivered (the room's outbox; "switchboard outbox <server>" sums them).`,
     options: {},
     positionals: ["roomId"],
     run: room,
@@ -108,9 +107,11 @@ Options:
   },
   outbox: {
     args: "<server>",
-    summary: "delivery queue status for a destination server",
-    help: `Shows the delivery queue this server keeps for a remote server: queued PDUs and EDUs, the
-transaction in flight, consecutive failures, next retry, last error and last success.`,
+    summary: "what is pending for a destination server, and its delivery queue",
+    help: `Shows what this server still has to deliver to a remote server: the events its hub rooms
+hold for it until delivery is reported (per room, the counts "switchboard room" shows), the PDUs
+and EDUs stored in its delivery queue, the transaction in flight, consecutive failures, next retry,
+last error and last success.`,
     options: {},
     positionals: ["server"],
     run: outbox,
@@ -199,11 +200,15 @@ function isLocalUrl(url) {
   return host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127\./.test(host);
 }
 
+/** Names and values of a dotenv file (quotes and trailing comments removed), as wrangler reads it. */
 function readVarsFile(file) {
   const vars = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = /^\s*([A-Z_][A-Z0-9_]*)\s*=\s*"?([^"]*)"?\s*$/.exec(line);
-    if (m) vars[m[1]] = m[2];
+  for (const line of readFileSync(file, "utf8").split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([\w.-]+)\s*(?:=|:\s)\s*(.*)$/.exec(line);
+    if (!m) continue;
+    const value = m[2].trim();
+    const quoted = /^(["'`])(.*)\1$/.exec(value);
+    vars[m[1]] = quoted ? quoted[2] : value.replace(/\s+#.*$/, "");
   }
   return vars;
 }
@@ -318,11 +323,6 @@ async function keygen(ctx) {
 }
 
 async function register(ctx, username) {
-  if (ctx.options.admin) {
-    throw new CliError(
-      "--admin is not supported yet: this hub has no API that grants server-admin rights.\nNo user was registered; run the command again without --admin.",
-    );
-  }
   const generated = ctx.options.password === undefined;
   const password = ctx.options.password ?? randomBytes(12).toString("base64url");
   if (password === "") throw usageError("--password must not be empty", "register");
@@ -362,8 +362,8 @@ async function room(ctx, roomId) {
     ]),
   );
   out();
-  if (data.outbox.length === 0) out("Outbox: empty (every delivery handed to its destination queue)");
-  else out(`Outbox:\n${table(["destination", "pending"], data.outbox.map((o) => [o.destination, String(o.count)]))}`);
+  if (data.outbox.length === 0) out("Outbox: empty (every destination has reported every event delivered)");
+  else out(`Outbox (events not yet reported delivered):\n${table(["destination", "pending"], data.outbox.map((o) => [o.destination, String(o.count)]))}`);
 }
 
 async function events(ctx, roomId) {
@@ -393,12 +393,16 @@ async function state(ctx, roomId) {
 async function outbox(ctx, server) {
   const data = await adminGet(ctx, `/destinations/${encodeURIComponent(server)}`);
   if (ctx.options.json) return printJson(data);
-  const never = data.destination === "" && data.lastSuccessTs === null && data.failures === 0 && data.queuedPdus === 0 && data.queuedEdus === 0 && !data.roomsWaiting;
+  const owed = data.pendingByRoom ?? [];
+  const never =
+    data.lastSuccessTs === null && data.failures === 0 && data.queuedPdus === 0 && data.queuedEdus === 0 && !data.roomsWaiting && !data.pendingEvents && !data.inFlightTxn;
   if (never) return out(`No deliveries to ${server} yet: nothing queued, nothing sent.`);
   const retry = data.nextAttemptTs === null ? "-" : `${when(data.nextAttemptTs)}${data.nextAttemptTs > Date.now() ? ` (in ${Math.ceil((data.nextAttemptTs - Date.now()) / 1000)} s)` : ""}`;
+  const rooms = `${owed.length} room${owed.length === 1 ? "" : "s"}${data.pendingPartial ? " (not every room was asked)" : ""}`;
   out(
     fields([
       ["destination", data.destination || server],
+      ["pending events", data.pendingEvents === undefined ? "-" : `${data.pendingEvents}${data.pendingPartial ? "+" : ""} in ${rooms}, not yet reported delivered`],
       ["queued PDUs", String(data.queuedPdus)],
       ["queued EDUs", String(data.queuedEdus)],
       ["rooms queued", String(data.roomsWaiting ?? 0)],
@@ -409,6 +413,7 @@ async function outbox(ctx, server) {
       ["last success", when(data.lastSuccessTs)],
     ]),
   );
+  if (owed.length > 0) out(`\nPending per room:\n${table(["room", "pending"], owed.map((o) => [o.roomId, String(o.count)]))}`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -86,9 +86,8 @@ export class UserStreamStorage {
 
   // --- rooms ---------------------------------------------------------------------------------
 
-  room(roomId: string): { pos: number; membership: string; streamId: number } | undefined {
-    const row = this.sql.exec<{ pos: number; membership: string; stream_id: number }>(`SELECT pos, membership, stream_id FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
-    return row && { pos: row.pos, membership: row.membership, streamId: row.stream_id };
+  room(roomId: string): { pos: number; membership: string } | undefined {
+    return this.sql.exec<{ pos: number; membership: string }>(`SELECT pos, membership FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
   }
 
   /**
@@ -125,17 +124,24 @@ export class UserStreamStorage {
       .map((r) => ({ roomId: r.room_id, membership: r.membership, pos: r.pos, inviteState: r.invite_state }));
   }
 
-  /** The room's first position recorded after token `sid`. */
-  posAfter(roomId: string, sid: number): number | undefined {
-    return this.sql
-      .exec<{ pos: number }>(`SELECT pos FROM room_stream WHERE room_id = ? AND stream_id > ? ORDER BY stream_id ASC LIMIT 1`, roomId, sid)
-      .toArray()[0]?.pos;
-  }
-
   /** The room's position as of token `sid`, if the history still reaches back that far. */
   posAt(roomId: string, sid: number): number | null {
     const row = this.sql
       .exec<{ pos: number }>(`SELECT pos FROM room_stream WHERE room_id = ? AND stream_id <= ? ORDER BY stream_id DESC LIMIT 1`, roomId, sid)
+      .toArray()[0];
+    return row?.pos ?? null;
+  }
+
+  /** The token of the room's latest change, with the position it moved to. */
+  roomTip(roomId: string): { pos: number; streamId: number } | undefined {
+    const row = this.sql.exec<{ pos: number; stream_id: number }>(`SELECT pos, stream_id FROM rooms WHERE room_id = ?`, roomId).toArray()[0];
+    return row ? { pos: row.pos, streamId: row.stream_id } : undefined;
+  }
+
+  /** The first position the room's kept history records after token `sid`. */
+  posAfter(roomId: string, sid: number): number | null {
+    const row = this.sql
+      .exec<{ pos: number }>(`SELECT pos FROM room_stream WHERE room_id = ? AND stream_id > ? ORDER BY stream_id ASC LIMIT 1`, roomId, sid)
       .toArray()[0];
     return row?.pos ?? null;
   }

@@ -331,10 +331,10 @@ export class UserStream extends DurableObject<Env> {
    */
   async roomPositionAt(roomId: string, token: number): Promise<number | "invalid" | "unknown"> {
     if (!Number.isSafeInteger(token) || token < 0 || token > this.counter) return "invalid";
-    const row = this.store.room(roomId);
-    if (!row) return "unknown";
-    if (row.streamId <= token) return row.pos;
-    return this.store.posAt(roomId, token) ?? this.store.posAfter(roomId, token) ?? row.pos;
+    const tip = this.store.roomTip(roomId);
+    if (!tip) return "unknown";
+    if (tip.streamId <= token) return tip.pos;
+    return this.store.posAt(roomId, token) ?? this.store.posAfter(roomId, token) ?? tip.pos;
   }
 
   /** Rooms the user is joined to. */

@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // `npm start`: runs one local hub on workerd (wrangler dev) with local D1 and Durable Object state.
-// First run per server name: writes a signing key to a git-ignored vars file and applies D1 migrations.
-// Environment: SERVER_NAME (default localhost:8787), PORT (default 8787), FEDERATION_HOST_MAP (JSON).
+// First run per server name: adds a signing key and an admin token to a git-ignored vars file and
+// applies D1 migrations.
+// Environment: PORT (default 8787), SERVER_NAME (default localhost:<PORT>), FEDERATION_HOST_MAP (JSON),
+// INSPECTOR_PORT (devtools; default: none fixed, so several hubs can start side by side).
 
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const serverName = process.env.SERVER_NAME || "localhost:8787";
 const port = process.env.PORT || "8787";
+const inspectorPort = process.env.INSPECTOR_PORT || "";
 const hostMap = process.env.FEDERATION_HOST_MAP || "{}";
 
 try {
@@ -21,9 +23,21 @@ try {
   console.error(`FEDERATION_HOST_MAP must be a JSON object, e.g. {"localhost:8788":"http://127.0.0.1:8788"}`);
   process.exit(2);
 }
-if (!/^\d{1,5}$/.test(port)) {
-  console.error(`PORT must be a number, got ${port}`);
-  process.exit(2);
+for (const [name, value] of [["PORT", port], ["INSPECTOR_PORT", inspectorPort]]) {
+  if (value !== "" && (!/^\d{1,5}$/.test(value) || Number(value) > 65535)) {
+    console.error(`${name} must be a port number, got ${value}`);
+    process.exit(2);
+  }
+}
+
+// Other servers reach this one by its name: a name naming another port only works through their host maps.
+const serverName = process.env.SERVER_NAME || `localhost:${port}`;
+const namedPort = /:(\d+)$/.exec(serverName)?.[1];
+if (namedPort !== undefined && namedPort !== port) {
+  console.warn(
+    `[start] warning: SERVER_NAME ${serverName} names port ${namedPort}, but this server listens on ${port}. ` +
+      `Servers that resolve the name will look for it on ${namedPort}; map it to http://127.0.0.1:${port} in their FEDERATION_HOST_MAP, or drop SERVER_NAME to use localhost:${port}.`,
+  );
 }
 
 // Each server name keeps its own key and state, so several hubs can run side by side.
@@ -31,26 +45,46 @@ const isDefault = serverName === "localhost:8787";
 const slug = serverName.replace(/[^A-Za-z0-9.-]/g, "_");
 const varsFile = join(root, isDefault ? ".dev.vars" : `.dev.vars.${slug}`);
 const persistTo = join(root, ".wrangler", isDefault ? "state" : `state-${slug}`);
+const shown = relative(process.cwd(), varsFile) || varsFile;
 
-function readVars(file) {
-  if (!existsSync(file)) return {};
-  const out = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = /^\s*([A-Z_][A-Z0-9_]*)\s*=\s*"?([^"]*)"?\s*$/.exec(line);
-    if (m) out[m[1]] = m[2];
+/** Each name set in a dotenv file, with its value (quotes and trailing comment removed). */
+function definedVars(text) {
+  const vars = new Map();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([\w.-]+)\s*(?:=|:\s)\s*(.*)$/.exec(line);
+    if (!m) continue;
+    let value = m[2].trim();
+    const quoted = /^(["'`])(.*)\1$/.exec(value);
+    value = quoted ? quoted[2] : value.replace(/\s+#.*$/, "");
+    vars.set(m[1], value);
   }
-  return out;
+  return vars;
 }
 
-const vars = readVars(varsFile);
-if (!vars.SIGNING_KEY) {
+// What a user wrote stays as written (comments, JSON values, quoting): only missing names are appended.
+const existing = existsSync(varsFile) ? readFileSync(varsFile, "utf8") : undefined;
+const defined = definedVars(existing ?? "");
+const added = [];
+if (!defined.has("SIGNING_KEY")) {
   const seed = randomBytes(32).toString("base64").replace(/=+$/, "");
   const version = `a_${randomBytes(3).toString("hex")}`;
-  vars.SIGNING_KEY = `ed25519:${version}:${seed}`;
-  console.log(`[start] generated signing key ed25519:${version} for ${serverName} in ${varsFile}`);
+  added.push(`SIGNING_KEY="ed25519:${version}:${seed}"`);
+  console.log(`[start] generated signing key ed25519:${version} for ${serverName} in ${shown}`);
+} else if (!/^ed25519:[A-Za-z0-9_]+:[A-Za-z0-9+/]{43}=?$/.test(defined.get("SIGNING_KEY"))) {
+  console.warn(
+    `[start] warning: SIGNING_KEY in ${shown} is not "ed25519:<version>:<base64 32-byte seed>"; the server will answer every request with an error. ` +
+      `Delete that line to have one generated, or set one from \`npx switchboard keygen\`.`,
+  );
 }
-if (!vars.ADMIN_TOKEN) vars.ADMIN_TOKEN = randomBytes(24).toString("base64url");
-writeFileSync(varsFile, Object.entries(vars).map(([k, v]) => `${k}="${v}"`).join("\n") + "\n", { mode: 0o600 });
+// An ADMIN_TOKEN line left empty on purpose keeps the admin API off.
+if (!defined.has("ADMIN_TOKEN")) added.push(`ADMIN_TOKEN="${randomBytes(24).toString("base64url")}"`);
+if (existing === undefined) {
+  const header = `# Local secrets for ${serverName}, written by \`npm start\`. Edit freely: npm start only adds missing names.\n`;
+  writeFileSync(varsFile, `${header}${added.join("\n")}\n`, { mode: 0o600 });
+} else if (added.length > 0) {
+  const sep = existing === "" || existing.endsWith("\n") ? "" : "\n";
+  appendFileSync(varsFile, `${sep}# Added by \`npm start\`:\n${added.join("\n")}\n`);
+}
 
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
@@ -72,6 +106,9 @@ const args = [
   "dev",
   "--ip", "127.0.0.1",
   "--port", port,
+  // wrangler's default (9229, probed then bound later) lets two hubs started together race for
+  // the same port; 0 has the OS pick a free one for each.
+  "--inspector-port", inspectorPort || "0",
   "--persist-to", persistTo,
   "--env-file", varsFile,
   "--var", `SERVER_NAME:${serverName}`,
@@ -79,7 +116,7 @@ const args = [
   "--show-interactive-dev-session=false",
   "--log-level", process.env.LOG_LEVEL || "warn",
 ];
-console.log(`[start] ${serverName} on http://127.0.0.1:${port}`);
+console.log(`[start] ${serverName} on http://127.0.0.1:${port}${inspectorPort ? ` (devtools inspector on 127.0.0.1:${inspectorPort})` : ""}`);
 // A process group of its own, so stopping us stops workerd too (wrangler alone leaves it running).
 const child = spawn(wrangler, args, { cwd: root, env, stdio: "inherit", detached: true });
 const stop = (signal) => {

@@ -199,5 +199,5 @@ export function finalRules(event: Pdu, room: RoomView, base: number): AuthResult
  * links it claims. A builder that forgot to link it to the room's last event must not make it pass.
  */
 export function roomAlreadyCreated(input: Pick<AuthInput, "state" | "createEvent">): boolean {
-  return input.createEvent !== undefined || input.state.get("m.room.create", "") !== undefined;
+  return input.createEvent !== undefined || input.state.get(CREATE, "") !== undefined;
 }

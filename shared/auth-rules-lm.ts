@@ -33,7 +33,6 @@ export function checkAuthLm(input: AuthInput): AuthResult {
   return guard(() => lmRules(input));
 }
 
-
 function lmRules({ event, state, authEvents, prevEvent, createEvent }: AuthInput): AuthResult {
   if (typeof event.sender !== "string" || typeof event.type !== "string") return reject("format", "sender or type is not a string");
   const c = contentOf(event);

@@ -1,6 +1,6 @@
 // The EDUs of key distribution (draft "Ephemeral Data Units", "Device Info Publishing", "To-Device
 // Messaging"): building the draft's shapes, and reading both the draft's and Matrix's shapes, since
-// peers may speak either (PROTOCOL-NOTES: accept both forms on input, emit what the draft says).
+// peers may speak either: both forms are read, the draft's is sent (docs/architecture.md, "Federation paths").
 
 import type { JsonObject } from "./canonical-json.js";
 import { isDeviceId, isUserId } from "./ids.js";

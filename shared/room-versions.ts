@@ -64,7 +64,8 @@ export const SUPPORTED_ROOM_VERSION_IDS: readonly string[] = Object.freeze(SUPPO
  * checked (auth rules, format, redaction) but its rooms are not created until full-mesh Matrix rooms
  * land: a v12 room ID is derived from its create event, which the room engine does not do yet.
  */
-export const CREATABLE_ROOM_VERSION_IDS: readonly string[] = Object.freeze([LM_ROOM_VERSION.id, ROOM_VERSION_11.id]);
+export const CREATABLE_ROOM_VERSIONS: readonly RoomVersion[] = Object.freeze([LM_ROOM_VERSION, ROOM_VERSION_11]);
+export const CREATABLE_ROOM_VERSION_IDS: readonly string[] = Object.freeze(CREATABLE_ROOM_VERSIONS.map((v) => v.id));
 
 /** The versions a room hosted elsewhere can be joined in: through a hub, so linearized ones only. */
 export const REMOTE_JOIN_ROOM_VERSION_IDS: readonly string[] = Object.freeze(SUPPORTED_ROOM_VERSIONS.filter((v) => v.linearized).map((v) => v.id));

@@ -5,7 +5,7 @@ import { forbidden, MatrixError, notFound } from "../shared/errors.js";
 import { isRoomId, isServerName } from "../shared/ids.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { json } from "./http.js";
-import { listRooms } from "./storage/rooms.js";
+import { hubRoomIds, listRooms } from "./storage/rooms.js";
 
 export const ADMIN_PREFIX = "/_switchboard/admin/v1";
 
@@ -90,6 +90,56 @@ export function mountAdmin(t: RouteTable): void {
     requireAdmin(req, env);
     const server = decodedParam(req, "server");
     if (!isServerName(server)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid server name");
-    return json(await env.DESTINATION.get(env.DESTINATION.idFromName(server)).status());
+    const [status, owed] = await Promise.all([env.DESTINATION.get(env.DESTINATION.idFromName(server)).status(), eventsOwed(env, req.config.serverName, server)]);
+    // A queue that has never been used has not stored the name it serves.
+    return json({ ...status, destination: server, lastError: describeDeliveryError(status.lastError), ...owed });
   });
+}
+
+/** Hub rooms asked per destination status, at most; a larger deployment's figure is marked partial. */
+const MAX_ROOMS_ASKED = 5_000;
+const ROOMS_ASKED_AT_ONCE = 16;
+
+/**
+ * What the hub rooms still owe `destination`, per room: the counts `GET /rooms/:roomId` shows. The
+ * queue itself holds only the transaction it is sending and the items with no other home (LPDUs,
+ * EDUs); hub rooms' events wait in each room's outbox until the queue reports them delivered.
+ */
+async function eventsOwed(env: Env, self: string, destination: string): Promise<{ pendingEvents: number; pendingByRoom: Array<{ roomId: string; count: number }>; pendingPartial: boolean }> {
+  const pendingByRoom: Array<{ roomId: string; count: number }> = [];
+  let after = "";
+  for (let asked = 0; ; ) {
+    if (asked >= MAX_ROOMS_ASKED) {
+      const more = (await hubRoomIds(env.DB, self, after, 1)).length > 0;
+      return { pendingEvents: sum(pendingByRoom), pendingByRoom, pendingPartial: more };
+    }
+    const ids = await hubRoomIds(env.DB, self, after, Math.min(ROOMS_ASKED_AT_ONCE * 8, MAX_ROOMS_ASKED - asked));
+    for (let i = 0; i < ids.length; i += ROOMS_ASKED_AT_ONCE) {
+      const batch = ids.slice(i, i + ROOMS_ASKED_AT_ONCE);
+      const outboxes = await Promise.all(batch.map((id) => env.ROOM.get(env.ROOM.idFromName(id)).outboxStatus()));
+      for (const [j, outbox] of outboxes.entries()) {
+        const count = outbox.find((o) => o.destination === destination)?.count ?? 0;
+        if (count > 0) pendingByRoom.push({ roomId: batch[j] as string, count });
+      }
+    }
+    const last = ids[ids.length - 1];
+    if (last === undefined) return { pendingEvents: sum(pendingByRoom), pendingByRoom, pendingPartial: false };
+    asked += ids.length;
+    after = last;
+  }
+}
+
+const sum = (rows: Array<{ count: number }>) => rows.reduce((n, r) => n + r.count, 0);
+
+/** The queue records "HTTP 0: <body>" when no answer arrived at all: say that in words. */
+export function describeDeliveryError(error: string | null): string | null {
+  const m = error === null ? null : /^HTTP 0: (.*)$/s.exec(error);
+  if (!m) return error;
+  try {
+    const body = JSON.parse(m[1] as string) as { error?: unknown };
+    if (typeof body.error === "string") return `no answer: ${body.error}`;
+  } catch {
+    // Cut short by the queue's length limit: fall through.
+  }
+  return `no answer: ${m[1]}`;
 }

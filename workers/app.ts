@@ -1,7 +1,7 @@
 // The Worker's router: every route is mounted here; errors of any kind come back as Matrix JSON.
 
 import { Router, type IRequest } from "itty-router";
-import { MatrixError, unrecognized } from "../shared/errors.js";
+import { MatrixError, toMatrixError, unrecognized } from "../shared/errors.js";
 import { getConfig, type Config } from "./config.js";
 import { corsHeaders, errorResponse, json } from "./http.js";
 import { ownKeyDocument } from "./keys.js";
@@ -25,7 +25,13 @@ export function buildRouter(mounts: Array<(t: RouteTable) => void>) {
         const path = new URL(req.url).pathname;
         if (path.endsWith("/") && STRICT_PREFIXES.some((p) => path.startsWith(p))) throw unrecognized();
         if (req.method === "OPTIONS") return new Response(null, { status: 204 });
-        req.config = await getConfig(env);
+        try {
+          req.config = await getConfig(env);
+        } catch (err) {
+          // getConfig logged the problem once; logging it again per request would bury it.
+          const e = toMatrixError(err);
+          return json(e.toJSON(), e.status);
+        }
         return undefined;
       },
     ],

@@ -10,7 +10,7 @@ import { badJson, MatrixError, notFound, forbidden } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isEventId } from "../shared/ids.js";
 import { actionLevel } from "../shared/power-levels.js";
-import { CREATABLE_ROOM_VERSION_IDS, DEFAULT_ROOM_VERSION_ID, getRoomVersion } from "../shared/room-versions.js";
+import { CREATABLE_ROOM_VERSIONS, DEFAULT_ROOM_VERSION_ID } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { CLIENT_PREFIXES, checkFilterParam, clientEventOf, param, requireJoined, requireSelf, roomIdParam, roomPower, userIdParam, userStream } from "./client-common.js";
 import { requireUser } from "./client-auth.js";
@@ -43,8 +43,8 @@ function optString(body: Record<string, unknown>, key: string): string | undefin
 
 async function capabilities(req: SbRequest, env: Env): Promise<Response> {
   await requireUser(req, env);
-  // Exactly what createRoom accepts. The LM version is an Internet-Draft's, hence "unstable" in Matrix's sense.
-  const available = Object.fromEntries(CREATABLE_ROOM_VERSION_IDS.map((id) => [id, getRoomVersion(id)?.stable ? "stable" : "unstable"]));
+  // Exactly what createRoom accepts; the LM version is an Internet-Draft's, hence "unstable".
+  const available = Object.fromEntries(CREATABLE_ROOM_VERSIONS.map((v) => [v.id, v.stable ? "stable" : "unstable"]));
   return json({
     capabilities: {
       "m.change_password": { enabled: false },

@@ -75,8 +75,10 @@ async function send(
   if (!path.startsWith("/") || path.startsWith("//") || /[\s#]/.test(path)) {
     return failure(0, "M_INVALID_PARAM", "path must be an absolute, encoded request target");
   }
+  let baseUrl: string | undefined;
   try {
     const target = await resolveServerName(destination, config.hostMap, { timeoutMs });
+    baseUrl = target.baseUrl;
     const headers = new Headers({ accept: "application/json" });
     const payload = body === undefined ? undefined : "canonical" in body ? body.canonical : canonicalJson(body.value);
     for (const key of signingKeys ?? [config.signingKey]) {
@@ -94,7 +96,8 @@ async function send(
     return { status: res.status, body: parseResponse(res.bytes) };
   } catch (err) {
     const e = toMatrixError(err);
-    if (e.status === 500) return failure(0, "M_UNKNOWN", `Request to ${destination} failed: ${err instanceof Error ? err.message : String(err)}`);
+    const why = err instanceof Error ? err.message : String(err);
+    if (e.status === 500) return failure(0, "M_UNKNOWN", baseUrl === undefined ? `Request to ${destination} failed: ${why}` : `Cannot reach ${destination} at ${baseUrl}: ${why}`);
     return failure(0, e.errcode, e.message);
   }
 }

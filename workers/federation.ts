@@ -1,5 +1,5 @@
-// Federation endpoints of draft-ralston-mimi-linearized-matrix-04, on the paths PROTOCOL-NOTES gives
-// (the draft's v2/v3 endpoints under the LM unstable prefix; v1 endpoints unchanged). Matrix-style
+// Federation endpoints of draft-ralston-mimi-linearized-matrix-04, on the paths docs/architecture.md
+// "Federation paths" describes (the draft's v2/v3 endpoints under LM_PREFIX; v1 endpoints unchanged). Matrix-style
 // aliases of the same endpoints are served too, so peers that still use them interoperate.
 
 import { badJson, forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";

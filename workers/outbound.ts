@@ -3,6 +3,7 @@
 // (wrangler.toml). Methods return plain data and never throw for remote failures.
 
 import { WorkerEntrypoint } from "cloudflare:workers";
+import { toMatrixError } from "../shared/errors.js";
 import type { StrippedStateEvent } from "../shared/room-state.js";
 import { getConfig, type Config } from "./config.js";
 import { failure, federationRequest, federationRequestCanonical, sendTransactionPath, type FederationResponse } from "./federation-request.js";
@@ -20,8 +21,8 @@ export class Outbound extends WorkerEntrypoint<Env> {
     try {
       return await getConfig(this.env);
     } catch (err) {
-      console.error("Outbound: configuration is invalid", err);
-      return failure(0, "M_UNKNOWN", "This server's configuration is invalid");
+      // getConfig has logged what is wrong; the caller's queue records the same message.
+      return failure(0, "M_UNKNOWN", toMatrixError(err).message);
     }
   }
 

@@ -4,11 +4,11 @@
 
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { unstable_splitSqlQuery } from "wrangler";
+import { workerOptionsWithoutLocalSecrets } from "../../test/support/worker-options.js";
 import { childPids, readProc, type ProcStat } from "./proc.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
@@ -34,15 +34,10 @@ export interface BenchServer {
   dispose(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no free port"))));
-    });
-  });
-}
+// Ports are picked before the servers start (their host maps name each other): outside the kernel's
+// ephemeral range, where a probed port cannot be taken by an outbound connection before Miniflare
+// binds it. The test suite's allocator knows how to find that range on each OS.
+export { freePort } from "../../test/support/ports.js";
 
 function migrationStatements(): string[] {
   const dir = join(ROOT, "migrations");
@@ -82,7 +77,7 @@ process.on("exit", () => {
 });
 
 export async function startServer(opts: StartOptions): Promise<BenchServer> {
-  const { workerOptions: base } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const base = workerOptionsWithoutLocalSecrets(join(ROOT, "wrangler.toml"));
   const dir = mkdtempSync(join(tmpdir(), `sb-bench-${opts.name.replace(/[^a-z0-9]/gi, "_")}-`));
   const seed = randomBytes(32).toString("base64").replace(/=+$/, "");
   // BENCH_BUNDLE=<dir> runs another build of Switchboard (before/after comparisons of a fix).

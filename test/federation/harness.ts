@@ -6,9 +6,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { unstable_splitSqlQuery } from "wrangler";
 import { BUNDLE_DIR } from "./global-setup.js";
 import { freePort } from "../support/ports.js";
+import { workerOptionsWithoutLocalSecrets } from "../support/worker-options.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import type { ServerName } from "../../shared/ids.js";
 import { parseSigningKeySecret } from "../../shared/signing-key.js";
@@ -61,8 +62,7 @@ function migrationStatements(): string[] {
 }
 
 function workerOptions() {
-  const { workerOptions: w } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
-  return w;
+  return workerOptionsWithoutLocalSecrets();
 }
 
 /** Starts one server per name; all share a host map pointing each name at its loopback port. */

@@ -46,7 +46,8 @@ const admin = () => ["--url", hub.url, "--admin-token", ADMIN_TOKEN];
 
 beforeAll(async () => {
   emptyDir = mkdtempSync(join(tmpdir(), "sb-cli-"));
-  servers = await startServers(["hub.cli.test", "p1.cli.test"]);
+  // Short retries: the last tests take p1 down and bring it back.
+  servers = await startServers(["hub.cli.test", "p1.cli.test"], { bindings: { FEDERATION_RETRY_BASE_MS: "200", FEDERATION_RETRY_MAX_MS: "1000" } });
   [hub, p1] = servers as [TestServer, TestServer];
   alice = await TestClient.register(hub, "alice");
   bob = await TestClient.register(p1, "bob");
@@ -118,10 +119,11 @@ describe("switchboard register", () => {
     expect(r.stderr.trim()).toBe("switchboard: M_USER_IN_USE: Desired user ID is already taken");
   });
 
-  it("refuses --admin, which the hub cannot grant yet, without registering anyone", async () => {
+  it("does not offer --admin, which the hub cannot grant, and registers no one when given it", async () => {
+    for (const help of [["--help"], ["register", "--help"]]) expect((await cli(help)).stdout).not.toMatch(/--admin\b(?!-token)/);
     const r = await cli(["register", "frank", "--admin", "--url", hub.url]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("--admin is not supported yet");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("Unknown option '--admin'");
     const available = await hub.fetch("/_matrix/client/v3/register/available?username=frank");
     expect(available.status).toBe(200);
   });
@@ -182,21 +184,27 @@ describe("switchboard admin commands", () => {
   });
 
   it("outbox shows the delivery queue of a destination the hub has sent to", async () => {
+    // A fresh delivery: the queue keeps its last success in memory, which an idle queue may have lost.
+    await alice.send(roomId, "for the outbox");
     await eventually(async () => {
-      const j = JSON.parse((await cli(["outbox", "p1.cli.test", "--json", ...admin()])).stdout) as { lastSuccessTs: number | null; queuedPdus: number };
-      return j.lastSuccessTs !== null && j.queuedPdus === 0 ? true : undefined;
+      const j = JSON.parse((await cli(["outbox", "p1.cli.test", "--json", ...admin()])).stdout) as { lastSuccessTs: number | null; queuedPdus: number; pendingEvents: number };
+      return j.lastSuccessTs !== null && j.queuedPdus === 0 && j.pendingEvents === 0 ? true : undefined;
     }, "the hub to deliver to p1");
     const r = await cli(["outbox", "p1.cli.test", ...admin()]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain("destination:  p1.cli.test");
+    expect(r.stdout).toMatch(/^destination:\s+p1\.cli\.test$/m);
+    expect(r.stdout).toMatch(/^pending events:\s+0 in 0 rooms, not yet reported delivered$/m);
     expect(r.stdout).toMatch(/queued PDUs:\s+0/);
     expect(r.stdout).toMatch(/last success:\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ/);
   });
 
-  it("outbox says so for a server it has never sent to", async () => {
+  it("outbox says so for a server it has never sent to, and names that server in its JSON", async () => {
     const r = await cli(["outbox", "nobody.example", ...admin()]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe("No deliveries to nobody.example yet: nothing queued, nothing sent.");
+    const json = JSON.parse((await cli(["outbox", "nobody.example", "--json", ...admin()])).stdout) as { destination: string; pendingEvents: number };
+    expect(json.destination).toBe("nobody.example");
+    expect(json.pendingEvents).toBe(0);
   });
 
   it("shows the admin API's Matrix error for an unknown room", async () => {
@@ -281,5 +289,58 @@ describe("switchboard errors and help", () => {
     expect(r.stderr.trim()).toBe(
       `switchboard: Cannot reach http://127.0.0.1:${port} (connection refused). Is the hub running? Start one with \`npm start\`, or point --url at it.`,
     );
+  });
+});
+
+// Last: these take p1 down (and bring it back).
+describe("switchboard room and outbox while a destination is down", () => {
+  interface RoomJson {
+    outbox: Array<{ destination: string; count: number }>;
+  }
+  interface OutboxJson {
+    pendingEvents: number;
+    pendingByRoom: Array<{ roomId: string; count: number }>;
+    failures: number;
+    lastError: string | null;
+  }
+  const roomJson = async () => JSON.parse((await cli(["room", roomId, "--json", ...admin()])).stdout) as RoomJson;
+  const outboxJson = async () => JSON.parse((await cli(["outbox", "p1.cli.test", "--json", ...admin()])).stdout) as OutboxJson;
+  const owedToP1 = (r: RoomJson) => r.outbox.find((o) => o.destination === "p1.cli.test")?.count ?? 0;
+
+  it("agree on what is pending for it: the events its rooms hold, in total and per room", async () => {
+    await eventually(async () => ((owedToP1(await roomJson())) === 0 ? true : undefined), "p1 to have reported everything delivered");
+    await p1.stop();
+    // More than one transaction's worth (50), so the queue cannot hold them all in its retried transaction.
+    for (let i = 0; i < 60; i++) await alice.send(roomId, `while p1 is down ${i}`);
+    await eventually(async () => ((await outboxJson()).failures >= 1 ? true : undefined), "the hub to fail to reach p1");
+
+    const [room, outbox] = [await roomJson(), await outboxJson()];
+    expect(owedToP1(room)).toBe(60);
+    expect(outbox.pendingEvents).toBe(60);
+    expect(outbox.pendingByRoom).toEqual([{ roomId, count: 60 }]);
+
+    const roomText = (await cli(["room", roomId, ...admin()])).stdout;
+    expect(roomText).toMatch(/p1\.cli\.test\s+60$/m);
+    const outboxText = (await cli(["outbox", "p1.cli.test", ...admin()])).stdout;
+    expect(outboxText).toMatch(/^pending events:\s+60 in 1 room, not yet reported delivered$/m);
+    expect(outboxText).toContain(roomId);
+  });
+
+  it("says the destination could not be reached, and at which URL, not HTTP 0", async () => {
+    const outbox = await outboxJson();
+    expect(outbox.lastError).toContain(`Cannot reach p1.cli.test at ${p1.url}`);
+    expect(outbox.lastError).not.toContain("HTTP 0");
+    const text = (await cli(["outbox", "p1.cli.test", ...admin()])).stdout;
+    expect(text).toMatch(new RegExp(`^last error:\\s+no answer: Cannot reach p1\\.cli\\.test at ${p1.url.replace(/\./g, "\\.")}: `, "m"));
+  });
+
+  it("agree again once the destination is back and has everything", async () => {
+    await p1.start();
+    await eventually(async () => {
+      const [room, outbox] = [await roomJson(), await outboxJson()];
+      return owedToP1(room) === 0 && outbox.pendingEvents === 0 ? true : undefined;
+    }, "p1 to have everything and both views to say so");
+    expect((await outboxJson()).pendingByRoom).toEqual([]);
+    expect((await cli(["room", roomId, ...admin()])).stdout).toContain("Outbox: empty");
   });
 });

@@ -6,7 +6,7 @@ import { redactLm, redactV11, redactV12 } from "../../shared/redaction.js";
 import { signJson } from "../../shared/signed-json.js";
 import { signingKeyFromSeed } from "../../shared/signing-key.js";
 
-// Matrix specification appendices, "Cryptographic Test Vectors" (see /work/shared/reference/matrix-spec-vectors.md §3, §5).
+// Matrix specification appendices, "Cryptographic Test Vectors" (https://spec.matrix.org/latest/appendices/#cryptographic-test-vectors: "Signing Key", "Event Signing").
 const SPEC_SEED = decodeBase64("YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1");
 const SPEC_SERVER = "domain";
 

@@ -1,4 +1,4 @@
-// Enforces DESIGN.md "Layering rules" on the source tree: shared/ stays portable (no Cloudflare, no Node
+// Enforces the layering rules (docs/architecture.md, "Layers") on the source tree: shared/ stays portable (no Cloudflare, no Node
 // built-ins, nothing from workers/ or durable-objects/), durable-objects/ never reach into workers/, and
 // there are no import cycles. Import specifiers are read with TypeScript's own pre-processor, so
 // multi-line imports, `export ... from`, `import type` and dynamic `import()` all count, while comments
@@ -233,6 +233,16 @@ describe("layering rules on the repository", () => {
     expect(graph.get("shared/auth-rules-matrix.ts")).not.toContain("shared/auth-rules-lm.ts");
     expect(graph.get("shared/auth-rules-lm.ts")).not.toContain("shared/auth-rules-matrix.ts");
     expect(graph.get("shared/auth-rules-matrix.ts")).toContain("shared/auth-rules-common.ts");
+  });
+
+  it("Durable Objects whose tables have a storage module run no SQL of their own", () => {
+    // Extend the list as each object's SQL moves behind its own *-storage.ts.
+    const sqlInClass = ["durable-objects/user-stream.ts", "durable-objects/room.ts"].filter((p) => {
+      const text = repo.files.get(p) ?? "";
+      return /\bsql\.exec\b|\.storage\.sql\b|\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|CREATE TABLE)\b/.test(text);
+    });
+    expect(sqlInClass).toEqual([]);
+    expect(repo.files.has("durable-objects/user-stream-storage.ts")).toBe(true);
   });
 
   it("the LM federation path prefix is spelled out once, in shared/federation-paths.ts", () => {

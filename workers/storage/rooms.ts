@@ -29,6 +29,15 @@ export async function listRooms(db: D1Database, limit: number, afterTs = 0): Pro
   return res.results;
 }
 
+/** IDs of rooms hosted by `hub`, in ID order after `afterRoomId`, a page at a time. */
+export async function hubRoomIds(db: D1Database, hub: string, afterRoomId: string, limit: number): Promise<string[]> {
+  const res = await db
+    .prepare(`SELECT room_id FROM rooms WHERE hub_server = ? AND room_id > ? ORDER BY room_id LIMIT ?`)
+    .bind(hub, afterRoomId, limit)
+    .all<{ room_id: string }>();
+  return res.results.map((r) => r.room_id);
+}
+
 /** Maps an alias to a room; fails on a taken alias (the caller answers M_ROOM_IN_USE). */
 export function insertAlias(db: D1Database, alias: string, roomId: string, creator: string, now: number): D1PreparedStatement {
   return db.prepare(`INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES (?, ?, ?, ?)`).bind(alias, roomId, creator, now);
