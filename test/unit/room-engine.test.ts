@@ -314,4 +314,23 @@ describe("the room engine on in-memory ports", () => {
     const atHub = await hubReceives(hub, [{ id: "$y", pdu }]);
     expect(atHub[0]?.verdict).toMatchObject({ outcome: "rejected", rule: "hub" });
   });
+
+  it("hands out the Writer one section at a time, and a failed writer does not block the next", async () => {
+    const section = Writer.section();
+    const log: string[] = [];
+    const first = section.run(async (w) => {
+      log.push("first starts");
+      await new Promise((r) => setTimeout(r, 20));
+      log.push("first ends");
+      return w;
+    });
+    const second = section.run(async () => void log.push("second starts"));
+    const [w] = await Promise.all([first, second]);
+    expect(log).toEqual(["first starts", "first ends", "second starts"]);
+    expect(w).toBeInstanceOf(Writer);
+    await expect(section.run(async () => Promise.reject(new Error("refused")))).rejects.toThrow("refused");
+    expect(await section.run(async () => "next")).toBe("next");
+    // @ts-expect-error only a section mints a Writer (the constructor is private): typecheck fails if that changes
+    void (() => new Writer());
+  });
 });
