@@ -18,7 +18,8 @@ import { waitQuiet } from "./proc.js";
 import { BASELINE_HOST, freePort, NO_LIMITS, ROOT, startServer, type BenchServer } from "./servers.js";
 import { median, r0, r2, summarize } from "./stats.js";
 import type * as T from "./types.js";
-import { figuresTable, type Results, type RunFiguresJson } from "./report.js";
+import { deliveryLine, figuresTable, type Results, type RunFiguresJson } from "./report.js";
+import type { DeliveryFigures } from "./delivery.js";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
@@ -216,6 +217,7 @@ function runFigures(r: T.RunResult & { cpuMs: number }): RunFiguresJson {
     ...(r.firstError !== undefined ? { firstError: r.firstError } : {}),
     cpuMsPerEvent: accepted > 0 ? Math.round((r.cpuMs / accepted) * 1000) / 1000 : NaN,
     exhausted: r.exhausted,
+    ...(r.pushedBack ? { pushedBack: r.pushedBack, pushedBackMs: r.pushedBackMs ?? 0 } : {}),
   };
 }
 
@@ -273,7 +275,14 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
         txnsPerSender,
       });
       const s0 = await lg.call<{ received: number; transactions: number }>("fanoutStats");
-      const r = await measured(hub, lg, () => lg.call<T.RunResult>("runClosed", { key: "b1", warmupMs: cfg.warmupMs, durationMs: windowMs }));
+      await lg.call("deliveryStart");
+      let delivery: DeliveryFigures | undefined;
+      const r = await measured(hub, lg, async () => {
+        const closed = await lg.call<T.RunResult>("runClosed", { key: "b1", warmupMs: cfg.warmupMs, durationMs: windowMs });
+        // Delivered: until every simulated server (each a destination of every event) has what was accepted.
+        delivery = await lg.call<DeliveryFigures>("deliveryReport", { destinations: SENDERS.slice(0, joined), timeoutMs: 60_000 });
+        return closed;
+      });
       const s1 = await lg.call<{ received: number; transactions: number }>("fanoutStats");
       const fanOutPdusPerTxn = s1.transactions > s0.transactions ? r2((s1.received - s0.received) / (s1.transactions - s0.transactions)) : undefined;
       const f = runFigures(r);
@@ -304,6 +313,7 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
         ratio,
         ...(floor ? { floor, floorRatio: r2(floor.eventsPerS / bf.eventsPerS) } : {}),
         fanOutServers: joined,
+        ...(delivery ? { delivery } : {}),
         prepMs: r0(prep.ms),
         txnBytes: prep.bytesPerTxn,
         genCpuMs: r0(r.genCpuMs),
@@ -311,11 +321,13 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
         ...(fanOutPdusPerTxn === undefined ? {} : { fanOutPdusPerTxn }),
       });
       log(
-        `  ${String(k).padStart(2)} senders × ${String(shape).padStart(2)} PDU/txn: ${f.eventsPerS} events/s, txn p50 ${f.latency.p50} p99 ${f.latency.p99} ms` +
+        `  ${String(k).padStart(2)} senders × ${String(shape).padStart(2)} PDU/txn: ${f.eventsPerS} events/s accepted, txn p50 ${f.latency.p50} p99 ${f.latency.p99} ms` +
           (f.handler ? ` (inside the hub's Worker p50 ${f.handler.p50} p99 ${f.handler.p99})` : "") +
           `, ` +
           `hub CPU ${f.cpuMsPerEvent} ms/event (one core sustains ≈ ${r0(1000 / f.cpuMsPerEvent)}/s) | baseline ${bf.eventsPerS} rows/s p50 ${bf.latency.p50} p99 ${bf.latency.p99} ms, ${bf.cpuMsPerEvent} ms/row | ratio ${ratio}` +
           (fanOutPdusPerTxn === undefined ? "" : `; fan-out ${fanOutPdusPerTxn} events per outgoing transaction`) +
+          (delivery ? `; ${deliveryLine(delivery)}` : "") +
+          (f.pushedBack ? `; ${f.pushedBack} answers 429 (waited ${f.pushedBackMs} ms in all)` : "") +
           (floor ? ` | protocol floor ${floor.eventsPerS} events/s, ${floor.cpuMsPerEvent} ms/event, ratio ${r2(floor.eventsPerS / bf.eventsPerS)}` : "") +
           (f.exhausted ? " (window ended early: prepared load used up)" : ""),
       );
