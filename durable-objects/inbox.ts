@@ -10,9 +10,18 @@
 // to this object less.
 // Answers are kept in memory only: rooms drop duplicate events themselves, so reprocessing a
 // transaction after an eviction gives the same outcome.
+//
+// A hub room whose fan-out is too far behind refuses a transaction's events with 429
+// M_LIMIT_EXCEEDED (durable-objects/room-backpressure.ts). The whole transaction is then answered
+// 429 and not remembered, so the sender retries it under the same ID; items other rooms took are
+// dropped as duplicates then. Until retry_after_ms has passed, this origin's next transactions are
+// refused at admission, before the Worker verifies their signatures: a sender honouring the wait
+// sends nothing sooner anyway (one transaction in flight, in order). When the same transaction
+// comes back, the rooms that refused it are asked first (a cheap call), so it is verified again
+// only once they take events.
 
 import { DurableObject } from "cloudflare:workers";
-import { limitExceeded, MatrixError } from "../shared/errors.js";
+import { limitExceeded, MatrixError, toMatrixError } from "../shared/errors.js";
 import type { Lpdu, Pdu } from "../shared/event.js";
 import { parseRateLimits, takeFromBucket, type Bucket } from "../shared/token-bucket.js";
 import type { FailedPdus } from "./room.js";
@@ -44,6 +53,8 @@ export class Inbox extends DurableObject<Env> {
   private inFlight: InFlight | undefined;
   private readonly answers = new Map<string, TransactionAnswer>();
   private bucket: Bucket | undefined;
+  /** The last transaction rooms pushed back: this origin's transactions are refused until `until`. */
+  private pushedBack: { txnId: string; until: number; rooms: string[] } | undefined;
 
   /**
    * Admits transaction `txnId` of `pduCount` PDUs. Returns the earlier answer for a repeated ID;
@@ -53,6 +64,7 @@ export class Inbox extends DurableObject<Env> {
   async begin(origin: string, txnId: string, pduCount: number): Promise<{ answer?: TransactionAnswer }> {
     const done = this.answers.get(txnId);
     if (done) return { answer: done };
+    if (this.pushedBack) await this.stillPushedBack(this.pushedBack, txnId);
     const current = this.inFlight;
     if (current && current.txnId !== txnId && Date.now() - current.started < STALE_MS) {
       throw new MatrixError(400, "M_BAD_STATE", `Transaction ${current.txnId} from ${origin} is still being processed`);
@@ -75,7 +87,14 @@ export class Inbox extends DurableObject<Env> {
   async finish(origin: string, txnId: string, items: InboundItem[], preFailed: FailedPdus): Promise<TransactionAnswer> {
     const done = this.answers.get(txnId);
     if (done) return done;
-    const answer = await this.process(origin, items, preFailed);
+    let answer: TransactionAnswer;
+    try {
+      answer = await this.process(origin, txnId, items, preFailed);
+    } catch (e) {
+      // Pushed back: forgotten, so the same transaction is processed when it comes again.
+      if (this.inFlight?.txnId === txnId) this.inFlight = undefined;
+      throw e;
+    }
     this.answers.set(txnId, answer);
     if (this.answers.size > REMEMBERED) this.answers.delete(this.answers.keys().next().value as string);
     if (this.inFlight?.txnId === txnId) {
@@ -91,7 +110,19 @@ export class Inbox extends DurableObject<Env> {
     return admitted.answer ?? this.finish(origin, txnId, items, preFailed);
   }
 
-  private async process(origin: string, items: InboundItem[], preFailed: FailedPdus): Promise<TransactionAnswer> {
+  /** Throws 429 while `pb` holds for `txnId`; clears it once it no longer does. */
+  private async stillPushedBack(pb: { txnId: string; until: number; rooms: string[] }, txnId: string): Promise<void> {
+    let wait = pb.until - Date.now();
+    if (wait <= 0 && pb.txnId === txnId) {
+      const waits = await Promise.all(pb.rooms.map((r) => this.env.ROOM.get(this.env.ROOM.idFromName(r)).fanOutWait().catch(() => null)));
+      wait = Math.max(0, ...waits.map((w) => w ?? 0));
+      pb.until = Date.now() + wait;
+    }
+    if (wait > 0) throw limitExceeded(wait);
+    this.pushedBack = undefined;
+  }
+
+  private async process(origin: string, txnId: string, items: InboundItem[], preFailed: FailedPdus): Promise<TransactionAnswer> {
     const byRoom = new Map<string, InboundItem[]>();
     for (const it of items) {
       const list = byRoom.get(it.roomId) ?? [];
@@ -99,6 +130,8 @@ export class Inbox extends DurableObject<Env> {
       byRoom.set(it.roomId, list);
     }
     const failed: FailedPdus = { ...preFailed };
+    let retryAfterMs: number | undefined;
+    const refusedBy: string[] = [];
     await Promise.all(
       [...byRoom].map(async ([roomId, list]) => {
         const room = this.env.ROOM.get(this.env.ROOM.idFromName(roomId));
@@ -109,11 +142,29 @@ export class Inbox extends DurableObject<Env> {
           );
           Object.assign(failed, f);
         } catch (e) {
+          const pushBack = retryAfterOf(e);
+          if (pushBack !== undefined) {
+            retryAfterMs = Math.max(retryAfterMs ?? 0, pushBack);
+            refusedBy.push(roomId);
+            return;
+          }
           const error = e instanceof Error ? e.message : String(e);
           for (const it of list) failed[it.id] = { error };
         }
       }),
     );
+    if (retryAfterMs !== undefined) {
+      this.pushedBack = { txnId, until: Date.now() + retryAfterMs, rooms: refusedBy };
+      throw limitExceeded(retryAfterMs);
+    }
     return { failed_pdus: failed };
   }
+}
+
+/** retry_after_ms of a room's 429 M_LIMIT_EXCEEDED (its class is lost over RPC, its fields are not), else undefined. */
+function retryAfterOf(e: unknown): number | undefined {
+  const err = toMatrixError(e);
+  if (err.errcode !== "M_LIMIT_EXCEEDED") return undefined;
+  const ms = err.extra["retry_after_ms"];
+  return typeof ms === "number" ? ms : 1_000;
 }

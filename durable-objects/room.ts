@@ -14,7 +14,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { JsonObject } from "../shared/canonical-json.js";
 import { canonicalJson } from "../shared/canonical-json.js";
 import type { InitialEvent } from "../shared/create-room.js";
-import { forbidden, MatrixError, notFound } from "../shared/errors.js";
+import { forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";
 import type { Lpdu, Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
@@ -32,6 +32,7 @@ import { indexEvents } from "./event-index.js";
 import { mlsErrorFields, RoomMls, type MlsEffect } from "./room-mls.js";
 import { authChainOf, backfillFrom, syncSlice } from "./room-history.js";
 import { FanOutLog } from "./room-fanout.js";
+import { backlogLimit, FanOutBackpressure } from "./room-backpressure.js";
 import { RoomStorage, type OutboxRow, type StoredEvent } from "./room-storage.js";
 
 /** Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). */
@@ -144,11 +145,14 @@ export class Room extends DurableObject<Env> {
   private readonly fanOut: FanOutLog;
   /** What this room knows of each destination's queue (see QueueView). */
   private readonly queues = new Map<string, QueueView>();
+  /** Refuses participants' events while fan-out is too far behind (room-backpressure.ts). */
+  private readonly backpressure: FanOutBackpressure;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new RoomStorage(ctx.storage.sql);
     this.fanOut = new FanOutLog(ctx.storage);
+    this.backpressure = new FanOutBackpressure(backlogLimit(env.FANOUT_BACKLOG_LIMIT));
     this.mls = new RoomMls(ctx.storage.sql, {
       state: this.state,
       eventById: (id) => this.eventById(id),
@@ -546,6 +550,7 @@ export class Room extends DurableObject<Env> {
   async receive(origin: string, items: Array<{ id: string; lpdu?: Lpdu; pdu?: Pdu }>): Promise<FailedPdus> {
     const failed: FailedPdus = {};
     await this.exclusive(async () => {
+      this.refuseWhileFanOutBehind(items);
       this.batching++;
       try {
         await this.receiveItems(origin, items, failed);
@@ -1101,6 +1106,7 @@ export class Room extends DurableObject<Env> {
     if (after !== null) this.markDelivered(destination, after);
     const queue = this.queue(destination);
     queue.heard = Date.now();
+    this.backpressure.heard(destination, this.fanOut.cursor(destination), queue.heard);
     const from = after ?? this.fanOut.cursor(destination);
     const max = Math.min(Math.max(1, limit), FLUSH_BATCH);
     const rows = this.fanOut.eventsFor(destination, from, max);
@@ -1131,6 +1137,31 @@ export class Room extends DurableObject<Env> {
   async fanOutDone(destination: string, upTo: number): Promise<void> {
     this.markDelivered(destination, upTo);
     this.queue(destination).heard = Date.now();
+    this.backpressure.heard(destination, this.fanOut.cursor(destination), Date.now());
+  }
+
+  /**
+   * Refuses a transaction's LPDUs as a whole, before any is looked at, with 429 M_LIMIT_EXCEEDED and
+   * retry_after_ms while this hub room's newest event is too far ahead of a delivering destination.
+   */
+  private refuseWhileFanOutBehind(items: ReadonlyArray<{ lpdu?: Lpdu }>): void {
+    if (!items.some((it) => it.lpdu)) return;
+    const wait = this.fanOutWaitMs();
+    if (wait !== undefined) throw limitExceeded(wait);
+  }
+
+  /** How long participants' events would be refused now (see refuseWhileFanOutBehind), or null: asked before a pushed-back transaction is verified again. */
+  async fanOutWait(): Promise<number | null> {
+    return this.fanOutWaitMs() ?? null;
+  }
+
+  private fanOutWaitMs(): number | undefined {
+    if (!this.last || !this.isHub) return undefined;
+    const owed = this.fanOut
+      .pending()
+      .filter(({ destination }) => destination !== INDEX_DESTINATION)
+      .map(({ destination }) => ({ destination, backlog: this.fanOut.backlog(destination) }));
+    return this.backpressure.retryAfterMs(owed, Date.now());
   }
 
   private markDelivered(destination: string, upTo: number): void {
