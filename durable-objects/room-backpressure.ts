@@ -13,9 +13,9 @@ export const LIVE_MS = 3_000;
 // Asking again is cheap (the Inbox asks the room before the transaction is verified again), so the
 // wait errs short: a sender waiting while the backlog is already gone leaves the hub idle.
 const MIN_RETRY_MS = 20;
-const MAX_RETRY_MS = 1_000;
+const MAX_RETRY_MS = 500;
 /** Assumed when a destination's delivery rate is not known yet, or slower (events per second). */
-const MIN_RATE = 1_000;
+const MIN_RATE = 2_000;
 
 /** FANOUT_BACKLOG_LIMIT as configured: a positive integer, else the default. */
 export function backlogLimit(configured: string | undefined): number {
@@ -65,8 +65,9 @@ export class FanOutBackpressure {
       if (!slowest || backlog > slowest.backlog) slowest = { backlog, rate: p.rate };
     }
     if (!slowest || slowest.backlog < this.limit) return undefined;
-    // Long enough for the slowest to get halfway back under the limit at the rate it has been delivering.
-    const excess = slowest.backlog - this.limit / 2;
+    // Long enough for the slowest to get a quarter of the limit under it at the rate it has been
+    // delivering (once senders wait, the hub's thread is its own and that rate rises).
+    const excess = slowest.backlog - (3 * this.limit) / 4;
     const ms = (excess * 1000) / Math.max(slowest.rate, MIN_RATE);
     return Math.round(Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, ms)));
   }
