@@ -105,13 +105,17 @@ const mib = (kib: number) => `${Math.round(kib / 1024)} MiB`;
 const verdict = (ok: boolean) => (ok ? "met" : "**missed**");
 const n = (x: number) => x.toLocaleString("en");
 
-/** Delivered throughput beside accepted, for the log and the table. */
+/**
+ * Delivered throughput beside accepted, for the log and the table. Sustained delivery is what the
+ * slowest destination received while the senders kept sending (the window); the span from the first
+ * send to the last delivery also counts the catching up after they stopped.
+ */
 export function deliveryLine(d: DeliveryFigures): string {
-  const done =
+  const span =
     d.deliveredPerS === undefined
       ? `${n(d.undelivered)} of ${n(d.accepted)} accepted events still undelivered at the end`
-      : `delivered to all ${d.destinations} servers ${n(d.deliveredPerS)} events/s (${n(d.accepted)} events, first send → last delivery ${n(d.firstSendToLastDeliveryMs ?? 0)} ms, last delivery ${n(d.lastAckToLastDeliveryMs ?? 0)} ms after the last answer)`;
-  return `${done}; in the window ${n(d.windowDeliveredPerS)} events/s delivered; backlog max ${n(d.maxBacklog)}, at the last answer ${n(d.backlogAtLastAck)}, 5 s later ${n(d.backlog5sAfterLastAck)}`;
+      : `first send → last delivery ${n(d.firstSendToLastDeliveryMs ?? 0)} ms for ${n(d.accepted)} events (${n(d.deliveredPerS)} events/s), last delivery ${n(d.lastAckToLastDeliveryMs ?? 0)} ms after the last answer`;
+  return `delivered to all ${d.destinations} servers ${n(d.windowDeliveredPerS)} events/s in the window; ${span}; backlog max ${n(d.maxBacklog)}, at the last answer ${n(d.backlogAtLastAck)}, 5 s later ${n(d.backlog5sAfterLastAck)}`;
 }
 
 export function figuresTable(r: Results): string {

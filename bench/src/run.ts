@@ -1,8 +1,10 @@
 // `npm run bench` / `npm run bench:quick`: the orchestrator. It starts Switchboard servers on bare
 // Miniflare (one workerd process each), forks the load generator (a separate Node process that plays
 // remote servers and clients), runs B1..B6, reads workerd's CPU time and memory from /proc, prints
-// every figure beside a baseline measured in the same run, and writes bench/results/*.json and the
-// B3 plot.
+// every figure beside a baseline measured in the same run. A complete full run writes the files the
+// README cites (bench/results/latest-full.json, the B3 plot, the README's table); every other run
+// (quick, --only, --cells) writes under the git-ignored bench/.build/results/ only, so trying the
+// suite never changes tracked files.
 //
 // Options: --quick (smaller sizes, < 2 min), --only=B1,B3 (a subset), --cells=10x1 (B1 cells),
 // --out=<file> (a partial run's results file), --no-readme (leave README alone).
@@ -10,7 +12,7 @@
 import { fork } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, loadavg } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { LoadGenClient } from "./ipc.js";
 import { scalingSvg } from "./plot.js";
 import { platformCosts } from "./costs.js";
@@ -25,6 +27,8 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
 const ONLY = new Set((argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "COSTS,B1,B2,B3,B4,B5,B6").toUpperCase().split(","));
 const RESULTS = join(ROOT, "bench", "results");
+/** Results of runs that do not stand for the README's figures, and each run's dated copy: git-ignored. */
+const SCRATCH = join(ROOT, "bench", ".build", "results");
 /** --cells=10x1,10x50 runs only those B1 cells (senders x PDUs per transaction), for before/after checks. */
 const CELLS = argv.find((a) => a.startsWith("--cells="))?.slice(8).split(",");
 /** --out=<file>: where a partial run writes its results (default bench/results/partial-latest.json). */
@@ -89,7 +93,7 @@ function versions(): Record<string, string> {
 }
 
 async function main(): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
+  mkdirSync(SCRATCH, { recursive: true });
   log(`mode ${results.mode}; ${results.machine.cpus} × ${results.machine.cpuModel}; load average ${results.machine.loadavgAtStart.join(" ")}`);
   const child = fork(join(ROOT, "bench", ".build", "loadgen.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const lg = new LoadGenClient(child, (line) => log(line));
@@ -142,19 +146,25 @@ async function main(): Promise<void> {
   const stamp = results.date.replace(/[:.]/g, "-");
   const json = JSON.stringify(results, null, 2);
   // A complete run is kept under its date and as the latest of its mode; a partial one (--only,
-  // --cells) only as partial-latest.json, so it never stands in for a whole run.
+  // --cells) only as partial-latest.json, so it never stands in for a whole run. Only a complete
+  // full run writes where the README looks.
   const complete = ONLY.size === 7 && !CELLS;
+  const cited = complete && !QUICK;
+  let where: string;
   if (complete) {
-    writeFileSync(join(RESULTS, `${results.mode}-${stamp}.json`), json);
-    writeFileSync(join(RESULTS, `latest-${results.mode}.json`), json);
+    writeFileSync(join(SCRATCH, `${results.mode}-${stamp}.json`), json);
+    where = join(cited ? RESULTS : SCRATCH, `latest-${results.mode}.json`);
+    mkdirSync(dirname(where), { recursive: true });
+    writeFileSync(where, json);
   } else {
-    writeFileSync(PARTIAL_OUT ?? join(RESULTS, "partial-latest.json"), json);
+    where = PARTIAL_OUT ?? join(SCRATCH, "partial-latest.json");
+    writeFileSync(where, json);
   }
   const table = figuresTable(results);
   console.log("\n" + table + "\n");
-  if (results.b3 && complete) writeFileSync(join(RESULTS, `b3-scaling-${results.mode}.svg`), scalingSvg(results));
-  if (!QUICK && !argv.includes("--no-readme") && complete) updateReadme(table);
-  log(`done in ${results.durationS} s; results in ${complete ? `bench/results/latest-${results.mode}.json` : (PARTIAL_OUT ?? "bench/results/partial-latest.json")}`);
+  if (results.b3 && complete) writeFileSync(join(cited ? RESULTS : SCRATCH, `b3-scaling-${results.mode}.svg`), scalingSvg(results));
+  if (cited && !argv.includes("--no-readme")) updateReadme(table);
+  log(`done in ${results.durationS} s; results in ${relative(ROOT, where)}`);
 }
 
 const mib = (kib: number) => r0(kib / 1024);
