@@ -115,7 +115,7 @@ export function deliveryLine(d: DeliveryFigures): string {
     d.deliveredPerS === undefined
       ? `${n(d.undelivered)} of ${n(d.accepted)} accepted events still undelivered at the end`
       : `first send → last delivery ${n(d.firstSendToLastDeliveryMs ?? 0)} ms for ${n(d.accepted)} events (${n(d.deliveredPerS)} events/s), last delivery ${n(d.lastAckToLastDeliveryMs ?? 0)} ms after the last answer`;
-  return `delivered to all ${d.destinations} servers ${n(d.windowDeliveredPerS)} events/s in the window; ${span}; backlog max ${n(d.maxBacklog)}, at the last answer ${n(d.backlogAtLastAck)}, 5 s later ${n(d.backlog5sAfterLastAck)}`;
+  return `delivered to ${d.destinations === 1 ? "the one server" : `all ${d.destinations} servers`} ${n(d.windowDeliveredPerS)} events/s in the window; ${span}; backlog max ${n(d.maxBacklog)}, at the last answer ${n(d.backlogAtLastAck)}, 5 s later ${n(d.backlog5sAfterLastAck)}`;
 }
 
 export function figuresTable(r: Results): string {

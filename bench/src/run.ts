@@ -20,18 +20,16 @@ import { waitQuiet } from "./proc.js";
 import { BASELINE_HOST, freePort, NO_LIMITS, ROOT, startServer, type BenchServer } from "./servers.js";
 import { median, r0, r2, summarize } from "./stats.js";
 import type * as T from "./types.js";
+import { resultPaths } from "./result-paths.js";
 import { deliveryLine, figuresTable, type Results, type RunFiguresJson } from "./report.js";
 import type { DeliveryFigures } from "./delivery.js";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
 const ONLY = new Set((argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "COSTS,B1,B2,B3,B4,B5,B6").toUpperCase().split(","));
-const RESULTS = join(ROOT, "bench", "results");
-/** Results of runs that do not stand for the README's figures, and each run's dated copy: git-ignored. */
-const SCRATCH = join(ROOT, "bench", ".build", "results");
 /** --cells=10x1,10x50 runs only those B1 cells (senders x PDUs per transaction), for before/after checks. */
 const CELLS = argv.find((a) => a.startsWith("--cells="))?.slice(8).split(",");
-/** --out=<file>: where a partial run writes its results (default bench/results/partial-latest.json). */
+/** --out=<file>: where a partial run writes its results (default bench/.build/results/partial-latest.json). */
 const PARTIAL_OUT = argv.find((a) => a.startsWith("--out="))?.slice(6);
 
 // Quick: every benchmark at a small size (B1 without the 50-sender cells), for a check in < 2 min.
@@ -93,7 +91,6 @@ function versions(): Record<string, string> {
 }
 
 async function main(): Promise<void> {
-  mkdirSync(SCRATCH, { recursive: true });
   log(`mode ${results.mode}; ${results.machine.cpus} × ${results.machine.cpuModel}; load average ${results.machine.loadavgAtStart.join(" ")}`);
   const child = fork(join(ROOT, "bench", ".build", "loadgen.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const lg = new LoadGenClient(child, (line) => log(line));
@@ -143,28 +140,20 @@ async function main(): Promise<void> {
     child.disconnect();
   }
   results.durationS = r0((Date.now() - started) / 1000);
-  const stamp = results.date.replace(/[:.]/g, "-");
   const json = JSON.stringify(results, null, 2);
-  // A complete run is kept under its date and as the latest of its mode; a partial one (--only,
-  // --cells) only as partial-latest.json, so it never stands in for a whole run. Only a complete
-  // full run writes where the README looks.
-  const complete = ONLY.size === 7 && !CELLS;
-  const cited = complete && !QUICK;
-  let where: string;
-  if (complete) {
-    writeFileSync(join(SCRATCH, `${results.mode}-${stamp}.json`), json);
-    where = join(cited ? RESULTS : SCRATCH, `latest-${results.mode}.json`);
-    mkdirSync(dirname(where), { recursive: true });
-    writeFileSync(where, json);
-  } else {
-    where = PARTIAL_OUT ?? join(SCRATCH, "partial-latest.json");
-    writeFileSync(where, json);
+  // A partial run (--only, --cells) never stands in for a whole run, and only a complete full run
+  // writes where the README looks (result-paths.ts).
+  const paths = resultPaths(ROOT, { quick: QUICK, complete: ONLY.size === 7 && !CELLS, date: results.date, ...(PARTIAL_OUT ? { out: PARTIAL_OUT } : {}) });
+  for (const file of [paths.results, paths.dated]) {
+    if (file === undefined) continue;
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, json);
   }
   const table = figuresTable(results);
   console.log("\n" + table + "\n");
-  if (results.b3 && complete) writeFileSync(join(cited ? RESULTS : SCRATCH, `b3-scaling-${results.mode}.svg`), scalingSvg(results));
-  if (cited && !argv.includes("--no-readme")) updateReadme(table);
-  log(`done in ${results.durationS} s; results in ${relative(ROOT, where)}`);
+  if (results.b3 && paths.plot) writeFileSync(paths.plot, scalingSvg(results));
+  if (paths.readme && !argv.includes("--no-readme")) updateReadme(table);
+  log(`done in ${results.durationS} s; results in ${relative(ROOT, paths.results)}`);
 }
 
 const mib = (kib: number) => r0(kib / 1024);
