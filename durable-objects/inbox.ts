@@ -64,7 +64,7 @@ export class Inbox extends DurableObject<Env> {
   async begin(origin: string, txnId: string, pduCount: number): Promise<{ answer?: TransactionAnswer }> {
     const done = this.answers.get(txnId);
     if (done) return { answer: done };
-    if (this.pushedBack) await this.stillPushedBack(this.pushedBack, txnId);
+    if (this.pushedBack) await this.stillPushedBack(this.pushedBack, origin, txnId, pduCount);
     const current = this.inFlight;
     if (current && current.txnId !== txnId && Date.now() - current.started < STALE_MS) {
       throw new MatrixError(400, "M_BAD_STATE", `Transaction ${current.txnId} from ${origin} is still being processed`);
@@ -111,10 +111,10 @@ export class Inbox extends DurableObject<Env> {
   }
 
   /** Throws 429 while `pb` holds for `txnId`; clears it once it no longer does. */
-  private async stillPushedBack(pb: { txnId: string; until: number; rooms: string[] }, txnId: string): Promise<void> {
+  private async stillPushedBack(pb: { txnId: string; until: number; rooms: string[] }, origin: string, txnId: string, pduCount: number): Promise<void> {
     let wait = pb.until - Date.now();
     if (wait <= 0 && pb.txnId === txnId) {
-      const waits = await Promise.all(pb.rooms.map((r) => this.env.ROOM.get(this.env.ROOM.idFromName(r)).fanOutWait().catch(() => null)));
+      const waits = await Promise.all(pb.rooms.map((r) => this.env.ROOM.get(this.env.ROOM.idFromName(r)).fanOutWait(origin, pduCount).catch(() => null)));
       wait = Math.max(0, ...waits.map((w) => w ?? 0));
       pb.until = Date.now() + wait;
     }

@@ -6,6 +6,10 @@
 // the slowest destination that is currently delivering. A destination whose queue has not pulled
 // for LIVE_MS (down, backing off, or slower than that per transaction) does not count: it catches
 // up from the outbox, which keeps its rows, when it comes back; one offline server cannot stop a room.
+//
+// A pushed-back transaction is asked about again before its signatures are verified (Inbox); when
+// it may come in, its events are reserved for a while, so that of many senders retrying at once
+// only as many are verified as the room will take, rather than all of them and most refused.
 
 export const DEFAULT_BACKLOG_LIMIT = 1_000;
 /** A destination queue that pulled or reported within this long counts as delivering. */
@@ -16,6 +20,8 @@ const MIN_RETRY_MS = 20;
 const MAX_RETRY_MS = 500;
 /** Assumed when a destination's delivery rate is not known yet, or slower (events per second). */
 const MIN_RATE = 2_000;
+/** How long headroom is held for a transaction let through to verification. */
+const RESERVE_MS = 5_000;
 
 /** FANOUT_BACKLOG_LIMIT as configured: a positive integer, else the default. */
 export function backlogLimit(configured: string | undefined): number {
@@ -33,6 +39,8 @@ interface Progress {
 
 export class FanOutBackpressure {
   private readonly progress = new Map<string, Progress>();
+  /** Per origin, events of its transaction let through to verification (see the top of this file). */
+  private readonly reserved = new Map<string, { count: number; until: number }>();
 
   constructor(private readonly limit: number) {}
 
@@ -57,19 +65,38 @@ export class FanOutBackpressure {
    * How long senders should wait before the room takes more events, or undefined to take them now.
    * `owed`: each destination still owed events, with how many it has not had (its backlog).
    */
-  retryAfterMs(owed: Iterable<{ destination: string; backlog: number }>, now: number): number | undefined {
+  retryAfterMs(owed: Iterable<{ destination: string; backlog: number }>, now: number, extra = 0): number | undefined {
     let slowest: { backlog: number; rate: number } | undefined;
     for (const { destination, backlog } of owed) {
       const p = this.progress.get(destination);
       if (!p || now - p.heard > LIVE_MS) continue;
       if (!slowest || backlog > slowest.backlog) slowest = { backlog, rate: p.rate };
     }
-    if (!slowest || slowest.backlog < this.limit) return undefined;
+    if (!slowest || slowest.backlog + extra < this.limit) return undefined;
     // Long enough for the slowest to get a quarter of the limit under it at the rate it has been
     // delivering (once senders wait, the hub's thread is its own and that rate rises).
-    const excess = slowest.backlog - (3 * this.limit) / 4;
+    const excess = slowest.backlog + extra - (3 * this.limit) / 4;
     const ms = (excess * 1000) / Math.max(slowest.rate, MIN_RATE);
     return Math.round(Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, ms)));
+  }
+
+  /** Events reserved by origins other than `origin`, forgetting expired reservations. */
+  reservedExcept(origin: string, now: number): number {
+    let sum = 0;
+    for (const [o, r] of this.reserved) {
+      if (r.until <= now) this.reserved.delete(o);
+      else if (o !== origin) sum += r.count;
+    }
+    return sum;
+  }
+
+  /** Holds room for `count` events of `origin`'s transaction until it arrives (or RESERVE_MS pass). */
+  reserve(origin: string, count: number, now: number): void {
+    this.reserved.set(origin, { count, until: now + RESERVE_MS });
+  }
+
+  release(origin: string): void {
+    this.reserved.delete(origin);
   }
 
   /** The backlog this room holds itself to (events), for status pages and tests. */

@@ -550,7 +550,7 @@ export class Room extends DurableObject<Env> {
   async receive(origin: string, items: Array<{ id: string; lpdu?: Lpdu; pdu?: Pdu }>): Promise<FailedPdus> {
     const failed: FailedPdus = {};
     await this.exclusive(async () => {
-      this.refuseWhileFanOutBehind(items);
+      this.refuseWhileFanOutBehind(origin, items);
       this.batching++;
       try {
         await this.receiveItems(origin, items, failed);
@@ -1144,24 +1144,32 @@ export class Room extends DurableObject<Env> {
    * Refuses a transaction's LPDUs as a whole, before any is looked at, with 429 M_LIMIT_EXCEEDED and
    * retry_after_ms while this hub room's newest event is too far ahead of a delivering destination.
    */
-  private refuseWhileFanOutBehind(items: ReadonlyArray<{ lpdu?: Lpdu }>): void {
+  private refuseWhileFanOutBehind(origin: string, items: ReadonlyArray<{ lpdu?: Lpdu }>): void {
     if (!items.some((it) => it.lpdu)) return;
-    const wait = this.fanOutWaitMs();
+    // Room reserved for other origins' retried transactions counts as taken.
+    const wait = this.fanOutWaitMs(this.backpressure.reservedExcept(origin, Date.now()));
+    this.backpressure.release(origin);
     if (wait !== undefined) throw limitExceeded(wait);
   }
 
-  /** How long participants' events would be refused now (see refuseWhileFanOutBehind), or null: asked before a pushed-back transaction is verified again. */
-  async fanOutWait(): Promise<number | null> {
-    return this.fanOutWaitMs() ?? null;
+  /**
+   * Asked before `origin`'s pushed-back transaction of `count` PDUs is verified again: how long it
+   * would still be refused, or null, in which case room for it is reserved until it arrives.
+   */
+  async fanOutWait(origin: string, count: number): Promise<number | null> {
+    const now = Date.now();
+    const wait = this.fanOutWaitMs(this.backpressure.reservedExcept(origin, now) + count);
+    if (wait === undefined) this.backpressure.reserve(origin, count, now);
+    return wait ?? null;
   }
 
-  private fanOutWaitMs(): number | undefined {
+  private fanOutWaitMs(extra: number): number | undefined {
     if (!this.last || !this.isHub) return undefined;
     const owed = this.fanOut
       .pending()
       .filter(({ destination }) => destination !== INDEX_DESTINATION)
       .map(({ destination }) => ({ destination, backlog: this.fanOut.backlog(destination) }));
-    return this.backpressure.retryAfterMs(owed, Date.now());
+    return this.backpressure.retryAfterMs(owed, Date.now(), extra);
   }
 
   private markDelivered(destination: string, upTo: number): void {
