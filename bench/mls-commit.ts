@@ -177,6 +177,12 @@ async function joinRemote(ms: MembersServer, roomId: string, users: readonly Mem
         await new Promise((r) => setTimeout(r, 50)); // the previous transaction is still being processed
         continue;
       }
+      if (res.status === 429) {
+        // The hub's fan-out is behind: wait as asked, then the same transaction again.
+        const wait = (JSON.parse(text) as { retry_after_ms?: number }).retry_after_ms ?? 100;
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
       if (res.status !== 200) throw new Error(`joining members: HTTP ${res.status} ${text.slice(0, 300)}`);
       const failed = Object.keys((JSON.parse(text) as { failed_pdus?: object }).failed_pdus ?? {});
       if (failed.length > 0) throw new Error(`joining members: ${failed.length} refused: ${text.slice(0, 300)}`);

@@ -579,6 +579,11 @@ async function seedMembers(p: T.SeedParams): Promise<{ ms: number; failed: numbe
             await sleep(50);
             continue;
           }
+          // The hub's fan-out is behind (its joins go to every member's server): wait as asked.
+          if (res.status === 429) {
+            await sleep(retryAfter(res.body));
+            continue;
+          }
           if (res.status !== 200) throw new Error(`seeding members: HTTP ${res.status} ${text.slice(0, 300)}`);
           failed += Object.keys((JSON.parse(text) as { failed_pdus?: object }).failed_pdus ?? {}).length;
           break;
