@@ -16,9 +16,9 @@
 // 429 and not remembered, so the sender retries it under the same ID; items other rooms took are
 // dropped as duplicates then. Until retry_after_ms has passed, this origin's next transactions are
 // refused at admission, before the Worker verifies their signatures: a sender honouring the wait
-// sends nothing sooner anyway (one transaction in flight, in order). When the same transaction
-// comes back, the rooms that refused it are asked first (a cheap call), so it is verified again
-// only once they take events.
+// sends nothing sooner anyway (one transaction in flight, in order). A transaction of several PDUs
+// is also checked with the rooms it names before it is admitted (one cheap call each), so its
+// signatures are verified only if they will take its events (they then hold room for them).
 
 import { DurableObject } from "cloudflare:workers";
 import { limitExceeded, MatrixError, toMatrixError } from "../shared/errors.js";
@@ -53,18 +53,20 @@ export class Inbox extends DurableObject<Env> {
   private inFlight: InFlight | undefined;
   private readonly answers = new Map<string, TransactionAnswer>();
   private bucket: Bucket | undefined;
-  /** The last transaction rooms pushed back: this origin's transactions are refused until `until`. */
-  private pushedBack: { txnId: string; until: number; rooms: string[] } | undefined;
+  /** Rooms pushed back: this origin's transactions are refused until then. */
+  private pushedBackUntil = 0;
 
   /**
-   * Admits transaction `txnId` of `pduCount` PDUs. Returns the earlier answer for a repeated ID;
-   * throws 400 M_BAD_STATE while another transaction is in flight and 429 M_LIMIT_EXCEEDED when
-   * the origin is over its PDU rate.
+   * Admits transaction `txnId` of `pduCount` PDUs for `roomIds`. Returns the earlier answer for a
+   * repeated ID; throws 400 M_BAD_STATE while another transaction is in flight and 429
+   * M_LIMIT_EXCEEDED when the origin is over its PDU rate or a room's fan-out is behind.
    */
-  async begin(origin: string, txnId: string, pduCount: number): Promise<{ answer?: TransactionAnswer }> {
+  async begin(origin: string, txnId: string, pduCount: number, roomIds: readonly string[] = []): Promise<{ answer?: TransactionAnswer }> {
     const done = this.answers.get(txnId);
     if (done) return { answer: done };
-    if (this.pushedBack) await this.stillPushedBack(this.pushedBack, origin, txnId, pduCount);
+    const wait = this.pushedBackUntil - Date.now();
+    if (wait > 0) throw limitExceeded(wait);
+    if (pduCount > 1 && roomIds.length > 0) await this.checkRooms(origin, pduCount, roomIds);
     const current = this.inFlight;
     if (current && current.txnId !== txnId && Date.now() - current.started < STALE_MS) {
       throw new MatrixError(400, "M_BAD_STATE", `Transaction ${current.txnId} from ${origin} is still being processed`);
@@ -89,7 +91,7 @@ export class Inbox extends DurableObject<Env> {
     if (done) return done;
     let answer: TransactionAnswer;
     try {
-      answer = await this.process(origin, txnId, items, preFailed);
+      answer = await this.process(origin, items, preFailed);
     } catch (e) {
       // Pushed back: forgotten, so the same transaction is processed when it comes again.
       if (this.inFlight?.txnId === txnId) this.inFlight = undefined;
@@ -110,19 +112,16 @@ export class Inbox extends DurableObject<Env> {
     return admitted.answer ?? this.finish(origin, txnId, items, preFailed);
   }
 
-  /** Throws 429 while `pb` holds for `txnId`; clears it once it no longer does. */
-  private async stillPushedBack(pb: { txnId: string; until: number; rooms: string[] }, origin: string, txnId: string, pduCount: number): Promise<void> {
-    let wait = pb.until - Date.now();
-    if (wait <= 0 && pb.txnId === txnId) {
-      const waits = await Promise.all(pb.rooms.map((r) => this.env.ROOM.get(this.env.ROOM.idFromName(r)).fanOutWait(origin, pduCount).catch(() => null)));
-      wait = Math.max(0, ...waits.map((w) => w ?? 0));
-      pb.until = Date.now() + wait;
-    }
-    if (wait > 0) throw limitExceeded(wait);
-    this.pushedBack = undefined;
+  /** Throws 429 (and refuses this origin until then) while a room's fan-out is too far behind to take `pduCount` more events. */
+  private async checkRooms(origin: string, pduCount: number, roomIds: readonly string[]): Promise<void> {
+    const waits = await Promise.all(roomIds.map((r) => this.env.ROOM.get(this.env.ROOM.idFromName(r)).fanOutWait(origin, pduCount).catch(() => null)));
+    const wait = Math.max(0, ...waits.map((w) => w ?? 0));
+    if (wait === 0) return;
+    this.pushedBackUntil = Date.now() + wait;
+    throw limitExceeded(wait);
   }
 
-  private async process(origin: string, txnId: string, items: InboundItem[], preFailed: FailedPdus): Promise<TransactionAnswer> {
+  private async process(origin: string, items: InboundItem[], preFailed: FailedPdus): Promise<TransactionAnswer> {
     const byRoom = new Map<string, InboundItem[]>();
     for (const it of items) {
       const list = byRoom.get(it.roomId) ?? [];
@@ -131,7 +130,6 @@ export class Inbox extends DurableObject<Env> {
     }
     const failed: FailedPdus = { ...preFailed };
     let retryAfterMs: number | undefined;
-    const refusedBy: string[] = [];
     await Promise.all(
       [...byRoom].map(async ([roomId, list]) => {
         const room = this.env.ROOM.get(this.env.ROOM.idFromName(roomId));
@@ -145,7 +143,6 @@ export class Inbox extends DurableObject<Env> {
           const pushBack = retryAfterOf(e);
           if (pushBack !== undefined) {
             retryAfterMs = Math.max(retryAfterMs ?? 0, pushBack);
-            refusedBy.push(roomId);
             return;
           }
           const error = e instanceof Error ? e.message : String(e);
@@ -154,7 +151,7 @@ export class Inbox extends DurableObject<Env> {
       }),
     );
     if (retryAfterMs !== undefined) {
-      this.pushedBack = { txnId, until: Date.now() + retryAfterMs, rooms: refusedBy };
+      this.pushedBackUntil = Date.now() + retryAfterMs;
       throw limitExceeded(retryAfterMs);
     }
     return { failed_pdus: failed };

@@ -7,9 +7,9 @@
 // for LIVE_MS (down, backing off, or slower than that per transaction) does not count: it catches
 // up from the outbox, which keeps its rows, when it comes back; one offline server cannot stop a room.
 //
-// A pushed-back transaction is asked about again before its signatures are verified (Inbox); when
-// it may come in, its events are reserved for a while, so that of many senders retrying at once
-// only as many are verified as the room will take, rather than all of them and most refused.
+// A transaction of several PDUs is asked about before its signatures are verified (Inbox); when it
+// may come in, its events are reserved for a while, so that of many senders sending at once only as
+// many are verified as the room will take, rather than all of them and most refused.
 
 export const DEFAULT_BACKLOG_LIMIT = 1_000;
 /** A destination queue that pulled or reported within this long counts as delivering. */

@@ -1153,12 +1153,13 @@ export class Room extends DurableObject<Env> {
   }
 
   /**
-   * Asked before `origin`'s pushed-back transaction of `count` PDUs is verified again: how long it
-   * would still be refused, or null, in which case room for it is reserved until it arrives.
+   * Asked before `origin`'s transaction of `count` PDUs is verified: how long it would be refused,
+   * or null, in which case room for it is reserved until it arrives (like receive, it may take the
+   * backlog up to one transaction past the limit).
    */
   async fanOutWait(origin: string, count: number): Promise<number | null> {
     const now = Date.now();
-    const wait = this.fanOutWaitMs(this.backpressure.reservedExcept(origin, now) + count);
+    const wait = this.fanOutWaitMs(this.backpressure.reservedExcept(origin, now));
     if (wait === undefined) this.backpressure.reserve(origin, count, now);
     return wait ?? null;
   }

@@ -61,15 +61,15 @@ describe("a destination queue's reading of a 429", () => {
   });
 });
 
-describe("room reserved for retried transactions", () => {
-  it("counts other origins' reservations as taken, so of many senders retrying at once only as many get through as the room will take", () => {
+describe("room reserved for transactions let through to verification", () => {
+  it("counts other origins' reservations as taken, so of many senders sending at once only as many get through as the room will take", () => {
     const bp = new FanOutBackpressure(100);
     bp.heard("a.test", 0, 1_000);
-    const owed = [{ destination: "a.test", backlog: 40 }];
-    // Two origins' 50-event retries are asked about: the first fits and is reserved, the second does not.
-    expect(bp.retryAfterMs(owed, 1_000, bp.reservedExcept("s1.test", 1_000) + 50)).toBeUndefined();
+    const owed = [{ destination: "a.test", backlog: 60 }];
+    // Two origins' 50-event transactions are asked about: the first is under the limit and reserved, the second is not.
+    expect(bp.retryAfterMs(owed, 1_000, bp.reservedExcept("s1.test", 1_000))).toBeUndefined();
     bp.reserve("s1.test", 50, 1_000);
-    expect(bp.retryAfterMs(owed, 1_000, bp.reservedExcept("s2.test", 1_000) + 50)).toBeGreaterThan(0);
+    expect(bp.retryAfterMs(owed, 1_000, bp.reservedExcept("s2.test", 1_000))).toBeGreaterThan(0);
     // s1's own transaction is not held back by its own reservation; once it arrived (released), s2 fits as far as room allows.
     expect(bp.retryAfterMs(owed, 1_000, bp.reservedExcept("s1.test", 1_000))).toBeUndefined();
     bp.release("s1.test");
