@@ -14,7 +14,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { JsonObject } from "../shared/canonical-json.js";
 import { canonicalJson } from "../shared/canonical-json.js";
 import type { InitialEvent } from "../shared/create-room.js";
-import { forbidden, MatrixError, notFound } from "../shared/errors.js";
+import { forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";
 import type { Lpdu, Pdu } from "../shared/event.js";
 import { LM_PREFIX } from "../shared/federation-paths.js";
 import { eventIdOf } from "../shared/hashes.js";
@@ -35,6 +35,7 @@ import { backfillOnce, type BackfillOutcome } from "./room-backfill.js";
 import { BackfillStore } from "./room-backfill-storage.js";
 import { pageMessages, type MessagesArgs, type MessagesPage } from "./room-messages.js";
 import { FanOutLog } from "./room-fanout.js";
+import { backlogLimit, FanOutBackpressure } from "./room-backpressure.js";
 import { RoomStorage, type OutboxRow, type StoredEvent } from "./room-storage.js";
 
 /** Why a PDU or LPDU was refused, keyed by the ID of what was received (draft "failed_pdus"). */
@@ -149,12 +150,15 @@ export class Room extends DurableObject<Env> {
   private readonly fanOut: FanOutLog;
   /** What this room knows of each destination's queue (see QueueView). */
   private readonly queues = new Map<string, QueueView>();
+  /** Refuses participants' events while fan-out is too far behind (room-backpressure.ts). */
+  private readonly backpressure: FanOutBackpressure;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new RoomStorage(ctx.storage.sql);
     this.history = new BackfillStore(ctx.storage.sql);
     this.fanOut = new FanOutLog(ctx.storage);
+    this.backpressure = new FanOutBackpressure(backlogLimit(env.FANOUT_BACKLOG_LIMIT));
     this.mls = new RoomMls(ctx.storage.sql, {
       state: this.state,
       eventById: (id) => this.eventById(id),
@@ -582,6 +586,7 @@ export class Room extends DurableObject<Env> {
   async receive(origin: string, items: Array<{ id: string; lpdu?: Lpdu; pdu?: Pdu }>): Promise<FailedPdus> {
     const failed: FailedPdus = {};
     await this.exclusive(async () => {
+      this.refuseWhileFanOutBehind(origin, items);
       this.batching++;
       try {
         await this.receiveItems(origin, items, failed);
@@ -1137,6 +1142,7 @@ export class Room extends DurableObject<Env> {
     if (after !== null) this.markDelivered(destination, after);
     const queue = this.queue(destination);
     queue.heard = Date.now();
+    this.backpressure.heard(destination, this.fanOut.cursor(destination), queue.heard);
     const from = after ?? this.fanOut.cursor(destination);
     const max = Math.min(Math.max(1, limit), FLUSH_BATCH);
     const rows = this.fanOut.eventsFor(destination, from, max);
@@ -1167,6 +1173,40 @@ export class Room extends DurableObject<Env> {
   async fanOutDone(destination: string, upTo: number): Promise<void> {
     this.markDelivered(destination, upTo);
     this.queue(destination).heard = Date.now();
+    this.backpressure.heard(destination, this.fanOut.cursor(destination), Date.now());
+  }
+
+  /**
+   * Refuses a transaction's LPDUs as a whole, before any is looked at, with 429 M_LIMIT_EXCEEDED and
+   * retry_after_ms while this hub room's newest event is too far ahead of a delivering destination.
+   */
+  private refuseWhileFanOutBehind(origin: string, items: ReadonlyArray<{ lpdu?: Lpdu }>): void {
+    if (!items.some((it) => it.lpdu)) return;
+    // Room reserved for other origins' retried transactions counts as taken.
+    const wait = this.fanOutWaitMs(this.backpressure.reservedExcept(origin, Date.now()));
+    this.backpressure.release(origin);
+    if (wait !== undefined) throw limitExceeded(wait);
+  }
+
+  /**
+   * Asked before `origin`'s transaction of `count` PDUs is verified: how long it would be refused,
+   * or null, in which case room for it is reserved until it arrives (like receive, it may take the
+   * backlog up to one transaction past the limit).
+   */
+  async fanOutWait(origin: string, count: number): Promise<number | null> {
+    const now = Date.now();
+    const wait = this.fanOutWaitMs(this.backpressure.reservedExcept(origin, now));
+    if (wait === undefined) this.backpressure.reserve(origin, count, now);
+    return wait ?? null;
+  }
+
+  private fanOutWaitMs(extra: number): number | undefined {
+    if (!this.last || !this.isHub) return undefined;
+    const owed = this.fanOut
+      .pending()
+      .filter(({ destination }) => destination !== INDEX_DESTINATION)
+      .map(({ destination }) => ({ destination, backlog: this.fanOut.backlog(destination) }));
+    return this.backpressure.retryAfterMs(owed, Date.now(), extra);
   }
 
   private markDelivered(destination: string, upTo: number): void {
