@@ -14,6 +14,7 @@ declare namespace Cloudflare {
 		FEDERATION_RETRY_MAX_MS: string;
 		RATE_LIMITS: string;
 		KEY_NOTARIES: string;
+		FANOUT_BACKLOG_LIMIT: string;
 		SIGNING_KEY: string;
 		ADMIN_TOKEN: string;
 		ROOM: DurableObjectNamespace<import("./workers/index").Room>;
@@ -29,7 +30,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "SERVER_NAME" | "FEDERATION_HOST_MAP" | "FEDERATION_RETRY_BASE_MS" | "FEDERATION_RETRY_MAX_MS" | "RATE_LIMITS" | "KEY_NOTARIES" | "SIGNING_KEY" | "ADMIN_TOKEN">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "SERVER_NAME" | "FEDERATION_HOST_MAP" | "FEDERATION_RETRY_BASE_MS" | "FEDERATION_RETRY_MAX_MS" | "RATE_LIMITS" | "KEY_NOTARIES" | "FANOUT_BACKLOG_LIMIT" | "SIGNING_KEY" | "ADMIN_TOKEN">> {}
 }
 
 // Begin runtime types

@@ -6,9 +6,12 @@
 //   should this object restart, the rooms announce again (durable-objects/room/outbox.ts);
 // - items with no other durable home (our participant rooms' LPDUs for their hub, EDUs), in SQLite.
 // A transaction keeps its ID across retries so the receiver can answer a repeat without processing
-// it again. Retries back off and are driven by the DO alarm.
+// it again. Retries back off and are driven by the DO alarm; a 429 is waited out as asked
+// (destination-retry.ts).
 
 import { DurableObject } from "cloudflare:workers";
+import { pushBackDelay, retryDelay } from "./destination-retry.js";
+import { hasWork, type RoomCursor } from "./destination-rooms.js";
 
 export interface QueueItem {
   roomId: string;
@@ -30,6 +33,8 @@ export interface DestinationStatus {
   queuedEdus: number;
   inFlightTxn: string | null;
   failures: number;
+  /** 429 answers waited out since this object started (the receiver pushing back; not failures). */
+  pushedBack: number;
   nextAttemptTs: number | null;
   lastError: string | null;
   lastSuccessTs: number | null;
@@ -59,16 +64,6 @@ interface Transaction {
   pulledCount: number;
 }
 
-/** Where this queue stands with one hub room: the newest position announced, the last one sent. */
-interface RoomCursor {
-  available: number;
-  /** null until known: the first pull then starts after what the room last heard was delivered. */
-  sent: number | null;
-  /** The room has not been told `sent` yet. */
-  unreported: boolean;
-  /** Pull once even if nothing new was announced: after failed sends the room may have stopped announcing to this queue. */
-  probe: boolean;
-}
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS queue (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -93,6 +88,9 @@ export class Destination extends DurableObject<Env> {
   /** False until the stored queue is known to be empty (after a read finds nothing, until the next enqueue). */
   private storedEmpty = false;
   private reportTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The receiver asked us to wait until then (429 retry_after_ms); its contacting us (wake) does not end that. */
+  private pushedBackUntil = 0;
+  private pushedBack = 0;
   /** Kept in memory: writing it after every transaction would cost a write transaction each. */
   private lastSuccessTs: number | undefined;
   /** The meta table as this object, its only writer, last read or wrote it: hot-path reads skip a SELECT. */
@@ -158,7 +156,7 @@ export class Destination extends DurableObject<Env> {
 
   /** New work is a good moment to retry a backed-off destination only if the backoff has passed. */
   private async kickUnlessBackingOff(): Promise<void> {
-    const next = Number(this.meta("next_attempt_ts") ?? 0);
+    const next = Math.max(Number(this.meta("next_attempt_ts") ?? 0), this.pushedBackUntil);
     if (Date.now() >= next) this.kick();
     else if ((await this.ctx.storage.getAlarm()) !== next) await this.ctx.storage.setAlarm(next);
   }
@@ -182,8 +180,8 @@ export class Destination extends DurableObject<Env> {
   private async drain(): Promise<void> {
     const destination = this.meta("destination");
     if (destination === undefined) return;
-    // Backing off (a repeat kick after a failed send): the alarm will call again.
-    if (Number(this.meta("next_attempt_ts") ?? 0) > Date.now()) return;
+    // Backing off (a repeat kick after a failed send) or pushed back: the alarm will call again.
+    if (Math.max(Number(this.meta("next_attempt_ts") ?? 0), this.pushedBackUntil) > Date.now()) return;
     let alarmSet = false;
     for (;;) {
       const txn = this.held ?? (await this.nextTransaction(destination));
@@ -192,12 +190,20 @@ export class Destination extends DurableObject<Env> {
       // Should this object die mid-send (crash, eviction, deploy), the alarm resumes the stored
       // queue; pulled events need none, their rooms announce them again.
       if (!alarmSet && txn.rows.length > 0) {
-        await this.ctx.storage.setAlarm(Date.now() + this.retryDelay(1));
+        await this.ctx.storage.setAlarm(Date.now() + retryDelay(this.env, 1));
         alarmSet = true;
       }
       this.inFlight = txn.txnId;
       const res = await this.env.OUTBOUND.sendTransactionCanonical(destination, txn.txnId, txn.body);
       this.inFlight = null;
+      const wait = pushBackDelay(this.env, res.status, res.body);
+      if (wait !== undefined) {
+        this.held = txn;
+        this.pushedBackUntil = Date.now() + wait;
+        this.pushedBack++;
+        await this.ctx.storage.setAlarm(this.pushedBackUntil);
+        return;
+      }
       if (res.status !== 200) {
         this.held = txn;
         await this.backOff(`HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
@@ -336,18 +342,11 @@ export class Destination extends DurableObject<Env> {
 
   private async backOff(error: string): Promise<void> {
     const failures = Number(this.meta("failures") ?? 0) + 1;
-    const next = Date.now() + this.retryDelay(failures);
+    const next = Date.now() + retryDelay(this.env, failures);
     this.setMeta("failures", failures);
     this.setMeta("next_attempt_ts", next);
     this.setMeta("last_error", error);
     await this.ctx.storage.setAlarm(next);
-  }
-
-  /** The wait before attempt `failures` + 1: FEDERATION_RETRY_BASE_MS doubling up to FEDERATION_RETRY_MAX_MS. */
-  private retryDelay(failures: number): number {
-    const base = Number(this.env.FEDERATION_RETRY_BASE_MS ?? "") || 1_000;
-    const max = Number(this.env.FEDERATION_RETRY_MAX_MS ?? "") || 10 * 60 * 1000;
-    return Math.min(max, base * 2 ** Math.min(failures - 1, 20));
   }
 
   override async alarm(): Promise<void> {
@@ -365,7 +364,8 @@ export class Destination extends DurableObject<Env> {
 
   async status(): Promise<DestinationStatus> {
     const counts = this.sql.exec<{ kind: string; n: number }>(`SELECT kind, COUNT(*) AS n FROM queue GROUP BY kind`).toArray();
-    const next = this.meta("next_attempt_ts");
+    const stored = this.meta("next_attempt_ts");
+    const next = this.pushedBackUntil > Date.now() ? Math.max(Number(stored ?? 0), this.pushedBackUntil) : stored === undefined ? null : Number(stored);
     const last = this.lastSuccessTs ?? this.meta("last_success_ts");
     return {
       destination: this.meta("destination") ?? "",
@@ -374,16 +374,12 @@ export class Destination extends DurableObject<Env> {
       queuedEdus: counts.find((c) => c.kind === "edu")?.n ?? 0,
       inFlightTxn: this.inFlight,
       failures: Number(this.meta("failures") ?? 0),
-      nextAttemptTs: next === undefined ? null : Number(next),
+      pushedBack: this.pushedBack,
+      nextAttemptTs: next,
       lastError: this.meta("last_error") ?? null,
       lastSuccessTs: last === undefined ? null : Number(last),
     };
   }
-}
-
-/** Whether the room may have events this queue has not sent (or must be asked once: `probe`). */
-function hasWork(c: RoomCursor): boolean {
-  return c.sent === null || c.sent < c.available || c.probe;
 }
 
 /** FNV-1a, 32-bit, in base 36: a short, stable name for what a transaction carries. */

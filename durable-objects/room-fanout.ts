@@ -13,6 +13,11 @@ export class FanOutLog {
   private readonly tips = new Map<string, number>();
   private readonly cursors = new Map<string, number>();
   private readonly unsaved = new Set<string>();
+  /**
+   * Per destination, the position before the first event it was owed after last being caught up
+   * (memory only): what came between was not for it, so it is no part of its backlog.
+   */
+  private readonly owedAfter = new Map<string, number>();
   /** Rows up to here are deleted. */
   private floor = 0;
   private setsAdded = 0;
@@ -59,6 +64,11 @@ export class FanOutLog {
 
   cursor(destination: string): number {
     return this.cursors.get(destination) ?? 0;
+  }
+
+  /** Events `destination` is owed and has not had: its newest owed position minus where it stands. */
+  backlog(destination: string): number {
+    return Math.max(0, this.tip(destination) - Math.max(this.cursor(destination), this.owedAfter.get(destination) ?? 0));
   }
 
   /** `destination` has everything up to `pos`. */
@@ -112,7 +122,10 @@ export class FanOutLog {
     }
     if (append) {
       this.setIds.set(append.key, append.setId);
-      for (const d of append.destinations) this.tips.set(d, append.pos);
+      for (const d of append.destinations) {
+        if (this.tip(d) <= this.cursor(d)) this.owedAfter.set(d, append.pos - 1);
+        this.tips.set(d, append.pos);
+      }
     }
   }
 

@@ -8,7 +8,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { JsonObject } from "../shared/canonical-json.js";
 import type { InitialEvent } from "../shared/create-room.js";
-import { forbidden, MatrixError, notFound } from "../shared/errors.js";
+import { forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";
 import type { Lpdu, Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
@@ -71,13 +71,16 @@ export class Room extends DurableObject<Env> {
     if (this.state.membership(userId) !== "join") throw forbidden(this.engine ? `${userId} is not in room ${this.engine.core.roomId}` : `${userId} is not in this room`);
   }
 
+  /** Whether this server orders the room now: a hub with a timeline (fan-out push-back applies only then). */
+  private ordersHere(): boolean {
+    return !!this.engine?.core.last && this.engine.protocol.isHub;
+  }
+
   /** The room, once it has a timeline; 404 before. */
   private loaded(): Engine {
     if (!this.engine?.core.last) throw notFound("Room not known to this server");
     return this.engine;
   }
-
-  // --- reads -----------------------------------------------------------------------------------
 
   async info(): Promise<RoomInfo | undefined> {
     return this.engine && this.parts.reads.info(this.engine.core, this.engine.protocol);
@@ -143,8 +146,6 @@ export class Room extends DurableObject<Env> {
     return this.parts.reads.lpduOf(eventId);
   }
 
-  // --- creating and joining ----------------------------------------------------------------------
-
   /** Creates the room with its initial events, all sent by `creator` (a local user); this server is its hub. */
   async create(roomId: string, versionId: string, creator: string, events: InitialEvent[]): Promise<string[]> {
     return this.section.run(async (w) => {
@@ -181,8 +182,6 @@ export class Room extends DurableObject<Env> {
     if (!this.engine?.core.last) this.parts.store.setMeta("joining_via", hub);
   }
 
-  // --- events ----------------------------------------------------------------------------------
-
   /** A local user's event; idempotent per (user, device, txnId). `mustBeJoined`: the client API's 403, checked here to save a call. */
   async send(sender: string, event: LocalEvent, txn?: { deviceId: string; txnId: string }, mustBeJoined = false): Promise<{ eventId: string }> {
     if (serverNameOf(sender) !== this.env.SERVER_NAME) throw forbidden("Not a local user");
@@ -199,6 +198,8 @@ export class Room extends DurableObject<Env> {
   async receive(origin: string, items: Array<{ id: string; lpdu?: Lpdu; pdu?: Pdu }>): Promise<FailedPdus> {
     return this.section.run(async (w) => {
       const e = this.engine;
+      const wait = this.parts.outbox.refusalMs(origin, items, this.ordersHere());
+      if (wait !== undefined) throw limitExceeded(wait);
       if (!e) return bufferEarlyPdus(this.parts.store, origin, items), {};
       return failedPdus(await e.core.batch(w, () => e.protocol.receive(w, origin, items)));
     });
@@ -252,8 +253,6 @@ export class Room extends DurableObject<Env> {
     this.parts.store.deleteInvite(userId);
   }
 
-  // --- fan-out (room/outbox.ts) and the alarm ---------------------------------------------------
-
   /** A destination queue's pull; passing `after` also reports everything up to it as delivered. */
   async fanOutBatch(destination: string, after: number | null, limit: number): Promise<{ rows: OutboxRow[]; tip: number }> {
     return this.parts.outbox.batch(destination, after, limit);
@@ -261,6 +260,11 @@ export class Room extends DurableObject<Env> {
 
   async fanOutDone(destination: string, upTo: number): Promise<void> {
     this.parts.outbox.done(destination, upTo);
+  }
+
+  /** Asked before `origin`'s transaction of `count` PDUs is verified: how long it would be refused, or null (room is reserved for it). */
+  async fanOutWait(origin: string, count: number): Promise<number | null> {
+    return this.parts.outbox.admit(origin, count, this.ordersHere());
   }
 
   async outboxStatus(): Promise<Array<{ destination: string; count: number }>> {
@@ -273,8 +277,6 @@ export class Room extends DurableObject<Env> {
     await this.parts.indexer.flush(roomId);
     await this.parts.outbox.reannounce(roomId);
   }
-
-  // --- MLS (room-mls.ts) -----------------------------------------------------------------------
 
   async isAcceptedCommit(eventId: string): Promise<boolean> {
     return this.parts.mls.isAcceptedCommit(eventId);

@@ -99,7 +99,8 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
   // verification; except for the smallest, where that would cost a round trip to save one check.
   const oneStep = pdus.length <= 1 && edus.length === 0;
   if (!oneStep) {
-    const admitted = await inbox.begin(origin, txnId, pdus.length);
+    // The rooms named go along, so a room whose fan-out is behind refuses before anything is verified.
+    const admitted = await inbox.begin(origin, txnId, pdus.length, roomIdsOf(pdus));
     if (admitted.answer) return json(admitted.answer);
   }
   // EDUs (to-device messages, device-list news) are handled alongside the PDUs; they never fail the transaction.
@@ -148,6 +149,16 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
     ctx.waitUntil(env.DESTINATION.get(env.DESTINATION.idFromName(origin)).wake().catch(() => undefined));
   }
   return json(answer);
+}
+
+/** The distinct valid room IDs a transaction's PDUs name (unverified: only to ask those rooms first). */
+function roomIdsOf(pdus: unknown[]): string[] {
+  const out = new Set<string>();
+  for (const p of pdus) {
+    const roomId = typeof p === "object" && p !== null ? (p as { room_id?: unknown }).room_id : undefined;
+    if (isRoomId(roomId)) out.add(roomId);
+  }
+  return [...out];
 }
 
 const WAKE_INTERVAL_MS = 1_000;

@@ -12,6 +12,7 @@ import { canonicalJson } from "../../shared/canonical-json.js";
 import type { AnswerMessage, CallMessage } from "./ipc.js";
 import { httpJson, httpRequest, newAgent, target, type HttpTarget } from "./http.js";
 import { authHeader, keyDocument, LM_PREFIX, LM_VERSION, makeLpdu, newIdentity, prepareTxn, selfTest, type Identity, type PreparedTxn } from "./proto.js";
+import { deliveryFigures, type Ack, type Arrival, type DeliveryFigures } from "./delivery.js";
 import { median } from "./stats.js";
 import type * as T from "./types.js";
 
@@ -35,7 +36,11 @@ interface Fake {
   /** PDUs the hub fanned out to this server. */
   received: number;
   transactions: number;
+  /** While delivery is being recorded (B1): each fan-out transaction's arrival. */
+  arrivals: Arrival[];
 }
+
+let recording = false;
 
 const fakes = new Map<string, Fake>();
 let hub: { name: string; http: HttpTarget } | undefined;
@@ -54,7 +59,7 @@ function requireHub(): { name: string; http: HttpTarget } {
 async function startFake(name: string): Promise<Fake> {
   const id = newIdentity(name);
   const doc = keyDocument(id, Date.now());
-  const f: Fake = { id, port: 0, server: createServer(), agent: newAgent(4), received: 0, transactions: 0 };
+  const f: Fake = { id, port: 0, server: createServer(), agent: newAgent(4), received: 0, transactions: 0, arrivals: [] };
   f.server.keepAliveTimeout = 60_000;
   f.server.on("request", (req, res) => {
     const chunks: Buffer[] = [];
@@ -72,6 +77,7 @@ async function startFake(name: string): Promise<Fake> {
         for (let i = text.indexOf('"hub_server"'); i >= 0; i = text.indexOf('"hub_server"', i + 1)) n++;
         f.received += n;
         f.transactions++;
+        if (recording) f.arrivals.push({ t: now(), n });
         res.writeHead(200, { "content-type": "application/json" }).end('{"failed_pdus":{}}');
         return;
       }
@@ -165,7 +171,22 @@ interface Sample {
   startMs: number;
   endMs: number;
   pdus: number;
+  /** Of them, accepted (not in failed_pdus). */
+  accepted: number;
   handlerMs?: number;
+}
+
+/** The last closed-loop run's first send, window and acknowledgements, for deliveryReport. */
+let lastRun: { firstSend: number; windowStart: number; windowEnd: number; acks: Ack[] } | undefined;
+
+/** How long a 429 asks the sender to wait (retry_after_ms), or 100 ms if it does not say. */
+function retryAfter(body: Buffer): number {
+  try {
+    const ms = (JSON.parse(body.toString()) as { retry_after_ms?: unknown }).retry_after_ms;
+    return typeof ms === "number" && ms >= 0 ? ms : 100;
+  } catch {
+    return 100;
+  }
 }
 
 async function runClosed(p: T.RunParams): Promise<T.RunResult> {
@@ -181,6 +202,8 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
   let errors = 0;
   let firstError: string | undefined;
   let sentEvents = 0;
+  let pushedBack = 0;
+  let pushedBackMs = 0;
   const perSender: Sample[][] = list.map(() => []);
   await Promise.all(
     list.map(async (s, i) => {
@@ -198,6 +221,14 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
         let res;
         try {
           res = await sendWithRetry(h.http, txn, f.agent, p.host);
+          // Pushed back (the hub's fan-out is behind): the same transaction again after the wait asked for, as a sender must.
+          while (res.status === 429) {
+            const wait = retryAfter(res.body);
+            pushedBack++;
+            pushedBackMs += wait;
+            await sleep(wait);
+            res = await sendWithRetry(h.http, txn, f.agent, p.host);
+          }
         } catch (e) {
           errors++;
           firstError ??= String(e);
@@ -210,13 +241,15 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
           firstError ??= `HTTP ${res.status} ${res.body.toString().slice(0, 300)}`;
           continue;
         }
+        let refused = 0;
         if (res.body.length > 20) {
           const fp = (JSON.parse(res.body.toString()) as { failed_pdus?: Record<string, { error: string }> }).failed_pdus ?? {};
           const keys = Object.keys(fp);
+          refused = keys.length;
           failed += keys.length;
           if (keys.length > 0) firstError ??= `failed_pdus: ${JSON.stringify(fp[keys[0] as string])}`;
         }
-        samples.push({ startMs: a, endMs: b, pdus: txn.pdus, ...(res.handlerMs === undefined ? {} : { handlerMs: res.handlerMs }) });
+        samples.push({ startMs: a, endMs: b, pdus: txn.pdus, accepted: txn.pdus - refused, ...(res.handlerMs === undefined ? {} : { handlerMs: res.handlerMs }) });
         if (SLOW_MS !== undefined && b - a >= SLOW_MS) process.stderr.write(`slow txn: sender ${i} started at +${(a - t0).toFixed(0)} ms, took ${(b - a).toFixed(0)} ms\n`);
       }
     }),
@@ -238,11 +271,14 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
       }
     }
   }
+  lastRun = { firstSend: t0, windowStart: warmEnd, windowEnd, acks: perSender.flat().map((x) => ({ t: x.endMs, n: x.accepted })) };
   return {
     windowMs,
     eventsInWindow,
     txnsInWindow,
     sentEvents,
+    pushedBack,
+    pushedBackMs: Math.round(pushedBackMs),
     failed,
     errors,
     ...(firstError !== undefined ? { firstError } : {}),
@@ -251,6 +287,22 @@ async function runClosed(p: T.RunParams): Promise<T.RunResult> {
     handlerMs,
     rooms: list.map((s) => s.roomId),
   };
+}
+
+/**
+ * After a closed-loop run: waits (up to `timeoutMs`) until each of `destinations` has received every
+ * event the hub accepted, then reports delivered throughput and the backlog over time.
+ */
+async function deliveryReport(p: { destinations: string[]; timeoutMs: number }): Promise<DeliveryFigures> {
+  const run = lastRun;
+  if (!run) throw new Error("no closed-loop run to report on");
+  const dests = p.destinations.map(fake);
+  const accepted = run.acks.reduce((s, a) => s + a.n, 0);
+  const deadline = now() + p.timeoutMs;
+  const have = (f: Fake) => f.arrivals.reduce((s, a) => s + a.n, 0);
+  while (now() < deadline && dests.some((f) => have(f) < accepted)) await sleep(20);
+  recording = false;
+  return deliveryFigures({ ...run, arrivals: dests.map((f) => f.arrivals) });
 }
 
 /** The bare-append baseline, closed loop: `concurrency` connections, `rowsPerReq` rows per request. */
@@ -281,7 +333,7 @@ async function baseline(p: T.BaselineParams): Promise<T.RunResult> {
           firstError ??= `HTTP ${res.status} ${res.body.toString().slice(0, 200)}`;
           continue;
         }
-        samples.push({ startMs: a, endMs: b, pdus: p.rowsPerReq });
+        samples.push({ startMs: a, endMs: b, pdus: p.rowsPerReq, accepted: p.rowsPerReq });
       }
       agent.destroy();
     }),
@@ -527,6 +579,11 @@ async function seedMembers(p: T.SeedParams): Promise<{ ms: number; failed: numbe
             await sleep(50);
             continue;
           }
+          // The hub's fan-out is behind (its joins go to every member's server): wait as asked.
+          if (res.status === 429) {
+            await sleep(retryAfter(res.body));
+            continue;
+          }
           if (res.status !== 200) throw new Error(`seeding members: HTTP ${res.status} ${text.slice(0, 300)}`);
           failed += Object.keys((JSON.parse(text) as { failed_pdus?: object }).failed_pdus ?? {}).length;
           break;
@@ -650,6 +707,13 @@ const handlers: Record<string, (params: never) => Promise<unknown> | unknown> = 
     if (res.status !== 200) throw new Error(`floor-keys: HTTP ${res.status} ${res.body.toString().slice(0, 300)}`);
     return {};
   },
+  /** Starts noting fan-out arrivals at every simulated server (for deliveryReport after the next runClosed). */
+  deliveryStart() {
+    for (const f of fakes.values()) f.arrivals = [];
+    recording = true;
+    return {};
+  },
+  deliveryReport,
   fanoutStats() {
     let received = 0;
     let transactions = 0;

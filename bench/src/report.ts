@@ -1,6 +1,7 @@
 // The results file's shape and the Markdown figures table printed at the end of a run (and copied
 // into bench/README.md after a full run).
 
+import type { DeliveryFigures } from "./delivery.js";
 import type { LatencySummary } from "./stats.js";
 import { r2 } from "./stats.js";
 
@@ -17,6 +18,9 @@ export interface RunFiguresJson {
   firstError?: string;
   cpuMsPerEvent: number;
   exhausted: boolean;
+  /** Transactions answered 429 M_LIMIT_EXCEEDED and sent again after the wait asked for (and those waits, in all). */
+  pushedBack?: number;
+  pushedBackMs?: number;
 }
 
 export interface Results {
@@ -43,6 +47,8 @@ export interface Results {
       peakCorePct: number;
       /** Events per outbound transaction the simulated servers received during the cell (fan-out batching). */
       fanOutPdusPerTxn?: number;
+      /** What reached every destination, beside what was accepted (bench/src/delivery.ts). */
+      delivery?: DeliveryFigures;
     }>;
     /** Hub CPU per event (50-PDU transactions) = acceptanceMs + perDestinationMs × destination servers, fitted over the cells. */
     cpuSplit50?: { acceptanceMs: number; perDestinationMs: number; cells: number };
@@ -99,6 +105,19 @@ const mib = (kib: number) => `${Math.round(kib / 1024)} MiB`;
 const verdict = (ok: boolean) => (ok ? "met" : "**missed**");
 const n = (x: number) => x.toLocaleString("en");
 
+/**
+ * Delivered throughput beside accepted, for the log and the table. Sustained delivery is what the
+ * slowest destination received while the senders kept sending (the window); the span from the first
+ * send to the last delivery also counts the catching up after they stopped.
+ */
+export function deliveryLine(d: DeliveryFigures): string {
+  const span =
+    d.deliveredPerS === undefined
+      ? `${n(d.undelivered)} of ${n(d.accepted)} accepted events still undelivered at the end`
+      : `first send → last delivery ${n(d.firstSendToLastDeliveryMs ?? 0)} ms for ${n(d.accepted)} events (${n(d.deliveredPerS)} events/s), last delivery ${n(d.lastAckToLastDeliveryMs ?? 0)} ms after the last answer`;
+  return `delivered to ${d.destinations === 1 ? "the one server" : `all ${d.destinations} servers`} ${n(d.windowDeliveredPerS)} events/s in the window; ${span}; backlog max ${n(d.maxBacklog)}, at the last answer ${n(d.backlogAtLastAck)}, 5 s later ${n(d.backlog5sAfterLastAck)}`;
+}
+
 export function figuresTable(r: Results): string {
   const rows: string[][] = [];
   const add = (...cells: string[]) => rows.push(cells);
@@ -108,7 +127,7 @@ export function figuresTable(r: Results): string {
     if (c.senders === 10 && c.pdusPerTxn === 50) target = `≥ 5,000 events/s: ${verdict(c.hub.eventsPerS >= 5000)}`;
     add(
       `B1 ${c.senders} sender${c.senders > 1 ? "s" : ""} × ${c.pdusPerTxn} PDU/txn`,
-      `${n(c.hub.eventsPerS)} events/s; txn p50 ${c.hub.latency.p50} / p99 ${c.hub.latency.p99} ms${c.hub.handler ? ` (inside the hub's Worker p50 ${c.hub.handler.p50} / p99 ${c.hub.handler.p99})` : ""}; CPU ${c.hub.cpuMsPerEvent} ms/event (one core sustains ≈ ${n(Math.round(1000 / c.hub.cpuMsPerEvent))}/s)${c.fanOutPdusPerTxn === undefined ? "" : `; fan-out ${c.fanOutPdusPerTxn} events per outgoing transaction`}`,
+      `${n(c.hub.eventsPerS)} events/s accepted; txn p50 ${c.hub.latency.p50} / p99 ${c.hub.latency.p99} ms${c.hub.handler ? ` (inside the hub's Worker p50 ${c.hub.handler.p50} / p99 ${c.hub.handler.p99})` : ""}; CPU ${c.hub.cpuMsPerEvent} ms/event (one core sustains ≈ ${n(Math.round(1000 / c.hub.cpuMsPerEvent))}/s)${c.fanOutPdusPerTxn === undefined ? "" : `; fan-out ${c.fanOutPdusPerTxn} events per outgoing transaction`}${c.delivery ? `; ${deliveryLine(c.delivery)}` : ""}${c.hub.pushedBack ? `; ${n(c.hub.pushedBack)} answers 429` : ""}`,
       `${n(c.baseline.eventsPerS)} rows/s; p50 ${c.baseline.latency.p50} / p99 ${c.baseline.latency.p99} ms`,
       `${c.ratio}×`,
       target,

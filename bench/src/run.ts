@@ -1,8 +1,10 @@
 // `npm run bench` / `npm run bench:quick`: the orchestrator. It starts Switchboard servers on bare
 // Miniflare (one workerd process each), forks the load generator (a separate Node process that plays
 // remote servers and clients), runs B1..B6, reads workerd's CPU time and memory from /proc, prints
-// every figure beside a baseline measured in the same run, and writes bench/results/*.json and the
-// B3 plot.
+// every figure beside a baseline measured in the same run. A complete full run writes the files the
+// README cites (bench/results/latest-full.json, the B3 plot, the README's table); every other run
+// (quick, --only, --cells) writes under the git-ignored bench/.build/results/ only, so trying the
+// suite never changes tracked files.
 //
 // Options: --quick (smaller sizes, < 2 min), --only=B1,B3 (a subset), --cells=10x1 (B1 cells),
 // --out=<file> (a partial run's results file), --no-readme (leave README alone).
@@ -10,7 +12,7 @@
 import { fork } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, loadavg } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { LoadGenClient } from "./ipc.js";
 import { scalingSvg } from "./plot.js";
 import { platformCosts } from "./costs.js";
@@ -18,15 +20,16 @@ import { waitQuiet } from "./proc.js";
 import { BASELINE_HOST, freePort, NO_LIMITS, ROOT, startServer, type BenchServer } from "./servers.js";
 import { median, r0, r2, summarize } from "./stats.js";
 import type * as T from "./types.js";
-import { figuresTable, type Results, type RunFiguresJson } from "./report.js";
+import { resultPaths } from "./result-paths.js";
+import { deliveryLine, figuresTable, type Results, type RunFiguresJson } from "./report.js";
+import type { DeliveryFigures } from "./delivery.js";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
 const ONLY = new Set((argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "COSTS,B1,B2,B3,B4,B5,B6").toUpperCase().split(","));
-const RESULTS = join(ROOT, "bench", "results");
 /** --cells=10x1,10x50 runs only those B1 cells (senders x PDUs per transaction), for before/after checks. */
 const CELLS = argv.find((a) => a.startsWith("--cells="))?.slice(8).split(",");
-/** --out=<file>: where a partial run writes its results (default bench/results/partial-latest.json). */
+/** --out=<file>: where a partial run writes its results (default bench/.build/results/partial-latest.json). */
 const PARTIAL_OUT = argv.find((a) => a.startsWith("--out="))?.slice(6);
 
 // Quick: every benchmark at a small size (B1 without the 50-sender cells), for a check in < 2 min.
@@ -88,7 +91,6 @@ function versions(): Record<string, string> {
 }
 
 async function main(): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
   log(`mode ${results.mode}; ${results.machine.cpus} × ${results.machine.cpuModel}; load average ${results.machine.loadavgAtStart.join(" ")}`);
   const child = fork(join(ROOT, "bench", ".build", "loadgen.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const lg = new LoadGenClient(child, (line) => log(line));
@@ -138,22 +140,20 @@ async function main(): Promise<void> {
     child.disconnect();
   }
   results.durationS = r0((Date.now() - started) / 1000);
-  const stamp = results.date.replace(/[:.]/g, "-");
   const json = JSON.stringify(results, null, 2);
-  // A complete run is kept under its date and as the latest of its mode; a partial one (--only,
-  // --cells) only as partial-latest.json, so it never stands in for a whole run.
-  const complete = ONLY.size === 7 && !CELLS;
-  if (complete) {
-    writeFileSync(join(RESULTS, `${results.mode}-${stamp}.json`), json);
-    writeFileSync(join(RESULTS, `latest-${results.mode}.json`), json);
-  } else {
-    writeFileSync(PARTIAL_OUT ?? join(RESULTS, "partial-latest.json"), json);
+  // A partial run (--only, --cells) never stands in for a whole run, and only a complete full run
+  // writes where the README looks (result-paths.ts).
+  const paths = resultPaths(ROOT, { quick: QUICK, complete: ONLY.size === 7 && !CELLS, date: results.date, ...(PARTIAL_OUT ? { out: PARTIAL_OUT } : {}) });
+  for (const file of [paths.results, paths.dated]) {
+    if (file === undefined) continue;
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, json);
   }
   const table = figuresTable(results);
   console.log("\n" + table + "\n");
-  if (results.b3 && complete) writeFileSync(join(RESULTS, `b3-scaling-${results.mode}.svg`), scalingSvg(results));
-  if (!QUICK && !argv.includes("--no-readme") && complete) updateReadme(table);
-  log(`done in ${results.durationS} s; results in ${complete ? `bench/results/latest-${results.mode}.json` : (PARTIAL_OUT ?? "bench/results/partial-latest.json")}`);
+  if (results.b3 && paths.plot) writeFileSync(paths.plot, scalingSvg(results));
+  if (paths.readme && !argv.includes("--no-readme")) updateReadme(table);
+  log(`done in ${results.durationS} s; results in ${relative(ROOT, paths.results)}`);
 }
 
 const mib = (kib: number) => r0(kib / 1024);
@@ -216,6 +216,7 @@ function runFigures(r: T.RunResult & { cpuMs: number }): RunFiguresJson {
     ...(r.firstError !== undefined ? { firstError: r.firstError } : {}),
     cpuMsPerEvent: accepted > 0 ? Math.round((r.cpuMs / accepted) * 1000) / 1000 : NaN,
     exhausted: r.exhausted,
+    ...(r.pushedBack ? { pushedBack: r.pushedBack, pushedBackMs: r.pushedBackMs ?? 0 } : {}),
   };
 }
 
@@ -273,7 +274,14 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
         txnsPerSender,
       });
       const s0 = await lg.call<{ received: number; transactions: number }>("fanoutStats");
-      const r = await measured(hub, lg, () => lg.call<T.RunResult>("runClosed", { key: "b1", warmupMs: cfg.warmupMs, durationMs: windowMs }));
+      await lg.call("deliveryStart");
+      let delivery: DeliveryFigures | undefined;
+      const r = await measured(hub, lg, async () => {
+        const closed = await lg.call<T.RunResult>("runClosed", { key: "b1", warmupMs: cfg.warmupMs, durationMs: windowMs });
+        // Delivered: until every simulated server (each a destination of every event) has what was accepted.
+        delivery = await lg.call<DeliveryFigures>("deliveryReport", { destinations: SENDERS.slice(0, joined), timeoutMs: 60_000 });
+        return closed;
+      });
       const s1 = await lg.call<{ received: number; transactions: number }>("fanoutStats");
       const fanOutPdusPerTxn = s1.transactions > s0.transactions ? r2((s1.received - s0.received) / (s1.transactions - s0.transactions)) : undefined;
       const f = runFigures(r);
@@ -304,6 +312,7 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
         ratio,
         ...(floor ? { floor, floorRatio: r2(floor.eventsPerS / bf.eventsPerS) } : {}),
         fanOutServers: joined,
+        ...(delivery ? { delivery } : {}),
         prepMs: r0(prep.ms),
         txnBytes: prep.bytesPerTxn,
         genCpuMs: r0(r.genCpuMs),
@@ -311,11 +320,13 @@ async function runB1(lg: LoadGenClient, hub: BenchServer, owner: T.Account): Pro
         ...(fanOutPdusPerTxn === undefined ? {} : { fanOutPdusPerTxn }),
       });
       log(
-        `  ${String(k).padStart(2)} senders × ${String(shape).padStart(2)} PDU/txn: ${f.eventsPerS} events/s, txn p50 ${f.latency.p50} p99 ${f.latency.p99} ms` +
+        `  ${String(k).padStart(2)} senders × ${String(shape).padStart(2)} PDU/txn: ${f.eventsPerS} events/s accepted, txn p50 ${f.latency.p50} p99 ${f.latency.p99} ms` +
           (f.handler ? ` (inside the hub's Worker p50 ${f.handler.p50} p99 ${f.handler.p99})` : "") +
           `, ` +
           `hub CPU ${f.cpuMsPerEvent} ms/event (one core sustains ≈ ${r0(1000 / f.cpuMsPerEvent)}/s) | baseline ${bf.eventsPerS} rows/s p50 ${bf.latency.p50} p99 ${bf.latency.p99} ms, ${bf.cpuMsPerEvent} ms/row | ratio ${ratio}` +
           (fanOutPdusPerTxn === undefined ? "" : `; fan-out ${fanOutPdusPerTxn} events per outgoing transaction`) +
+          (delivery ? `; ${deliveryLine(delivery)}` : "") +
+          (f.pushedBack ? `; ${f.pushedBack} answers 429 (waited ${f.pushedBackMs} ms in all)` : "") +
           (floor ? ` | protocol floor ${floor.eventsPerS} events/s, ${floor.cpuMsPerEvent} ms/event, ratio ${r2(floor.eventsPerS / bf.eventsPerS)}` : "") +
           (f.exhausted ? " (window ended early: prepared load used up)" : ""),
       );

@@ -61,6 +61,9 @@ export interface RunResult {
   txnsInWindow: number;
   /** Everything sent, warm-up included (what the hub had to process). */
   sentEvents: number;
+  /** 429 answers (the hub pushing back while its fan-out catches up), each waited out and sent again; and the waits asked for, in all. */
+  pushedBack?: number;
+  pushedBackMs?: number;
   failed: number;
   errors: number;
   firstError?: string;

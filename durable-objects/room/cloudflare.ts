@@ -7,6 +7,7 @@ import type { RoomState, StrippedStateEvent } from "../../shared/room-state.js";
 import { parseSigningKeySecret, type SigningKey } from "../../shared/signing-key.js";
 import { indexEvents } from "../event-index.js";
 import { BackfillStore } from "../room-backfill-storage.js";
+import { backlogLimit, FanOutBackpressure } from "../room-backpressure.js";
 import { FanOutLog } from "../room-fanout.js";
 import { RoomMls } from "../room-mls.js";
 import { RoomStorage } from "../room-storage.js";
@@ -54,7 +55,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     // RPC answers arrive as plain data of the documented shape (Outbound.mlsDevices).
     lookupDevices: (query) => env.OUTBOUND.mlsDevices(query),
   });
-  const outbox = new Outbox(fanOut, { announce: async (d, roomId, pos) => void (await destination(d).roomHasEvents(d, roomId, pos)), alarmWithin, waitUntil, transaction });
+  const outbox = new Outbox(fanOut, new FanOutBackpressure(backlogLimit(env.FANOUT_BACKLOG_LIMIT)), { announce: async (d, roomId, pos) => void (await destination(d).roomHasEvents(d, roomId, pos)), alarmWithin, waitUntil, transaction });
   const indexer = new EventIndexer(fanOut, { indexEvents: (roomId, ids) => indexEvents(env.DB, roomId, ids), alarmWithin });
   const notifier = new LocalNotifier(env.SERVER_NAME, state, { notify: async (u, roomId, n) => void (await stream(u).notify(roomId, n.pos, n.membership, n.inviteStateJson)) }, waitUntil);
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });

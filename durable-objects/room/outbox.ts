@@ -2,6 +2,7 @@
 // is owed; destination queues pull from it (fanOutBatch) and report progress (fanOutDone). This
 // object tells queues that events wait for them, and tells them again when they go quiet.
 
+import type { FanOutBackpressure } from "../room-backpressure.js";
 import type { FanOutLog } from "../room-fanout.js";
 import type { OutboxRow } from "../room-storage.js";
 import type { CommitListener, Committed } from "./core.js";
@@ -50,6 +51,8 @@ export class Outbox implements CommitListener {
 
   constructor(
     readonly fanOut: FanOutLog,
+    /** Refuses participants' events while fan-out is too far behind (room-backpressure.ts). */
+    private readonly backpressure: FanOutBackpressure,
     private readonly ports: OutboxPorts,
   ) {}
 
@@ -111,6 +114,7 @@ export class Outbox implements CommitListener {
     if (after !== null) this.markDelivered(destination, after);
     const queue = this.queue(destination);
     queue.heard = Date.now();
+    this.backpressure.heard(destination, this.fanOut.cursor(destination), queue.heard);
     const from = after ?? this.fanOut.cursor(destination);
     const max = Math.min(Math.max(1, limit), FLUSH_BATCH);
     const rows = this.fanOut.eventsFor(destination, from, max);
@@ -126,6 +130,41 @@ export class Outbox implements CommitListener {
   done(destination: string, upTo: number): void {
     this.markDelivered(destination, upTo);
     this.queue(destination).heard = Date.now();
+    this.backpressure.heard(destination, this.fanOut.cursor(destination), Date.now());
+  }
+
+  /**
+   * A transaction's LPDUs arrive: how long to refuse them as a whole, before any is looked at, while
+   * this room's newest event is too far ahead of a delivering destination (undefined: take them).
+   * `ordering`: this server orders the room (a hub with a timeline); only then is there push-back.
+   */
+  refusalMs(origin: string, items: ReadonlyArray<{ lpdu?: unknown }>, ordering: boolean): number | undefined {
+    if (!items.some((it) => it.lpdu)) return undefined;
+    // Room reserved for other origins' retried transactions counts as taken.
+    const wait = this.waitMs(ordering, this.backpressure.reservedExcept(origin, Date.now()));
+    this.backpressure.release(origin);
+    return wait;
+  }
+
+  /**
+   * Asked before `origin`'s transaction of `count` PDUs is verified: how long it would be refused,
+   * or null, in which case room for it is reserved until it arrives (like receive, it may take the
+   * backlog up to one transaction past the limit).
+   */
+  admit(origin: string, count: number, ordering: boolean): number | null {
+    const now = Date.now();
+    const wait = this.waitMs(ordering, this.backpressure.reservedExcept(origin, now));
+    if (wait === undefined) this.backpressure.reserve(origin, count, now);
+    return wait ?? null;
+  }
+
+  private waitMs(ordering: boolean, extra: number): number | undefined {
+    if (!ordering) return undefined;
+    const owed = this.fanOut
+      .pending()
+      .filter(({ destination }) => destination !== INDEX_DESTINATION)
+      .map(({ destination }) => ({ destination, backlog: this.fanOut.backlog(destination) }));
+    return this.backpressure.retryAfterMs(owed, Date.now(), extra);
   }
 
   private markDelivered(destination: string, upTo: number): void {
