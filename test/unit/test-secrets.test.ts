@@ -39,6 +39,7 @@ describe("test servers' worker options", () => {
       FEDERATION_RETRY_MAX_MS: "600000",
       RATE_LIMITS: "",
       KEY_NOTARIES: "",
+      FANOUT_BACKLOG_LIMIT: "1000",
     });
     expect(said.filter((l) => /\.dev\.vars|\.env|secrets/i.test(l))).toEqual([]);
   });
