@@ -16,6 +16,7 @@ describe("the integration server's configuration", () => {
       FEDERATION_RETRY_MAX_MS: "600000",
       RATE_LIMITS: "",
       KEY_NOTARIES: "",
+      FANOUT_BACKLOG_LIMIT: "1000",
       FUZZ_RUNS: process.env["FUZZ_RUNS"] ?? "",
     });
   });
