@@ -3,29 +3,13 @@
 // every event the user may see exactly once, newest first, down to the create event; and history
 // visibility decides what "may see" means.
 
-import { exports } from "cloudflare:workers";
 import { env } from "cloudflare:workers";
+import { C, call, enc, register } from "./client-helpers.js";
 import { describe, expect, it } from "vitest";
 
-const C = "/_matrix/client/v3";
-const enc = encodeURIComponent;
-
-async function call(method: string, path: string, token?: string, body?: unknown) {
-  const headers: Record<string, string> = {};
-  if (token) headers["authorization"] = `Bearer ${token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await exports.default.fetch(new Request(`https://hub.test${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
-
-let n = 0;
-async function register(stem: string): Promise<{ userId: string; token: string }> {
-  const r = await call("POST", `${C}/register`, undefined, { username: `${stem}${++n}${Date.now().toString(36)}`, password: "pw-pw-pw-pw", auth: { type: "m.login.dummy" } });
-  return { userId: r.json["user_id"] as string, token: r.json["access_token"] as string };
-}
-
+let sent = 0;
 async function send(roomId: string, token: string, body: string): Promise<string> {
-  const r = await call("PUT", `${C}/rooms/${enc(roomId)}/send/m.room.message/${body}-${++n}`, token, { msgtype: "m.text", body });
+  const r = await call("PUT", `${C}/rooms/${enc(roomId)}/send/m.room.message/${body}-${++sent}`, token, { msgtype: "m.text", body });
   expect(r.status).toBe(200);
   return r.json["event_id"] as string;
 }

@@ -1,27 +1,10 @@
 // A room has one m.room.create event: no member (not even the creator) can send another through
 // the client API, in an LM room or a v11 room, and the refusal leaves state and timeline as they were.
 
-import { exports } from "cloudflare:workers";
 import { env } from "cloudflare:workers";
+import { C, call, enc, register } from "./client-helpers.js";
 import { describe, expect, it } from "vitest";
 import { LM_ROOM_VERSION_ID } from "../../shared/room-versions.js";
-
-const C = "/_matrix/client/v3";
-const enc = encodeURIComponent;
-
-async function call(method: string, path: string, token?: string, body?: unknown) {
-  const headers: Record<string, string> = {};
-  if (token) headers["authorization"] = `Bearer ${token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await exports.default.fetch(new Request(`https://hub.test${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
-
-let n = 0;
-async function register(stem: string): Promise<{ userId: string; token: string }> {
-  const r = await call("POST", `${C}/register`, undefined, { username: `${stem}${++n}${Date.now().toString(36)}`, password: "pw-pw-pw-pw", auth: { type: "m.login.dummy" } });
-  return { userId: r.json["user_id"] as string, token: r.json["access_token"] as string };
-}
 
 /** What must not move: the create event as served, the full state, and the timeline's newest event. */
 async function snapshot(roomId: string, token: string) {

@@ -2,35 +2,18 @@
 // lists exactly what createRoom accepts, and make_join asks a remote hub only for versions a
 // room hosted elsewhere can be joined in.
 
-import { exports } from "cloudflare:workers";
+import { C, call, enc, register } from "./client-helpers.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LM_ROOM_VERSION_ID } from "../../shared/room-versions.js";
 import { noWellKnown, stubFetch } from "./fake-remote.js";
-
-const C = "/_matrix/client/v3";
-const enc = encodeURIComponent;
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function call(method: string, path: string, token?: string, body?: unknown) {
-  const headers: Record<string, string> = {};
-  if (token) headers["authorization"] = `Bearer ${token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await exports.default.fetch(new Request(`https://hub.test${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
-
-let n = 0;
-async function register(stem: string): Promise<string> {
-  const r = await call("POST", `${C}/register`, undefined, { username: `${stem}${++n}${Date.now().toString(36)}`, password: "pw-pw-pw-pw", auth: { type: "m.login.dummy" } });
-  return r.json["access_token"] as string;
-}
-
 describe("advertised room versions", () => {
   it("/capabilities lists exactly the versions createRoom accepts, the default among them, and not version 12", async () => {
-    const token = await register("versions");
+    const { token } = await register("versions");
     const caps = (await call("GET", `${C}/capabilities`, token)).json["capabilities"] as Record<string, { default: string; available: Record<string, string> }>;
     const { default: def, available } = caps["m.room_versions"] as { default: string; available: Record<string, string> };
     expect(Object.keys(available)).toContain(def);
@@ -46,7 +29,7 @@ describe("advertised room versions", () => {
   });
 
   it("asks a remote hub's make_join only for versions a room hosted elsewhere can be joined in", async () => {
-    const token = await register("remotejoin");
+    const { token } = await register("remotejoin");
     const f = stubFetch(noWellKnown, (req) =>
       req.url.includes("/make_join/") ? new Response(JSON.stringify({ errcode: "M_NOT_FOUND", error: "no such room" }), { status: 404, headers: { "content-type": "application/json" } }) : undefined,
     );
