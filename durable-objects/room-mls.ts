@@ -26,6 +26,7 @@ import {
 } from "../shared/room-encryption.js";
 import { membershipOf, type Membership, type RoomState } from "../shared/room-state.js";
 import { RoomMlsStorage, type HeldWelcome } from "./room-mls-storage.js";
+import type { WelcomeVerdict } from "./room/verdict.js";
 import type { Writer } from "./room/writer.js";
 
 /**
@@ -360,13 +361,13 @@ export class RoomMls {
    * is (at most WELCOME_HOLD_MS), "refused" when it can never be (the event is something else, or the
    * room holds too many already).
    */
-  holdWelcome(w: Omit<HeldWelcome, "seq">, known: boolean, now: number): "deliver" | "held" | "refused" {
-    if (this.isAcceptedCommit(w.commitEventId)) return "deliver";
-    if (known) return "refused";
+  holdWelcome(w: Omit<HeldWelcome, "seq">, known: boolean, now: number): WelcomeVerdict {
+    if (this.isAcceptedCommit(w.commitEventId)) return { kind: "deliver" };
+    if (known) return { kind: "refused", reason: "the room holds that event and it is not an accepted commit" };
     this.store.dropExpiredWelcomes(now);
-    if (this.store.heldWelcomeCount() >= MAX_HELD_WELCOMES) return "refused";
+    if (this.store.heldWelcomeCount() >= MAX_HELD_WELCOMES) return { kind: "refused", reason: `the room already holds ${MAX_HELD_WELCOMES} Welcomes` };
     this.store.holdWelcome(w, now + WELCOME_HOLD_MS);
-    return "held";
+    return { kind: "held" };
   }
 
   /** Held Welcomes whose commit has been accepted meanwhile; expired ones are dropped first. */

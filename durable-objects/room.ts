@@ -23,7 +23,7 @@ import { creationVersion, LmHub } from "./room/lm-hub.js";
 import { bufferEarlyPdus, LmParticipant, type JoinState } from "./room/lm-participant.js";
 import type { InviteRequest, JoinAnswer, LocalEvent, MembershipKind, RoomProtocol } from "./room/protocol.js";
 import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
-import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus } from "./room/verdict.js";
+import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus, type WelcomeVerdict } from "./room/verdict.js";
 import { Writer } from "./room/writer.js";
 
 export type { FailedPdus } from "./room/verdict.js";
@@ -291,9 +291,9 @@ export class Room extends DurableObject<Env> {
     return this.parts.mls.status();
   }
 
-  /** A Welcome from a joined local user: "deliver" (commit accepted), "held" (sent on once it is), or "refused". */
-  async holdWelcome(commitEventId: string, sender: string, type: string, messagesJson: string, messageId: string): Promise<"deliver" | "held" | "refused"> {
-    if (!this.engine?.core.last || this.state.membership(sender) !== "join") return "refused";
+  /** A Welcome from a local user: delivered now, held until its commit is accepted, or refused (with why). */
+  async holdWelcome(commitEventId: string, sender: string, type: string, messagesJson: string, messageId: string): Promise<WelcomeVerdict> {
+    if (!this.engine?.core.last || this.state.membership(sender) !== "join") return { kind: "refused", reason: "the sender is not joined to the room" };
     const known = this.parts.store.getEvent(commitEventId) !== undefined;
     return this.parts.mls.holdWelcome({ commitEventId, sender, type, messagesJson, messageId }, known, Date.now());
   }

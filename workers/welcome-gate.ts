@@ -72,8 +72,8 @@ export async function gateWelcomes(env: Env, sender: string, welcomes: readonly 
       const messagesJson = JSON.stringify(list.map((m) => ({ target: m.target, targetDevice: m.targetDevice, content: m.content })));
       // Each commit's Welcomes get their own message ID, so a release never collides with this send's other messages.
       const verdict = await env.ROOM.get(env.ROOM.idFromName(room)).holdWelcome(commit, sender, list[0]?.type ?? "m.room.encrypted", messagesJson, `${messageId}|${commit}`);
-      if (verdict === "deliver") now.push(...list);
-      else if (verdict === "refused") console.warn(`Welcome from ${sender} dropped: ${commit} is not and cannot become an accepted commit of ${room}`);
+      if (verdict.kind === "deliver") now.push(...list);
+      else if (verdict.kind === "refused") console.warn(`Welcome from ${sender} dropped: ${commit} cannot become an accepted commit of ${room}: ${verdict.reason}`);
     }),
   );
   return now;

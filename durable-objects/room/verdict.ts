@@ -87,3 +87,6 @@ export function failedPdus(results: ReadonlyArray<{ id: string; verdict: Verdict
   }
   return out;
 }
+
+/** What becomes of a Welcome: sent now (its commit is accepted), held until it is, or refused with why. */
+export type WelcomeVerdict = { kind: "deliver" } | { kind: "held" } | { kind: "refused"; reason: string };
