@@ -5,9 +5,11 @@
 // delete per server for every event: 11 % of the hub's busy time at ten servers, and unbounded for
 // rooms with many servers.
 
+import { migrate, type Schema } from "./do-schema.js";
 import type { OutboxRow } from "./room-storage.js";
 
-const SCHEMA = [
+/** The tables as the room first created them; IF NOT EXISTS lets migration 1 adopt them. */
+const INITIAL_TABLES = [
   `CREATE TABLE IF NOT EXISTS fanout_sets (id INTEGER PRIMARY KEY, destinations TEXT NOT NULL UNIQUE)`,
   `CREATE TABLE IF NOT EXISTS fanout_members (set_id INTEGER NOT NULL, destination TEXT NOT NULL, PRIMARY KEY (set_id, destination)) WITHOUT ROWID`,
   `CREATE INDEX IF NOT EXISTS fanout_members_by_destination ON fanout_members (destination, set_id)`,
@@ -15,9 +17,26 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS fanout_done (destination TEXT PRIMARY KEY, pos INTEGER NOT NULL) WITHOUT ROWID`,
 ];
 
+/** Versioned (do-schema.ts); the Room's storage modules share one database, one schema name each. */
+export const ROOM_FANOUT_SCHEMA: Schema = {
+  name: "room-fanout",
+  migrations: [
+    {
+      version: 1,
+      description: "destination sets, the events each set is owed, and each destination's delivered position",
+      up: (sql) => {
+        for (const s of INITIAL_TABLES) sql.exec(s);
+      },
+    },
+  ],
+};
+
 export class FanOutStorage {
-  constructor(private readonly sql: SqlStorage) {
-    for (const s of SCHEMA) sql.exec(s);
+  private readonly sql: SqlStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    migrate(storage, ROOM_FANOUT_SCHEMA);
+    this.sql = storage.sql;
   }
 
   // --- fanout_sets / fanout_members ----------------------------------------------------------

@@ -27,7 +27,7 @@ export class FanOutLog {
   private staged: { floor?: number; append?: { pos: number; destinations: readonly string[]; key: string; setId: number } } = {};
 
   constructor(storage: DurableObjectStorage) {
-    this.store = new FanOutStorage(storage.sql);
+    this.store = new FanOutStorage(storage);
     storage.transactionSync(() => this.migrateLegacy());
     for (const c of this.store.cursors()) this.cursors.set(c.destination, c.pos);
     for (const t of this.store.tips()) this.tips.set(t.destination, t.pos);
