@@ -146,7 +146,8 @@ describe("Room storage versions", () => {
 
       const room = new Room(state, env);
       await state.blockConcurrencyWhile(async () => undefined); // the Room's load has run
-      for (const name of ROOM_SCHEMA_NAMES) expect(storedVersion(sql, name)).toBe(1);
+      // room-fanout's version 2 folds the older outbox layout, which this room does not have.
+      expect(ROOM_SCHEMA_NAMES.map((name) => storedVersion(sql, name))).toEqual([1, 2, 1, 1]);
       expect(await room.timeline({ dir: "f", limit: 1000, from: 0 })).toEqual(timeline);
       expect(dump(sql, tables)).toEqual(before);
     });
