@@ -12,6 +12,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { pushBackDelay, retryDelay } from "./destination-retry.js";
 import { hasWork, type RoomCursor } from "./destination-rooms.js";
+import { DestinationStorage, type QueuedRow } from "./destination-storage.js";
 
 export interface QueueItem {
   roomId: string;
@@ -64,20 +65,6 @@ interface Transaction {
   pulledCount: number;
 }
 
-const SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS queue (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     kind TEXT NOT NULL,
-     room_id TEXT NOT NULL,
-     item_id TEXT NOT NULL,
-     lpdu_hash TEXT,
-     json TEXT NOT NULL,
-     txn_id TEXT -- unused since transaction IDs derive from sequence numbers; kept for old queues
-   )`,
-  `CREATE UNIQUE INDEX IF NOT EXISTS queue_item ON queue (kind, item_id)`,
-  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-];
-
 export class Destination extends DurableObject<Env> {
   private sending: Promise<void> | undefined;
   private again = false;
@@ -93,55 +80,26 @@ export class Destination extends DurableObject<Env> {
   private pushedBack = 0;
   /** Kept in memory: writing it after every transaction would cost a write transaction each. */
   private lastSuccessTs: number | undefined;
-  /** The meta table as this object, its only writer, last read or wrote it: hot-path reads skip a SELECT. */
-  private readonly metaCache = new Map<string, string | undefined>();
+  private readonly store: DestinationStorage;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    for (const s of SCHEMA) ctx.storage.sql.exec(s);
-  }
-
-  private get sql(): SqlStorage {
-    return this.ctx.storage.sql;
+    this.store = new DestinationStorage(ctx.storage);
   }
 
   private meta(key: string): string | undefined {
-    if (this.metaCache.has(key)) return this.metaCache.get(key);
-    const value = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value;
-    this.metaCache.set(key, value);
-    return value;
+    return this.store.meta(key);
   }
 
   private setMeta(key: string, value: string | number | null): void {
-    const v = value === null ? undefined : String(value);
-    if (this.metaCache.has(key) && this.metaCache.get(key) === v) return;
-    if (v === undefined) this.sql.exec(`DELETE FROM meta WHERE key = ?`, key);
-    else this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, v);
-    this.metaCache.set(key, v);
-  }
-
-  /** transactionSync that forgets cached meta when it rolls back (the cache may hold its writes). */
-  private atomically(fn: () => void): void {
-    try {
-      this.ctx.storage.transactionSync(fn);
-    } catch (e) {
-      this.metaCache.clear();
-      throw e;
-    }
+    this.store.setMeta(key, value);
   }
 
   /** Adds items to the queue (idempotent per item) and starts sending. */
   async enqueue(destination: string, items: QueueItem[]): Promise<void> {
     if (this.meta("destination") === undefined) this.setMeta("destination", destination);
-    // One statement for the whole batch (a room hands over up to hundreds of events at once): the
-    // items travel as one JSON parameter and SQLite unpacks them, in order, with json_each.
     this.storedEmpty = false;
-    const rows = items.map((it) => [it.kind ?? "pdu", it.roomId, it.id, it.lpduHash ?? null, it.json]);
-    this.sql.exec(
-      `INSERT OR IGNORE INTO queue (kind, room_id, item_id, lpdu_hash, json)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) ORDER BY key`,
-      JSON.stringify(rows),
-    );
+    this.store.enqueue(items.map((it) => ({ kind: it.kind ?? "pdu", roomId: it.roomId, itemId: it.id, lpduHash: it.lpduHash ?? null, json: it.json })));
     await this.kickUnlessBackingOff();
   }
 
@@ -215,8 +173,8 @@ export class Destination extends DurableObject<Env> {
       const recovered = failures !== undefined && failures !== "0";
       if (recovered) for (const cursor of this.rooms.values()) cursor.probe = true;
       if (txn.rows.length > 0 || recovered) {
-        this.atomically(() => {
-          if (txn.rows.length > 0) this.sql.exec(`DELETE FROM queue WHERE (kind = 'pdu' AND seq <= ?) OR (kind = 'edu' AND seq <= ?)`, txn.lastPduSeq, txn.lastEduSeq);
+        this.store.atomically(() => {
+          if (txn.rows.length > 0) this.store.deleteDelivered(txn.lastPduSeq, txn.lastEduSeq);
           this.setMeta("failures", 0);
           this.setMeta("next_attempt_ts", null);
           this.setMeta("last_error", null);
@@ -239,18 +197,16 @@ export class Destination extends DurableObject<Env> {
    * rooms that announced some, each room's in its order. Undefined when there is nothing to send.
    */
   private async nextTransaction(destination: string): Promise<Transaction | undefined> {
-    type Row = { seq: number; kind: string; room_id: string; item_id: string; lpdu_hash: string | null; json: string };
-    let pduRows: Row[] = [];
-    let eduRows: Row[] = [];
+    let pduRows: QueuedRow[] = [];
+    let eduRows: QueuedRow[] = [];
     if (!this.storedEmpty) {
-      pduRows = this.sql.exec<Row>(`SELECT seq, kind, room_id, item_id, lpdu_hash, json FROM queue WHERE kind = 'pdu' ORDER BY seq LIMIT ?`, MAX_PDUS).toArray();
-      // EDUs are looked up through their index: a scan would read the whole queue when there are none.
-      eduRows = this.sql.exec<Row>(`SELECT seq, kind, room_id, item_id, lpdu_hash, json FROM queue INDEXED BY queue_item WHERE kind = 'edu' ORDER BY seq LIMIT ?`, MAX_EDUS).toArray();
+      pduRows = this.store.oldestPdus(MAX_PDUS);
+      eduRows = this.store.oldestEdus(MAX_EDUS);
       if (pduRows.length === 0 && eduRows.length === 0) this.storedEmpty = true;
     }
     const pulled = await this.pull(destination, MAX_PDUS - pduRows.length);
     if (pduRows.length === 0 && eduRows.length === 0 && pulled.length === 0) return undefined;
-    const span = (rows: Array<{ seq: number }>) => (rows.length === 0 ? "" : `${(rows[0] as Row).seq}-${(rows[rows.length - 1] as Row).seq}`);
+    const span = (rows: Array<{ seq: number }>) => (rows.length === 0 ? "" : `${(rows[0] as QueuedRow).seq}-${(rows[rows.length - 1] as QueuedRow).seq}`);
     const spans = new Map<string, { first: number; last: number }>();
     for (const r of pulled) {
       const span = spans.get(r.roomId);
@@ -363,15 +319,15 @@ export class Destination extends DurableObject<Env> {
   }
 
   async status(): Promise<DestinationStatus> {
-    const counts = this.sql.exec<{ kind: string; n: number }>(`SELECT kind, COUNT(*) AS n FROM queue GROUP BY kind`).toArray();
+    const counts = this.store.countsByKind();
     const stored = this.meta("next_attempt_ts");
     const next = this.pushedBackUntil > Date.now() ? Math.max(Number(stored ?? 0), this.pushedBackUntil) : stored === undefined ? null : Number(stored);
     const last = this.lastSuccessTs ?? this.meta("last_success_ts");
     return {
       destination: this.meta("destination") ?? "",
-      queuedPdus: (counts.find((c) => c.kind === "pdu")?.n ?? 0) + (this.held?.pulledCount ?? 0),
+      queuedPdus: counts.pdu + (this.held?.pulledCount ?? 0),
       roomsWaiting: [...this.rooms.values()].filter(hasWork).length,
-      queuedEdus: counts.find((c) => c.kind === "edu")?.n ?? 0,
+      queuedEdus: counts.edu,
       inFlightTxn: this.inFlight,
       failures: Number(this.meta("failures") ?? 0),
       pushedBack: this.pushedBack,

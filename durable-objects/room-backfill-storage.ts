@@ -4,20 +4,39 @@
 // replica's first, then -1, -2, ... back to the create event. Nothing here is ever notified, fanned
 // out or applied to state.
 
+import { migrate, type Schema } from "./do-schema.js";
 import type { StoredEvent } from "./room-storage.js";
 
-const SCHEMA = [
+/** The tables as the room first created them; IF NOT EXISTS lets migration 1 adopt them. */
+const INITIAL_TABLES = [
   `CREATE TABLE IF NOT EXISTS backfilled (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE)`,
   // Set once the create event is stored: no older history exists.
   `CREATE TABLE IF NOT EXISTS backfill_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
 ];
 
+/** Versioned (do-schema.ts); the Room's storage modules share one database, one schema name each. */
+export const ROOM_BACKFILL_SCHEMA: Schema = {
+  name: "room-backfill",
+  migrations: [
+    {
+      version: 1,
+      description: "the order of history fetched from before the replica began",
+      up: (sql) => {
+        for (const s of INITIAL_TABLES) sql.exec(s);
+      },
+    },
+  ],
+};
+
 type Row = { seq: number; event_id: string; json: string };
 const toStored = (r: Row): StoredEvent => ({ eventId: r.event_id, pos: r.seq, json: r.json });
 
 export class BackfillStore {
-  constructor(private readonly sql: SqlStorage) {
-    for (const s of SCHEMA) sql.exec(s);
+  private readonly sql: SqlStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    migrate(storage, ROOM_BACKFILL_SCHEMA);
+    this.sql = storage.sql;
   }
 
   /** The oldest event held, with its position. */

@@ -5,9 +5,11 @@
 // delete per server for every event: 11 % of the hub's busy time at ten servers, and unbounded for
 // rooms with many servers.
 
+import { migrate, type Schema } from "./do-schema.js";
 import type { OutboxRow } from "./room-storage.js";
 
-const SCHEMA = [
+/** The tables as the room first created them; IF NOT EXISTS lets migration 1 adopt them. */
+const INITIAL_TABLES = [
   `CREATE TABLE IF NOT EXISTS fanout_sets (id INTEGER PRIMARY KEY, destinations TEXT NOT NULL UNIQUE)`,
   `CREATE TABLE IF NOT EXISTS fanout_members (set_id INTEGER NOT NULL, destination TEXT NOT NULL, PRIMARY KEY (set_id, destination)) WITHOUT ROWID`,
   `CREATE INDEX IF NOT EXISTS fanout_members_by_destination ON fanout_members (destination, set_id)`,
@@ -15,9 +17,46 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS fanout_done (destination TEXT PRIMARY KEY, pos INTEGER NOT NULL) WITHOUT ROWID`,
 ];
 
+/**
+ * Rooms written before destination sets kept one `outbox` row per event and destination, deleted
+ * once delivered. Each event's rows become its destination set, and a destination is taken to have
+ * had everything before its oldest row (those rows were exactly what it was still owed).
+ */
+function foldLegacyOutbox(sql: SqlStorage): void {
+  if (sql.exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'`).toArray().length === 0) return;
+  // Per event, its set's key: the destinations, sorted, newline-separated (as FanOutLog.append keys them).
+  const perEvent = `SELECT pos, group_concat(destination, char(10) ORDER BY destination) AS k FROM outbox GROUP BY pos`;
+  sql.exec(`INSERT OR IGNORE INTO fanout_sets (destinations) SELECT k FROM (${perEvent}) GROUP BY k ORDER BY MIN(pos)`);
+  sql.exec(`INSERT OR IGNORE INTO fanout_members (set_id, destination) SELECT s.id, o.destination FROM (${perEvent}) e JOIN fanout_sets s ON s.destinations = e.k JOIN outbox o ON o.pos = e.pos`);
+  sql.exec(`INSERT INTO fanout (pos, set_id) SELECT e.pos, s.id FROM (${perEvent}) e JOIN fanout_sets s ON s.destinations = e.k`);
+  sql.exec(
+    `INSERT INTO fanout_done (destination, pos) SELECT destination, MIN(pos) - 1 FROM outbox WHERE true GROUP BY destination
+       ON CONFLICT (destination) DO UPDATE SET pos = MAX(pos, excluded.pos)`,
+  );
+  sql.exec(`DROP TABLE outbox`);
+}
+
+/** Versioned (do-schema.ts); the Room's storage modules share one database, one schema name each. */
+export const ROOM_FANOUT_SCHEMA: Schema = {
+  name: "room-fanout",
+  migrations: [
+    {
+      version: 1,
+      description: "destination sets, the events each set is owed, and each destination's delivered position",
+      up: (sql) => {
+        for (const s of INITIAL_TABLES) sql.exec(s);
+      },
+    },
+    { version: 2, description: "rooms from before destination sets: their per-destination outbox rows become sets", up: foldLegacyOutbox },
+  ],
+};
+
 export class FanOutStorage {
-  constructor(private readonly sql: SqlStorage) {
-    for (const s of SCHEMA) sql.exec(s);
+  private readonly sql: SqlStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    migrate(storage, ROOM_FANOUT_SCHEMA);
+    this.sql = storage.sql;
   }
 
   // --- fanout_sets / fanout_members ----------------------------------------------------------
@@ -126,19 +165,5 @@ export class FanOutStorage {
       destination,
       pos,
     );
-  }
-
-  // --- the earlier layout ---------------------------------------------------------------------
-
-  /**
-   * Rooms written before this layout kept one `outbox` row per event and destination (rows were
-   * deleted once delivered). Returns them and drops the table, or undefined when there is none.
-   */
-  takeLegacyOutbox(): Array<{ destination: string; pos: number }> | undefined {
-    const exists = this.sql.exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'`).toArray().length > 0;
-    if (!exists) return undefined;
-    const rows = this.sql.exec<{ destination: string; pos: number }>(`SELECT destination, pos FROM outbox ORDER BY pos`).toArray();
-    this.sql.exec(`DROP TABLE outbox`);
-    return rows;
   }
 }

@@ -27,8 +27,7 @@ export class FanOutLog {
   private staged: { floor?: number; append?: { pos: number; destinations: readonly string[]; key: string; setId: number } } = {};
 
   constructor(storage: DurableObjectStorage) {
-    this.store = new FanOutStorage(storage.sql);
-    storage.transactionSync(() => this.migrateLegacy());
+    this.store = new FanOutStorage(storage);
     for (const c of this.store.cursors()) this.cursors.set(c.destination, c.pos);
     for (const t of this.store.tips()) this.tips.set(t.destination, t.pos);
     this.store.dropUnusedSets();
@@ -158,23 +157,5 @@ export class FanOutLog {
   /** Rows still owed to each destination, for status pages (after `save`). */
   pendingCounts(): Array<{ destination: string; count: number }> {
     return this.store.pendingCounts();
-  }
-
-  /** Rewrites a room's rows from the one-row-per-destination `outbox` table, keeping what was owed. */
-  private migrateLegacy(): void {
-    const rows = this.store.takeLegacyOutbox();
-    if (!rows || rows.length === 0) return;
-    const byPos = new Map<number, string[]>();
-    const first = new Map<string, number>();
-    for (const r of rows) {
-      const list = byPos.get(r.pos) ?? [];
-      list.push(r.destination);
-      byPos.set(r.pos, list);
-      if (!first.has(r.destination)) first.set(r.destination, r.pos);
-    }
-    for (const [pos, destinations] of byPos) this.append(pos, destinations);
-    this.staged = {}; // the constructor reads tips and cursors back from storage
-    // A destination's old rows were exactly what it was still owed: it had everything before them.
-    for (const [d, pos] of first) this.store.saveCursor(d, pos - 1);
   }
 }

@@ -3,9 +3,11 @@
 // one row each and written as deltas (the leaves a commit adds or removes), so accepting a commit in a
 // group of 1,000 devices writes a handful of rows, not the whole roster.
 
+import { migrate, type Schema } from "./do-schema.js";
 import type { RemovalCause, Roster, RosterLeaf } from "../shared/mls-roster.js";
 
-const SCHEMA = [
+/** The tables as the room first created them; IF NOT EXISTS lets migration 1 adopt them. */
+const INITIAL_TABLES = [
   // At most one row (id = 1): present once the group exists (the hub), or once a participant saw its creation.
   `CREATE TABLE IF NOT EXISTS mls_group (id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL, removal_epoch INTEGER NOT NULL)`,
   // Occupied leaves only: a missing index is a blank leaf, and the highest row ends the (truncated) tree.
@@ -27,6 +29,20 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS mls_held_by_commit ON mls_held_welcomes (commit_event_id)`,
 ];
 
+/** Versioned (do-schema.ts); the Room's storage modules share one database, one schema name each. */
+export const ROOM_MLS_SCHEMA: Schema = {
+  name: "room-mls",
+  migrations: [
+    {
+      version: 1,
+      description: "the MLS roster, accepted commits and held Welcomes",
+      up: (sql) => {
+        for (const s of INITIAL_TABLES) sql.exec(s);
+      },
+    },
+  ],
+};
+
 export interface HeldWelcome {
   seq: number;
   commitEventId: string;
@@ -37,8 +53,11 @@ export interface HeldWelcome {
 }
 
 export class RoomMlsStorage {
-  constructor(private readonly sql: SqlStorage) {
-    for (const s of SCHEMA) sql.exec(s);
+  private readonly sql: SqlStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    migrate(storage, ROOM_MLS_SCHEMA);
+    this.sql = storage.sql;
   }
 
   /** The persisted roster, or null before the group exists (or while a participant does not follow it). */

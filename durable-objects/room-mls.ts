@@ -93,10 +93,10 @@ export class RoomMls {
   private readonly devices = new Map<string, { key: string | null; at: number }>();
 
   constructor(
-    sql: SqlStorage,
+    storage: DurableObjectStorage,
     private readonly host: MlsHost,
   ) {
-    this.store = new RoomMlsStorage(sql);
+    this.store = new RoomMlsStorage(storage);
   }
 
   /** Reads the persisted roster once the room is known. */

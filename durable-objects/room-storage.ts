@@ -2,6 +2,8 @@
 // runs is in this file, except those of its MLS records (room-mls-storage.ts) and its fan-out
 // (room-fanout-storage.ts).
 
+import { migrate, type Schema } from "./do-schema.js";
+
 export interface StoredEvent {
   eventId: string;
   /** Timeline position; null for outliers (state received with a join, events fetched for auth). */
@@ -16,7 +18,8 @@ export interface OutboxRow {
   json: string;
 }
 
-const SCHEMA = [
+/** The tables as the room first created them; IF NOT EXISTS lets migration 1 adopt them. */
+const INITIAL_TABLES = [
   // Redactions applied to stored events: clients are served the redacted form; federation the original.
   `CREATE TABLE IF NOT EXISTS redactions (target_id TEXT PRIMARY KEY, redaction_id TEXT NOT NULL, redaction_json TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
@@ -44,9 +47,26 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS invites (user_id TEXT PRIMARY KEY, event_json TEXT NOT NULL, stripped_state TEXT NOT NULL, origin TEXT NOT NULL)`,
 ];
 
+/** Versioned (do-schema.ts); the Room's storage modules share one database, one schema name each. */
+export const ROOM_SCHEMA: Schema = {
+  name: "room",
+  migrations: [
+    {
+      version: 1,
+      description: "events and their redactions, current state, client transactions, pending PDUs, join state and invites",
+      up: (sql) => {
+        for (const s of INITIAL_TABLES) sql.exec(s);
+      },
+    },
+  ],
+};
+
 export class RoomStorage {
-  constructor(private readonly sql: SqlStorage) {
-    for (const s of SCHEMA) sql.exec(s);
+  private readonly sql: SqlStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    migrate(storage, ROOM_SCHEMA);
+    this.sql = storage.sql;
   }
 
   // --- redactions --------------------------------------------------------------------------

@@ -47,9 +47,9 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   const stream = (userId: string) => env.USER_STREAM.get(env.USER_STREAM.idFromName(userId));
   let signingKey: Promise<SigningKey> | undefined;
 
-  const store = new RoomStorage(ctx.storage.sql);
+  const store = new RoomStorage(ctx.storage);
   const fanOut = new FanOutLog(ctx.storage);
-  const mls = new RoomMls(ctx.storage.sql, {
+  const mls = new RoomMls(ctx.storage, {
     state,
     eventById: (id) => core()?.eventById(id),
     // RPC answers arrive as plain data of the documented shape (Outbound.mlsDevices).
@@ -66,7 +66,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     indexer,
     notifier,
     listeners: [outbox, indexer, welcomes, notifier],
-    reads: new RoomReads(store, new BackfillStore(ctx.storage.sql), state, () => core()?.version, transaction),
+    reads: new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction),
     ports: {
       serverName: env.SERVER_NAME,
       signingKey: () => (signingKey ??= parseSigningKeySecret(env.SIGNING_KEY)),

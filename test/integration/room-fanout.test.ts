@@ -152,6 +152,8 @@ describe("room fan-out record", () => {
     await runInDurableObject(freshRoomObject(), (_room, state) => {
       const sql = state.storage.sql;
       insertEvents(sql, 4);
+      // Such a room predates versioned schemas: it has no recorded fan-out version.
+      sql.exec(`DELETE FROM schema_versions WHERE name = 'room-fanout'`);
       sql.exec(`CREATE TABLE outbox (destination TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (destination, pos))`);
       // a.test had event 1; b.test had 1-3; the D1 index had 1-2.
       for (const [d, pos] of [["a.test", 2], ["a.test", 3], ["a.test", 4], ["b.test", 4], ["", 3], ["", 4]] as const) {

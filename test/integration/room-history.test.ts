@@ -43,7 +43,7 @@ const positions = (s: ReturnType<typeof syncSlice>) => s.events.map((e) => e.pos
 describe("the timeline window a room serves to /sync", () => {
   it("gives an incremental sync exactly the new events, oldest first, not limited and without state", async () => {
     await runInDurableObject(freshRoomObject(), (_room, state) => {
-      const store = new RoomStorage(state.storage.sql);
+      const store = new RoomStorage(state.storage);
       fillRoom(store, 1_000);
       const s = syncSlice(store, { fromPos: 997, toPos: 1_000, limit: 500, fullState: false });
       expect(positions(s)).toEqual([998, 999, 1_000]);
@@ -54,17 +54,27 @@ describe("the timeline window a room serves to /sync", () => {
 
   it("reads only the rows after the client's position, not a page of older ones", async () => {
     await runInDurableObject(freshRoomObject(), (_room, state) => {
-      fillRoom(new RoomStorage(state.storage.sql), 1_000);
+      fillRoom(new RoomStorage(state.storage), 1_000);
       const counted = countingSql(state.storage.sql);
-      const s = syncSlice(new RoomStorage(counted.sql), { fromPos: 999, toPos: 1_000, limit: 500, fullState: false });
+      const countedStorage = new Proxy(state.storage, {
+        get(target, prop) {
+          if (prop === "sql") return counted.sql;
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const store = new RoomStorage(countedStorage);
+      // Opening the store reads its schema version; only the window's reads count here.
+      const opened = counted.rows();
+      const s = syncSlice(store, { fromPos: 999, toPos: 1_000, limit: 500, fullState: false });
       expect(positions(s)).toEqual([1_000]);
-      expect(counted.rows()).toBeLessThanOrEqual(2);
+      expect(counted.rows() - opened).toBeLessThanOrEqual(2);
     });
   });
 
   it("marks a window with more new events than the limit as limited, keeps the newest, and adds the state at its start", async () => {
     await runInDurableObject(freshRoomObject(), (_room, state) => {
-      const store = new RoomStorage(state.storage.sql);
+      const store = new RoomStorage(state.storage);
       fillRoom(store, 1_000);
       const s = syncSlice(store, { fromPos: 10, toPos: 1_000, limit: 20, fullState: false });
       expect(positions(s)).toEqual(Array.from({ length: 20 }, (_, i) => 981 + i));
@@ -76,7 +86,7 @@ describe("the timeline window a room serves to /sync", () => {
 
   it("pages back past events the filter leaves out, and stops at the client's position", async () => {
     await runInDurableObject(freshRoomObject(), (_room, state) => {
-      const store = new RoomStorage(state.storage.sql);
+      const store = new RoomStorage(state.storage);
       fillRoom(store, 1_000, 100);
       const s = syncSlice(store, { fromPos: 450, toPos: 1_000, limit: 3, types: ["m.notice"], fullState: false });
       expect(positions(s)).toEqual([800, 900, 1_000]);

@@ -237,7 +237,7 @@ describe("layering rules on the repository", () => {
 
   it("Durable Objects whose tables have a storage module run no SQL of their own", () => {
     // Extend the list as each object's SQL moves behind its own *-storage.ts.
-    const sqlInClass = ["durable-objects/user-stream.ts", "durable-objects/room.ts"].filter((p) => {
+    const sqlInClass = ["durable-objects/user-stream.ts", "durable-objects/room.ts", "durable-objects/destination.ts"].filter((p) => {
       const text = repo.files.get(p) ?? "";
       return /\bsql\.exec\b|\.storage\.sql\b|\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|CREATE TABLE)\b/.test(text);
     });
