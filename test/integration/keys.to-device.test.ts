@@ -84,7 +84,7 @@ describe("PUT /sendToDevice", () => {
     const seen = [...first.to_device.events, ...second.to_device.events].map((e) => e.content["i"]);
     expect(seen).toEqual(Array.from({ length: 150 }, (_, i) => i));
     expect((await sync(bob, second.next_batch)).to_device.events).toEqual([]);
-  });
+  }, 30_000); // 150 requests one after another: the default 5 s is too tight when the whole suite shares two cores
 
   it("wakes a long-polling sync when a message arrives", async () => {
     const alice = await register("tdwake");
