@@ -2,7 +2,7 @@
 // queue runs is in this file. The schema is versioned (do-schema.ts); a queue written before
 // versioning existed is at version 0 and migration 1 adopts its tables as they are.
 
-import { migrate, type Schema } from "./do-schema.js";
+import { migrate, runAll, type Schema } from "./do-schema.js";
 
 /** The tables as the queue first created them; IF NOT EXISTS lets migration 1 adopt them. */
 const INITIAL_TABLES = [
@@ -25,9 +25,7 @@ export const DESTINATION_SCHEMA: Schema = {
     {
       version: 1,
       description: "the stored queue (LPDUs and EDUs) and the retry state",
-      up: (sql) => {
-        for (const s of INITIAL_TABLES) sql.exec(s);
-      },
+      up: runAll(INITIAL_TABLES),
     },
   ],
 };

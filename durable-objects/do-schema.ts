@@ -15,6 +15,13 @@ export interface Migration {
   readonly up: (sql: SqlStorage) => void;
 }
 
+/** A migration step that runs these statements in order (a layout given as CREATE statements). */
+export function runAll(statements: readonly string[]): Migration["up"] {
+  return (sql) => {
+    for (const statement of statements) sql.exec(statement);
+  };
+}
+
 export interface Schema {
   /** Unique among the schemas that share a database, e.g. "user-stream". */
   readonly name: string;

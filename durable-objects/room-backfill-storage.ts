@@ -4,7 +4,7 @@
 // replica's first, then -1, -2, ... back to the create event. Nothing here is ever notified, fanned
 // out or applied to state.
 
-import { migrate, type Schema } from "./do-schema.js";
+import { migrate, runAll, type Schema } from "./do-schema.js";
 import type { StoredEvent } from "./room-storage.js";
 
 /** The tables as the room first created them; IF NOT EXISTS lets migration 1 adopt them. */
@@ -21,9 +21,7 @@ export const ROOM_BACKFILL_SCHEMA: Schema = {
     {
       version: 1,
       description: "the order of history fetched from before the replica began",
-      up: (sql) => {
-        for (const s of INITIAL_TABLES) sql.exec(s);
-      },
+      up: runAll(INITIAL_TABLES),
     },
   ],
 };

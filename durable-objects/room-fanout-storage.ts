@@ -5,7 +5,7 @@
 // delete per server for every event: 11 % of the hub's busy time at ten servers, and unbounded for
 // rooms with many servers.
 
-import { migrate, type Schema } from "./do-schema.js";
+import { migrate, runAll, type Schema } from "./do-schema.js";
 import type { OutboxRow } from "./room-storage.js";
 
 /** The tables as the room first created them; IF NOT EXISTS lets migration 1 adopt them. */
@@ -43,9 +43,7 @@ export const ROOM_FANOUT_SCHEMA: Schema = {
     {
       version: 1,
       description: "destination sets, the events each set is owed, and each destination's delivered position",
-      up: (sql) => {
-        for (const s of INITIAL_TABLES) sql.exec(s);
-      },
+      up: runAll(INITIAL_TABLES),
     },
     { version: 2, description: "rooms from before destination sets: their per-destination outbox rows become sets", up: foldLegacyOutbox },
   ],

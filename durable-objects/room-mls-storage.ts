@@ -3,7 +3,7 @@
 // one row each and written as deltas (the leaves a commit adds or removes), so accepting a commit in a
 // group of 1,000 devices writes a handful of rows, not the whole roster.
 
-import { migrate, type Schema } from "./do-schema.js";
+import { migrate, runAll, type Schema } from "./do-schema.js";
 import type { RemovalCause, Roster, RosterLeaf } from "../shared/mls-roster.js";
 
 /** The tables as the room first created them; IF NOT EXISTS lets migration 1 adopt them. */
@@ -36,9 +36,7 @@ export const ROOM_MLS_SCHEMA: Schema = {
     {
       version: 1,
       description: "the MLS roster, accepted commits and held Welcomes",
-      up: (sql) => {
-        for (const s of INITIAL_TABLES) sql.exec(s);
-      },
+      up: runAll(INITIAL_TABLES),
     },
   ],
 };

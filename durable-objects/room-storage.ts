@@ -2,7 +2,7 @@
 // runs is in this file, except those of its MLS records (room-mls-storage.ts) and its fan-out
 // (room-fanout-storage.ts).
 
-import { migrate, type Schema } from "./do-schema.js";
+import { migrate, runAll, type Schema } from "./do-schema.js";
 
 export interface StoredEvent {
   eventId: string;
@@ -54,9 +54,7 @@ export const ROOM_SCHEMA: Schema = {
     {
       version: 1,
       description: "events and their redactions, current state, client transactions, pending PDUs, join state and invites",
-      up: (sql) => {
-        for (const s of INITIAL_TABLES) sql.exec(s);
-      },
+      up: runAll(INITIAL_TABLES),
     },
   ],
 };

@@ -2,7 +2,7 @@
 // stream runs is in this file. The schema is versioned (do-schema.ts); a database written before
 // versioning existed is at version 0 and migration 1 adopts its tables as they are.
 
-import { migrate, type Schema } from "./do-schema.js";
+import { migrate, runAll, type Schema } from "./do-schema.js";
 
 /** The tables as the stream first created them; IF NOT EXISTS lets migration 1 adopt them. */
 const INITIAL_TABLES = [
@@ -42,9 +42,7 @@ export const USER_STREAM_SCHEMA: Schema = {
     {
       version: 1,
       description: "rooms and their history, to-device inboxes, device-list and account-data changes",
-      up: (sql) => {
-        for (const s of INITIAL_TABLES) sql.exec(s);
-      },
+      up: runAll(INITIAL_TABLES),
     },
   ],
 };
