@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { RoomVersion } from "../../shared/room-version.js";
 import { ROOM_VERSION_11, ROOM_VERSION_12 } from "../../shared/room-versions.js";
 import { resolveState } from "../../shared/state-resolution.js";
-import { ALICE, BOB, CHARLIE, HYDRA_11, JR, PL, initialRoom, joinRule, membership, pl, topic } from "./fixtures/state-res-fixtures.js";
+import { ALICE, BOB, CHARLIE, HYDRA_11, JR, PL, initialRoom, joinRule, membership, pl, topic } from "../support/state-res-dag.js";
 
 const V21: readonly RoomVersion[] = [HYDRA_11, ROOM_VERSION_12];
 

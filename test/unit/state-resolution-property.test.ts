@@ -12,8 +12,8 @@ import { describe, expect, it } from "vitest";
 import type { Pdu } from "../../shared/event.js";
 import type { RoomVersion } from "../../shared/room-version.js";
 import { resolveState } from "../../shared/state-resolution.js";
-import type { Spec } from "./fixtures/state-res-fixtures.js";
-import { ALICE, BOB, CHARLIE, EVELYN, VERSIONS, ZARA, initialRoom, joinRule, membership, message, pl, topic } from "./fixtures/state-res-fixtures.js";
+import type { Spec } from "../support/state-res-dag.js";
+import { ALICE, BOB, CHARLIE, EVELYN, VERSIONS, ZARA, initialRoom, joinRule, membership, message, pl, topic } from "../support/state-res-dag.js";
 
 const FUZZ_RUNS = Number(process.env["FUZZ_RUNS"] ?? "") || 0;
 const RUNS = Math.max(40, FUZZ_RUNS);

@@ -13,7 +13,7 @@ import { authDifference, conflictedSubgraph, splitStateSets } from "../../shared
 import { EventGraph } from "../../shared/state-res/event-graph.js";
 import { mainlineOrder } from "../../shared/state-res/mainline.js";
 import { reverseTopologicalPowerOrder, senderPowerLevel } from "../../shared/state-res/power-order.js";
-import { ALICE, BOB, CHARLIE, PL, TOPIC, eventIdSync, initialRoom, member, pl, topic } from "./fixtures/state-res-fixtures.js";
+import { ALICE, BOB, CHARLIE, PL, TOPIC, eventIdSync, initialRoom, member, pl, topic } from "../support/state-res-dag.js";
 
 interface Fake {
   auth?: string[];

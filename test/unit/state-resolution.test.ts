@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { RoomVersion } from "../../shared/room-version.js";
-import type { Spec } from "./fixtures/state-res-fixtures.js";
+import type { Spec } from "../support/state-res-dag.js";
 import {
   ALICE,
   BOB,
@@ -25,7 +25,7 @@ import {
   message,
   pl,
   topic,
-} from "./fixtures/state-res-fixtures.js";
+} from "../support/state-res-dag.js";
 
 interface Scenario {
   name: string;
