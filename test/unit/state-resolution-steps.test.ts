@@ -200,4 +200,17 @@ describe("events that cannot be found", () => {
     expect(out.get(TOPIC)).toBe(t1);
     expect(out).toEqual(known);
   });
+
+  it.each([ROOM_VERSION_11, ROOM_VERSION_12])("leave another room's events out, even ones that pass in their own room (v$id)", (v) => {
+    const dag = initialRoom(v);
+    const ours = dag.add("T1", topic(ALICE, "ours"), ["START"]);
+    // v12 derives the room ID from the create event, so a different create content makes another room.
+    const other = initialRoom(v, { "m.federate": true }, "!other:a.test");
+    const theirs = other.add("T1", topic(ALICE, "theirs"), ["START"]);
+    expect(other.roomId).not.toBe(dag.roomId);
+    const both = (id: string) => dag.events.get(id) ?? other.events.get(id);
+    const stateSets = [dag.stateAfter("T1"), new Map(dag.stateAfter("T1")).set(TOPIC, theirs)];
+    const out = resolveState({ version: v, stateSets, getEvent: both });
+    expect(out.get(TOPIC)).toBe(ours);
+  });
 });
