@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import type { RoomVersion } from "../../shared/room-version.js";
 import { ROOM_VERSION_11, ROOM_VERSION_12 } from "../../shared/room-versions.js";
 import { resolveState } from "../../shared/state-resolution.js";
+import { authDifference, conflictedSubgraph, splitStateSets } from "../../shared/state-res/conflicts.js";
+import { EventGraph } from "../../shared/state-res/event-graph.js";
 import { ALICE, BOB, CHARLIE, HYDRA_11, JR, PL, initialRoom, joinRule, membership, pl, topic } from "../support/state-res-dag.js";
 
 const V21: readonly RoomVersion[] = [HYDRA_11, ROOM_VERSION_12];
@@ -78,5 +80,18 @@ describe("MSC4297 problem B: conflicting events that need unconflicted events to
     const { dag, stateSets } = problemB(v);
     const resolved = resolveState({ version: v, stateSets, getEvent: dag.getEvent });
     expect(resolved).toEqual(dag.stateAfter("PL2"));
+  });
+
+  it("is so because the promotion is in both sets' auth chains: outside the auth difference, inside the conflicted subgraph", () => {
+    const { dag, stateSets } = problemB(ROOM_VERSION_12);
+    const graph = new EventGraph(dag.getEvent);
+    const split = splitStateSets(stateSets);
+    const conflicted = new Set([...split.conflicted.values()].flatMap((ids) => [...ids]));
+    expect(conflicted).toEqual(new Set([dag.id("PL2"), dag.id("IPOWER")]));
+    expect(authDifference(graph, stateSets, split)).toEqual(new Set([dag.id("PL2")]));
+    // Every auth path from Bob's power levels down to the first: through Alice's promotion of him, and
+    // through his join and the join rule it cites, which both cite the first power levels.
+    const between = ["PL2", "PL1", "IMB", "IJR", "IPOWER"].map((n) => dag.id(n));
+    expect(conflictedSubgraph(graph, conflicted)).toEqual(new Set(between));
   });
 });
