@@ -49,6 +49,27 @@ const SCENARIOS: Scenario[] = [
     expected: [[TOPIC, "T1"], [member(BOB), "MB"], [PL, "PA"]],
   },
   {
+    // As measured against Synapse 1.160 (Carol banned, no topic), with the ban and the topic on the same parent.
+    name: "a ban and a topic change by the banned user on the same parent: banned, and no topic",
+    events: (v) => [
+      ["PA", pl(v, ALICE, { [CHARLIE]: 50 })],
+      ["MC", membership(ALICE, CHARLIE, "ban")],
+      ["TC", topic(CHARLIE, "carol's")],
+    ],
+    edges: [["END", "MC", "PA", "START"], ["END", "TC", "PA"]],
+    expected: [[TOPIC, null], [member(CHARLIE), "MC"], [PL, "PA"]],
+  },
+  {
+    // Neither join is a power event nor touches the other's key: both are conflicted only by absence.
+    name: "two users joining concurrently both end up joined",
+    events: () => [
+      ["ME", membership(EVELYN, EVELYN, "join")],
+      ["MD", membership("@dave:d.test", "@dave:d.test", "join")],
+    ],
+    edges: [["END", "ME", "START"], ["END", "MD", "START"]],
+    expected: [[member(EVELYN), "ME"], [member("@dave:d.test"), "MD"]],
+  },
+  {
     // Both are power events with no order between them: Alice's higher level puts the demotion first,
     // and Bob's kick is then checked against level 0.
     name: "a power-level demotion wins over a concurrent kick by the demoted user",
