@@ -4,6 +4,7 @@
 // auth against the state before it, as a server would. The branches' final states are then resolved:
 //   - the result does not depend on the order of the state sets, nor on the order in which each
 //     set's entries (and the events behind them) were inserted;
+//   - a state set given twice changes nothing;
 //   - every key the sets agree on keeps its event.
 // Run for v11 (v2), v11 rules with v2.1, and v12. FUZZ_RUNS raises the count.
 
@@ -115,6 +116,9 @@ describe.each(VERSIONS.map((v) => ({ v, label: `${v.id} (${v.stateResolution})` 
           const reordered = order.map((s, i) => new Map(shuffled([...s], seed + 7 * p + i)));
           expect(resolveState({ version: v, stateSets: reordered, getEvent })).toEqual(reference);
         }
+
+        // A state set given twice changes neither the unconflicted state nor any auth chain.
+        expect(resolveState({ version: v, stateSets: [...states, states[0] as Map<string, string>], getEvent })).toEqual(reference);
 
         for (const [k, id] of states[0] ?? []) if (states.every((s) => s.get(k) === id)) expect(reference.get(k)).toBe(id);
       }),
