@@ -60,6 +60,12 @@ export const groupInfoField = (groupInfo: GroupInfo): GroupInfoField => ({
 });
 export const ratchetTreeField = (tree: RatchetTree): RatchetTreeField => of(tree, encodeRatchetTree);
 
+/** A Welcome from an update, as the MLSMessage a FanoutMessage carries (same bytes). */
+export const welcomeMessage = (w: WelcomeField): MlsMessageField => ({
+  value: { version: "mls10", wireformat: "mls_welcome", welcome: w.value },
+  bytes: w.bytes,
+});
+
 export function readMlsMessage(r: Reader): MlsMessageField {
   const m = r.mls(decodeMlsMessage, "MLSMessage");
   if (m.value.version !== "mls10") r.fail("invalid_mls", "not MLS 1.0");

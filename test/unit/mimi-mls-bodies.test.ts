@@ -20,6 +20,7 @@ import {
   mlsMessageField,
   ratchetTreeField,
   welcomeField,
+  welcomeMessage,
   type Decoded,
   type FanoutMessage,
   type UpdateRequest,
@@ -111,7 +112,7 @@ describe("MIMI bodies with real MLS messages", () => {
       {
         kind: "welcome",
         timestamp: 1_700_000_000_002n,
-        message: welcomeField(m.welcome),
+        message: welcomeMessage(welcomeField(m.welcome)),
         ratchetTreeOption: { representation: "full", ratchetTree: ratchetTreeField(m.ratchetTree) },
       },
       { kind: "proposal", timestamp: 1_700_000_000_003n, message: mlsMessageField(m.proposal), moreProposals: [mlsMessageField(m.secondProposal)] },
