@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   decodeFanoutMessage,
   decodeGroupInfoField,
+  decodeKeyMaterialRequest,
   decodeKeyPackageField,
   decodeNotifyBody,
   decodeSubmitMessageRequest,
@@ -17,6 +18,7 @@ import {
   decodeUpdateRoomResponse,
   decodeWelcomeField,
   encodeFanoutMessage,
+  encodeKeyMaterialRequest,
   encodeSubmitMessageRequest,
   encodeSubmitMessageResponse,
   encodeUpdateRequest,
@@ -114,6 +116,24 @@ describe("malformed MIMI bodies", () => {
 
   it("an update whose message is an application message is invalid_mls", () => {
     expectError(decodeUpdateRequest(cat(encodeMlsMessage(m.fromAlice), Uint8Array.of(0))), "invalid_mls", "proposalOrCommit");
+  });
+
+  it("an MLS struct inside a body with a non-minimal length prefix (ts-mls would take it) is invalid_mls", () => {
+    const req = encodeKeyMaterialRequest({
+      protocol: "mls10",
+      requestingUser: "u",
+      targetUser: "t",
+      roomId: "",
+      acceptableCiphersuites: [1],
+      requiredCapabilities: { extensionTypes: [], proposalTypes: [], credentialTypes: [] },
+      requesterSignatureKey: new Uint8Array(0),
+      requesterCredential: { credentialType: "basic", identity: Uint8Array.of(0x61, 0x62) },
+      signature: new Uint8Array(0),
+    });
+    expect(decodeKeyMaterialRequest(req).ok).toBe(true);
+    const at = req.findIndex((_, i) => req[i] === 0 && req[i + 1] === 1 && req[i + 2] === 2 && req[i + 3] === 0x61);
+    const stretched = cat(req.subarray(0, at + 2), Uint8Array.of(0x40, 2), req.subarray(at + 3));
+    expectError(decodeKeyMaterialRequest(stretched), "invalid_mls", "requesterCredential");
   });
 
   it("an empty notify body and a KeyPackage fanned out are refused", () => {
