@@ -21,9 +21,9 @@ import { roomParts, type RoomParts } from "./room/cloudflare.js";
 import { RoomCore, type RoomIdentity } from "./room/core.js";
 import { creationVersion, LmHub } from "./room/lm-hub.js";
 import { bufferEarlyPdus, LmParticipant, type JoinState } from "./room/lm-participant.js";
-import { MimiHub, type ParticipantOutcome, type SubmitOutcome, type UpdateOutcome, type UpdateRequest } from "./room/mimi-hub.js";
-import { mimiMlsView } from "./room/mimi-mls-view.js";
-import { bridgeUserOf, MimiFollower, type FanoutItem } from "./room/mimi-follower.js";
+import type { MimiHub, ParticipantOutcome, SubmitOutcome, UpdateOutcome, UpdateRequest } from "./room/mimi-hub.js";
+import { bridgeUserOf, type FanoutItem, type MimiFollower } from "./room/mimi-follower.js";
+import { mimiRoles } from "./room-mimi.js";
 import { viewRoomEvents } from "./room/mimi-view.js";
 import type { InviteRequest, JoinAnswer, LocalEvent, MembershipKind, RoomProtocol } from "./room/protocol.js";
 import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
@@ -71,31 +71,8 @@ export class Room extends DurableObject<Env> {
     const core = new RoomCore(identity, this.state, this.parts.store, this.section, this.parts.ports.transaction, this.parts.listeners);
     const protocol = make(core);
     this.engine = { core, protocol };
-    if (protocol instanceof LmHub) {
-      const hub = protocol;
-      const ports = {
-        appendVouched: hub.appendVouched.bind(hub),
-        invite: (w: Writer, sender: string, target: string) => hub.inviteRemote(w, { sender, target, content: {} }),
-        isLmServer: (server: string) => this.state.isServerJoined(server),
-        mls: mimiMlsView(this.parts.mls),
-        serverName: this.env.SERVER_NAME,
-        now: () => Date.now(),
-      };
-      this.engine.mimi = new MimiHub(identity.roomId, this.parts.mimi.store, this.parts.mimi.followers, ports);
-      const [mimiRoom, mimiHub] = [this.parts.store.getMeta("mimi_room"), this.parts.store.getMeta("mimi_hub")];
-      if (mimiRoom && mimiHub) this.engine.follower = this.follower(hub, mimiRoom, mimiHub);
-    }
+    if (protocol instanceof LmHub) Object.assign(this.engine, mimiRoles(identity.roomId, protocol, this.parts, this.state, this.env));
     return { core, protocol };
-  }
-
-  private follower(hub: LmHub, mimiRoom: string, mimiHub: string): MimiFollower {
-    const out = this.env.OUTBOUND;
-    return new MimiFollower(mimiRoom, mimiHub, this.parts.mimi.store, {
-      submitMessage: (h, roomId, sender, bytes) => out.mimiSubmitMessage(h, roomId, sender, bytes),
-      update: (h, roomId, req) => out.mimiUpdate(h, roomId, req),
-      appendLocal: (w, sender, event) => hub.appendLocal(w, sender, event),
-      serverName: this.env.SERVER_NAME,
-    });
   }
 
   /** The LM hub of a room that may also serve MIMI followers, which get notify instead of LM fan-out. */
@@ -348,12 +325,21 @@ export class Room extends DurableObject<Env> {
 
   async mimiUpdate(provider: string, req: UpdateRequest): Promise<UpdateOutcome> {
     const hub = this.mimiHub();
-    return this.section.run(async (w) => hub.update(w, provider, req));
+    const out = await this.section.run(async (w) => hub.update(w, provider, req));
+    this.parts.mimi.notifier.kick(hub.room); // a Welcome is queued after the commit
+    return out;
   }
 
   async mimiSubmitMessage(provider: string, sender: string, appMessage: Uint8Array): Promise<SubmitOutcome> {
     const hub = this.mimiHub();
     return this.section.run(async (w) => hub.submitMessage(w, provider, sender, appMessage));
+  }
+
+  async mimiPropose(provider: string, messages: Uint8Array[]): Promise<{ ok: true; acceptedTimestamp: number } | { ok: false; description: string }> {
+    const hub = this.mimiHub();
+    const out = await this.section.run(async () => hub.propose(provider, messages));
+    this.parts.mimi.notifier.kick(hub.room);
+    return out;
   }
 
   async mimiGroupInfo(): Promise<{ epoch: number; groupInfo?: Uint8Array; ratchetTree?: Uint8Array } | undefined> {
