@@ -18,11 +18,12 @@ export interface OrderingHub {
   inviteRemote(w: Writer, request: InviteRequest): Promise<Verdict>;
 }
 
-export function mimiRoles(roomId: string, hub: OrderingHub, parts: RoomParts, state: RoomState, env: Env): { mimi: MimiHub; follower?: MimiFollower } {
+export function mimiRoles(roomId: string, hub: OrderingHub, parts: RoomParts, state: RoomState, env: Env, waitUntil: (p: Promise<unknown>) => void): { mimi: MimiHub; follower?: MimiFollower } {
   const mimi = new MimiHub(roomId, parts.mimi.store, parts.mimi.followers, {
     appendVouched: (w, provider, sender, event) => hub.appendVouched(w, provider, sender, event),
     invite: (w, sender, target) => hub.inviteRemote(w, { sender, target, content: {} }),
     isLmServer: (server) => state.isServerJoined(server),
+    deliverToDevice: (sender, type, messages, messageId) => waitUntil(env.OUTBOUND.deliverToDevice(sender, type, JSON.stringify(messages), messageId)),
     mls: mimiMlsView(parts.mls),
     serverName: env.SERVER_NAME,
     now: () => Date.now(),

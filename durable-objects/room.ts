@@ -71,7 +71,7 @@ export class Room extends DurableObject<Env> {
     const core = new RoomCore(identity, this.state, this.parts.store, this.section, this.parts.ports.transaction, this.parts.listeners);
     const protocol = make(core);
     this.engine = { core, protocol };
-    if (protocol instanceof LmHub) Object.assign(this.engine, mimiRoles(identity.roomId, protocol, this.parts, this.state, this.env));
+    if (protocol instanceof LmHub) Object.assign(this.engine, mimiRoles(identity.roomId, protocol, this.parts, this.state, this.env, (p) => this.ctx.waitUntil(p)));
     return { core, protocol };
   }
 

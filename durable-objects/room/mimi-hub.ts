@@ -7,7 +7,9 @@
 // writes through whichever protocol orders the room. Fan-out to followers is the MimiNotifier listener.
 
 import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
+import type { JsonObject } from "../../shared/canonical-json.js";
 import type { Pdu } from "../../shared/event.js";
+import { MLS_ALGORITHM_PREFIX } from "../../shared/mls-algorithm.js";
 import { serverNameOf } from "../../shared/ids.js";
 import { readEncryptedHeader } from "../../shared/mls-commit.js";
 import { decodeMlsMessage } from "ts-mls/message.js";
@@ -36,6 +38,8 @@ export interface MimiHubPorts {
   appendVouched(w: Writer, provider: string, sender: string, event: LocalEvent): Promise<Verdict>;
   /** A local user's invite, written through the room's protocol (no invite is offered to a follower). */
   invite(w: Writer, sender: string, target: string): Promise<Verdict>;
+  /** Sends a to-device message from `sender` (the Welcomes of devices on LM servers and here). */
+  deliverToDevice(sender: string, type: string, messages: Array<{ target: string; targetDevice: string; content: JsonObject }>, messageId: string): void;
   /** Whether `server` takes part in the room through LM (then it cannot become a MIMI follower). */
   isLmServer(server: string): boolean;
   readonly mls: MimiMlsView;
@@ -107,24 +111,32 @@ export class MimiHub {
     const epoch = this.ports.mls.epoch();
     this.store.putGroupInfo(epoch, req.groupInfo, req.ratchetTree);
     this.store.dropProposalsBefore(epoch);
-    if (req.welcome) this.fanOutWelcome(req.welcome, before, now);
+    if (req.welcome) this.fanOutWelcome(req.welcome, before, now, { commitEventId: verdict.eventId, algorithm });
     return { code: "success", acceptedTimestamp: now, eventId: verdict.eventId };
   }
 
   /**
-   * A Welcome goes to the followers whose users' devices the commit added (the hub reads who was added
-   * from its roster, so it needs no KeyPackageRef table). Devices on LM servers get theirs as to-device
-   * messages from the committer's side (docs/mls-membership.md); this hub does not relay them.
+   * A Welcome goes to whoever the commit added, as the hub reads it from its roster (so it needs no
+   * KeyPackageRef table): followers get it by notify; devices on LM servers and here get the to-device
+   * Welcome an LM member would have sent (docs/mls-membership.md), from this server's MIMI bridge user.
    */
-  private fanOutWelcome(welcome: Uint8Array, before: ReadonlySet<string>, now: number): void {
-    const followers = this.followers;
+  private fanOutWelcome(welcome: Uint8Array, before: ReadonlySet<string>, now: number, commit: { commitEventId: string; algorithm: string }): void {
     const providers = new Set<string>();
+    const toDevice: Array<{ target: string; targetDevice: string; content: JsonObject }> = [];
+    const content: JsonObject = {
+      algorithm: `${MLS_ALGORITHM_PREFIX}welcome.${commit.algorithm.slice(MLS_ALGORITHM_PREFIX.length)}`,
+      ciphertext: encodeBase64(welcome),
+      commit_event_id: commit.commitEventId,
+      room_id: this.roomId,
+    };
     for (const d of this.ports.mls.devices()) {
       if (before.has(deviceKey(d))) continue;
       const server = serverNameOf(d.userId);
-      if (followers.has(server)) providers.add(server);
+      if (this.followers.has(server)) providers.add(server);
+      else toDevice.push({ target: d.userId, targetDevice: d.deviceId, content });
     }
     for (const p of providers) this.store.enqueueNotify(p, "welcome", now, welcome);
+    if (toDevice.length > 0) this.ports.deliverToDevice(`@_mimi:${this.ports.serverName}`, "m.room.encrypted", toDevice, `mimi-welcome-${commit.commitEventId}`);
   }
 
   /** A follower's application message: written as `sender`'s m.room.encrypted, ciphertext unchanged. */
