@@ -7,12 +7,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBase64, decodeBase64 } from "../../shared/base64.js";
 import { encodeNotifyBody, decodeMlsMessageField } from "../../shared/mimi/index.js";
-import type { PendingCommit } from "../support/mls-client.js";
 import { eventually, MatrixApiError } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 
+const ADMIN = { authorization: "Bearer test-admin-token" };
 const BINDINGS = { FEDERATION_RETRY_BASE_MS: "300", FEDERATION_RETRY_MAX_MS: "2000" };
 
 async function refusal(p: Promise<unknown>): Promise<{ status: number } & Record<string, unknown>> {
@@ -46,7 +46,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
   }
 
   async function mlsStatus(): Promise<{ epoch: number; members: number; pending: number } | null> {
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: { authorization: "Bearer test-admin-token" } });
+    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
     return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
   }
 
@@ -165,6 +165,25 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     const after = await fanouts(bob, viewId);
     expect(after.length).toBe(before + 1);
     expect(after.at(-1)?.message).toBe(encodeBase64(message.value.bytes));
+  });
+
+  it("queues notify while the follower is down and delivers it in order, retried with backoff, once it is back", async () => {
+    await f1.stop();
+    const sent: string[] = [];
+    for (const text of ["one", "two", "three"]) {
+      const ciphertext = await alice.mls.encrypt(text);
+      await alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext, commit_event_id: lastCommit });
+      sent.push(ciphertext);
+    }
+    const queued = async () => ((await (await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mimi`, { headers: ADMIN })).json()) as { followers: string[]; queued: Array<{ provider: string; count: number }> });
+    expect((await queued()).followers).toEqual(["f1.test"]);
+    await eventually(async () => ((await queued()).queued.find((q) => q.provider === "f1.test")?.count === 3 ? true : undefined), "three notifies held for f1");
+    await new Promise((r) => setTimeout(r, 800)); // failed attempts meanwhile; the queue keeps them
+    expect((await queued()).queued).toEqual([{ provider: "f1.test", count: 3 }]);
+    await f1.start();
+    await eventually(async () => ((await fanouts(bob, viewId)).slice(-3).map((f) => f.message).join() === sent.join() ? true : undefined), "the three messages, in order", 30_000);
+    for (const [i, text] of ["one", "two", "three"].entries()) expect(await bob.mls.decrypt(sent[i] as string)).toBe(text);
+    expect((await queued()).queued).toEqual([]);
   });
 
   it("after an LM kick refuses every message until a commit removes the kicked user's device; an older epoch is then epochTooOld", async () => {
