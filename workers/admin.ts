@@ -86,6 +86,14 @@ export function mountAdmin(t: RouteTable): void {
     return json({ roster: (await stub.mlsStatus()) ?? null });
   });
 
+  // A room's MIMI followers and the notifies queued for each (hub rooms).
+  t.add("get", `${ADMIN_PREFIX}/rooms/:roomId/mimi`, async (req, env) => {
+    requireAdmin(req, env);
+    const stub = env.ROOM.get(env.ROOM.idFromName(roomParam(req)));
+    if (!(await stub.info())) throw notFound("Room not known here");
+    return json(await stub.mimiStatus());
+  });
+
   t.add("get", `${ADMIN_PREFIX}/destinations/:server`, async (req, env) => {
     requireAdmin(req, env);
     const server = decodedParam(req, "server");
