@@ -62,37 +62,24 @@ export function mimiOutboundMode(env: Env, url: URL): MimiOutboundMode {
   return "none";
 }
 
-/** A fetch that authenticates this provider, and the request options to give it. */
-export interface PreparedMimiFetch {
-  fetch: (url: string, init: RequestInit) => Promise<Response>;
-  init: RequestInit;
-}
-
 /**
- * How to send a MIMI request as this provider: through the mtls_certificates binding when
- * configured; to a loopback peer with the stand-in header when the local stand-in is on; otherwise
- * refused (a MatrixError), because a MIMI peer would reject a request without a client certificate.
+ * Sends a MIMI request as this provider: through the mtls_certificates binding when configured;
+ * to a loopback peer with the stand-in header when the local stand-in is on; otherwise refused,
+ * because a MIMI peer would reject a request without a client certificate anyway.
  */
-export function prepareMimiFetch(env: Env, ownDomain: string, url: string, init: RequestInit = {}): PreparedMimiFetch {
+export async function mimiFetch(env: Env, ownDomain: string, url: string, init: RequestInit = {}): Promise<Response> {
+  const target = new URL(url);
   const headers = new Headers(init.headers);
   headers.set("from", `mimi@${ownDomain.replace(/:\d+$/, "")}`);
-  const mode = mimiOutboundMode(env, new URL(url));
-  if (mode === "mtls") {
-    const binding = (env as Env & MimiPeerEnv).MIMI_CLIENT_CERT!;
-    return { fetch: (u, i) => binding.fetch(u, i), init: { ...init, headers } };
-  }
+  const mode = mimiOutboundMode(env, target);
+  if (mode === "mtls") return (env as Env & MimiPeerEnv).MIMI_CLIENT_CERT!.fetch(url, { ...init, headers });
   if (mode === "local-stand-in") {
     headers.set(MIMI_STAND_IN_HEADER, standInFingerprint(env)!);
-    return { fetch: (u, i) => fetch(u, i), init: { ...init, headers } };
+    return fetch(url, { ...init, headers });
   }
   throw new MatrixError(
     500,
     "M_UNKNOWN",
     "No MIMI client certificate: add an mtls_certificates binding named MIMI_CLIENT_CERT (wrangler.toml), or for loopback peers set MIMI_LOCAL_STAND_IN_FINGERPRINT",
   );
-}
-
-export async function mimiFetch(env: Env, ownDomain: string, url: string, init: RequestInit = {}): Promise<Response> {
-  const prepared = prepareMimiFetch(env, ownDomain, url, init);
-  return prepared.fetch(url, prepared.init);
 }

@@ -20,13 +20,7 @@ export interface RemoteResponse {
  * Fetches `url` and reads at most `maxBytes` of its body within `timeoutMs`. Throws RemoteFetchError
  * on timeout, network failure or an oversized body. `fetch` is looked up per call so tests can stub it.
  */
-export async function fetchBounded(
-  url: string,
-  init: RequestInit,
-  timeoutMs: number,
-  maxBytes: number,
-  fetcher: (url: string, init: RequestInit) => Promise<Response> = (u, i) => globalThis.fetch(u, i),
-): Promise<RemoteResponse> {
+export async function fetchBounded(url: string, init: RequestInit, timeoutMs: number, maxBytes: number): Promise<RemoteResponse> {
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -38,7 +32,7 @@ export async function fetchBounded(
   const work = (async () => {
     let res: Response;
     try {
-      res = await fetcher(url, { ...init, signal: controller.signal });
+      res = await globalThis.fetch(url, { ...init, signal: controller.signal });
     } catch (err) {
       throw new RemoteFetchError(`network error: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -14,7 +14,6 @@ import { canonicalJson } from "../../shared/canonical-json.js";
 import type { ServerName } from "../../shared/ids.js";
 import { parseSigningKeySecret } from "../../shared/signing-key.js";
 import { signRequest } from "../../shared/x-matrix.js";
-import { standInFingerprint, standInPeerStatements } from "../support/mimi-stand-in.js";
 
 export { freePort };
 
@@ -71,8 +70,7 @@ export async function startServers(names: string[], opts: ServerOptions = {}): P
   const ports = await Promise.all(names.map(() => freePort()));
   const hostMap = { ...Object.fromEntries(names.map((n, i) => [n, `http://127.0.0.1:${ports[i]}`])), ...opts.extraHosts };
   const base = workerOptions();
-  // Every server knows its siblings as MIMI peers through the loopback stand-in (no mTLS locally).
-  const statements = [...migrationStatements(), ...standInPeerStatements(Object.keys(hostMap))];
+  const statements = migrationStatements();
   const servers = names.map((name, i) => makeServer(name, ports[i] as number, hostMap, base, statements, opts));
   const started = await Promise.allSettled(servers.map((s) => s.start()));
   const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -143,7 +141,6 @@ function makeServer(
           SIGNING_KEY: signingKeySecret,
           FEDERATION_HOST_MAP: JSON.stringify(hostMap),
           ADMIN_TOKEN: "test-admin-token",
-          MIMI_LOCAL_STAND_IN_FINGERPRINT: standInFingerprint(name),
           ...opts.bindings,
         },
         host: "127.0.0.1",

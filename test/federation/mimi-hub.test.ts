@@ -9,8 +9,6 @@ import { encodeBase64, decodeBase64 } from "../../shared/base64.js";
 import { encodeNotifyBody, decodeMlsMessageField } from "../../shared/mimi/index.js";
 import { eventually, MatrixApiError } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
-import { standInFingerprint } from "../support/mimi-stand-in.js";
 import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 
@@ -161,7 +159,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     const body = encodeNotifyBody([{ kind: "application", timestamp: BigInt(Date.now()), message: message.value }]);
     const before = (await fanouts(bob, viewId)).length;
     for (let i = 0; i < 2; i++) {
-      const res = await f1.fetch(`/mimi/v1/notify/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", [MIMI_STAND_IN_HEADER]: standInFingerprint("hub.test") }, body });
+      const res = await f1.fetch(`/mimi/v1/notify/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", "x-switchboard-mimi-provider": "hub.test" }, body });
       expect(res.status).toBe(201);
     }
     const after = await fanouts(bob, viewId);

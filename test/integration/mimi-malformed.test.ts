@@ -16,7 +16,6 @@ import {
   mlsMessageField,
   MIMI_PATH_PREFIX,
 } from "../../shared/mimi/index.js";
-import { putPeer } from "../../workers/storage/mimi-peers.js";
 import { C, call as callJson, enc, register } from "./client-helpers.js";
 
 const PROVIDER = "mimi.remote.example";
@@ -78,12 +77,8 @@ function mutations(t: Target): Array<[string, Uint8Array]> {
   return out;
 }
 
-/** The provider's client certificate as Cloudflare's edge reports it, verified (see beforeAll's peer row). */
-const PROVIDER_FINGERPRINT = "5a".repeat(32);
-const verifiedCert = { tlsClientAuth: { certPresented: "1", certVerified: "SUCCESS", certFingerprintSHA256: PROVIDER_FINGERPRINT } };
-
 async function post(path: string, body: Uint8Array): Promise<Response> {
-  return exports.default.fetch(new Request(`https://hub.test${path}`, { method: "POST", headers: { "content-type": "application/octet-stream" }, body, cf: verifiedCert as never }));
+  return exports.default.fetch(new Request(`https://hub.test${path}`, { method: "POST", headers: { "content-type": "application/octet-stream", "x-switchboard-mimi-provider": PROVIDER }, body }));
 }
 
 async function d1Counts(): Promise<Record<string, number>> {
@@ -97,7 +92,6 @@ describe("malformed MIMI bodies", () => {
   let roomId: string;
 
   beforeAll(async () => {
-    await putPeer(env.DB, PROVIDER_FINGERPRINT, PROVIDER, Date.now());
     const { token } = await register("mimifuzz");
     roomId = (await callJson("POST", `${C}/createRoom`, token, {})).json["room_id"] as string;
   });
