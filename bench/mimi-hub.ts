@@ -27,7 +27,7 @@ import { MLS_ALGORITHM, signAs } from "../test/support/e2ee-keys.js";
 import { MlsDevice, type PendingCommit } from "../test/support/mls-client.js";
 import { httpJson, httpRequest, target, type HttpTarget } from "./src/http.js";
 import { waitQuiet } from "./src/proc.js";
-import { freePort, ROOT, startServer, NO_LIMITS, type BenchServer } from "./src/servers.js";
+import { ADMIN_TOKEN, freePort, ROOT, startServer, NO_LIMITS, type BenchServer } from "./src/servers.js";
 import { r2, summarize, type LatencySummary } from "./src/stats.js";
 
 const QUICK = process.argv.includes("--quick");
@@ -37,6 +37,9 @@ const HUB = "hub.mimi.bench.test";
 const FOLLOWER = "follower.mimi.bench.test";
 const C = "/_matrix/client/v3";
 const MIMI = "/mimi/v1";
+/** The loopback stand-in for mutual TLS (SECURITY.md): the hub maps this fingerprint to the follower. */
+const FP = "b".repeat(64);
+const STAND_IN_HEADER = "x-switchboard-mimi-stand-in-fingerprint";
 
 let hub: HttpTarget;
 let txn = 0;
@@ -95,7 +98,7 @@ async function lmSend(alice: Member, roomId: string, type: string, content: unkn
 
 async function mimiPost(endpoint: string, roomId: string, body: Uint8Array): Promise<Uint8Array> {
   const res = await httpRequest(hub, "POST", `${MIMI}/${endpoint}/${encodeURIComponent(roomId)}`, {
-    headers: { "content-type": "application/octet-stream", "x-switchboard-mimi-provider": FOLLOWER },
+    headers: { "content-type": "application/octet-stream", [STAND_IN_HEADER]: FP },
     body: Buffer.from(body),
   });
   if (res.status !== 200) throw new Error(`${endpoint}: HTTP ${res.status} ${res.body.toString("utf8").slice(0, 300)}`);
@@ -128,10 +131,11 @@ async function main(): Promise<void> {
   const bob = await device(`@bob:${FOLLOWER}`);
   const follower = await startFollower(bob);
   const port = await freePort();
-  const server = await startServer({ name: HUB, port, hostMap: { [FOLLOWER]: `http://127.0.0.1:${follower.port}` }, bindings: { RATE_LIMITS: NO_LIMITS } });
+  const server = await startServer({ name: HUB, port, hostMap: { [FOLLOWER]: `http://127.0.0.1:${follower.port}` }, bindings: { RATE_LIMITS: NO_LIMITS, MIMI_LOCAL_STAND_IN_FINGERPRINT: FP } });
   hub = target(server.url);
   try {
     log(`mode ${QUICK ? "quick" : "full"}; hub ${HUB} on :${port} (workerd pid ${server.pid}); follower ${FOLLOWER} played by this process`);
+    await httpJson(hub, "PUT", `/_switchboard/admin/v1/mimi/peers/${FP}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ domain: FOLLOWER }) });
     const reg = await httpJson<{ user_id: string; access_token: string }>(hub, "POST", `${C}/register`, { body: JSON.stringify({ username: "alice", password: "pw", device_id: "D", auth: { type: "m.login.dummy" } }) });
     const alice: Member = { ...(await device(reg.user_id)), token: reg.access_token };
     await httpJson(hub, "POST", `${C}/keys/upload`, { headers: auth(alice), body: JSON.stringify({ device_keys: alice.deviceKeys }) });

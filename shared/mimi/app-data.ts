@@ -1,7 +1,7 @@
 // AppDataDictionary and AppDataUpdate (draft-ietf-mls-extensions §4.6, as MIMI -06 uses them for the
 // participant list, room metadata, franking agent and its own extension points).
 
-import type { Reader, Writer } from "./tls-codec.js";
+import { decodeBody, encodeBody, type Decoded, type Reader, type Writer } from "./tls-codec.js";
 
 /** MIMI -06 §10 component IDs (uint16). */
 export const COMPONENT_ID = {
@@ -57,3 +57,9 @@ export function writeAppDataUpdate(w: Writer, u: AppDataUpdate): void {
   w.u16(u.componentId).u8(APP_DATA_UPDATE_OPERATION[u.op]);
   if (u.op === "update") w.opaque(u.update);
 }
+
+export const encodeAppDataUpdate = (u: AppDataUpdate): Uint8Array => encodeBody((w) => writeAppDataUpdate(w, u));
+export const decodeAppDataUpdate = (bytes: Uint8Array): Decoded<AppDataUpdate> => decodeBody("AppDataUpdate", bytes, readAppDataUpdate);
+export const encodeAppDataDictionary = (d: AppDataDictionary): Uint8Array => encodeBody((w) => writeAppDataDictionary(w, d));
+export const decodeAppDataDictionary = (bytes: Uint8Array): Decoded<AppDataDictionary> =>
+  decodeBody("AppDataDictionary", bytes, readAppDataDictionary);

@@ -3,7 +3,7 @@
 import type { CipherSuiteId, IdentifierUri, TimestampMs } from "./common.js";
 import { readUri, writeUri } from "./common.js";
 import { readCredential, encodeCredential, type Credential } from "./mls-fields.js";
-import type { Reader, Writer } from "./tls-codec.js";
+import { decodeBody, encodeBody, type Decoded, type Reader, type Writer } from "./tls-codec.js";
 
 /** `struct { uint8 server_frank[32]; CipherSuite franking_signature_ciphersuite; opaque franking_integrity_signature<V>; } Frank;` */
 export interface Frank {
@@ -83,3 +83,17 @@ export function readFrankingIntegrityTbs(r: Reader): FrankingIntegrityTbs {
     context: r.field("context", readServerFrankingContext),
   };
 }
+
+export const encodeFrank = (f: Frank): Uint8Array => encodeBody((w) => writeFrank(w, f));
+export const decodeFrank = (bytes: Uint8Array): Decoded<Frank> => decodeBody("Frank", bytes, readFrank);
+export const encodeFrankAad = (a: FrankAad): Uint8Array => encodeBody((w) => writeFrankAad(w, a));
+export const decodeFrankAad = (bytes: Uint8Array): Decoded<FrankAad> => decodeBody("FrankAAD", bytes, readFrankAad);
+export const encodeFrankingAgentData = (d: FrankingAgentData): Uint8Array => encodeBody((w) => writeFrankingAgentData(w, d));
+export const decodeFrankingAgentData = (bytes: Uint8Array): Decoded<FrankingAgentData> =>
+  decodeBody("FrankingAgentData", bytes, readFrankingAgentData);
+export const encodeServerFrankingContext = (c: ServerFrankingContext): Uint8Array => encodeBody((w) => writeServerFrankingContext(w, c));
+export const decodeServerFrankingContext = (bytes: Uint8Array): Decoded<ServerFrankingContext> =>
+  decodeBody("ServerFrankingContext", bytes, readServerFrankingContext);
+export const encodeFrankingIntegrityTbs = (t: FrankingIntegrityTbs): Uint8Array => encodeBody((w) => writeFrankingIntegrityTbs(w, t));
+export const decodeFrankingIntegrityTbs = (bytes: Uint8Array): Decoded<FrankingIntegrityTbs> =>
+  decodeBody("FrankingIntegrityTBS", bytes, readFrankingIntegrityTbs);

@@ -14,3 +14,8 @@ export * from "./notify.js";
 export * from "./group-info.js";
 export * from "./participant-list.js";
 export * from "./directory.js";
+export * from "./consent.js";
+export * from "./identifier-query.js";
+export * from "./report-abuse.js";
+export * from "./room-metadata.js";
+export * from "./pseudonymous-credential.js";

@@ -60,6 +60,12 @@ export const groupInfoField = (groupInfo: GroupInfo): GroupInfoField => ({
 });
 export const ratchetTreeField = (tree: RatchetTree): RatchetTreeField => of(tree, encodeRatchetTree);
 
+/** A Welcome from an update, as the MLSMessage a FanoutMessage carries (same bytes). */
+export const welcomeMessage = (w: WelcomeField): MlsMessageField => ({
+  value: { version: "mls10", wireformat: "mls_welcome", welcome: w.value },
+  bytes: w.bytes,
+});
+
 export function readMlsMessage(r: Reader): MlsMessageField {
   const m = r.mls(decodeMlsMessage, "MLSMessage");
   if (m.value.version !== "mls10") r.fail("invalid_mls", "not MLS 1.0");
@@ -104,14 +110,29 @@ export const decodeKeyPackageField = (bytes: Uint8Array): Decoded<KeyPackageFiel
 export const decodeWelcomeField = (bytes: Uint8Array): Decoded<WelcomeField> => decodeBody("Welcome", bytes, readWelcome);
 export const decodeGroupInfoField = (bytes: Uint8Array): Decoded<GroupInfoField> => decodeBody("GroupInfo", bytes, readGroupInfo);
 
-// Small MLS structs that appear inside MIMI bodies; values only (nothing forwards them verbatim).
-export const readCredential = (r: Reader): Credential => r.mls(decodeCredential, "Credential").value;
-export const readCapabilities = (r: Reader): Capabilities => r.mls(decodeCapabilities, "Capabilities").value;
+// Small MLS structs inside MIMI bodies, kept as values only. ts-mls's decoders accept non-minimal
+// length prefixes; re-encoding and comparing holds these to the canonical form the rest of a body needs.
+function canonical<T>(r: Reader, decode: (b: Uint8Array, o: number) => [T, number] | undefined, encode: Encoder<T>, what: string): T {
+  const { value, bytes } = r.mls(decode, what);
+  let again: Uint8Array | undefined;
+  try {
+    again = encode(value);
+  } catch {
+    again = undefined;
+  }
+  if (again === undefined || again.length !== bytes.length || again.some((b, i) => b !== bytes[i])) {
+    r.fail("invalid_mls", `${what} is not in canonical form`);
+  }
+  return value;
+}
+
+export const readCredential = (r: Reader): Credential => canonical(r, decodeCredential, encodeCredential, "Credential");
+export const readCapabilities = (r: Reader): Capabilities => canonical(r, decodeCapabilities, encodeCapabilities, "Capabilities");
 export const readRequiredCapabilities = (r: Reader): RequiredCapabilities =>
-  r.mls(decodeRequiredCapabilities, "RequiredCapabilities").value;
-export const readExternalSender = (r: Reader): ExternalSender => r.mls(decodeExternalSender, "ExternalSender").value;
-export const readHpkeCiphertext = (r: Reader): HPKECiphertext => r.mls(decodeHpkeCiphertext, "HPKECiphertext").value;
-export const readExtension = (r: Reader): Extension => r.mls(decodeExtension, "Extension").value;
+  canonical(r, decodeRequiredCapabilities, encodeRequiredCapabilities, "RequiredCapabilities");
+export const readExternalSender = (r: Reader): ExternalSender => canonical(r, decodeExternalSender, encodeExternalSender, "ExternalSender");
+export const readHpkeCiphertext = (r: Reader): HPKECiphertext => canonical(r, decodeHpkeCiphertext, encodeHpkeCiphertext, "HPKECiphertext");
+export const readExtension = (r: Reader): Extension => canonical(r, decodeExtension, encodeExtension, "Extension");
 
 export {
   encodeCapabilities,

@@ -2,7 +2,7 @@
 // for UpdateRequest, FanoutMessage and the groupInfo response).
 
 import { encodeExtension, readExtension, readRatchetTree, type Extension, type RatchetTreeField } from "./mls-fields.js";
-import type { Reader, Writer } from "./tls-codec.js";
+import { decodeBody, encodeBody, type Decoded, type Reader, type Writer } from "./tls-codec.js";
 
 export const RATCHET_TREE_REPRESENTATION = { full: 1, httpsUri: 2, outOfBand: 3, distributionService: 4 } as const;
 
@@ -75,3 +75,10 @@ export function writePartialGroupInfo(w: Writer, p: PartialGroupInfo): void {
   w.vector(p.groupInfoExtensions, (ww, e) => ww.raw(encodeExtension(e)));
   w.opaque(p.signature);
 }
+
+export const encodeRatchetTreeOption = (o: RatchetTreeOption): Uint8Array => encodeBody((w) => writeRatchetTreeOption(w, o));
+export const decodeRatchetTreeOption = (bytes: Uint8Array): Decoded<RatchetTreeOption> =>
+  decodeBody("RatchetTreeOption", bytes, readRatchetTreeOption);
+export const encodePartialGroupInfo = (p: PartialGroupInfo): Uint8Array => encodeBody((w) => writePartialGroupInfo(w, p));
+export const decodePartialGroupInfo = (bytes: Uint8Array): Decoded<PartialGroupInfo> =>
+  decodeBody("PartialGroupInfo", bytes, readPartialGroupInfo);
