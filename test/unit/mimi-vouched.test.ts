@@ -10,12 +10,13 @@ import { clientOfUri, clientUriOf, userIdOfUri, userUriOf } from "../../shared/m
 import { MIMI_PROVIDER_KEY, mayLackSenderSignature, mimiProviderOf } from "../../shared/mimi-vouched.js";
 import { LM_ROOM_VERSION } from "../../shared/room-versions.js";
 import { signingKeyFromSeed, type SigningKey } from "../../shared/signing-key.js";
+import type { JsonObject } from "../../shared/canonical-json.js";
 import type { Pdu } from "../../shared/event.js";
 
 let hubKey: SigningKey;
 const keys: KeyLookup = async (server, keyId) => (server === "hub.test" && keyId === hubKey.keyId ? hubKey.publicKey : undefined);
 
-async function vouched(content: Record<string, unknown>, sender = "@bob:f1.test"): Promise<Pdu> {
+async function vouched(content: JsonObject, sender = "@bob:f1.test"): Promise<Pdu> {
   const fields = { room_id: "!r:hub.test", type: "m.room.encrypted", sender, origin_server_ts: 1, content };
   return (await buildVouchedPdu(fields, { authEvents: ["$a"], prevEvents: ["$p"] }, "hub.test", hubKey, LM_ROOM_VERSION)).pdu;
 }
@@ -37,7 +38,7 @@ describe("events a MIMI hub vouches for", () => {
   });
 
   it("are refused when the content names no provider, another one than the sender's server, or no checking server is given", async () => {
-    for (const content of [{ ciphertext: "x" }, { ciphertext: "x", [MIMI_PROVIDER_KEY]: "other.test" }, { ciphertext: "x", [MIMI_PROVIDER_KEY]: 5 }]) {
+    for (const content of [{ ciphertext: "x" }, { ciphertext: "x", [MIMI_PROVIDER_KEY]: "other.test" }, { ciphertext: "x", [MIMI_PROVIDER_KEY]: 5 }] as JsonObject[]) {
       expect(await verifyEventSignatures(await vouched(content), LM_ROOM_VERSION, keys, "p1.test"), JSON.stringify(content)).toMatchObject({ ok: false, check: "sender-lpdu" });
     }
     const pdu = await vouched({ ciphertext: "x", [MIMI_PROVIDER_KEY]: "f1.test" });
