@@ -50,9 +50,9 @@ const PLACEHOLDERS: Record<string, readonly string[]> = {
   LM_PREFIX: [LM_PREFIX],
   ADMIN_PREFIX: [ADMIN_PREFIX],
   m: ["join", "leave", "knock"],
-  MIMI_DIRECTORY_PATH: [MIMI_DIRECTORY_PATH],
   MIMI_PATH_PREFIX: [MIMI_PATH_PREFIX],
   MIMI_CLIENT_PREFIX: [MIMI_CLIENT_PREFIX],
+  MIMI_DIRECTORY_PATH: [MIMI_DIRECTORY_PATH],
 };
 
 interface Route {
