@@ -38,6 +38,8 @@ await build({
     probe: join(bench, "src", "probe.ts"),
     // The MLS commit and claim benchmark (issue 7; bench/mls-commit.md).
     "mls-commit": join(bench, "mls-commit.ts"),
+    // The MIMI hub benchmark (issue 17; bench/mimi-hub.md).
+    "mimi-hub": join(bench, "mimi-hub.ts"),
   },
   bundle: true,
   format: "esm",

@@ -352,11 +352,6 @@ export class Room extends DurableObject<Env> {
     return this.section.run(async (w) => hub.addParticipant(w, inviter, userId));
   }
 
-  async mimiRemoveParticipant(provider: string, userId: string): Promise<ParticipantOutcome> {
-    const hub = this.mimiHub();
-    return this.section.run(async (w) => hub.removeParticipant(w, provider, userId));
-  }
-
   async mimiStatus(): Promise<{ followers: string[]; queued: Array<{ provider: string; count: number }> }> {
     return { followers: this.parts.mimi.followers.list(), queued: this.parts.mimi.store.pendingNotifies() };
   }

@@ -59,7 +59,7 @@ async function keyMaterial(req: SbRequest, env: Env): Promise<Response> {
   }
   const request = decodedOrThrow(decodeKeyMaterialRequest(bytes));
   if (request.requestingUser !== userUriOf(userId)) throw new MatrixError(403, "M_FORBIDDEN", "requestingUser must be the caller");
-  const out = await relayKeyMaterial(req.config, serverNameOf(roomId), request.targetUser, bytes);
+  const out = await relayKeyMaterial(env, req.config, serverNameOf(roomId), request.targetUser, bytes);
   if (out.status !== 200 || out.response === undefined) throw new MatrixError(502, "M_UNKNOWN", `The hub answered ${out.status}${out.error ? `: ${out.error}` : ""}`);
   return json({ response: out.response });
 }

@@ -1,7 +1,8 @@
 // MIMI requests this server makes as a provider (draft-ietf-mimi-protocol-06 §5): notify to followers
 // (as hub), submitMessage / update / keyMaterial to a room's hub (as follower). Bodies are the -06
 // structures of shared/mimi/; the peer's endpoints are found under MIMI_PATH_PREFIX at the address the
-// server name resolves to (the host map in tests, the Matrix rules otherwise).
+// server name resolves to (the host map in tests, the Matrix rules otherwise), and this server
+// authenticates itself with its client certificate (mimiFetch).
 
 import { encodeBase64 } from "../shared/base64.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
@@ -25,8 +26,7 @@ import {
 import type { ForwardFailure } from "../durable-objects/room/mimi-follower.js";
 import type { SubmitOutcome, UpdateOutcome, UpdateRequest } from "../durable-objects/room/mimi-hub.js";
 import type { Config } from "./config.js";
-import { providerHeaders } from "./mimi-provider.js";
-import { fetchBounded } from "./remote-fetch.js";
+import { mimiFetch } from "./mimi-peer-auth.js";
 import { resolveServerName } from "./resolve.js";
 
 const MIMI_TIMEOUT_MS = 15_000;
@@ -35,13 +35,17 @@ const CONTENT_TYPE = "application/octet-stream";
 
 export type MimiReply = { status: number; bytes: Uint8Array } | { error: string };
 
-export async function mimiPost(config: Config, provider: string, endpoint: MimiEndpoint, param: string, body: Uint8Array): Promise<MimiReply> {
+/** POSTs a MIMI body to `provider` as this provider (mutual TLS, or the local stand-in). */
+export async function mimiPost(env: Env, config: Config, provider: string, endpoint: MimiEndpoint, param: string, body: Uint8Array): Promise<MimiReply> {
   try {
     const { baseUrl } = await resolveServerName(provider, config.hostMap);
     const url = `${baseUrl}${MIMI_PATH_PREFIX}/${endpoint}/${encodeURIComponent(param)}`;
-    const headers = { "content-type": CONTENT_TYPE, accept: CONTENT_TYPE, ...providerHeaders(config) };
-    const res = await fetchBounded(url, { method: "POST", headers, body, redirect: "manual" }, MIMI_TIMEOUT_MS, MAX_MIMI_RESPONSE_BYTES);
-    return { status: res.status, bytes: res.bytes };
+    const headers = { "content-type": CONTENT_TYPE, accept: CONTENT_TYPE };
+    const res = await mimiFetch(env, config.serverName, url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(MIMI_TIMEOUT_MS) });
+    if (Number(res.headers.get("content-length") ?? 0) > MAX_MIMI_RESPONSE_BYTES) return { error: `${provider} answered more than ${MAX_MIMI_RESPONSE_BYTES} bytes` };
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (bytes.length > MAX_MIMI_RESPONSE_BYTES) return { error: `${provider} answered more than ${MAX_MIMI_RESPONSE_BYTES} bytes` };
+    return { status: res.status, bytes };
   } catch (e) {
     return { error: e instanceof Error ? e.message : String(e) };
   }
@@ -50,7 +54,7 @@ export async function mimiPost(config: Config, provider: string, endpoint: MimiE
 const failed = (why: string): ForwardFailure => ({ code: "unreachable", description: why });
 
 /** One queued notify as a FanoutMessage; true once the follower answered 201. */
-export async function deliverNotify(config: Config, provider: string, roomId: string, row: { ts: number; message: Uint8Array }): Promise<boolean> {
+export async function deliverNotify(env: Env, config: Config, provider: string, roomId: string, row: { ts: number; message: Uint8Array }): Promise<boolean> {
   const message = decodeMlsMessageField(row.message);
   if (!message.ok) throw new Error(`queued notify is not an MLS message: ${message.error.detail}`);
   const kind = fanoutKindOf(message.value);
@@ -73,15 +77,15 @@ export async function deliverNotify(config: Config, provider: string, roomId: st
     default:
       throw new Error("queued notify cannot be fanned out");
   }
-  const reply = await mimiPost(config, provider, "notify", roomId, encodeNotifyBody([fanout]));
+  const reply = await mimiPost(env, config, provider, "notify", roomId, encodeNotifyBody([fanout]));
   return "status" in reply && reply.status === 201;
 }
 
-export async function forwardSubmit(config: Config, hub: string, roomId: string, sender: string, appMessage: Uint8Array): Promise<SubmitOutcome | ForwardFailure> {
+export async function forwardSubmit(env: Env, config: Config, hub: string, roomId: string, sender: string, appMessage: Uint8Array): Promise<SubmitOutcome | ForwardFailure> {
   const message = decodeMlsMessageField(appMessage);
   if (!message.ok) return { code: "notAllowed", description: `not an MLS message: ${message.error.detail}` };
   const body = encodeSubmitMessageRequest({ protocol: "mls10", appMessage: message.value, sendingUri: userUriOf(sender) });
-  const reply = await mimiPost(config, hub, "submitMessage", roomId, body);
+  const reply = await mimiPost(env, config, hub, "submitMessage", roomId, body);
   if ("error" in reply) return failed(reply.error);
   if (reply.status !== 200) return failed(`${hub} answered ${reply.status}`);
   const res = decodeSubmitMessageResponse(reply.bytes);
@@ -92,7 +96,7 @@ export async function forwardSubmit(config: Config, hub: string, roomId: string,
   return { code: "notAllowed", description: `${hub} did not allow the message` };
 }
 
-export async function forwardUpdate(config: Config, hub: string, roomId: string, req: UpdateRequest): Promise<UpdateOutcome | ForwardFailure> {
+export async function forwardUpdate(env: Env, config: Config, hub: string, roomId: string, req: UpdateRequest): Promise<UpdateOutcome | ForwardFailure> {
   const message = decodeMlsMessageField(req.message);
   if (!message.ok) return { code: "notAllowed", description: `not an MLS message: ${message.error.detail}` };
   if (!req.groupInfo) return { code: "notAllowed", description: "an update needs the new epoch's GroupInfo" };
@@ -108,7 +112,7 @@ export async function forwardUpdate(config: Config, hub: string, roomId: string,
     groupInfoOption: { representation: "full", groupInfo: groupInfo.value },
     ratchetTreeOption,
   });
-  const reply = await mimiPost(config, hub, "update", roomId, body);
+  const reply = await mimiPost(env, config, hub, "update", roomId, body);
   if ("error" in reply) return failed(reply.error);
   if (reply.status !== 200) return failed(`${hub} answered ${reply.status}`);
   const res = decodeUpdateRoomResponse(reply.bytes);
@@ -127,8 +131,8 @@ export async function forwardUpdate(config: Config, hub: string, roomId: string,
 }
 
 /** A KeyMaterialRequest a local client built and signed, relayed to the room's hub; the response as base64. */
-export async function relayKeyMaterial(config: Config, hub: string, targetUser: string, request: Uint8Array): Promise<{ status: number; response?: string; error?: string }> {
-  const reply = await mimiPost(config, hub, "keyMaterial", targetUser, request);
+export async function relayKeyMaterial(env: Env, config: Config, hub: string, targetUser: string, request: Uint8Array): Promise<{ status: number; response?: string; error?: string }> {
+  const reply = await mimiPost(env, config, hub, "keyMaterial", targetUser, request);
   if ("error" in reply) return { status: 502, error: reply.error };
   return { status: reply.status, response: encodeBase64(reply.bytes) };
 }

@@ -75,16 +75,16 @@ export class Outbound extends WorkerEntrypoint<Env> {
 
   /** A Room as MIMI hub: one queued notify to a follower; true once it answered 201. */
   async mimiNotify(provider: string, roomId: string, row: { kind: string; ts: number; message: Uint8Array }): Promise<boolean> {
-    return deliverNotify(await getConfig(this.env), provider, roomId, row);
+    return deliverNotify(this.env, await getConfig(this.env), provider, roomId, row);
   }
 
   /** A follower's view room: a local client's application message, submitted to the room's hub. */
   async mimiSubmitMessage(hub: string, roomId: string, sender: string, appMessage: Uint8Array): Promise<SubmitOutcome | ForwardFailure> {
-    return forwardSubmit(await getConfig(this.env), hub, roomId, sender, appMessage);
+    return forwardSubmit(this.env, await getConfig(this.env), hub, roomId, sender, appMessage);
   }
 
   /** A follower's view room: a local client's commit (with Welcome, GroupInfo, tree), sent to the room's hub. */
   async mimiUpdate(hub: string, roomId: string, req: UpdateRequest): Promise<UpdateOutcome | ForwardFailure> {
-    return forwardUpdate(await getConfig(this.env), hub, roomId, req);
+    return forwardUpdate(this.env, await getConfig(this.env), hub, roomId, req);
   }
 }

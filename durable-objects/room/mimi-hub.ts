@@ -183,13 +183,7 @@ export class MimiHub {
     return this.membership(w, provider, userId, "join");
   }
 
-  /** The provider takes its user off the participant list: the user's leave, whose devices the next commit must remove. */
-  async removeParticipant(w: Writer, provider: string, userId: string): Promise<ParticipantOutcome> {
-    if (serverNameOf(userId) !== provider || !this.followers.has(provider)) return { ok: false, description: `${provider} does not follow this room for ${userId}` };
-    return this.membership(w, provider, userId, "leave");
-  }
-
-  private async membership(w: Writer, provider: string, userId: string, membership: "join" | "leave"): Promise<ParticipantOutcome> {
+  private async membership(w: Writer, provider: string, userId: string, membership: "join"): Promise<ParticipantOutcome> {
     const v = await this.ports.appendVouched(w, provider, userId, { type: "m.room.member", state_key: userId, content: { membership } });
     if (v.outcome === "rejected") return { ok: false, description: v.reason };
     return { ok: true, eventId: v.eventId };

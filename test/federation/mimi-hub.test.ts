@@ -7,13 +7,20 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBase64, decodeBase64 } from "../../shared/base64.js";
 import { encodeNotifyBody, decodeMlsMessageField } from "../../shared/mimi/index.js";
+import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
 import { eventually, MatrixApiError } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 
 const ADMIN = { authorization: "Bearer test-admin-token" };
-const BINDINGS = { FEDERATION_RETRY_BASE_MS: "300", FEDERATION_RETRY_MAX_MS: "2000" };
+/**
+ * The loopback stand-in for mutual TLS (SECURITY.md). The harness gives every server the same
+ * bindings, so hub and f1 present the same stand-in fingerprint; each one's peers table maps it to the
+ * other (hub.test's to f1.test, f1.test's to hub.test), which is all either needs.
+ */
+const FP = "5".repeat(64);
+const BINDINGS = { FEDERATION_RETRY_BASE_MS: "300", FEDERATION_RETRY_MAX_MS: "2000", MIMI_LOCAL_STAND_IN_FINGERPRINT: FP };
 
 async function refusal(p: Promise<unknown>): Promise<{ status: number } & Record<string, unknown>> {
   try {
@@ -58,6 +65,10 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     bob = await MlsMember.register(f1, "bob", "BOB");
     dave = await MlsMember.register(hub, "dave", "DAVE");
     for (const m of [alice, carol, bob, dave]) await m.publish(3);
+    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
+      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
+      expect(res.status).toBe(200);
+    }
   });
   afterAll(() => stopServers(servers));
 
@@ -159,7 +170,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     const body = encodeNotifyBody([{ kind: "application", timestamp: BigInt(Date.now()), message: message.value }]);
     const before = (await fanouts(bob, viewId)).length;
     for (let i = 0; i < 2; i++) {
-      const res = await f1.fetch(`/mimi/v1/notify/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", "x-switchboard-mimi-provider": "hub.test" }, body });
+      const res = await f1.fetch(`/mimi/v1/notify/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", [MIMI_STAND_IN_HEADER]: FP }, body });
       expect(res.status).toBe(201);
     }
     const after = await fanouts(bob, viewId);

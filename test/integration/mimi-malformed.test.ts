@@ -3,7 +3,8 @@
 // bytes. Each gets 400 with a JSON Matrix error naming the field, from an authenticated provider, and
 // nothing stored changes: D1 row counts and the target room's events stay as they were.
 
-import { env, exports } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { MLSMessage } from "ts-mls/message.js";
@@ -16,9 +17,14 @@ import {
   mlsMessageField,
   MIMI_PATH_PREFIX,
 } from "../../shared/mimi/index.js";
+import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
+import worker from "../../workers/index.js";
 import { C, call as callJson, enc, register } from "./client-helpers.js";
 
 const PROVIDER = "mimi.remote.example";
+const PEER_FP = "d".repeat(64);
+/** The loopback stand-in for mutual TLS, on for these requests only (SECURITY.md). */
+const withStandIn = { ...env, MIMI_LOCAL_STAND_IN_FINGERPRINT: "a".repeat(64), ADMIN_TOKEN: "test-admin-token" } as Env;
 const URI = `mimi://${PROVIDER}/u/someone`;
 
 // A PrivateMessage's framing needs no keys: enough for bodies that must fail before any MLS check.
@@ -77,8 +83,15 @@ function mutations(t: Target): Array<[string, Uint8Array]> {
   return out;
 }
 
-async function post(path: string, body: Uint8Array): Promise<Response> {
-  return exports.default.fetch(new Request(`https://hub.test${path}`, { method: "POST", headers: { "content-type": "application/octet-stream", "x-switchboard-mimi-provider": PROVIDER }, body }));
+async function viaWorker(req: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(req as never, withStandIn, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+async function post(path: string, body: Uint8Array, headers: Record<string, string> = { [MIMI_STAND_IN_HEADER]: PEER_FP }): Promise<Response> {
+  return viaWorker(new Request(`http://127.0.0.1${path}`, { method: "POST", headers: { "content-type": "application/octet-stream", ...headers }, body }));
 }
 
 async function d1Counts(): Promise<Record<string, number>> {
@@ -94,6 +107,10 @@ describe("malformed MIMI bodies", () => {
   beforeAll(async () => {
     const { token } = await register("mimifuzz");
     roomId = (await callJson("POST", `${C}/createRoom`, token, {})).json["room_id"] as string;
+    const peer = await viaWorker(
+      new Request(`https://hub.test/_switchboard/admin/v1/mimi/peers/${PEER_FP}`, { method: "PUT", headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" }, body: JSON.stringify({ domain: PROVIDER }) }),
+    );
+    expect(peer.status).toBe(200);
   });
 
   it("the unmutated bodies decode: each endpoint gets past the codec (no 400)", async () => {
@@ -124,7 +141,7 @@ describe("malformed MIMI bodies", () => {
 
   it("refuses a MIMI request without an authenticated provider before reading it", async () => {
     const t = targets()["submitMessage"] as Target;
-    const res = await exports.default.fetch(new Request(`https://hub.test${t.path(roomId)}`, { method: "POST", body: t.body }));
+    const res = await post(t.path(roomId), t.body, {});
     expect(res.status).toBe(401);
     expect(((await res.json()) as { errcode: string }).errcode).toBe("M_UNAUTHORIZED");
   });
