@@ -40,6 +40,8 @@ await build({
     "mls-commit": join(bench, "mls-commit.ts"),
     // State resolution v2 / v2.1 (issue 15; bench/README.md "State resolution").
     "state-resolution": join(bench, "state-resolution.ts"),
+    // The MIMI hub benchmark (issue 17; bench/mimi-hub.md).
+    "mimi-hub": join(bench, "mimi-hub.ts"),
   },
   bundle: true,
   format: "esm",

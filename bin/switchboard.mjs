@@ -7,6 +7,7 @@ import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { mimiPeerCommands } from "./mimi-peers.mjs";
 
 const ADMIN_PREFIX = "/_switchboard/admin/v1";
 const DEFAULT_URL = "http://localhost:8787";
@@ -116,6 +117,13 @@ last error and last success.`,
     positionals: ["server"],
     run: outbox,
   },
+  ...mimiPeerCommands({
+    adminCall: (ctx, method, path, body) => adminCall(ctx, method, path, body),
+    out: (s) => out(s),
+    printJson: (v) => printJson(v),
+    table: (headers, rows) => table(headers, rows),
+    when: (ts) => when(ts),
+  }),
 };
 
 function mainUsage() {
@@ -291,8 +299,12 @@ async function request(ctx, method, path, { body, token, tokenSource, admin = fa
 }
 
 function adminGet(ctx, path) {
+  return adminCall(ctx, "GET", path);
+}
+
+function adminCall(ctx, method, path, body) {
   const { token, source } = adminToken(ctx);
-  return request(ctx, "GET", `${ADMIN_PREFIX}${path}`, { token, tokenSource: source, admin: true }).then((r) => r.data);
+  return request(ctx, method, `${ADMIN_PREFIX}${path}`, { body, token, tokenSource: source, admin: true }).then((r) => r.data);
 }
 
 function intOption(ctx, name, { min = 0 } = {}) {

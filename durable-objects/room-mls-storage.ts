@@ -127,6 +127,11 @@ export class RoomMlsStorage {
     this.sql.exec(`INSERT OR IGNORE INTO mls_commits (event_id, epoch, pos) VALUES (?, ?, ?)`, eventId, epoch, pos);
   }
 
+  /** The accepted commit that moved the group into `epoch` (it was for epoch - 1). */
+  commitInto(epoch: number): string | undefined {
+    return this.sql.exec<{ event_id: string }>(`SELECT event_id FROM mls_commits WHERE epoch = ?`, epoch - 1).toArray()[0]?.event_id;
+  }
+
   /** The epoch an accepted commit was for, or undefined when the event is not an accepted commit. */
   commitEpoch(eventId: string): number | undefined {
     return this.sql.exec<{ epoch: number }>(`SELECT epoch FROM mls_commits WHERE event_id = ?`, eventId).toArray()[0]?.epoch;

@@ -347,6 +347,11 @@ export class RoomMls {
     return next.pending.length;
   }
 
+  /** The accepted m.mls.commit that moved the group into `epoch`. */
+  commitInto(epoch: number): string | undefined {
+    return this.store.commitInto(epoch);
+  }
+
   /** Whether `eventId` is an accepted m.mls.commit of this room. */
   isAcceptedCommit(eventId: string): boolean {
     return this.store.commitEpoch(eventId) !== undefined;

@@ -21,6 +21,10 @@ import { roomParts, type RoomParts } from "./room/cloudflare.js";
 import { RoomCore, type RoomIdentity } from "./room/core.js";
 import { creationVersion, LmHub } from "./room/lm-hub.js";
 import { bufferEarlyPdus, LmParticipant, type JoinState } from "./room/lm-participant.js";
+import type { MimiHub, ParticipantOutcome, SubmitOutcome, UpdateOutcome, UpdateRequest } from "./room/mimi-hub.js";
+import { bridgeUserOf, type FanoutItem, type MimiFollower } from "./room/mimi-follower.js";
+import { mimiRoles } from "./room-mimi.js";
+import { viewRoomEvents } from "./room/mimi-view.js";
 import type { InviteRequest, JoinAnswer, LocalEvent, MembershipKind, RoomProtocol } from "./room/protocol.js";
 import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
 import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus, type WelcomeVerdict } from "./room/verdict.js";
@@ -33,6 +37,10 @@ export type { RoomInfo, SyncSummary, SyncView, TimelineEvent } from "./room/read
 interface Engine {
   core: RoomCore;
   protocol: RoomProtocol;
+  /** Hub rooms: the MIMI endpoints, writing through the LM hub (room/mimi-hub.ts). */
+  mimi?: MimiHub;
+  /** View rooms of a MIMI room hosted elsewhere (room/mimi-follower.ts). */
+  follower?: MimiFollower;
 }
 
 export class Room extends DurableObject<Env> {
@@ -53,7 +61,7 @@ export class Room extends DurableObject<Env> {
     const [roomId, versionId, hub] = ["room_id", "room_version", "hub"].map((k) => this.parts.store.getMeta(k));
     const version = versionId === undefined ? undefined : getRoomVersion(versionId);
     if (!roomId || !version || !hub) return;
-    const { core } = this.start({ roomId, version, hub }, (c) => (hub === this.env.SERVER_NAME ? new LmHub(c, this.parts.ports) : new LmParticipant(c, this.parts.ports)));
+    const { core } = this.start({ roomId, version, hub }, (c) => (hub === this.env.SERVER_NAME ? this.lmHub(c) : new LmParticipant(c, this.parts.ports)));
     core.loadFromStore();
     this.parts.mls.load(roomId);
     if (core.last) this.parts.notifier.renotify(roomId, core.last.pos);
@@ -63,7 +71,14 @@ export class Room extends DurableObject<Env> {
     const core = new RoomCore(identity, this.state, this.parts.store, this.section, this.parts.ports.transaction, this.parts.listeners);
     const protocol = make(core);
     this.engine = { core, protocol };
+    if (protocol instanceof LmHub) Object.assign(this.engine, mimiRoles(identity.roomId, protocol, this.parts, this.state, this.env, (p) => this.ctx.waitUntil(p)));
     return { core, protocol };
+  }
+
+  /** The LM hub of a room that may also serve MIMI followers, which get notify instead of LM fan-out. */
+  private lmHub(core: RoomCore): LmHub {
+    const followers = this.parts.mimi.followers;
+    return new LmHub(core, this.parts.ports, (server) => followers.has(server));
   }
 
   /** 403 unless `userId` is joined (also when this server does not know the room). */
@@ -152,7 +167,7 @@ export class Room extends DurableObject<Env> {
       if (this.engine) throw new MatrixError(400, "M_ROOM_IN_USE", "Room already exists");
       const version = creationVersion(versionId, serverNameOf(creator) === this.env.SERVER_NAME, events);
       for (const [k, v] of [["room_id", roomId], ["room_version", versionId], ["hub", this.env.SERVER_NAME]] as const) this.parts.store.setMeta(k, v);
-      const { protocol: hub } = this.start({ roomId, version, hub: this.env.SERVER_NAME }, (core) => new LmHub(core, this.parts.ports));
+      const { protocol: hub } = this.start({ roomId, version, hub: this.env.SERVER_NAME }, (core) => this.lmHub(core));
       const ids: string[] = [];
       for (const e of events) ids.push(eventIdOrThrow(await hub.appendLocal(w, creator, e.state_key === undefined ? { type: e.type, content: e.content } : e)));
       await this.parts.notifier.notifyNow(creator);
@@ -188,7 +203,9 @@ export class Room extends DurableObject<Env> {
     if (mustBeJoined) this.requireJoined(sender);
     const known = txn && this.parts.store.getClientTxn(sender, txn.deviceId, txn.txnId);
     if (known) return { eventId: known };
-    const eventId = eventIdOrThrow(await this.loaded().protocol.send(sender, event, txn));
+    const { protocol, follower } = this.loaded();
+    const forwarded = follower && (await this.section.run(async (w) => follower.send(w, sender, event)));
+    const eventId = eventIdOrThrow(forwarded ?? (await protocol.send(sender, event, txn)));
     if (txn) this.parts.store.putClientTxn(sender, txn.deviceId, txn.txnId, eventId);
     await this.parts.notifier.notifyNow(sender);
     return { eventId };
@@ -276,6 +293,7 @@ export class Room extends DurableObject<Env> {
     if (roomId === undefined) return;
     await this.parts.indexer.flush(roomId);
     await this.parts.outbox.reannounce(roomId);
+    this.parts.mimi.notifier.kick(roomId);
   }
 
   async isAcceptedCommit(eventId: string): Promise<boolean> {
@@ -296,5 +314,75 @@ export class Room extends DurableObject<Env> {
     if (!this.engine?.core.last || this.state.membership(sender) !== "join") return { kind: "refused", reason: "the sender is not joined to the room" };
     const known = this.parts.store.getEvent(commitEventId) !== undefined;
     return this.parts.mls.holdWelcome({ commitEventId, sender, type, messagesJson, messageId }, known, Date.now());
+  }
+
+  /** MIMI hub rooms only (404 otherwise): the endpoints of room/mimi-hub.ts. */
+  private mimiHub(): MimiHub {
+    const mimi = this.loaded().mimi;
+    if (!mimi) throw notFound("This server is not the room's hub");
+    return mimi;
+  }
+
+  async mimiUpdate(provider: string, req: UpdateRequest): Promise<UpdateOutcome> {
+    const hub = this.mimiHub();
+    const out = await this.section.run(async (w) => hub.update(w, provider, req));
+    this.parts.mimi.notifier.kick(hub.room); // a Welcome is queued after the commit
+    return out;
+  }
+
+  async mimiSubmitMessage(provider: string, sender: string, appMessage: Uint8Array): Promise<SubmitOutcome> {
+    const hub = this.mimiHub();
+    return this.section.run(async (w) => hub.submitMessage(w, provider, sender, appMessage));
+  }
+
+  async mimiPropose(provider: string, messages: Uint8Array[]): Promise<{ ok: true; acceptedTimestamp: number } | { ok: false; description: string }> {
+    const hub = this.mimiHub();
+    const out = await this.section.run(async () => hub.propose(provider, messages));
+    this.parts.mimi.notifier.kick(hub.room);
+    return out;
+  }
+
+  async mimiGroupInfo(): Promise<{ epoch: number; groupInfo?: Uint8Array; ratchetTree?: Uint8Array } | undefined> {
+    return this.mimiHub().groupInfo();
+  }
+
+  /** A local user adds a MIMI provider's user to the participant list (the Worker has checked the provider is a MIMI peer). */
+  async mimiAddParticipant(inviter: string, userId: string): Promise<ParticipantOutcome> {
+    const hub = this.mimiHub();
+    return this.section.run(async (w) => hub.addParticipant(w, inviter, userId));
+  }
+
+  async mimiStatus(): Promise<{ followers: string[]; queued: Array<{ provider: string; count: number }> }> {
+    return { followers: this.parts.mimi.followers.list(), queued: this.parts.mimi.store.pendingNotifies() };
+  }
+
+  /**
+   * Follower: the view of the hub's room `mimiRoom` (this object is the view room `viewRoomId`),
+   * created on first use by the bridge user; `userId` (local, optional) is invited and joins it.
+   */
+  async mimiFollow(viewRoomId: string, mimiHub: string, mimiRoom: string, userId?: string): Promise<void> {
+    await this.section.run(async (w) => {
+      if (!this.engine) {
+        const bridge = bridgeUserOf(this.env.SERVER_NAME);
+        const { events, version } = viewRoomEvents(bridge, mimiRoom, mimiHub);
+        for (const [k, v] of [["room_id", viewRoomId], ["room_version", version], ["hub", this.env.SERVER_NAME], ["mimi_room", mimiRoom], ["mimi_hub", mimiHub]] as const) this.parts.store.setMeta(k, v);
+        const { protocol } = this.start({ roomId: viewRoomId, version: creationVersion(version, true, events), hub: this.env.SERVER_NAME }, (core) => this.lmHub(core));
+        for (const e of events) eventIdOrThrow(await protocol.appendLocal(w, bridge, e));
+      }
+      const { protocol, follower } = this.loaded();
+      if (!follower || follower.hub !== mimiHub || follower.mimiRoomId !== mimiRoom) throw forbidden("This room is not the view of that MIMI room");
+      if (userId === undefined || this.state.membership(userId) === "join") return;
+      if (!(protocol instanceof LmHub)) throw forbidden("Not a view room");
+      if (this.state.membership(userId) !== "invite") eventIdOrThrow(await protocol.inviteRemote(w, { sender: bridgeUserOf(this.env.SERVER_NAME), target: userId, content: {} }));
+      eventIdOrThrow(await protocol.appendLocal(w, userId, { type: "m.room.member", state_key: userId, content: { membership: "join" } }));
+    });
+    if (userId !== undefined) await this.parts.notifier.notifyNow(userId);
+  }
+
+  /** Follower: a notify from `hub` (already authenticated as that provider); a byte-identical repeat is processed once. */
+  async mimiNotified(hub: string, bodyHash: string, items: FanoutItem[]): Promise<"processed" | "duplicate"> {
+    const follower = this.engine?.follower;
+    if (!follower || follower.hub !== hub) throw forbidden(`${hub} is not the hub of this room`);
+    return this.section.run(async (w) => follower.notified(w, bodyHash, items, Date.now()));
   }
 }

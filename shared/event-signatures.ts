@@ -14,6 +14,7 @@ import { tryDecodeBase64 } from "./base64.js";
 import { contentHash, lpduContentHash } from "./hashes.js";
 import { isServerName, isUserId, serverNameOf } from "./ids.js";
 import { lpduFromPdu } from "./lpdu.js";
+import { mayLackSenderSignature } from "./mimi-vouched.js";
 import { redactLm } from "./redaction.js";
 import type { RoomVersion } from "./room-version.js";
 import { signatureKeyIds, signingBytes, verifyJsonSignature } from "./signed-json.js";
@@ -90,6 +91,8 @@ export async function verifyEventSignatures(
   pdu: unknown,
   version: Pick<RoomVersion, "redact" | "linearized">,
   keys: KeyLookup,
+  /** The server checking; given, a MIMI provider's event (shared/mimi-vouched.ts) needs only the hub's signature. */
+  checkingServer?: string,
 ): Promise<SignatureCheck> {
   if (!isPlainObject(pdu)) return fail("format", "event is not a JSON object");
   if (!isUserId(pdu.sender)) return fail("format", "event has no valid sender, so its signing server is unknown");
@@ -100,7 +103,8 @@ export async function verifyEventSignatures(
       const hub = ev.hub_server;
       if (!isServerName(hub)) return fail("format", "hub_server is not a server name");
       const redactedPdu = version.redact(ev);
-      if (senderServer !== hub) {
+      const vouched = checkingServer !== undefined && mayLackSenderSignature(ev["content"], senderServer, checkingServer);
+      if (senderServer !== hub && !vouched) {
         const redactedLpdu = version.redact(lpduFromPdu(ev));
         if (!(await serverSigned(ev, redactedLpdu, senderServer, keys))) {
           return fail("sender-lpdu", `LM auth rule 1: ${senderServer} has no valid signature over the redacted LPDU`);

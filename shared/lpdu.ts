@@ -146,3 +146,17 @@ export async function buildHubPdu(
   }
   return completeLpdu(await unsignedLpdu(fields, hubName), links, hubName, hubKey, version);
 }
+
+/**
+ * An event the hub writes for a user of a MIMI provider (shared/mimi-vouched.ts): the same form as
+ * buildHubPdu's, signed by the hub alone. The caller puts the provider in `content`.
+ */
+export async function buildVouchedPdu(
+  fields: LpduFields,
+  links: HubLinks,
+  hubName: string,
+  hubKey: SigningKey,
+  version: Pick<RoomVersion, "redact">,
+): Promise<{ pdu: Pdu; eventId: string }> {
+  return completeLpduWithId(await unsignedLpdu(fields, hubName), links, hubName, hubKey, version);
+}

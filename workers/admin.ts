@@ -17,7 +17,7 @@ function constantTimeEquals(a: string, b: string): boolean {
   return diff === 0;
 }
 
-function requireAdmin(req: SbRequest, env: Env): void {
+export function requireAdmin(req: SbRequest, env: Env): void {
   const expected = env.ADMIN_TOKEN;
   if (!expected) throw forbidden("The admin API is disabled (ADMIN_TOKEN is not set)");
   const m = /^Bearer\s+(\S+)$/i.exec(req.headers.get("authorization") ?? "");
@@ -84,6 +84,14 @@ export function mountAdmin(t: RouteTable): void {
     const stub = env.ROOM.get(env.ROOM.idFromName(roomParam(req)));
     if (!(await stub.info())) throw notFound("Room not known here");
     return json({ roster: (await stub.mlsStatus()) ?? null });
+  });
+
+  // A room's MIMI followers and the notifies queued for each (hub rooms).
+  t.add("get", `${ADMIN_PREFIX}/rooms/:roomId/mimi`, async (req, env) => {
+    requireAdmin(req, env);
+    const stub = env.ROOM.get(env.ROOM.idFromName(roomParam(req)));
+    if (!(await stub.info())) throw notFound("Room not known here");
+    return json(await stub.mimiStatus());
   });
 
   t.add("get", `${ADMIN_PREFIX}/destinations/:server`, async (req, env) => {

@@ -49,11 +49,11 @@ export async function checkInboundLpdu(raw: unknown, origin: string, keys: Verif
  * A PDU from a hub (or in a send_join answer): well-formed for its version and signed as the
  * draft requires; a content-hash mismatch leaves only the redacted event, as the draft says.
  */
-export async function checkInboundPdu(raw: unknown, version: RoomVersion, keys: VerifyKeyLookup): Promise<Pdu> {
+export async function checkInboundPdu(raw: unknown, version: RoomVersion, keys: VerifyKeyLookup, checkingServer?: string): Promise<Pdu> {
   const { event_id: _e, unsigned: _u, ...rest } = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
   version.checkFormat(rest);
   const pdu = rest as unknown as Pdu;
-  const sig = await verifyEventSignatures(pdu, version, eventKeyLookup(keys, pdu.origin_server_ts));
+  const sig = await verifyEventSignatures(pdu, version, eventKeyLookup(keys, pdu.origin_server_ts), checkingServer);
   if (!sig.ok) throw forbidden(sig.reason);
   const hashes = await checkContentHashes(pdu);
   if (!hashes.ok) return version.redact(pdu) as Pdu;

@@ -130,7 +130,7 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
       const roomId = e["room_id"];
       try {
         if (isLpdu(e)) return { id, roomId, lpdu: await checkInboundLpdu(asLpdu(e), origin, keys) };
-        return { id, roomId, pdu: await checkInboundPdu(e, LM_ROOM_VERSION, keys) };
+        return { id, roomId, pdu: await checkInboundPdu(e, LM_ROOM_VERSION, keys, env.SERVER_NAME) };
       } catch (err) {
         preFailed[id] = { error: err instanceof Error ? err.message : String(err) };
         return undefined;

@@ -13,6 +13,10 @@ import { mountFederationKeys } from "./federation-keys.js";
 import { mountClientKeys } from "./client-keys.js";
 import { mountClientToDevice } from "./client-to-device.js";
 import { mountAdmin } from "./admin.js";
+import { mountMimi } from "./mimi.js";
+import { mountMimiClient } from "./mimi-client.js";
+import { mountAdminMimiPeers } from "./admin-mimi-peers.js";
+import { mountMimiDirectory } from "./mimi-directory.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
@@ -21,7 +25,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountMimi, mountMimiClient, mountAdminMimiPeers, mountMimiDirectory]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

@@ -7,6 +7,9 @@ import { toMatrixError } from "../shared/errors.js";
 import type { StrippedStateEvent } from "../shared/room-state.js";
 import { getConfig, type Config } from "./config.js";
 import { failure, federationRequest, federationRequestCanonical, sendTransactionPath, type FederationResponse } from "./federation-request.js";
+import type { ForwardFailure } from "../durable-objects/room/mimi-follower.js";
+import type { SubmitOutcome, UpdateOutcome, UpdateRequest } from "../durable-objects/room/mimi-hub.js";
+import { deliverNotify, forwardSubmit, forwardUpdate } from "./mimi-outbound.js";
 import { mlsDeviceKeys } from "./mls-devices.js";
 import { backfillVerified, inviteAndVerify, type BackfillResult, type InviteResult } from "./room-services.js";
 import { dispatchToDevice, type LocalToDevice } from "./to-device.js";
@@ -68,5 +71,20 @@ export class Outbound extends WorkerEntrypoint<Env> {
     const parsed = JSON.parse(messagesJson) as Array<{ target: string; targetDevice: string; content: LocalToDevice["content"] }>;
     const config = await getConfig(this.env);
     await dispatchToDevice(this.env, config.serverName, sender, parsed.map((m) => ({ ...m, type })), messageId);
+  }
+
+  /** A Room as MIMI hub: one queued notify to a follower; true once it answered 201. */
+  async mimiNotify(provider: string, roomId: string, row: { kind: string; ts: number; message: Uint8Array }): Promise<boolean> {
+    return deliverNotify(this.env, await getConfig(this.env), provider, roomId, row);
+  }
+
+  /** A follower's view room: a local client's application message, submitted to the room's hub. */
+  async mimiSubmitMessage(hub: string, roomId: string, sender: string, appMessage: Uint8Array): Promise<SubmitOutcome | ForwardFailure> {
+    return forwardSubmit(this.env, await getConfig(this.env), hub, roomId, sender, appMessage);
+  }
+
+  /** A follower's view room: a local client's commit (with Welcome, GroupInfo, tree), sent to the room's hub. */
+  async mimiUpdate(hub: string, roomId: string, req: UpdateRequest): Promise<UpdateOutcome | ForwardFailure> {
+    return forwardUpdate(this.env, await getConfig(this.env), hub, roomId, req);
   }
 }

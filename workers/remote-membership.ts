@@ -77,9 +77,9 @@ export async function joinRemoteRoom(env: Env, config: Config, userId: string, r
   if (!Array.isArray(a.state) || typeof a.event !== "object" || a.event === null) throw badJson(`send_join answer from ${hub} is malformed`);
   const keys = remoteKeyStore(env, config, { notaries: [hub] });
   const [state, authChain, event] = await Promise.all([
-    Promise.all(a.state.map((e) => checkInboundPdu(e, version, keys))),
-    Promise.all((Array.isArray(a.auth_chain) ? a.auth_chain : []).map((e) => checkInboundPdu(e, version, keys))),
-    checkInboundPdu(a.event, version, keys),
+    Promise.all(a.state.map((e) => checkInboundPdu(e, version, keys, config.serverName))),
+    Promise.all((Array.isArray(a.auth_chain) ? a.auth_chain : []).map((e) => checkInboundPdu(e, version, keys, config.serverName))),
+    checkInboundPdu(a.event, version, keys, config.serverName),
   ]);
   if (event.hub_server !== undefined && event.hub_server !== hub) throw forbidden("Join event completed by a server that is not the hub");
   const create = state.find((e: Pdu) => e.type === "m.room.create");

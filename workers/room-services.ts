@@ -54,7 +54,7 @@ export async function backfillVerified(env: Env, config: Config, hub: string, ro
   if (res.status !== 200 || !Array.isArray(raw)) return { ok: false, error: `backfill from ${hub} failed (${res.status})` };
   const keys = remoteKeyStore(env, config, { notaries: [hub] });
   try {
-    return { ok: true, pdus: (await Promise.all(raw.map((e) => checkInboundPdu(e, version, keys)))) as unknown as Array<Record<string, unknown>> };
+    return { ok: true, pdus: (await Promise.all(raw.map((e) => checkInboundPdu(e, version, keys, config.serverName)))) as unknown as Array<Record<string, unknown>> };
   } catch (e) {
     return { ok: false, error: e instanceof Error ? e.message : String(e) };
   }

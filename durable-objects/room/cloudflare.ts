@@ -10,9 +10,11 @@ import { BackfillStore } from "../room-backfill-storage.js";
 import { backlogLimit, FanOutBackpressure } from "../room-backpressure.js";
 import { FanOutLog } from "../room-fanout.js";
 import { RoomMls } from "../room-mls.js";
+import { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
 import { RoomStorage } from "../room-storage.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
+import { MimiNotifier } from "./mimi-notify.js";
 import { MlsListener } from "./mls-listener.js";
 import { LocalNotifier, strippedOf } from "./notifier.js";
 import { Outbox } from "./outbox.js";
@@ -24,6 +26,8 @@ export interface RoomParts {
   /** MLS rooms: roster, accepted commits, held Welcomes, and the encryption checks (room-mls.ts). */
   mls: RoomMls;
   outbox: Outbox;
+  /** MIMI: followers, notify queue, GroupInfo, held proposals (room-mimi-storage.ts), and notify fan-out. */
+  mimi: { store: RoomMimiStorage; followers: FollowerSet; notifier: MimiNotifier };
   indexer: EventIndexer;
   notifier: LocalNotifier;
   /** In the order they hear of each commit. */
@@ -32,6 +36,11 @@ export interface RoomParts {
   ports: EnginePorts;
   /** An invite for a local user to a room hosted elsewhere (kept until they join or reject it); their stream learns of it. */
   storeInvite(userId: string, pdu: Pdu, stripped: StrippedStateEvent[], origin: string, roomVersion: string | undefined): Promise<void>;
+}
+
+function retryMs(v: string | undefined, fallback: number): number {
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
 export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, core: () => RoomCore | undefined): RoomParts {
@@ -58,6 +67,14 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   const outbox = new Outbox(fanOut, new FanOutBackpressure(backlogLimit(env.FANOUT_BACKLOG_LIMIT)), { announce: async (d, roomId, pos) => void (await destination(d).roomHasEvents(d, roomId, pos)), alarmWithin, waitUntil, transaction });
   const indexer = new EventIndexer(fanOut, { indexEvents: (roomId, ids) => indexEvents(env.DB, roomId, ids), alarmWithin });
   const notifier = new LocalNotifier(env.SERVER_NAME, state, { notify: async (u, roomId, n) => void (await stream(u).notify(roomId, n.pos, n.membership, n.inviteStateJson)) }, waitUntil);
+  const mimiStore = new RoomMimiStorage(ctx.storage);
+  const followers = new FollowerSet(mimiStore);
+  const notifier2 = new MimiNotifier(
+    mimiStore,
+    followers,
+    { deliver: (provider, roomId, row) => env.OUTBOUND.mimiNotify(provider, roomId, { kind: row.kind, ts: row.ts, message: row.message }), alarmWithin, waitUntil, now: () => Date.now() },
+    { baseMs: retryMs(env.FEDERATION_RETRY_BASE_MS, 500), maxMs: retryMs(env.FEDERATION_RETRY_MAX_MS, 60_000) },
+  );
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
   return {
     store,
@@ -65,7 +82,8 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     outbox,
     indexer,
     notifier,
-    listeners: [outbox, indexer, welcomes, notifier],
+    mimi: { store: mimiStore, followers, notifier: notifier2 },
+    listeners: [outbox, indexer, welcomes, notifier2, notifier],
     reads: new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction),
     ports: {
       serverName: env.SERVER_NAME,

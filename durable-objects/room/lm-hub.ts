@@ -9,7 +9,8 @@ import type { Lpdu, Pdu } from "../../shared/event.js";
 import { eventIdOf } from "../../shared/hashes.js";
 import { serverNameOf } from "../../shared/ids.js";
 import { buildLocalPdu } from "../../shared/local-event.js";
-import { completeLpdu, completeLpduWithId } from "../../shared/lpdu.js";
+import { buildVouchedPdu, completeLpdu, completeLpduWithId } from "../../shared/lpdu.js";
+import { MIMI_PROVIDER_KEY } from "../../shared/mimi-vouched.js";
 import { checkEncryptionEvent, ENCRYPTION_EVENT, encryptionOfCreate } from "../../shared/room-encryption.js";
 import { membershipOf } from "../../shared/room-state.js";
 import type { RoomVersion } from "../../shared/room-version.js";
@@ -49,6 +50,8 @@ export class LmHub implements RoomProtocol {
   constructor(
     private readonly core: RoomCore,
     private readonly ports: EnginePorts,
+    /** Servers that get the room's events through another protocol (MIMI followers): no LM fan-out to them. */
+    private readonly servedElsewhere: (server: string) => boolean = () => false,
   ) {}
 
   private get serverName(): string {
@@ -64,6 +67,19 @@ export class LmHub implements RoomProtocol {
     const fields = { ...eventFields(this.core, sender, event), ...(event.redacts !== undefined ? { redacts: event.redacts } : {}) };
     const pdu = await buildLocalPdu(fields, linksFor(this.core, fields), this.serverName, await this.ports.signingKey(), this.core.version);
     return this.accept(w, pdu, undefined);
+  }
+
+  /**
+   * An event of a MIMI provider's user, which the provider authenticated as itself and the hub writes
+   * for it (shared/mimi-vouched.ts): the hub's signature only, the provider named in the content, then
+   * the same checks as any other event.
+   */
+  async appendVouched(w: Writer, provider: string, sender: string, event: LocalEvent): Promise<Verdict> {
+    if (serverNameOf(sender) !== provider) return rejected("origin", `${provider} cannot send events for ${sender}`);
+    if (provider === this.serverName) return rejected("origin", "Local users send through the client API");
+    const fields = eventFields(this.core, sender, { ...event, content: { ...event.content, [MIMI_PROVIDER_KEY]: provider } });
+    const { pdu, eventId } = await buildVouchedPdu(fields, linksFor(this.core, fields), this.serverName, await this.ports.signingKey(), this.core.version);
+    return this.accept(w, pdu, undefined, eventId);
   }
 
   /** Checks a completed PDU against current state (and the MLS rules) and commits it. */
@@ -175,7 +191,8 @@ export class LmHub implements RoomProtocol {
     if (refused) return refused;
     const target = serverNameOf(pdu.state_key);
     let final: Pdu | Rejected = pdu;
-    if (target !== this.serverName && !this.core.state.isServerJoined(target)) final = await this.offerInvite(target, pdu);
+    // A MIMI provider's user is not offered the invite: the participant-list change follows it.
+    if (target !== this.serverName && !this.core.state.isServerJoined(target) && !this.servedElsewhere(target)) final = await this.offerInvite(target, pdu);
     if ("outcome" in final) return final;
     const eventId = await eventIdOf(final, version);
     this.core.commit(w, { eventId, pdu: final, lpduHash, destinations: this.destinationsOf(final) });
@@ -210,7 +227,7 @@ export class LmHub implements RoomProtocol {
     }
     out.add(serverNameOf(pdu.sender));
     out.delete(this.serverName);
-    return [...out];
+    return [...out].filter((s) => !this.servedElsewhere(s));
   }
 
   lpduRejected(lpduHash: string): void {

@@ -66,6 +66,11 @@ export class MlsMember {
     return new MlsMember(new TestClient(server, json.user_id, json.access_token), json.device_id, mls, seed);
   }
 
+  /** Signs `bytes` (an MLS SignContent) with this device's signature key, for MIMI request signatures. */
+  async signBytes(bytes: Uint8Array): Promise<Uint8Array> {
+    return (await signingKeyFromSeed(this.seed, this.deviceId)).sign(bytes);
+  }
+
   /** The draft's device credential object: the MLS credential, signed by the device's MLS key. */
   async credentialObject(): Promise<Record<string, unknown>> {
     const key = await signingKeyFromSeed(this.seed, this.deviceId);

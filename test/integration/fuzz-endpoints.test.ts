@@ -17,6 +17,8 @@ import { MatrixError } from "../../shared/errors.js";
 import { parseStrictJsonBytes } from "../../shared/strict-json.js";
 import { ADMIN_PREFIX } from "../../workers/admin.js";
 import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "../../shared/federation-paths.js";
+import { MIMI_DIRECTORY_PATH, MIMI_PATH_PREFIX } from "../../shared/mimi/directory.js";
+import { MIMI_CLIENT_PREFIX } from "../../workers/mimi-client.js";
 import { fakeServer, noWellKnown, serveKeys, stubFetch, type FakeServer } from "./fake-remote.js";
 
 // The host's FUZZ_RUNS reaches the worker as a binding (vitest.workers.config.ts).
@@ -48,6 +50,9 @@ const PLACEHOLDERS: Record<string, readonly string[]> = {
   LM_PREFIX: [LM_PREFIX],
   ADMIN_PREFIX: [ADMIN_PREFIX],
   m: ["join", "leave", "knock"],
+  MIMI_PATH_PREFIX: [MIMI_PATH_PREFIX],
+  MIMI_CLIENT_PREFIX: [MIMI_CLIENT_PREFIX],
+  MIMI_DIRECTORY_PATH: [MIMI_DIRECTORY_PATH],
 };
 
 interface Route {

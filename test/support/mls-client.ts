@@ -8,6 +8,7 @@ import {
   createApplicationMessage,
   createCommit,
   createGroup,
+  createGroupInfoWithExternalPub,
   createProposal,
   decodeMlsMessage,
   defaultCapabilities,
@@ -155,6 +156,12 @@ export class MlsDevice {
     const pending: PendingCommit = { message: encodeMessage(result.commit), epoch, newState: result.newState };
     if (result.welcome) pending.welcome = encodeMessage({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome });
     return pending;
+  }
+
+  /** The GroupInfo of the epoch a pending commit leads to (MIMI's update carries it), base64 MLSMessage. */
+  async groupInfoAfter(pending: PendingCommit): Promise<string> {
+    const groupInfo = await createGroupInfoWithExternalPub(pending.newState, [], this.cs);
+    return encodeMessage({ version: "mls10", wireformat: "mls_group_info", groupInfo });
   }
 
   /** The hub accepted this device's commit: adopt the next epoch. */

@@ -1,0 +1,29 @@
+// The MLS facts the MIMI hub needs, read from the room's MLS part (room-mls.ts) and the commit
+// inspection in shared/: who committed (by the roster's sender leaf, or the creator's UpdatePath),
+// the current epoch, the commit that started an epoch, and the devices in the group.
+
+import { inspectCommit } from "../../shared/mls-commit.js";
+import type { RoomMls } from "../room-mls.js";
+import type { MimiMlsView } from "./mimi-hub.js";
+
+export function mimiMlsView(mls: RoomMls): MimiMlsView {
+  const algorithm = (): string | undefined => {
+    const e = mls.encryption();
+    return e.mls ? e.algorithm : undefined;
+  };
+  return {
+    algorithm,
+    epoch: () => mls.currentRoster()?.epoch ?? 0,
+    committerOf(message) {
+      const alg = algorithm();
+      if (!alg) return { code: "not_mls_room", reason: "this room is not an MLS room" };
+      const inspected = inspectCommit(message, alg);
+      if (!inspected.ok) return { code: inspected.code, reason: inspected.reason };
+      const roster = mls.currentRoster();
+      const userId = roster ? roster.leaves[inspected.commit.senderLeaf]?.userId : inspected.commit.pathIdentity?.userId;
+      return userId ? { userId } : { code: "unknown_sender", reason: `leaf ${inspected.commit.senderLeaf} holds no member` };
+    },
+    commitStarting: (epoch) => mls.commitInto(epoch),
+    devices: () => (mls.currentRoster()?.leaves ?? []).flatMap((l) => (l ? [{ userId: l.userId, deviceId: l.deviceId }] : [])),
+  };
+}

@@ -1,0 +1,224 @@
+// Issue 17's MIMI scenario with real ts-mls clients against three real servers: hub.test hosts an
+// MLS room as LM hub and MIMI hub; p1.test takes part through LM (carol); f1.test is a MIMI follower
+// (bob), whose client uses the room through f1's view room. Key material claimed over MIMI, a commit
+// with a Welcome through update, messages both ways with identical ciphertext on every path, stale
+// commits and messages, a replayed notify, and an LM kick. Steps share one room and run in order.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeBase64, decodeBase64 } from "../../shared/base64.js";
+import { encodeNotifyBody, decodeMlsMessageField } from "../../shared/mimi/index.js";
+import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
+import { eventually, MatrixApiError } from "./client.js";
+import { startServers, stopServers, type TestServer } from "./harness.js";
+import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, openView } from "./mimi-member.js";
+import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
+
+const ADMIN = { authorization: "Bearer test-admin-token" };
+/**
+ * The loopback stand-in for mutual TLS (SECURITY.md). The harness gives every server the same
+ * bindings, so hub and f1 present the same stand-in fingerprint; each one's peers table maps it to the
+ * other (hub.test's to f1.test, f1.test's to hub.test), which is all either needs.
+ */
+const FP = "5".repeat(64);
+const BINDINGS = { FEDERATION_RETRY_BASE_MS: "300", FEDERATION_RETRY_MAX_MS: "2000", MIMI_LOCAL_STAND_IN_FINGERPRINT: FP };
+
+async function refusal(p: Promise<unknown>): Promise<{ status: number } & Record<string, unknown>> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof MatrixApiError) return { status: e.status, ...(e.body as object) };
+    throw e;
+  }
+  throw new Error("expected a refusal");
+}
+
+const isWelcomeFor = (commitEventId: string) => (e: ToDeviceEvent) => e.type === "m.room.encrypted" && e.content["algorithm"] === WELCOME_ALGORITHM && e.content["commit_event_id"] === commitEventId;
+
+describe("one MLS room on a MIMI hub with an LM participant server and a MIMI follower", () => {
+  let servers: TestServer[] = [];
+  let hub: TestServer;
+  let p1: TestServer;
+  let f1: TestServer;
+  let alice: MlsMember; // hub.test, LM client API
+  let carol: MlsMember; // p1.test, LM participant
+  let bob: MlsMember; // f1.test, MIMI follower
+  let dave: MlsMember; // hub.test, added by bob over MIMI
+  let roomId: string;
+  let viewId: string;
+  let lastCommit: string;
+
+  /** The content of `eventId` as `reader`'s server holds it. */
+  async function contentOn(reader: MlsMember, eventId: string): Promise<Record<string, unknown>> {
+    return eventually(async () => (await reader.client.timeline(roomId)).find((e) => e.event_id === eventId)?.content, `${eventId} on ${reader.client.server.name}`);
+  }
+
+  async function mlsStatus(): Promise<{ epoch: number; members: number; pending: number } | null> {
+    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
+    return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
+  }
+
+  beforeAll(async () => {
+    servers = await startServers(["hub.test", "p1.test", "f1.test"], { bindings: BINDINGS });
+    [hub, p1, f1] = servers as [TestServer, TestServer, TestServer];
+    alice = await MlsMember.register(hub, "alice", "ALICE");
+    carol = await MlsMember.register(p1, "carol", "CAROL");
+    bob = await MlsMember.register(f1, "bob", "BOB");
+    dave = await MlsMember.register(hub, "dave", "DAVE");
+    for (const m of [alice, carol, bob, dave]) await m.publish(3);
+    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
+      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
+      expect(res.status).toBe(200);
+    }
+  });
+  afterAll(() => stopServers(servers));
+
+  it("puts an LM participant and a MIMI follower's user in one MLS room; the follower gets notify, not LM fan-out", async () => {
+    ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
+    await alice.client.invite(roomId, carol.userId);
+    await carol.client.join(roomId, hub.name);
+    await alice.mls.createGroup(roomId);
+    lastCommit = await alice.sendCommit(roomId, await alice.mls.commit());
+
+    const joinId = await addParticipant(alice, roomId, bob.userId);
+    // p1 accepts the hub's event for bob, which f1 never signed: the content names f1 as the MIMI provider.
+    expect(await contentOn(carol, joinId)).toMatchObject({ membership: "join", "m.mimi.provider": "f1.test" });
+    viewId = await openView(bob, roomId);
+    expect(viewId).not.toBe(roomId);
+    // f1 holds no LM replica of the room: the hub sent it no LM fan-out.
+    expect([403, 404]).toContain((await refusal(bob.client.timeline(roomId))).status);
+  });
+
+  it("adds carol and bob by an LM commit; bob's Welcome reaches him, the commit reaches f1 by notify", async () => {
+    const claimed = await alice.client.request<{ one_time_keys: Record<string, Record<string, Record<string, string>>> }>("POST", "/keys/claim", {
+      one_time_keys: { [carol.userId]: { CAROL: KEY_PACKAGE_ALGORITHM }, [bob.userId]: { BOB: KEY_PACKAGE_ALGORITHM } },
+    });
+    const packages = [carol, bob].map((m) => Object.values(claimed.one_time_keys[m.userId]?.[m.deviceId] ?? {})[0] as string);
+    const add = await alice.mls.commit({ add: packages });
+    lastCommit = await alice.sendCommit(roomId, add);
+    const welcome = { algorithm: WELCOME_ALGORITHM, ciphertext: add.welcome, commit_event_id: lastCommit, room_id: roomId };
+    await alice.sendToDevice("m.room.encrypted", { [carol.userId]: { CAROL: welcome }, [bob.userId]: { BOB: welcome } });
+    for (const m of [carol, bob]) {
+      await m.mls.join((await m.receive(isWelcomeFor(lastCommit), "the Welcome")).content["ciphertext"] as string);
+      expect(m.mls.epoch).toBe(alice.mls.epoch);
+    }
+    await awaitFanout(bob, viewId, add.message);
+    expect(await mlsStatus()).toMatchObject({ epoch: 2, members: 3, pending: 0 });
+  });
+
+  it("carries a message each way with the same ciphertext bytes over LM and MIMI, and every member decrypts it", async () => {
+    const fromAlice = await alice.mls.encrypt("hello from LM");
+    const aliceId = await alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext: fromAlice, commit_event_id: lastCommit });
+    expect((await contentOn(carol, aliceId))["ciphertext"]).toBe(fromAlice);
+    await awaitFanout(bob, viewId, fromAlice); // notify carried the PrivateMessage bytes unchanged
+    expect(await carol.mls.decrypt(fromAlice)).toBe("hello from LM");
+    expect(await bob.mls.decrypt(fromAlice)).toBe("hello from LM");
+
+    const fromBob = await bob.mls.encrypt("hello from MIMI");
+    await bob.send(viewId, "m.room.encrypted", { ciphertext: fromBob });
+    const onHub = await eventually(async () => (await alice.client.timeline(roomId)).find((e) => e.content["ciphertext"] === fromBob), "bob's message on the hub");
+    expect(onHub.sender).toBe(bob.userId);
+    expect(onHub.content).toMatchObject({ algorithm: ROOM_ALGORITHM, commit_event_id: lastCommit, "m.mimi.provider": "f1.test" });
+    expect((await contentOn(carol, onHub.event_id))["ciphertext"]).toBe(fromBob);
+    expect(await alice.mls.decrypt(fromBob)).toBe("hello from MIMI");
+    expect(await carol.mls.decrypt(fromBob)).toBe("hello from MIMI");
+    // The hub does not notify a provider of its own message; f1 recorded it when the hub accepted it.
+    expect((await fanouts(bob, viewId)).filter((f) => f.message === fromBob)).toHaveLength(1);
+  });
+
+  it("claims key material over MIMI and commits with a Welcome through update; the added device joins and reads", async () => {
+    await alice.client.invite(roomId, dave.userId);
+    await dave.client.join(roomId);
+    const packages = await claimOverMimi(bob, roomId, dave.userId);
+    expect(packages).toHaveLength(1);
+    const keysLeft = await dave.client.request<{ one_time_key_counts: Record<string, number> }>("POST", "/keys/upload", {});
+    expect(keysLeft.one_time_key_counts[KEY_PACKAGE_ALGORITHM]).toBe(2); // single use: the claim took one
+
+    const add = await bob.mls.commit({ add: packages });
+    await commitViaView(bob, viewId, add);
+    const onHub = await eventually(async () => (await alice.client.timeline(roomId)).find((e) => e.content["message"] === add.message), "bob's commit on the hub");
+    expect(onHub).toMatchObject({ type: "m.mls.commit", sender: bob.userId });
+    lastCommit = onHub.event_id;
+    const welcome = await dave.receive(isWelcomeFor(lastCommit), "the Welcome relayed by the hub");
+    expect(welcome.content["ciphertext"]).toBe(add.welcome);
+    await dave.mls.join(add.welcome as string);
+    for (const m of [alice, carol]) {
+      await eventually(async () => ((await m.client.timeline(roomId)).some((e) => e.event_id === lastCommit) ? true : undefined), "the commit");
+      await m.mls.processCommit(add.message);
+    }
+    const text = await bob.mls.encrypt("welcome dave");
+    await bob.send(viewId, "m.room.encrypted", { ciphertext: text });
+    for (const m of [alice, carol, dave]) expect(await m.mls.decrypt(text)).toBe("welcome dave");
+    expect(await mlsStatus()).toMatchObject({ epoch: 3, members: 4, pending: 0 });
+  });
+
+  it("answers a stale commit with wrongEpoch and the current epoch", async () => {
+    const winner = await alice.mls.commit();
+    const stale = await bob.mls.commit();
+    lastCommit = await alice.sendCommit(roomId, winner);
+    const refused = await refusal(commitViaView(bob, viewId, stale));
+    expect(refused).toMatchObject({ status: 403, mimi_code: "wrongEpoch", current_epoch: 4 });
+    await awaitFanout(bob, viewId, winner.message);
+    await catchUpView(bob, viewId);
+    for (const m of [carol, dave]) await m.mls.processCommit(winner.message);
+    expect(bob.mls.epoch).toBe(4);
+  });
+
+  it("processes a byte-identical notify once and answers 201 both times", async () => {
+    const ciphertext = await alice.mls.encrypt("replayed");
+    const message = decodeMlsMessageField(decodeBase64(ciphertext));
+    if (!message.ok) throw new Error("not an MLS message");
+    const body = encodeNotifyBody([{ kind: "application", timestamp: BigInt(Date.now()), message: message.value }]);
+    const before = (await fanouts(bob, viewId)).length;
+    for (let i = 0; i < 2; i++) {
+      const res = await f1.fetch(`/mimi/v1/notify/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", [MIMI_STAND_IN_HEADER]: FP }, body });
+      expect(res.status).toBe(201);
+    }
+    const after = await fanouts(bob, viewId);
+    expect(after.length).toBe(before + 1);
+    expect(after.at(-1)?.message).toBe(encodeBase64(message.value.bytes));
+  });
+
+  it("queues notify while the follower is down and delivers it in order, retried with backoff, once it is back", async () => {
+    await f1.stop();
+    const sent: string[] = [];
+    for (const text of ["one", "two", "three"]) {
+      const ciphertext = await alice.mls.encrypt(text);
+      await alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext, commit_event_id: lastCommit });
+      sent.push(ciphertext);
+    }
+    const queued = async () => ((await (await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mimi`, { headers: ADMIN })).json()) as { followers: string[]; queued: Array<{ provider: string; count: number }> });
+    expect((await queued()).followers).toEqual(["f1.test"]);
+    await eventually(async () => ((await queued()).queued.find((q) => q.provider === "f1.test")?.count === 3 ? true : undefined), "three notifies held for f1");
+    await new Promise((r) => setTimeout(r, 800)); // failed attempts meanwhile; the queue keeps them
+    expect((await queued()).queued).toEqual([{ provider: "f1.test", count: 3 }]);
+    await f1.start();
+    await eventually(async () => ((await fanouts(bob, viewId)).slice(-3).map((f) => f.message).join() === sent.join() ? true : undefined), "the three messages, in order", 30_000);
+    for (const [i, text] of ["one", "two", "three"].entries()) expect(await bob.mls.decrypt(sent[i] as string)).toBe(text);
+    expect((await queued()).queued).toEqual([]);
+  });
+
+  it("after an LM kick refuses every message until a commit removes the kicked user's device; an older epoch is then epochTooOld", async () => {
+    const early = await bob.mls.encrypt("sent before the removal"); // at the epoch the removal ends
+    await alice.client.kick(roomId, carol.userId);
+    expect(await mlsStatus()).toMatchObject({ pending: 1 });
+    const blocked = await refusal(bob.send(viewId, "m.room.encrypted", { ciphertext: await bob.mls.encrypt("blocked") }));
+    expect(blocked).toMatchObject({ status: 403, mimi_code: "notAllowed" });
+    const lmBlocked = await refusal(alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext: await alice.mls.encrypt("blocked"), commit_event_id: lastCommit }));
+    expect(lmBlocked).toMatchObject({ status: 403, mls_code: "pending_removals" });
+
+    const leaf = alice.mls.leafOf(carol.userId, carol.deviceId);
+    const removal = await alice.mls.commit({ remove: [leaf as number] });
+    lastCommit = await alice.sendCommit(roomId, removal);
+    expect(await mlsStatus()).toMatchObject({ epoch: 5, pending: 0 });
+    const stale = await refusal(bob.send(viewId, "m.room.encrypted", { ciphertext: early }));
+    expect(stale).toMatchObject({ status: 403, mimi_code: "epochTooOld", current_epoch: 5 });
+
+    await awaitFanout(bob, viewId, removal.message);
+    await catchUpView(bob, viewId);
+    await dave.mls.processCommit(removal.message);
+    const after = await bob.mls.encrypt("after the removal");
+    await bob.send(viewId, "m.room.encrypted", { ciphertext: after });
+    expect(await alice.mls.decrypt(after)).toBe("after the removal");
+    expect(await dave.mls.decrypt(after)).toBe("after the removal");
+  });
+});

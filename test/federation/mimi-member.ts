@@ -1,0 +1,84 @@
+// What a client of a MIMI follower does, for the MIMI federation tests: open the view of a room
+// hosted on a MIMI hub, send MLS messages into it (the follower forwards them as submitMessage and
+// update), read what the hub fanned out, and claim another user's key material through the hub.
+
+import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
+import { encodeDeviceIdentity } from "../../shared/mls-identity.js";
+import { userUriOf } from "../../shared/mimi-identifiers.js";
+import { signContent } from "../../shared/mimi-sign.js";
+import { decodeKeyMaterialResponse, encodeKeyMaterialRequest, encodeKeyMaterialRequestTbs, type KeyMaterialRequestTbs } from "../../shared/mimi/index.js";
+import { decodeMessage, type PendingCommit } from "../support/mls-client.js";
+import { eventually } from "./client.js";
+import type { MlsMember } from "./mls-member.js";
+
+export const MIMI_CLIENT = "/_matrix/client/unstable/org.switchboard.mimi";
+export const FANOUT = "m.mimi.fanout";
+
+async function post<T>(m: MlsMember, path: string, body: unknown): Promise<T> {
+  const res = await m.client.server.fetch(`${MIMI_CLIENT}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${m.client.accessToken}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const json = (await res.json()) as T;
+  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** A hub user adds a follower's user to the room's participant list. */
+export async function addParticipant(adder: MlsMember, roomId: string, userId: string): Promise<string> {
+  return (await post<{ event_id: string }>(adder, `/rooms/${encodeURIComponent(roomId)}/participants`, { user_id: userId })).event_id;
+}
+
+/** The follower's view room of `roomId`, joined by `m`. */
+export async function openView(m: MlsMember, roomId: string): Promise<string> {
+  return (await post<{ room_id: string }>(m, `/join/${encodeURIComponent(roomId)}`, {})).room_id;
+}
+
+/** The MLS messages (base64) fanned out into a view, oldest first, with their event IDs and senders. */
+export async function fanouts(m: MlsMember, viewId: string): Promise<Array<{ eventId: string; sender: string; message: string }>> {
+  return (await m.client.timeline(viewId)).filter((e) => e.type === FANOUT).map((e) => ({ eventId: e.event_id, sender: e.sender, message: e.content["message"] as string }));
+}
+
+/** Waits until `message` (base64) is in the view. */
+export async function awaitFanout(m: MlsMember, viewId: string, message: string): Promise<void> {
+  await eventually(async () => ((await fanouts(m, viewId)).some((f) => f.message === message) ? true : undefined), `fanout on ${m.client.server.name}`);
+}
+
+/** A commit sent through the view as MIMI update, with its Welcome and the next epoch's GroupInfo; adopted once accepted. */
+export async function commitViaView(m: MlsMember, viewId: string, pending: PendingCommit): Promise<string> {
+  const content: Record<string, unknown> = { message: pending.message, group_info: await m.mls.groupInfoAfter(pending) };
+  if (pending.welcome) content["welcome"] = pending.welcome;
+  const eventId = await m.send(viewId, "m.mls.commit", content);
+  m.mls.confirm(pending);
+  return eventId;
+}
+
+/** Applies, in order, the commits fanned out into the view that are for this device's current epoch. */
+export async function catchUpView(m: MlsMember, viewId: string): Promise<void> {
+  for (const f of await fanouts(m, viewId)) {
+    const msg = decodeMessage(f.message);
+    if (msg.wireformat !== "mls_public_message" || msg.publicMessage.content.contentType !== "commit") continue;
+    if (Number(msg.publicMessage.content.epoch) === m.mls.epoch) await m.mls.processCommit(f.message);
+  }
+}
+
+/** Claims one KeyPackage of each of `target`'s clients over MIMI keyMaterial, through `m`'s server. */
+export async function claimOverMimi(m: MlsMember, roomId: string, target: string): Promise<string[]> {
+  const tbs: KeyMaterialRequestTbs = {
+    protocol: "mls10",
+    requestingUser: userUriOf(m.userId),
+    targetUser: userUriOf(target),
+    roomId,
+    acceptableCiphersuites: [1],
+    requiredCapabilities: { extensionTypes: [], proposalTypes: [], credentialTypes: [] },
+    requesterSignatureKey: m.mls.signatureKey,
+    requesterCredential: { credentialType: "basic", identity: encodeDeviceIdentity({ userId: m.userId, deviceId: m.deviceId, signatureKey: m.mls.signatureKey }) },
+  };
+  const signature = await m.signBytes(signContent("KeyMaterialRequestTBS", encodeKeyMaterialRequestTbs(tbs)));
+  const { response } = await post<{ response: string }>(m, "/key_material", { room_id: roomId, request: encodeBase64(encodeKeyMaterialRequest({ ...tbs, signature })) });
+  const decoded = decodeKeyMaterialResponse(decodeBase64(response));
+  if (!decoded.ok) throw new Error(`KeyMaterialResponse: ${decoded.error.detail}`);
+  if (decoded.value.userStatus !== "success") throw new Error(`keyMaterial: ${decoded.value.userStatus}`);
+  return decoded.value.clients.flatMap((c) => (c.clientStatus === "success" ? [encodeBase64(c.keyPackage.bytes)] : []));
+}
