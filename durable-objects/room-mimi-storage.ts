@@ -130,6 +130,7 @@ export class RoomMimiStorage {
 /** The room's MIMI followers, read once and kept in memory: LM fan-out asks about them for every event. */
 export class FollowerSet {
   private cache: Set<string> | undefined;
+  private listed: string[] | undefined;
 
   constructor(private readonly store: RoomMimiStorage) {}
 
@@ -141,17 +142,19 @@ export class FollowerSet {
     return this.set.has(provider);
   }
 
-  list(): string[] {
-    return [...this.set];
+  list(): readonly string[] {
+    return (this.listed ??= [...this.set]);
   }
 
   add(provider: string, now: number): void {
     this.store.addFollower(provider, now);
     this.set.add(provider);
+    this.listed = undefined;
   }
 
   remove(provider: string): void {
     this.store.removeFollower(provider);
     this.set.delete(provider);
+    this.listed = undefined;
   }
 }

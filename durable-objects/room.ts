@@ -342,7 +342,7 @@ export class Room extends DurableObject<Env> {
   }
 
   async mimiStatus(): Promise<{ followers: string[]; queued: Array<{ provider: string; count: number }> }> {
-    return { followers: this.parts.mimi.followers.list(), queued: this.parts.mimi.store.pendingNotifies() };
+    return { followers: [...this.parts.mimi.followers.list()], queued: this.parts.mimi.store.pendingNotifies() };
   }
 
   /**
