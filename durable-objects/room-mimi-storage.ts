@@ -1,6 +1,5 @@
-// The Room's MIMI tables (draft-ietf-mimi-protocol-06) in its SQLite. As hub: the follower providers,
-// the notify queue (one row per message and follower, delivered in order, retried with backoff), the
-// GroupInfo and ratchet tree of the current epoch, and proposals held until a commit includes them.
+// The Room's MIMI tables (draft-ietf-mimi-protocol-06) in its SQLite. As hub: the follower providers
+// and the notify queue (one row per message and follower, delivered in order, retried with backoff).
 // As follower: the hub the room lives on, and the notify bodies already processed (a byte-identical
 // replay is answered but not processed again).
 
@@ -19,16 +18,13 @@ const TABLES = [
      next_ts INTEGER NOT NULL DEFAULT 0
    )`,
   `CREATE INDEX mimi_notify_by_provider ON mimi_notify (provider, seq)`,
-  `CREATE TABLE mimi_group_info (epoch INTEGER PRIMARY KEY, group_info BLOB, ratchet_tree BLOB)`,
-  // Proposals by reference (hex of the MLS ProposalRef), with the epoch they were made in.
-  `CREATE TABLE mimi_proposals (ref TEXT PRIMARY KEY, epoch INTEGER NOT NULL, message BLOB NOT NULL, accepted_ts INTEGER NOT NULL)`,
   `CREATE TABLE mimi_hub (id INTEGER PRIMARY KEY CHECK (id = 1), hub TEXT NOT NULL)`,
   `CREATE TABLE mimi_seen (hash TEXT PRIMARY KEY, seen_ts INTEGER NOT NULL)`,
 ];
 
 export const ROOM_MIMI_SCHEMA: Schema = {
   name: "room-mimi",
-  migrations: [{ version: 1, description: "MIMI followers, notify queue, GroupInfo, held proposals, follower dedup", up: runAll(TABLES) }],
+  migrations: [{ version: 1, description: "MIMI followers, notify queue, follower hub and notify dedup", up: runAll(TABLES) }],
 };
 
 export interface NotifyRow {
@@ -113,35 +109,6 @@ export class RoomMimiStorage {
     return this.sql.exec<{ provider: string; count: number }>(`SELECT provider, COUNT(*) AS count FROM mimi_notify GROUP BY provider ORDER BY provider`).toArray();
   }
 
-  // --- hub: GroupInfo and held proposals -------------------------------------------------------
-
-  putGroupInfo(epoch: number, groupInfo: Uint8Array | undefined, ratchetTree: Uint8Array | undefined): void {
-    this.sql.exec(`DELETE FROM mimi_group_info`);
-    this.sql.exec(`INSERT INTO mimi_group_info (epoch, group_info, ratchet_tree) VALUES (?, ?, ?)`, epoch, groupInfo ?? null, ratchetTree ?? null);
-  }
-
-  groupInfo(): { epoch: number; groupInfo?: Uint8Array; ratchetTree?: Uint8Array } | undefined {
-    const r = this.sql.exec<{ epoch: number; group_info: ArrayBuffer | null; ratchet_tree: ArrayBuffer | null }>(`SELECT * FROM mimi_group_info`).toArray()[0];
-    if (!r) return undefined;
-    return { epoch: r.epoch, ...(r.group_info ? { groupInfo: new Uint8Array(r.group_info) } : {}), ...(r.ratchet_tree ? { ratchetTree: new Uint8Array(r.ratchet_tree) } : {}) };
-  }
-
-  holdProposal(ref: string, epoch: number, message: Uint8Array, now: number): void {
-    this.sql.exec(`INSERT OR IGNORE INTO mimi_proposals (ref, epoch, message, accepted_ts) VALUES (?, ?, ?, ?)`, ref, epoch, message, now);
-  }
-
-  heldProposals(): Array<{ ref: string; epoch: number; message: Uint8Array; acceptedTs: number }> {
-    return this.sql
-      .exec<{ ref: string; epoch: number; message: ArrayBuffer; accepted_ts: number }>(`SELECT * FROM mimi_proposals ORDER BY accepted_ts, ref`)
-      .toArray()
-      .map((r) => ({ ref: r.ref, epoch: r.epoch, message: new Uint8Array(r.message), acceptedTs: r.accepted_ts }));
-  }
-
-  /** A commit moved the group on: proposals of older epochs can no longer be committed. */
-  dropProposalsBefore(epoch: number): void {
-    this.sql.exec(`DELETE FROM mimi_proposals WHERE epoch < ?`, epoch);
-  }
-
   // --- follower ---------------------------------------------------------------------------------
 
   hub(): string | undefined {
@@ -163,6 +130,7 @@ export class RoomMimiStorage {
 /** The room's MIMI followers, read once and kept in memory: LM fan-out asks about them for every event. */
 export class FollowerSet {
   private cache: Set<string> | undefined;
+  private listed: string[] | undefined;
 
   constructor(private readonly store: RoomMimiStorage) {}
 
@@ -174,17 +142,19 @@ export class FollowerSet {
     return this.set.has(provider);
   }
 
-  list(): string[] {
-    return [...this.set];
+  list(): readonly string[] {
+    return (this.listed ??= [...this.set]);
   }
 
   add(provider: string, now: number): void {
     this.store.addFollower(provider, now);
     this.set.add(provider);
+    this.listed = undefined;
   }
 
   remove(provider: string): void {
     this.store.removeFollower(provider);
     this.set.delete(provider);
+    this.listed = undefined;
   }
 }

@@ -335,17 +335,6 @@ export class Room extends DurableObject<Env> {
     return this.section.run(async (w) => hub.submitMessage(w, provider, sender, appMessage));
   }
 
-  async mimiPropose(provider: string, messages: Uint8Array[]): Promise<{ ok: true; acceptedTimestamp: number } | { ok: false; description: string }> {
-    const hub = this.mimiHub();
-    const out = await this.section.run(async () => hub.propose(provider, messages));
-    this.parts.mimi.notifier.kick(hub.room);
-    return out;
-  }
-
-  async mimiGroupInfo(): Promise<{ epoch: number; groupInfo?: Uint8Array; ratchetTree?: Uint8Array } | undefined> {
-    return this.mimiHub().groupInfo();
-  }
-
   /** A local user adds a MIMI provider's user to the participant list (the Worker has checked the provider is a MIMI peer). */
   async mimiAddParticipant(inviter: string, userId: string): Promise<ParticipantOutcome> {
     const hub = this.mimiHub();
@@ -353,7 +342,7 @@ export class Room extends DurableObject<Env> {
   }
 
   async mimiStatus(): Promise<{ followers: string[]; queued: Array<{ provider: string; count: number }> }> {
-    return { followers: this.parts.mimi.followers.list(), queued: this.parts.mimi.store.pendingNotifies() };
+    return { followers: [...this.parts.mimi.followers.list()], queued: this.parts.mimi.store.pendingNotifies() };
   }
 
   /**

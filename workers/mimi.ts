@@ -39,8 +39,8 @@ async function onUpdate(req: SbRequest, env: Env): Promise<Response> {
   const room = roomStub(env, roomId);
   let res: UpdateRoomResponse;
   if (bundle.kind === "proposal") {
-    const held = await room.mimiPropose(provider, [bundle.proposalOrCommit.bytes, ...bundle.moreProposals.map((p) => p.bytes)]);
-    res = held.ok ? { responseCode: "success", errorDescription: "", acceptedTimestamp: BigInt(held.acceptedTimestamp) } : { responseCode: "notAllowed", errorDescription: held.description };
+    // The room's commits carry their proposals by value (docs/mls-membership.md), so a proposal on its own could never be committed.
+    res = { responseCode: "notAllowed", errorDescription: "this hub takes proposals only by value inside a commit" };
   } else {
     const o = await room.mimiUpdate(provider, {
       message: bundle.proposalOrCommit.bytes,

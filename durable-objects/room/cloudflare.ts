@@ -69,7 +69,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   const notifier = new LocalNotifier(env.SERVER_NAME, state, { notify: async (u, roomId, n) => void (await stream(u).notify(roomId, n.pos, n.membership, n.inviteStateJson)) }, waitUntil);
   const mimiStore = new RoomMimiStorage(ctx.storage);
   const followers = new FollowerSet(mimiStore);
-  const notifier2 = new MimiNotifier(
+  const mimiNotifier = new MimiNotifier(
     mimiStore,
     followers,
     { deliver: (provider, roomId, row) => env.OUTBOUND.mimiNotify(provider, roomId, { kind: row.kind, ts: row.ts, message: row.message }), alarmWithin, waitUntil, now: () => Date.now() },
@@ -82,8 +82,8 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     outbox,
     indexer,
     notifier,
-    mimi: { store: mimiStore, followers, notifier: notifier2 },
-    listeners: [outbox, indexer, welcomes, notifier2, notifier],
+    mimi: { store: mimiStore, followers, notifier: mimiNotifier },
+    listeners: [outbox, indexer, welcomes, mimiNotifier, notifier],
     reads: new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction),
     ports: {
       serverName: env.SERVER_NAME,

@@ -1,5 +1,5 @@
-// MIMI hub endpoints of a room this server orders (draft-ietf-mimi-protocol-06 "update",
-// "submitMessage", "groupInfo"). A MIMI hub room is an LM hub room that also serves MIMI followers:
+// MIMI hub endpoints of a room this server orders (draft-ietf-mimi-protocol-06 "update" and
+// "submitMessage"). A MIMI hub room is an LM hub room that also serves MIMI followers:
 // what a follower submits becomes an event of the room's own protocol, written for the follower's
 // user and vouched for by the hub (shared/mimi-vouched.ts), so the one-commit-per-epoch gate, the
 // roster and the auth rules judge it exactly as they judge an LM event, and LM participants receive it
@@ -12,7 +12,6 @@ import type { Pdu } from "../../shared/event.js";
 import { MLS_ALGORITHM_PREFIX } from "../../shared/mls-algorithm.js";
 import { serverNameOf } from "../../shared/ids.js";
 import { readEncryptedHeader } from "../../shared/mls-commit.js";
-import { decodeMlsMessage } from "ts-mls/message.js";
 import { ENCRYPTED_EVENT, MLS_COMMIT_EVENT } from "../../shared/room-encryption.js";
 import type { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
 import type { LocalEvent } from "./protocol.js";
@@ -108,9 +107,6 @@ export class MimiHub {
     }
     if (verdict.outcome !== "accepted") return { code: "notAllowed", description: "this commit was already accepted" };
     const now = this.ports.now();
-    const epoch = this.ports.mls.epoch();
-    this.store.putGroupInfo(epoch, req.groupInfo, req.ratchetTree);
-    this.store.dropProposalsBefore(epoch);
     if (req.welcome) this.fanOutWelcome(req.welcome, before, now, { commitEventId: verdict.eventId, algorithm });
     return { code: "success", acceptedTimestamp: now, eventId: verdict.eventId };
   }
@@ -189,55 +185,9 @@ export class MimiHub {
     return { ok: true, eventId: v.eventId };
   }
 
-  /**
-   * Proposals (PublicMessages) from a follower: held for the epoch they were made in and fanned out.
-   * A commit in this room carries its proposals by value (docs/mls-membership.md), so a committer
-   * includes a held proposal by making it again; held ones lapse when the epoch moves on.
-   */
-  async propose(provider: string, messages: readonly Uint8Array[]): Promise<{ ok: true; acceptedTimestamp: number } | { ok: false; description: string }> {
-    const epoch = this.ports.mls.epoch();
-    const now = this.ports.now();
-    for (const m of messages) {
-      const ref = proposalEpoch(m);
-      if (ref === undefined) return { ok: false, description: "a proposal must be a PublicMessage carrying a proposal" };
-      if (ref !== epoch) return { ok: false, description: `the proposal is for epoch ${ref}, the group is at epoch ${epoch}` };
-    }
-    for (const m of messages) {
-      this.store.holdProposal(await proposalKey(m), epoch, m, now);
-      for (const f of this.followers.list()) if (f !== provider) this.store.enqueueNotify(f, "message", now, m);
-    }
-    return { ok: true, acceptedTimestamp: now };
-  }
-
-  /** The current epoch's GroupInfo and ratchet tree, as the last accepted update brought them. */
-  groupInfo(): { epoch: number; groupInfo?: Uint8Array; ratchetTree?: Uint8Array } | undefined {
-    const stored = this.store.groupInfo();
-    return stored && stored.epoch === this.ports.mls.epoch() ? stored : undefined;
-  }
-
   get room(): string {
     return this.roomId;
   }
-}
-
-function proposalEpoch(bytes: Uint8Array): number | undefined {
-  const decoded = (() => {
-    try {
-      return decodeMlsMessage(bytes, 0);
-    } catch {
-      return undefined;
-    }
-  })();
-  if (!decoded || decoded[1] !== bytes.length) return undefined;
-  const m = decoded[0];
-  if (m.wireformat !== "mls_public_message" || m.publicMessage.content.contentType !== "proposal") return undefined;
-  return Number(m.publicMessage.content.epoch);
-}
-
-/** A held proposal's key: the SHA-256 of its bytes, in hex. */
-async function proposalKey(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The MLS message an accepted event carries, for fan-out to followers; undefined for other events. */

@@ -38,17 +38,19 @@ export class MimiNotifier implements CommitListener {
   ) {}
 
   record(c: Committed): void {
+    const followers = this.followers.list();
+    if (followers.length === 0) return; // an LM-only room pays nothing here
     const message = mlsMessageOf(c.pdu);
     if (!message) return;
     const origin = c.pdu.content[MIMI_PROVIDER_KEY];
-    for (const provider of this.followers.list()) {
+    for (const provider of followers) {
       if (provider !== origin) this.store.enqueueNotify(provider, "message", c.pdu.origin_server_ts, message);
     }
   }
 
   committed(c: Committed): void {
     this.roomId = c.roomId;
-    if (mlsMessageOf(c.pdu)) this.kickWanted = true;
+    if (this.followers.list().length > 0 && mlsMessageOf(c.pdu)) this.kickWanted = true;
   }
 
   settle(): void {

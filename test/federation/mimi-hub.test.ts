@@ -151,16 +151,33 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     expect(await mlsStatus()).toMatchObject({ epoch: 3, members: 4, pending: 0 });
   });
 
+  it("sends the Welcome of an update that adds a follower's device to that follower by notify", async () => {
+    const bob2 = await MlsMember.login(f1, "bob", "BOB2");
+    await bob2.publish(1);
+    const claimed = await bob.client.request<{ one_time_keys: Record<string, Record<string, Record<string, string>>> }>("POST", "/keys/claim", { one_time_keys: { [bob.userId]: { BOB2: KEY_PACKAGE_ALGORITHM } } });
+    const add = await bob.mls.commit({ add: Object.values(claimed.one_time_keys[bob.userId]?.["BOB2"] ?? {}) });
+    await commitViaView(bob, viewId, add);
+    await awaitFanout(bob2, viewId, add.welcome as string);
+    await bob2.mls.join(add.welcome as string);
+    for (const m of [alice, carol, dave]) await m.mls.processCommit(add.message);
+    lastCommit = (await eventually(async () => (await alice.client.timeline(roomId)).find((e) => e.content["message"] === add.message), "the commit on the hub")).event_id;
+    const text = await alice.mls.encrypt("hello bob2");
+    await alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext: text, commit_event_id: lastCommit });
+    await awaitFanout(bob2, viewId, text);
+    expect(await bob2.mls.decrypt(text)).toBe("hello bob2");
+    expect(await mlsStatus()).toMatchObject({ epoch: 4, members: 5, pending: 0 });
+  });
+
   it("answers a stale commit with wrongEpoch and the current epoch", async () => {
     const winner = await alice.mls.commit();
     const stale = await bob.mls.commit();
     lastCommit = await alice.sendCommit(roomId, winner);
     const refused = await refusal(commitViaView(bob, viewId, stale));
-    expect(refused).toMatchObject({ status: 403, mimi_code: "wrongEpoch", current_epoch: 4 });
+    expect(refused).toMatchObject({ status: 403, mimi_code: "wrongEpoch", current_epoch: 5 });
     await awaitFanout(bob, viewId, winner.message);
     await catchUpView(bob, viewId);
     for (const m of [carol, dave]) await m.mls.processCommit(winner.message);
-    expect(bob.mls.epoch).toBe(4);
+    expect(bob.mls.epoch).toBe(5);
   });
 
   it("processes a byte-identical notify once and answers 201 both times", async () => {
@@ -209,9 +226,9 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     const leaf = alice.mls.leafOf(carol.userId, carol.deviceId);
     const removal = await alice.mls.commit({ remove: [leaf as number] });
     lastCommit = await alice.sendCommit(roomId, removal);
-    expect(await mlsStatus()).toMatchObject({ epoch: 5, pending: 0 });
+    expect(await mlsStatus()).toMatchObject({ epoch: 6, pending: 0 });
     const stale = await refusal(bob.send(viewId, "m.room.encrypted", { ciphertext: early }));
-    expect(stale).toMatchObject({ status: 403, mimi_code: "epochTooOld", current_epoch: 5 });
+    expect(stale).toMatchObject({ status: 403, mimi_code: "epochTooOld", current_epoch: 6 });
 
     await awaitFanout(bob, viewId, removal.message);
     await catchUpView(bob, viewId);

@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { MLSMessage } from "ts-mls/message.js";
 import { encodeDeviceIdentity } from "../../shared/mls-identity.js";
 import {
+  decodeUpdateRoomResponse,
   encodeKeyMaterialRequest,
   encodeNotifyBody,
   encodeSubmitMessageRequest,
@@ -137,6 +138,23 @@ describe("malformed MIMI bodies", () => {
     expect(problems).toEqual([]);
     expect(await d1Counts()).toEqual(before);
     expect(await events()).toEqual(eventsBefore);
+  });
+
+  it("answers an update carrying only proposals with notAllowed: this hub's commits carry proposals by value", async () => {
+    const proposal: MLSMessage = {
+      version: "mls10",
+      wireformat: "mls_public_message",
+      publicMessage: {
+        content: { groupId: new TextEncoder().encode(roomId), epoch: 1n, sender: { senderType: "member", leafIndex: 0 }, authenticatedData: new Uint8Array(), contentType: "proposal", proposal: { proposalType: "remove", remove: { removed: 1 } } },
+        auth: { contentType: "proposal", signature: new Uint8Array(64) },
+        senderType: "member",
+        membershipTag: new Uint8Array(32),
+      },
+    };
+    const res = await post(`${MIMI_PATH_PREFIX}/update/${enc(roomId)}`, encodeUpdateRequest({ kind: "proposal", proposalOrCommit: mlsMessageField(proposal), moreProposals: [] }));
+    expect(res.status).toBe(200);
+    const answer = decodeUpdateRoomResponse(new Uint8Array(await res.arrayBuffer()));
+    expect(answer.ok && answer.value.responseCode).toBe("notAllowed");
   });
 
   it("refuses a MIMI request without an authenticated provider before reading it", async () => {
