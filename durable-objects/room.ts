@@ -12,6 +12,7 @@ import { forbidden, limitExceeded, MatrixError, notFound } from "../shared/error
 import type { Lpdu, Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
+import type { Receipt } from "../shared/receipts-typing.js";
 import { RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import { getRoomVersion } from "../shared/room-versions.js";
 import type { SyncSliceArgs } from "./room-history.js";
@@ -276,6 +277,31 @@ export class Room extends DurableObject<Env> {
     if (roomId === undefined) return;
     await this.parts.indexer.flush(roomId);
     await this.parts.outbox.reannounce(roomId);
+  }
+
+  /** A user's typing; a remote user's (`origin` set) counts only when their server sent it. */
+  async setTyping(userId: string, typing: boolean, timeoutMs?: number, origin?: string): Promise<void> {
+    if (origin !== undefined && serverNameOf(userId) !== origin) return;
+    if (origin !== undefined && this.state.membership(userId) !== "join") return;
+    this.requireJoined(userId);
+    await this.parts.ephemeral.setTyping(this.loaded().core.roomId, userId, typing, timeoutMs, Date.now());
+  }
+
+  /** A read receipt for an event of this room; a remote user's (`origin` set) counts only when their server sent it. */
+  async setReceipt(r: Receipt, origin?: string): Promise<void> {
+    if (origin !== undefined && (serverNameOf(r.userId) !== origin || this.state.membership(r.userId) !== "join")) return;
+    this.requireJoined(r.userId);
+    const e = this.parts.store.getEvent(r.eventId);
+    if (!e || e.pos === null) {
+      if (origin !== undefined) return;
+      throw notFound("The receipt names no event of this room");
+    }
+    await this.parts.ephemeral.putReceipt(this.loaded().core.roomId, r);
+  }
+
+  /** Who is typing, and the receipts `userId` may see. */
+  async ephemeral(userId: string): Promise<{ typing: string[]; receipts: Receipt[] }> {
+    return { typing: this.parts.ephemeral.typingUsers(Date.now()), receipts: this.parts.ephemeral.receiptsFor(userId) };
   }
 
   async isAcceptedCommit(eventId: string): Promise<boolean> {

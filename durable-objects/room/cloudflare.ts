@@ -9,7 +9,9 @@ import { indexEvents } from "../event-index.js";
 import { BackfillStore } from "../room-backfill-storage.js";
 import { backlogLimit, FanOutBackpressure } from "../room-backpressure.js";
 import { FanOutLog } from "../room-fanout.js";
+import { RoomEphemeral } from "../room-ephemeral.js";
 import { RoomMls } from "../room-mls.js";
+import { ReceiptStorage } from "../room-receipts-storage.js";
 import { RoomStorage } from "../room-storage.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
@@ -29,6 +31,8 @@ export interface RoomParts {
   /** In the order they hear of each commit. */
   listeners: CommitListener[];
   reads: RoomReads;
+  /** Typing (memory) and read receipts (durable), with their notices and EDUs. */
+  ephemeral: RoomEphemeral;
   ports: EnginePorts;
   /** An invite for a local user to a room hosted elsewhere (kept until they join or reject it); their stream learns of it. */
   storeInvite(userId: string, pdu: Pdu, stripped: StrippedStateEvent[], origin: string, roomVersion: string | undefined): Promise<void>;
@@ -58,6 +62,13 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   const outbox = new Outbox(fanOut, new FanOutBackpressure(backlogLimit(env.FANOUT_BACKLOG_LIMIT)), { announce: async (d, roomId, pos) => void (await destination(d).roomHasEvents(d, roomId, pos)), alarmWithin, waitUntil, transaction });
   const indexer = new EventIndexer(fanOut, { indexEvents: (roomId, ids) => indexEvents(env.DB, roomId, ids), alarmWithin });
   const notifier = new LocalNotifier(env.SERVER_NAME, state, { notify: async (u, roomId, n) => void (await stream(u).notify(roomId, n.pos, n.membership, n.inviteStateJson)) }, waitUntil);
+  const ephemeral = new RoomEphemeral(new ReceiptStorage(ctx.storage), {
+    serverName: env.SERVER_NAME,
+    localMembers: () => [...state.joinedUsersOf(env.SERVER_NAME)],
+    remoteServers: () => state.joinedServers().filter((s) => s !== env.SERVER_NAME),
+    tellStreams: async (users, roomId) => void (await Promise.all(users.map((u) => stream(u).ephemeralChanged(roomId).catch((e) => console.error("ephemeral notice failed", u, e))))),
+    sendEdu: async (servers, id, json) => void (await Promise.all(servers.map((s) => destination(s).enqueue(s, [{ roomId: "", id, json, kind: "edu" }])))),
+  });
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
   return {
     store,
@@ -67,6 +78,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     notifier,
     listeners: [outbox, indexer, welcomes, notifier],
     reads: new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction),
+    ephemeral,
     ports: {
       serverName: env.SERVER_NAME,
       signingKey: () => (signingKey ??= parseSigningKeySecret(env.SIGNING_KEY)),
