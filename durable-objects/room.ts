@@ -25,11 +25,13 @@ import { bufferEarlyPdus, LmParticipant, type JoinState } from "./room/lm-partic
 import type { InviteRequest, JoinAnswer, LocalEvent, MembershipKind, RoomProtocol } from "./room/protocol.js";
 import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
 import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus, type WelcomeVerdict } from "./room/verdict.js";
+import { roomFacts, slidingRoomView, type RoomFacts, type SlidingRoomArgs, type SlidingRoomView } from "./room/sliding-view.js";
 import { Writer } from "./room/writer.js";
 
 export type { FailedPdus } from "./room/verdict.js";
 export type { JoinAnswer } from "./room/protocol.js";
 export type { RoomInfo, SyncSummary, SyncView, TimelineEvent } from "./room/reads.js";
+export type { RoomFacts, SlidingRoomArgs, SlidingRoomView } from "./room/sliding-view.js";
 
 interface Engine {
   core: RoomCore;
@@ -131,6 +133,18 @@ export class Room extends DurableObject<Env> {
   async syncView(args: SyncSliceArgs & { userId: string }): Promise<SyncView> {
     this.loaded();
     return this.parts.reads.syncView(args);
+  }
+
+  /** One room as sliding sync shows it to `userId` (who must have or have had a membership). */
+  async slidingRoom(args: SlidingRoomArgs): Promise<SlidingRoomView> {
+    this.loaded();
+    if (this.state.membership(args.userId) === undefined) throw forbidden("Not a member of this room");
+    return slidingRoomView(this.parts.store, this.state, (rows) => this.parts.reads.forClients(rows), args);
+  }
+
+  /** What sliding sync's list filters ask of a room; undefined before the room is known here. */
+  async roomFacts(): Promise<RoomFacts | undefined> {
+    return this.engine?.core.last ? roomFacts(this.state) : undefined;
   }
 
   async messages(args: MessagesArgs): Promise<MessagesPage> {

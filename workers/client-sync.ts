@@ -16,6 +16,7 @@ import { listAccountData } from "./storage/account-data.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
 import { e2eeSyncFields } from "./sync-e2ee.js";
 import { fillSyncEphemeral } from "./sync-ephemeral.js";
+import { mountSlidingSync } from "./sliding-sync.js";
 
 const PREFIXES = CLIENT_PREFIXES;
 const MAX_TIMEOUT_MS = 60_000;
@@ -202,6 +203,7 @@ async function forget(req: SbRequest, env: Env): Promise<Response> {
 }
 
 export function mountClientSync(t: RouteTable): void {
+  mountSlidingSync(t);
   for (const p of PREFIXES) {
     t.add("get", `${p}/sync`, sync);
     t.add("post", `${p}/user/:userId/filter`, postFilter);
