@@ -13,7 +13,6 @@ import { json, readJsonBody } from "./http.js";
 import { slidingExtensions } from "./sliding-sync-extensions.js";
 import { slidingRooms } from "./sliding-sync-rooms.js";
 
-export const SLIDING_SYNC_PATHS = ["/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", "/_matrix/client/v4/sync"] as const;
 export const SLIDING_SYNC_FEATURE = "org.matrix.simplified_msc3575";
 const MAX_BODY_BYTES = 256 * 1024;
 
@@ -44,5 +43,6 @@ async function slidingSync(req: SbRequest, env: Env): Promise<Response> {
 }
 
 export function mountSlidingSync(t: RouteTable): void {
-  for (const path of SLIDING_SYNC_PATHS) t.add("post", path, slidingSync);
+  t.add("post", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", slidingSync);
+  t.add("post", "/_matrix/client/v4/sync", slidingSync);
 }
