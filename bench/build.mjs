@@ -38,6 +38,8 @@ await build({
     probe: join(bench, "src", "probe.ts"),
     // The MLS commit and claim benchmark (issue 7; bench/mls-commit.md).
     "mls-commit": join(bench, "mls-commit.ts"),
+    // How fast a message wakes a sliding sync long-poll, beside /sync (issue 18; bench/README.md).
+    "sliding-wake": join(bench, "sliding-wake.ts"),
   },
   bundle: true,
   format: "esm",
