@@ -32,10 +32,12 @@ async function register(to: HttpTarget, name: string): Promise<User> {
 const auth = (u: User) => ({ authorization: `Bearer ${u.token}` });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** One sample: start `poll`, let it park, send, and time send-start -> poll answer (and the send alone). */
-async function sample(poll: () => Promise<void>, send: () => Promise<void>): Promise<{ wake: number; send: number }> {
+/** One sample: catch up, start `poll`, let it park, send, and time send-start -> poll answer (and the send alone). */
+async function sample(path: { catchUp: () => Promise<void>; poll: () => Promise<void> }, send: () => Promise<void>): Promise<{ wake: number; send: number }> {
+  // The other path's samples sent messages this one has not seen yet: take them first.
+  await path.catchUp();
   let answered = 0;
-  const waiting = poll().then(() => void (answered = performance.now()));
+  const waiting = path.poll().then(() => void (answered = performance.now()));
   await sleep(PARK_MS);
   const t0 = performance.now();
   await send();
@@ -63,16 +65,30 @@ async function main(): Promise<void> {
 
     const body = JSON.stringify({ conn_id: "room-list", lists: { all: { ranges: [[0, 19]], timeline_limit: 1, required_state: [["m.room.name", ""]] } } });
     let pos = (await httpJson<{ pos: string }>(to, "POST", SS, { headers: auth(bob), body })).pos;
-    const sliding = async () => {
-      const r = await httpJson<{ pos: string; rooms: Record<string, { timeline?: unknown[] }> }>(to, "POST", `${SS}?pos=${pos}&timeout=30000`, { headers: auth(bob), body });
-      if (!r.rooms[roomId]?.timeline?.length) throw new Error("sliding sync answered without the message");
+    const slidingOnce = async (timeout: number) => {
+      const r = await httpJson<{ pos: string; rooms: Record<string, { timeline?: Array<{ content: { body?: string } }> }> }>(to, "POST", `${SS}?pos=${pos}&timeout=${timeout}`, { headers: auth(bob), body });
       pos = r.pos;
+      return r.rooms[roomId]?.timeline?.map((e) => e.content.body) ?? [];
+    };
+    const sliding = {
+      catchUp: async () => void (await slidingOnce(0)),
+      poll: async () => {
+        const bodies = await slidingOnce(30_000);
+        if (!bodies.includes(`m${txn}`)) throw new Error(`sliding sync answered without the new message: ${bodies.join(",")}`);
+      },
     };
     let since = (await httpJson<{ next_batch: string }>(to, "GET", `${C}/sync`, { headers: auth(bob) })).next_batch;
-    const sync = async () => {
-      const r = await httpJson<{ next_batch: string; rooms: { join: Record<string, { timeline: { events: unknown[] } }> } }>(to, "GET", `${C}/sync?since=${since}&timeout=30000`, { headers: auth(bob) });
-      if (!r.rooms.join[roomId]?.timeline.events.length) throw new Error("/sync answered without the message");
+    const syncOnce = async (timeout: number) => {
+      const r = await httpJson<{ next_batch: string; rooms: { join: Record<string, { timeline: { events: Array<{ content: { body?: string } }> } }> } }>(to, "GET", `${C}/sync?since=${since}&timeout=${timeout}`, { headers: auth(bob) });
       since = r.next_batch;
+      return r.rooms.join[roomId]?.timeline.events.map((e) => e.content.body) ?? [];
+    };
+    const sync = {
+      catchUp: async () => void (await syncOnce(0)),
+      poll: async () => {
+        const bodies = await syncOnce(30_000);
+        if (!bodies.includes(`m${txn}`)) throw new Error(`/sync answered without the new message: ${bodies.join(",")}`);
+      },
     };
 
     // Warm both paths, then interleave them so load on the shared machine falls on both alike.
