@@ -75,16 +75,18 @@ function stringOrNull(v: unknown): string | null {
   return typeof v === "string" && v !== "" ? v : null;
 }
 
-function heroesOf(state: RoomState, userId: string): Hero[] {
-  const entries = [...state.members("join"), ...state.members("invite"), ...state.members("leave")].filter((e) => e.pdu.state_key !== userId).slice(0, 5);
-  return entries.map((e) => {
-    const c = e.pdu.content;
-    return {
-      user_id: e.pdu.state_key as string,
-      ...(typeof c["displayname"] === "string" ? { displayname: c["displayname"] } : {}),
-      ...(typeof c["avatar_url"] === "string" ? { avatar_url: c["avatar_url"] } : {}),
-    };
-  });
+/** Up to five other members: joined first, then invited, then those who left (as /sync's m.heroes). */
+function heroesOf(members: readonly Pdu[], userId: string): Hero[] {
+  const rank = (m: unknown) => (m === "join" ? 0 : m === "invite" ? 1 : m === "leave" ? 2 : 3);
+  const picked = members
+    .filter((e) => e.state_key !== userId && rank(e.content["membership"]) < 3)
+    .sort((a, b) => rank(a.content["membership"]) - rank(b.content["membership"]) || ((a.state_key ?? "") < (b.state_key ?? "") ? -1 : 1))
+    .slice(0, 5);
+  return picked.map((e) => ({
+    user_id: e.state_key as string,
+    ...(typeof e.content["displayname"] === "string" ? { displayname: e.content["displayname"] } : {}),
+    ...(typeof e.content["avatar_url"] === "string" ? { avatar_url: e.content["avatar_url"] } : {}),
+  }));
 }
 
 export function slidingRoomView(store: RoomStorage, state: RoomState, forClients: <T extends { eventId: string; json: string }>(rows: T[]) => T[], args: SlidingRoomArgs): SlidingRoomView {
@@ -94,34 +96,41 @@ export function slidingRoomView(store: RoomStorage, state: RoomState, forClients
   const timelinePdus = slice.events.map((e) => JSON.parse(e.json) as Pdu);
   const sel = { userId: args.userId, lazyUsers: lazyUsersOf(timelinePdus) };
   const from = args.fromPos ?? -1;
-  const current = store.currentState();
-  const changedIds = new Set(current.filter((e) => e.pos !== null && e.pos > from).map((e) => e.eventId));
-  const required = current.filter((e) => {
-    const pdu = JSON.parse(e.json) as Pdu;
+  // A user no longer joined sees the room as it was when they left, not what happened since.
+  const joined = state.membership(args.userId) === "join";
+  const rows = joined ? store.currentState() : store.getEvents(store.stateIdsBefore(args.toPos + 1));
+  const snapshot = rows.map((e) => ({ ...e, pdu: JSON.parse(e.json) as Pdu }));
+  const byKey = new Map(snapshot.map((e) => [`${e.pdu.type}\u0000${e.pdu.state_key ?? ""}`, e]));
+  const get = (type: string, stateKey = "") => byKey.get(`${type}\u0000${stateKey}`);
+  const changedIds = new Set(snapshot.filter((e) => e.pos !== null && e.pos > from).map((e) => e.eventId));
+  const required = snapshot.filter(({ eventId, pdu }) => {
     if (!stateWanted(args.config, pdu.type, pdu.state_key ?? "", sel)) return false;
     if (args.fullState) return true;
     // Lazy members come with the timeline that needs them; other state only when it changed.
-    return changedIds.has(e.eventId) || (pdu.type === "m.room.member" && sel.lazyUsers.has(pdu.state_key ?? ""));
+    return changedIds.has(eventId) || (pdu.type === "m.room.member" && sel.lazyUsers.has(pdu.state_key ?? ""));
   });
-  const name = state.get("m.room.name", "");
-  const avatar = state.get("m.room.avatar", "");
+  const name = get("m.room.name");
+  const avatar = get("m.room.avatar");
   const send = args.fullState || args.fromPos === null;
-  const changed = (type: string) => send || changedIds.has(state.eventIdOf(type, "") ?? "");
-  const facts = roomFacts(state);
-  const membership = state.membership(args.userId);
+  const changed = (e: { eventId: string } | undefined) => e !== undefined && (send || changedIds.has(e.eventId));
+  const members = snapshot.filter((e) => e.pdu.type === "m.room.member");
+  const count = (m: string) => members.filter((e) => e.pdu.content["membership"] === m).length;
+  const membership = get("m.room.member", args.userId)?.pdu.content["membership"];
+  const roomType = get("m.room.create")?.pdu.content["type"];
   return {
     timeline: forClients(slice.events.map((e) => ({ eventId: e.eventId, json: e.json }))),
     limited: slice.limited,
     prevBatch: slice.prevBatch,
     numLive,
     requiredState: forClients(required.map((e) => ({ eventId: e.eventId, json: e.json }))),
-    ...(name && changed("m.room.name") ? { name: stringOrNull(name.content["name"]) } : {}),
-    ...(avatar && changed("m.room.avatar") ? { avatar: stringOrNull(avatar.content["url"]) } : {}),
-    ...(name === undefined || stringOrNull(name.content["name"]) === null ? { heroes: heroesOf(state, args.userId) } : {}),
-    joinedCount: state.members("join").length,
-    invitedCount: state.members("invite").length,
+    ...(changed(name) ? { name: stringOrNull(name?.pdu.content["name"]) } : {}),
+    ...(changed(avatar) ? { avatar: stringOrNull(avatar?.pdu.content["url"]) } : {}),
+    ...(stringOrNull(name?.pdu.content["name"]) === null ? { heroes: heroesOf(members.map((e) => e.pdu), args.userId) } : {}),
+    joinedCount: count("join"),
+    invitedCount: count("invite"),
     bumpStamp: bumpStamp(store, args.toPos),
-    ...(membership !== undefined ? { membership } : {}),
-    ...facts,
+    ...(typeof membership === "string" ? { membership } : {}),
+    isEncrypted: get("m.room.encryption") !== undefined,
+    roomType: typeof roomType === "string" ? roomType : null,
   };
 }

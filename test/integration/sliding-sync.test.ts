@@ -239,7 +239,7 @@ describe("sliding sync as Element X drives it", () => {
     expect(again.extensions.to_device?.events).toEqual([]);
   });
 
-  it("keeps rooms seen on a retried pos, and a cancelled long-poll's answer does not count as seen", async () => {
+  it("answers a retried pos again in full, and forgets the abandoned answer's pos once the client moves on", async () => {
     const alice = await register("ssretry");
     const room = await createRoom(alice.token, { name: "Retry" });
     const r1 = await ok(alice.token, roomList([0, 9]));
@@ -284,6 +284,48 @@ describe("sliding sync as Element X drives it", () => {
     await expectError(ss("nope", {}), 401, "M_UNKNOWN_TOKEN");
     // The connection survives the bad requests.
     await ok(alice.token, roomList([0, 9]), { pos: r1.pos, timeout: 0 });
+  });
+
+  it("filters lists by room facts: is_encrypted, room_types and not_room_types; names unnamed rooms by their heroes", async () => {
+    const alice = await register("ssfacts");
+    const bob = await register("ssfactsb");
+    const encrypted = await createRoom(alice.token, { invite: [bob.userId], initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] });
+    const space = await createRoom(alice.token, { name: "Space", creation_content: { type: "m.space" } });
+    const plain = await createRoom(alice.token, { name: "Plain" });
+    const lists = {
+      encrypted: { ranges: [[0, 9]], timeline_limit: 0, required_state: [], filters: { is_encrypted: true } },
+      spaces: { ranges: [[0, 9]], timeline_limit: 0, required_state: [], filters: { room_types: ["m.space"] } },
+      rooms: { ranges: [[0, 9]], timeline_limit: 0, required_state: [], filters: { not_room_types: ["m.space"] } },
+    };
+    const r = await ok(alice.token, { conn_id: "facts", lists });
+    expect(r.lists).toEqual({ encrypted: { count: 1 }, spaces: { count: 1 }, rooms: { count: 2 } });
+    expect(r.rooms[encrypted]?.lists).toEqual(["encrypted", "rooms"]);
+    expect(r.rooms[space]?.lists).toEqual(["spaces"]);
+    expect(r.rooms[plain]?.lists).toEqual(["rooms"]);
+    // No name: the invited member is its hero.
+    expect(r.rooms[encrypted]?.name).toBeUndefined();
+    expect(r.rooms[encrypted]?.heroes?.map((h) => h.user_id)).toEqual([bob.userId]);
+    expect(r.rooms[encrypted]?.invited_count).toBe(1);
+    expect(r.rooms[plain]?.heroes).toBeUndefined();
+  });
+
+  it("shows a room the user left as it was when they left, not what happened after", async () => {
+    const alice = await register("ssleft");
+    const bob = await register("ssleftb");
+    const room = await createRoom(alice.token, { preset: "public_chat", name: "Before" });
+    expect((await call("POST", `${C}/join/${enc(room)}`, bob.token, {})).status).toBe(200);
+    const b1 = await ok(bob.token, roomList([0, 9]));
+    expect(b1.rooms[room]?.name).toBe("Before");
+    expect((await call("POST", `${C}/rooms/${enc(room)}/leave`, bob.token, {})).status).toBe(200);
+    expect((await call("PUT", `${C}/rooms/${enc(room)}/state/m.room.name/`, alice.token, { name: "After" })).status).toBe(200);
+    await send(alice.token, room, "after bob left");
+    const b2 = await ok(bob.token, { ...roomList([0, 9]), room_subscriptions: { [room]: { timeline_limit: 10, required_state: [["*", "*"]] } } }, { pos: b1.pos, timeout: 0 });
+    const left = b2.rooms[room] as RoomResult;
+    expect(left.membership).toBe("leave");
+    expect(left.timeline?.at(-1)?.type).toBe("m.room.member");
+    expect(left.timeline?.some((e) => e.content["body"] === "after bob left")).toBe(false);
+    expect(left.required_state?.find((e) => e.type === "m.room.name")?.content?.["name"]).toBe("Before");
+    expect(JSON.stringify(left)).not.toContain("After");
   });
 
   it("is served on the stable path the MSC names too", async () => {
