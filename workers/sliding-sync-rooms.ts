@@ -7,6 +7,7 @@ import type { Pdu } from "../shared/event.js";
 import { combineConfigs, evaluateList, filtersNeedRoomFacts, requiredStateKey, type CombinedConfig, type ListRoom } from "../shared/sliding-sync-lists.js";
 import type { RoomConfig, SlidingRequest } from "../shared/sliding-sync-request.js";
 import type { SlidingSnapshot } from "../durable-objects/user-stream.js";
+import type { RoomFacts } from "../durable-objects/room.js";
 import type { SentRoom } from "../durable-objects/sliding-sync-storage.js";
 import { getAccountData } from "./storage/account-data.js";
 
@@ -65,13 +66,34 @@ async function listRooms(env: Env, userId: string, req: SlidingRequest, snap: Sl
     for (const r of rooms) r.isDm = dms.has(r.roomId);
   }
   if (filters.some(filtersNeedRoomFacts)) {
-    const facts = await mapLimit(rooms, (r) => env.ROOM.get(env.ROOM.idFromName(r.roomId)).roomFacts().catch(() => undefined));
+    const needEncryption = filters.some((f) => f.isEncrypted !== undefined);
+    const facts = await mapLimit(rooms, (r) => roomFacts(env, r.roomId, needEncryption));
     rooms.forEach((r, i) => {
       const f = facts[i];
       if (f) Object.assign(r, f);
     });
   }
   return rooms;
+}
+
+/**
+ * Room facts this isolate has read. A room's type (its create event) never changes and encryption,
+ * once on, stays on, so only "not encrypted" needs asking again, and only when a filter asks.
+ */
+const knownFacts = new Map<string, RoomFacts>();
+const MAX_KNOWN_FACTS = 10_000;
+
+async function roomFacts(env: Env, roomId: string, needEncryption: boolean): Promise<RoomFacts | undefined> {
+  const known = knownFacts.get(roomId);
+  if (known && (!needEncryption || known.isEncrypted)) return known;
+  const facts = await env.ROOM.get(env.ROOM.idFromName(roomId))
+    .roomFacts()
+    .catch(() => undefined);
+  if (facts) {
+    if (knownFacts.size >= MAX_KNOWN_FACTS) knownFacts.clear();
+    knownFacts.set(roomId, facts);
+  }
+  return facts;
 }
 
 /** Which rooms match which rules, with their combined configs (MSC4186 "Combining room configs"). */
