@@ -57,6 +57,8 @@ export interface Extensions {
 
 export interface SlidingRequest {
   connId: string;
+  /** matrix-rust-sdk's request ID, echoed in the response. */
+  txnId?: string;
   pos?: string;
   timeoutMs: number;
   lists: Map<string, ListConfig>;
@@ -219,6 +221,8 @@ export function parseSlidingRequest(body: unknown, query: URLSearchParams): Slid
   if (!isObject(body)) throw badJson("The request body must be a JSON object");
   const connId = body["conn_id"] ?? "";
   if (typeof connId !== "string" || connId.length > MAX_ID_LENGTH) throw badJson("conn_id must be a string of at most 255 characters");
+  const txnId = body["txn_id"];
+  if (txnId !== undefined && txnId !== null && (typeof txnId !== "string" || txnId.length > MAX_ID_LENGTH)) throw badJson("txn_id must be a string of at most 255 characters");
   const pos = query.get("pos") ?? body["pos"];
   if (pos !== undefined && pos !== null && typeof pos !== "string") throw badJson("pos must be a string");
   const rawTimeout = query.get("timeout") ?? body["timeout"] ?? 0;
@@ -246,6 +250,7 @@ export function parseSlidingRequest(body: unknown, query: URLSearchParams): Slid
   }
   return {
     connId,
+    ...(typeof txnId === "string" ? { txnId } : {}),
     ...(typeof pos === "string" && pos !== "" ? { pos } : {}),
     timeoutMs: Math.min(timeout, MAX_TIMEOUT_MS),
     lists,

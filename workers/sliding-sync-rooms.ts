@@ -148,7 +148,8 @@ export async function slidingRooms(env: Env, userId: string, req: SlidingRequest
     if (r.membership === "invite" || r.membership === "knock") {
       // ruma reads `invite_state`; the MSC's text names it `stripped_state`: both are sent.
       const stripped = r.inviteStateJson ? (JSON.parse(r.inviteStateJson) as unknown[]) : [];
-      rooms[m.roomId] = { initial: true, membership: r.membership, invite_state: stripped, stripped_state: stripped, bump_stamp: r.activity, ...lists };
+      // Other rooms' bump_stamp is a timestamp; an invite bumps as of when it is shown.
+      rooms[m.roomId] = { initial: true, membership: r.membership, invite_state: stripped, stripped_state: stripped, bump_stamp: now, ...lists };
       sent.push(record);
       return;
     }

@@ -36,7 +36,7 @@ async function slidingSync(req: SbRequest, env: Env): Promise<Response> {
     const left = deadline - Date.now();
     if (news || left <= 0 || snap.pos === 0) {
       const pos = await stream.slidingCommit(deviceId, request.connId, snap.pos, snap.counter, rooms.sent);
-      return json({ pos, lists: rooms.lists, rooms: rooms.rooms, extensions: extensions.body });
+      return json({ pos, ...(request.txnId !== undefined ? { txn_id: request.txnId } : {}), lists: rooms.lists, rooms: rooms.rooms, extensions: extensions.body });
     }
     await stream.waitBeyond(snap.counter, left);
   }

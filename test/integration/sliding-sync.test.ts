@@ -161,6 +161,7 @@ describe("sliding sync as Element X drives it", () => {
     const b1 = await ok(bob.token, bobList);
     expect(b1.lists["invites"]?.count).toBe(1);
     expect(b1.rooms[dm]?.membership).toBe("invite");
+    expect(b1.rooms[dm]?.bump_stamp).toBeGreaterThan(Date.now() - 60_000);
     expect(b1.rooms[dm]?.invite_state?.some((e) => e.type === "m.room.member" && e.state_key === bob.userId)).toBe(true);
     expect((await call("POST", `${C}/join/${enc(dm)}`, bob.token, {})).status).toBe(200);
 
@@ -328,11 +329,13 @@ describe("sliding sync as Element X drives it", () => {
     expect(JSON.stringify(left)).not.toContain("After");
   });
 
-  it("is served on the stable path the MSC names too", async () => {
+  it("is served on the stable path the MSC names too, echoing txn_id", async () => {
     const alice = await register("ssstable");
-    const r = await call("POST", "/_matrix/client/v4/sync", alice.token, { conn_id: "x" });
+    const r = await call("POST", "/_matrix/client/v4/sync", alice.token, { conn_id: "x", txn_id: "t-1" });
     expect(r.status).toBe(200);
     expect(typeof r.json["pos"]).toBe("string");
+    // matrix-rust-sdk matches answers to requests by txn_id.
+    expect(r.json["txn_id"]).toBe("t-1");
   });
 });
 
