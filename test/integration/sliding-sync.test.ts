@@ -213,14 +213,21 @@ describe("sliding sync as Element X drives it", () => {
     expect(Object.keys(dms.rooms)).toEqual([dm]);
   }, 60_000);
 
-  it("serves the encryption connection: answers at once without pos, then wakes for a to-device message and acknowledges it by since", async () => {
+  it("serves the encryption connection: answers at once without pos while the room list is parked, then wakes for a to-device message and acknowledges it by since", async () => {
     const alice = await register("ssenc");
     const bob = await register("ssencb");
     const aliceDevice = await whoami(alice.token);
     const enc0 = { conn_id: "encryption", extensions: { to_device: { enabled: true }, e2ee: { enabled: true } } };
-    const started = Date.now();
+    // The room-list connection is parked in a long-poll while the encryption connection starts.
+    const list0 = await ok(alice.token, roomList([0, 19]));
+    let listAnswered = false;
+    const parked = ok(alice.token, roomList([0, 19]), { pos: list0.pos, timeout: 20_000 }).then((r) => ((listAnswered = true), r));
+    await new Promise((r) => setTimeout(r, 100));
     const e1 = await ok(alice.token, enc0, { timeout: 30_000 });
-    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(listAnswered).toBe(false);
+    // Then news for the room list (account data) wakes it.
+    expect((await call("PUT", `${C}/user/${enc(alice.userId)}/account_data/m.test`, alice.token, { n: 1 })).status).toBe(200);
+    expect((await parked).extensions.account_data?.global).toEqual([{ type: "m.test", content: { n: 1 } }]);
     expect(e1.extensions.to_device).toEqual({ next_batch: expect.any(String), events: [] });
     expect(e1.extensions.e2ee?.device_one_time_keys_count).toEqual({ signed_curve25519: 0 });
     expect(e1.extensions.e2ee?.device_unused_fallback_key_types).toEqual([]);
@@ -285,6 +292,10 @@ describe("sliding sync as Element X drives it", () => {
     await expectError(ss("nope", {}), 401, "M_UNKNOWN_TOKEN");
     // The connection survives the bad requests.
     await ok(alice.token, roomList([0, 9]), { pos: r1.pos, timeout: 0 });
+    // Starting the connection again (no pos) retires every pos it had.
+    const restarted = await ok(alice.token, roomList([0, 9]));
+    await expectError(ss(alice.token, roomList([0, 9]), { pos: r1.pos }), 400, "M_UNKNOWN_POS");
+    await ok(alice.token, roomList([0, 9]), { pos: restarted.pos, timeout: 0 });
   });
 
   it("filters lists by room facts: is_encrypted, room_types and not_room_types; names unnamed rooms by their heroes", async () => {
