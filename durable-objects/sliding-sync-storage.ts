@@ -17,7 +17,8 @@ export const SLIDING_SYNC_SCHEMA: Schema = {
         `CREATE TABLE sliding_pos (device_id TEXT NOT NULL, conn_id TEXT NOT NULL, pos INTEGER NOT NULL, parent INTEGER NOT NULL,
            token INTEGER NOT NULL, PRIMARY KEY (device_id, conn_id, pos))`,
         `CREATE TABLE sliding_rooms (device_id TEXT NOT NULL, conn_id TEXT NOT NULL, pos INTEGER NOT NULL, room_id TEXT NOT NULL,
-           room_pos INTEGER NOT NULL, timeline_limit INTEGER NOT NULL, state_key TEXT NOT NULL, PRIMARY KEY (device_id, conn_id, pos, room_id))`,
+           room_pos INTEGER NOT NULL, membership TEXT NOT NULL, timeline_limit INTEGER NOT NULL, state_key TEXT NOT NULL,
+           PRIMARY KEY (device_id, conn_id, pos, room_id))`,
       ]),
     },
   ],
@@ -27,6 +28,8 @@ export interface SentRoom {
   roomId: string;
   /** The room's position as of the response that sent it. */
   roomPos: number;
+  /** The user's membership it was sent with. */
+  membership: string;
   timelineLimit: number;
   /** requiredStateKey() of the config it was sent with. */
   stateKey: string;
@@ -69,8 +72,8 @@ export class SlidingSyncStorage {
     this.storage.transactionSync(() => {
       for (const p of chain) {
         this.sql.exec(
-          `INSERT OR REPLACE INTO sliding_rooms (device_id, conn_id, pos, room_id, room_pos, timeline_limit, state_key)
-             SELECT device_id, conn_id, 0, room_id, room_pos, timeline_limit, state_key FROM sliding_rooms WHERE device_id = ? AND conn_id = ? AND pos = ?`,
+          `INSERT OR REPLACE INTO sliding_rooms (device_id, conn_id, pos, room_id, room_pos, membership, timeline_limit, state_key)
+             SELECT device_id, conn_id, 0, room_id, room_pos, membership, timeline_limit, state_key FROM sliding_rooms WHERE device_id = ? AND conn_id = ? AND pos = ?`,
           deviceId,
           connId,
           p,
@@ -89,13 +92,13 @@ export class SlidingSyncStorage {
   /** The rooms the client has seen on this connection (the base). */
   baseRooms(deviceId: string, connId: string): SentRoom[] {
     return this.sql
-      .exec<{ room_id: string; room_pos: number; timeline_limit: number; state_key: string }>(
-        `SELECT room_id, room_pos, timeline_limit, state_key FROM sliding_rooms WHERE device_id = ? AND conn_id = ? AND pos = 0`,
+      .exec<{ room_id: string; room_pos: number; membership: string; timeline_limit: number; state_key: string }>(
+        `SELECT room_id, room_pos, membership, timeline_limit, state_key FROM sliding_rooms WHERE device_id = ? AND conn_id = ? AND pos = 0`,
         deviceId,
         connId,
       )
       .toArray()
-      .map((r) => ({ roomId: r.room_id, roomPos: r.room_pos, timelineLimit: r.timeline_limit, stateKey: r.state_key }));
+      .map((r) => ({ roomId: r.room_id, roomPos: r.room_pos, membership: r.membership, timelineLimit: r.timeline_limit, stateKey: r.state_key }));
   }
 
   /** A new pos after `parent` (0: none), standing for stream token `token`, with the rooms its response sent. */
@@ -107,12 +110,13 @@ export class SlidingSyncStorage {
       this.sql.exec(`INSERT INTO sliding_pos (device_id, conn_id, pos, parent, token) VALUES (?, ?, ?, ?, ?)`, deviceId, connId, pos, parent, token);
       for (const r of rooms) {
         this.sql.exec(
-          `INSERT OR REPLACE INTO sliding_rooms (device_id, conn_id, pos, room_id, room_pos, timeline_limit, state_key) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT OR REPLACE INTO sliding_rooms (device_id, conn_id, pos, room_id, room_pos, membership, timeline_limit, state_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
           deviceId,
           connId,
           pos,
           r.roomId,
           r.roomPos,
+          r.membership,
           r.timelineLimit,
           r.stateKey,
         );

@@ -40,10 +40,12 @@ async function e2ee(env: Env, userId: string, deviceId: string, snap: SlidingSna
   return { device_lists: fields.device_lists, device_one_time_keys_count: fields.device_one_time_keys_count, device_unused_fallback_key_types: fields.device_unused_fallback_key_types };
 }
 
-async function accountData(env: Env, userId: string, snap: SlidingSnapshot, inScope: Set<string>) {
+/** Global entries that changed (all on a new connection); for rooms in scope, those that changed and all of each room new to the connection. */
+async function accountData(env: Env, userId: string, snap: SlidingSnapshot, inScope: Set<string>, initial: Set<string>) {
   const wanted = snap.since === 0 ? undefined : new Set(snap.accountData.map((c) => `${c.roomId}\u0000${c.type}`));
-  if (wanted?.size === 0) return { global: [], rooms: {} };
-  const rows = (await listAccountData(env.DB, userId)).filter((r) => !wanted || wanted.has(`${r.room_id}\u0000${r.type}`));
+  const newRooms = [...initial].some((r) => inScope.has(r));
+  if (wanted?.size === 0 && !newRooms) return { global: [], rooms: {} };
+  const rows = (await listAccountData(env.DB, userId)).filter((r) => !wanted || wanted.has(`${r.room_id}\u0000${r.type}`) || initial.has(r.room_id));
   const global: unknown[] = [];
   const rooms: Record<string, unknown[]> = {};
   for (const r of rows) {
@@ -78,7 +80,7 @@ export async function slidingExtensions(env: Env, userId: string, deviceId: stri
   const [td, keys, data, eph] = await Promise.all([
     ext.toDevice?.enabled ? toDevice(env, userId, deviceId, ext.toDevice.since, ext.toDevice.limit) : undefined,
     ext.e2ee?.enabled ? e2ee(env, userId, deviceId, snap) : undefined,
-    ext.accountData?.enabled ? accountData(env, userId, snap, scope(ext.accountData) ?? new Set()) : undefined,
+    ext.accountData?.enabled ? accountData(env, userId, snap, scope(ext.accountData) ?? new Set(), rooms.initial) : undefined,
     ext.typing?.enabled || ext.receipts?.enabled ? ephemeral(env, userId, snap, rooms, scope(ext.typing), scope(ext.receipts)) : undefined,
   ]);
   if (td) {

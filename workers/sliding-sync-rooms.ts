@@ -141,10 +141,11 @@ export async function slidingRooms(env: Env, userId: string, req: SlidingRequest
     const stateKey = requiredStateKey(m.config);
     const expandTimeline = prev !== undefined && m.config.timelineLimit > prev.timelineLimit;
     const stateGrew = prev !== undefined && stateKey !== prev.stateKey;
-    if (prev && r.roomPos <= prev.roomPos && !expandTimeline && !stateGrew) return;
+    // A membership change can come without a new position (an invite to a remote room, rejected).
+    if (prev && r.roomPos <= prev.roomPos && r.membership === prev.membership && !expandTimeline && !stateGrew) return;
     const lists = m.lists.length > 0 ? { lists: m.lists } : {};
     if (!prev) initial.add(m.roomId);
-    const record = { roomId: m.roomId, roomPos: r.roomPos, timelineLimit: m.config.timelineLimit, stateKey };
+    const record: SentRoom = { roomId: m.roomId, roomPos: r.roomPos, membership: r.membership, timelineLimit: m.config.timelineLimit, stateKey };
     if (r.membership === "invite" || r.membership === "knock") {
       // ruma reads `invite_state`; the MSC's text names it `stripped_state`: both are sent.
       const stripped = r.inviteStateJson ? (JSON.parse(r.inviteStateJson) as unknown[]) : [];
@@ -181,8 +182,13 @@ export async function slidingRooms(env: Env, userId: string, req: SlidingRequest
       };
       sent.push(record);
     } catch (e) {
-      // A room with no replica here (an invite to a remote room, rejected): nothing more to show.
-      console.error("sliding sync room view failed", m.roomId, e instanceof Error ? e.message : e);
+      if (r.membership === "join") {
+        console.error("sliding sync room view failed", m.roomId, e instanceof Error ? e.message : e);
+        return;
+      }
+      // No replica here (an invite to a remote room, rejected): the membership is all there is to show.
+      rooms[m.roomId] = { ...(prev ? {} : { initial: true }), membership: r.membership, required_state: [], timeline: [], bump_stamp: now, ...lists };
+      sent.push(record);
     }
   });
   return { lists, matched, rooms, sent, initial };

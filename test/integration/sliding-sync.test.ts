@@ -122,6 +122,8 @@ describe("sliding sync as Element X drives it", () => {
     // 21 rooms: the first window [[0,19]] shows 20 of them, the grown one the last.
     const rooms: string[] = [];
     for (let i = 0; i < 21; i++) rooms.push(await createRoom(alice.token, { name: `Room ${i}` }));
+    // A tag on the room the first window leaves out comes with that room, when the range reaches it.
+    expect((await call("PUT", `${C}/user/${enc(alice.userId)}/rooms/${enc(rooms[0] as string)}/account_data/m.tag`, alice.token, { tags: { "u.old": {} } })).status).toBe(200);
     const first = await ok(alice.token, roomList([0, 19]), { timeout: 30_000 });
     expect(first.lists["all_rooms"]?.count).toBe(21);
     expect(Object.keys(first.rooms)).toHaveLength(20);
@@ -145,6 +147,7 @@ describe("sliding sync as Element X drives it", () => {
     const grown = await ok(alice.token, roomList([0, 20]), { pos: first.pos, timeout: 0 });
     expect(Object.keys(grown.rooms)).toEqual([rooms[0]]);
     expect(grown.rooms[rooms[0] as string]?.initial).toBe(true);
+    expect(grown.extensions.account_data).toEqual({ global: [], rooms: { [rooms[0] as string]: [{ type: "m.tag", content: { tags: { "u.old": {} } } }] } });
 
     // Unchanged rooms are not sent again; a subscription with a larger timeline expands one room.
     const sub = await ok(alice.token, { ...roomList([0, 20]), room_subscriptions: { [rooms[5] as string]: { timeline_limit: 20, required_state: [["*", "*"]] } } }, { pos: grown.pos, timeout: 0 });
