@@ -89,6 +89,56 @@ function heroesOf(members: readonly Pdu[], userId: string): Hero[] {
   }));
 }
 
+interface StateRow {
+  eventId: string;
+  pos: number | null;
+  json: string;
+  pdu: Pdu;
+}
+
+/** The state a response draws on: candidate rows for required_state, lookups, and the member events. */
+interface StateView {
+  rows: StateRow[];
+  changed(eventId: string): boolean;
+  get(type: string, stateKey?: string): { eventId: string; pdu: Pdu } | undefined;
+  members(): Pdu[];
+}
+
+const parsed = (rows: ReadonlyArray<{ eventId: string; pos: number | null; json: string }>): StateRow[] => rows.map((e) => ({ ...e, pdu: JSON.parse(e.json) as Pdu }));
+
+/**
+ * A joined user sees the current state; an incremental response reads only the state that changed
+ * after `from` plus the lazy members, and looks the rest up in memory, so a big room costs no full
+ * state read per message. A user no longer joined sees the room as it was when they left.
+ */
+function stateView(store: RoomStorage, state: RoomState, args: SlidingRoomArgs, from: number, lazyUsers: ReadonlySet<string>): StateView {
+  if (state.membership(args.userId) === "join") {
+    const changedRows = args.fullState ? undefined : store.currentStateAfter(from);
+    const changedIds = new Set((changedRows ?? []).map((e) => e.eventId));
+    let rows: StateRow[];
+    if (changedRows === undefined) rows = parsed(store.currentState());
+    else {
+      const lazyIds = [...lazyUsers].map((u) => state.eventIdOf("m.room.member", u)).filter((id): id is string => id !== undefined && !changedIds.has(id));
+      rows = parsed([...changedRows, ...store.getEvents(lazyIds)]);
+    }
+    return {
+      rows,
+      // A full response sends everything whatever changed (only name and avatar ask, and they are sent).
+      changed: (id) => changedIds.has(id),
+      get: (type, stateKey = "") => state.entry(type, stateKey),
+      members: () => state.members().map((e) => e.pdu),
+    };
+  }
+  const rows = parsed(store.getEvents(store.stateIdsBefore(args.toPos + 1)));
+  const byKey = new Map(rows.map((e) => [`${e.pdu.type}\u0000${e.pdu.state_key ?? ""}`, e]));
+  return {
+    rows,
+    changed: (id) => rows.some((e) => e.eventId === id && e.pos !== null && e.pos > from),
+    get: (type, stateKey = "") => byKey.get(`${type}\u0000${stateKey}`),
+    members: () => rows.filter((e) => e.pdu.type === "m.room.member").map((e) => e.pdu),
+  };
+}
+
 export function slidingRoomView(store: RoomStorage, state: RoomState, forClients: <T extends { eventId: string; json: string }>(rows: T[]) => T[], args: SlidingRoomArgs): SlidingRoomView {
   const fresh = args.fromPos === null || args.expandTimeline;
   const slice = syncSlice(store, { fromPos: fresh ? null : args.fromPos, toPos: args.toPos, limit: args.config.timelineLimit, fullState: false });
@@ -96,27 +146,21 @@ export function slidingRoomView(store: RoomStorage, state: RoomState, forClients
   const timelinePdus = slice.events.map((e) => JSON.parse(e.json) as Pdu);
   const sel = { userId: args.userId, lazyUsers: lazyUsersOf(timelinePdus) };
   const from = args.fromPos ?? -1;
-  // A user no longer joined sees the room as it was when they left, not what happened since.
-  const joined = state.membership(args.userId) === "join";
-  const rows = joined ? store.currentState() : store.getEvents(store.stateIdsBefore(args.toPos + 1));
-  const snapshot = rows.map((e) => ({ ...e, pdu: JSON.parse(e.json) as Pdu }));
-  const byKey = new Map(snapshot.map((e) => [`${e.pdu.type}\u0000${e.pdu.state_key ?? ""}`, e]));
-  const get = (type: string, stateKey = "") => byKey.get(`${type}\u0000${stateKey}`);
-  const changedIds = new Set(snapshot.filter((e) => e.pos !== null && e.pos > from).map((e) => e.eventId));
-  const required = snapshot.filter(({ eventId, pdu }) => {
+  const view = stateView(store, state, args, from, sel.lazyUsers);
+  const required = view.rows.filter(({ eventId, pdu }) => {
     if (!stateWanted(args.config, pdu.type, pdu.state_key ?? "", sel)) return false;
     if (args.fullState) return true;
     // Lazy members come with the timeline that needs them; other state only when it changed.
-    return changedIds.has(eventId) || (pdu.type === "m.room.member" && sel.lazyUsers.has(pdu.state_key ?? ""));
+    return view.changed(eventId) || (pdu.type === "m.room.member" && sel.lazyUsers.has(pdu.state_key ?? ""));
   });
-  const name = get("m.room.name");
-  const avatar = get("m.room.avatar");
+  const name = view.get("m.room.name");
+  const avatar = view.get("m.room.avatar");
   const send = args.fullState || args.fromPos === null;
-  const changed = (e: { eventId: string } | undefined) => e !== undefined && (send || changedIds.has(e.eventId));
-  const members = snapshot.filter((e) => e.pdu.type === "m.room.member");
-  const count = (m: string) => members.filter((e) => e.pdu.content["membership"] === m).length;
-  const membership = get("m.room.member", args.userId)?.pdu.content["membership"];
-  const roomType = get("m.room.create")?.pdu.content["type"];
+  const changed = (e: { eventId: string } | undefined) => e !== undefined && (send || view.changed(e.eventId));
+  const members = view.members();
+  const count = (m: string) => members.filter((e) => e.content["membership"] === m).length;
+  const membership = view.get("m.room.member", args.userId)?.pdu.content["membership"];
+  const roomType = view.get("m.room.create")?.pdu.content["type"];
   return {
     timeline: forClients(slice.events.map((e) => ({ eventId: e.eventId, json: e.json }))),
     limited: slice.limited,
@@ -125,12 +169,12 @@ export function slidingRoomView(store: RoomStorage, state: RoomState, forClients
     requiredState: forClients(required.map((e) => ({ eventId: e.eventId, json: e.json }))),
     ...(changed(name) ? { name: stringOrNull(name?.pdu.content["name"]) } : {}),
     ...(changed(avatar) ? { avatar: stringOrNull(avatar?.pdu.content["url"]) } : {}),
-    ...(stringOrNull(name?.pdu.content["name"]) === null ? { heroes: heroesOf(members.map((e) => e.pdu), args.userId) } : {}),
+    ...(stringOrNull(name?.pdu.content["name"]) === null ? { heroes: heroesOf(members, args.userId) } : {}),
     joinedCount: count("join"),
     invitedCount: count("invite"),
     bumpStamp: bumpStamp(store, args.toPos),
     ...(typeof membership === "string" ? { membership } : {}),
-    isEncrypted: get("m.room.encryption") !== undefined,
+    isEncrypted: view.get("m.room.encryption") !== undefined,
     roomType: typeof roomType === "string" ? roomType : null,
   };
 }

@@ -324,6 +324,26 @@ describe("sliding sync as Element X drives it", () => {
     expect(r.rooms[plain]?.heroes).toBeUndefined();
   });
 
+  it("sends only the state that changed in an incremental update, with the new name", async () => {
+    const alice = await register("ssinc");
+    const room = await createRoom(alice.token, { name: "Old name" });
+    const r1 = await ok(alice.token, roomList([0, 9]));
+    expect(r1.rooms[room]?.required_state?.map((e) => e.type)).toContain("m.room.create");
+    expect((await call("PUT", `${C}/rooms/${enc(room)}/state/m.room.name/`, alice.token, { name: "New name" })).status).toBe(200);
+    const r2 = await ok(alice.token, roomList([0, 9]), { pos: r1.pos, timeout: 5_000 });
+    const update = r2.rooms[room] as RoomResult;
+    expect(update.initial).toBeUndefined();
+    expect(update.name).toBe("New name");
+    // The name event, and the sender's membership for the timeline ($LAZY): nothing unchanged besides.
+    expect(update.required_state?.map((e) => `${e.type}|${e.state_key}`).sort()).toEqual([`m.room.member|${alice.userId}`, "m.room.name|"]);
+    expect(update.timeline?.map((e) => e.type)).toEqual(["m.room.name"]);
+    // A message changes no state: the update carries no name.
+    await send(alice.token, room, "no state change");
+    const r3 = await ok(alice.token, roomList([0, 9]), { pos: r2.pos, timeout: 5_000 });
+    expect(r3.rooms[room]?.name).toBeUndefined();
+    expect(r3.rooms[room]?.required_state?.map((e) => e.type)).toEqual(["m.room.member"]);
+  });
+
   it("shows a room the user left as it was when they left, not what happened after", async () => {
     const alice = await register("ssleft");
     const bob = await register("ssleftb");
