@@ -104,7 +104,7 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
     const admitted = await inbox.begin(origin, txnId, pdus.length, roomIdsOf(pdus));
     if (admitted.answer) return json(admitted.answer);
   }
-  // EDUs (to-device messages, device-list news) are handled alongside the PDUs; they never fail the transaction.
+  // EDUs (to-device messages, device-list news, typing, receipts) are handled alongside the PDUs; they never fail the transaction.
   const eduWork = Promise.all([handleE2eeEdus(env, ctx, req.config, origin, txnId, edus), handleEphemeralEdus(env, origin, edus)]);
 
   // A hub's PDUs carry its participants' signatures; if one of those servers is down, the hub
