@@ -14,8 +14,9 @@ export const SLIDING_SYNC_SCHEMA: Schema = {
       description: "sliding sync positions and the rooms each response sent",
       up: runAll([
         // pos 0 is never handed out: a room row with pos 0 is the connection's confirmed base.
+        // seq orders every pos of the user's connections by when it was issued (pos numbers start at random).
         `CREATE TABLE sliding_pos (device_id TEXT NOT NULL, conn_id TEXT NOT NULL, pos INTEGER NOT NULL, parent INTEGER NOT NULL,
-           token INTEGER NOT NULL, PRIMARY KEY (device_id, conn_id, pos))`,
+           token INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (device_id, conn_id, pos))`,
         `CREATE TABLE sliding_rooms (device_id TEXT NOT NULL, conn_id TEXT NOT NULL, pos INTEGER NOT NULL, room_id TEXT NOT NULL,
            room_pos INTEGER NOT NULL, membership TEXT NOT NULL, timeline_limit INTEGER NOT NULL, state_key TEXT NOT NULL,
            PRIMARY KEY (device_id, conn_id, pos, room_id))`,
@@ -58,7 +59,7 @@ export class SlidingSyncStorage {
   /** Connections of a device, least recently used first (by their newest pos). */
   connections(deviceId: string): string[] {
     return this.sql
-      .exec<{ conn_id: string }>(`SELECT conn_id FROM sliding_pos WHERE device_id = ? GROUP BY conn_id ORDER BY MAX(pos)`, deviceId)
+      .exec<{ conn_id: string }>(`SELECT conn_id FROM sliding_pos WHERE device_id = ? GROUP BY conn_id ORDER BY MAX(seq)`, deviceId)
       .toArray()
       .map((r) => r.conn_id);
   }
@@ -107,7 +108,8 @@ export class SlidingSyncStorage {
       const last = this.sql.exec<{ m: number | null }>(`SELECT MAX(pos) AS m FROM sliding_pos WHERE device_id = ? AND conn_id = ?`, deviceId, connId).one().m;
       // A new connection starts at a random pos, so a pos from before it was dropped is unknown.
       const pos = last === null ? 1 + Math.floor(Math.random() * 2 ** 40) : last + 1;
-      this.sql.exec(`INSERT INTO sliding_pos (device_id, conn_id, pos, parent, token) VALUES (?, ?, ?, ?, ?)`, deviceId, connId, pos, parent, token);
+      const seq = this.sql.exec<{ m: number | null }>(`SELECT MAX(seq) AS m FROM sliding_pos`).one().m ?? 0;
+      this.sql.exec(`INSERT INTO sliding_pos (device_id, conn_id, pos, parent, token, seq) VALUES (?, ?, ?, ?, ?, ?)`, deviceId, connId, pos, parent, token, seq + 1);
       for (const r of rooms) {
         this.sql.exec(
           `INSERT OR REPLACE INTO sliding_rooms (device_id, conn_id, pos, room_id, room_pos, membership, timeline_limit, state_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -221,6 +221,9 @@ export function parseSlidingRequest(body: unknown, query: URLSearchParams): Slid
   if (!isObject(body)) throw badJson("The request body must be a JSON object");
   const connId = body["conn_id"] ?? "";
   if (typeof connId !== "string" || connId.length > MAX_ID_LENGTH) throw badJson("conn_id must be a string of at most 255 characters");
+  // Presence is another engineer's; the parameter is still checked as the MSC asks.
+  const presence = query.get("set_presence") ?? body["set_presence"];
+  if (presence !== undefined && presence !== null && !["online", "offline", "unavailable"].includes(presence as string)) throw invalid("set_presence must be online, offline or unavailable");
   const txnId = body["txn_id"];
   if (txnId !== undefined && txnId !== null && (typeof txnId !== "string" || txnId.length > MAX_ID_LENGTH)) throw badJson("txn_id must be a string of at most 255 characters");
   const pos = query.get("pos") ?? body["pos"];

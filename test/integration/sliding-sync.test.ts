@@ -363,6 +363,24 @@ describe("sliding sync as Element X drives it", () => {
     expect(JSON.stringify(left)).not.toContain("After");
   });
 
+  it("keeps at most 10 connections per device: starting an eleventh retires the least recently used", async () => {
+    const alice = await register("ssconns");
+    const pos: string[] = [];
+    for (let i = 0; i < 10; i++) pos.push((await ok(alice.token, { conn_id: `c${i}` })).pos);
+    // c0 is used again, so c1 becomes the least recently used.
+    pos[0] = (await ok(alice.token, { conn_id: "c0" }, { pos: pos[0], timeout: 0 })).pos;
+    await ok(alice.token, { conn_id: "c10" });
+    const c1 = await ss(alice.token, { conn_id: "c1" }, { pos: pos[1], timeout: 0 });
+    expect(c1.status).toBe(400);
+    expect(c1.json["errcode"]).toBe("M_UNKNOWN_POS");
+    await ok(alice.token, { conn_id: "c0" }, { pos: pos[0], timeout: 0 });
+    await ok(alice.token, { conn_id: "c2" }, { pos: pos[2], timeout: 0 });
+    // Another device's connections are its own.
+    const login = await call("POST", `${C}/login`, undefined, { type: "m.login.password", identifier: { type: "m.id.user", user: alice.userId }, password: "pw-pw-pw-pw" });
+    await ok(login.json["access_token"] as string, { conn_id: "c0" });
+    await ok(alice.token, { conn_id: "c3" }, { pos: pos[3], timeout: 0 });
+  });
+
   it("is served on the stable path the MSC names too, echoing txn_id", async () => {
     const alice = await register("ssstable");
     const r = await call("POST", "/_matrix/client/v4/sync", alice.token, { conn_id: "x", txn_id: "t-1" });

@@ -81,6 +81,8 @@ describe("sliding sync request parsing", () => {
     expect(errcodeOf(() => parseSlidingRequest({ lists: { l: { filters: { not_room_types: [1] } } } }, q()))).toBe("M_BAD_JSON");
     expect(errcodeOf(() => parseSlidingRequest({ extensions: { to_device: { since: 5 } } }, q()))).toBe("M_BAD_JSON");
     expect(errcodeOf(() => parseSlidingRequest({}, q("timeout=soon")))).toBe("M_INVALID_PARAM");
+    expect(errcodeOf(() => parseSlidingRequest({}, q("set_presence=away")))).toBe("M_INVALID_PARAM");
+    expect(errcodeOf(() => parseSlidingRequest({}, q("set_presence=offline")))).toBeUndefined();
     const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`l${i}`, {}]));
     expect(errcodeOf(() => parseSlidingRequest({ lists: many }, q()))).toBe("M_INVALID_PARAM");
     const subs = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`!r${i}:hub.test`, {}]));
