@@ -147,9 +147,13 @@ export class UserStream extends DurableObject<Env> {
   // Sliding sync (MSC4186): the connection's pos, and the same rooms and news /sync reads.
   // ------------------------------------------------------------------------------------------
 
-  /** Opens (or resumes at `pos`) a device's connection; null when `pos` is unknown to it. */
-  async slidingOpen(deviceId: string, connId: string, pos: string | undefined, chargeToken?: string): Promise<SlidingSnapshot | null> {
+  /**
+   * Opens (or resumes at `pos`) a device's connection; null when `pos` is unknown to it. With
+   * `wait`, first waits until something happens after token `wait.after` (or `wait.timeoutMs` passes).
+   */
+  async slidingOpen(deviceId: string, connId: string, pos: string | undefined, chargeToken?: string, wait?: { after: number; timeoutMs: number }): Promise<SlidingSnapshot | null> {
     this.charge(chargeToken);
+    if (wait && this.counter <= wait.after && wait.timeoutMs > 0) await this.waitForWake(wait.timeoutMs);
     const opened = this.sliding.open(deviceId, connId, pos);
     if (!opened) return null;
     const since = opened.since > this.counter ? 0 : opened.since;
@@ -177,12 +181,6 @@ export class UserStream extends DurableObject<Env> {
   /** Records a sliding sync response; returns its pos. */
   async slidingCommit(deviceId: string, connId: string, parent: number, token: number, rooms: SentRoom[]): Promise<string> {
     return this.sliding.commit(deviceId, connId, parent, token, rooms);
-  }
-
-  /** Waits until something happens after token `token` (or `timeoutMs` passes); answers the token then. */
-  async waitBeyond(token: number, timeoutMs: number): Promise<number> {
-    if (this.counter <= token && timeoutMs > 0) await this.waitForWake(timeoutMs);
-    return this.counter;
   }
 
   /** The sliding sync to_device extension: acknowledges `since`, answers the next messages and their token. */

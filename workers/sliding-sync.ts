@@ -24,10 +24,11 @@ async function slidingSync(req: SbRequest, env: Env): Promise<Response> {
   // A new connection answers at once, whatever its timeout (Element X's second connection counts on it).
   const deadline = Date.now() + (request.pos === undefined ? 0 : request.timeoutMs);
   const stream = userStream(env, userId);
-  // The rate-limit charge rides on the first call to the stream.
+  // The rate-limit charge rides on the first call to the stream; later calls wait there first.
   let charge: string | undefined = auth.tokenHash;
+  let wait: { after: number; timeoutMs: number } | undefined;
   for (;;) {
-    const snap = await stream.slidingOpen(deviceId, request.connId, request.pos, charge);
+    const snap = await stream.slidingOpen(deviceId, request.connId, request.pos, charge, wait);
     charge = undefined;
     if (snap === null) throw new MatrixError(400, "M_UNKNOWN_POS", "Unknown pos: start the connection again without one");
     const rooms = await slidingRooms(env, userId, request, snap);
@@ -38,7 +39,7 @@ async function slidingSync(req: SbRequest, env: Env): Promise<Response> {
       const pos = await stream.slidingCommit(deviceId, request.connId, snap.pos, snap.counter, rooms.sent);
       return json({ pos, ...(request.txnId !== undefined ? { txn_id: request.txnId } : {}), lists: rooms.lists, rooms: rooms.rooms, extensions: extensions.body });
     }
-    await stream.waitBeyond(snap.counter, left);
+    wait = { after: snap.counter, timeoutMs: left };
   }
 }
 
