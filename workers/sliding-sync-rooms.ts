@@ -137,7 +137,9 @@ export async function slidingRooms(env: Env, userId: string, req: SlidingRequest
   await mapLimit([...matched.values()], async (m) => {
     const r = byId.get(m.roomId);
     if (!r) return;
-    const prev = sentBefore.get(m.roomId);
+    const sentAs = sentBefore.get(m.roomId);
+    // A room the client saw only as an invite or knock (stripped state) starts afresh once joined or left.
+    const prev = sentAs && (sentAs.membership === r.membership || (sentAs.membership !== "invite" && sentAs.membership !== "knock")) ? sentAs : undefined;
     const stateKey = requiredStateKey(m.config);
     const expandTimeline = prev !== undefined && m.config.timelineLimit > prev.timelineLimit;
     const stateGrew = prev !== undefined && stateKey !== prev.stateKey;

@@ -171,6 +171,9 @@ describe("sliding sync as Element X drives it", () => {
     // Bob's room list follows every room; alice's message wakes his long-poll.
     const b2 = await ok(bob.token, roomList([0, 19]), { pos: b1.pos, timeout: 0 });
     expect(b2.rooms[dm]?.membership).toBe("join");
+    // Seen only as an invite before, the joined room comes afresh, with its full required state.
+    expect(b2.rooms[dm]?.initial).toBe(true);
+    expect(b2.rooms[dm]?.required_state?.map((e) => e.type)).toContain("m.room.create");
     const waiting = ok(bob.token, roomList([0, 19]), { pos: b2.pos, timeout: 20_000 });
     await new Promise((r) => setTimeout(r, 100));
     const hello = await send(alice.token, dm, "hello bob");
