@@ -42,6 +42,8 @@ await build({
     "state-resolution": join(bench, "state-resolution.ts"),
     // The MIMI hub benchmark (issue 17; bench/mimi-hub.md).
     "mimi-hub": join(bench, "mimi-hub.ts"),
+    // How fast a message wakes a sliding sync long-poll, beside /sync (issue 18; bench/README.md).
+    "sliding-wake": join(bench, "sliding-wake.ts"),
   },
   bundle: true,
   format: "esm",

@@ -263,6 +263,17 @@ export class RoomStorage {
       .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
   }
 
+  /** Current state events placed on the timeline after `pos`, in timeline order. */
+  currentStateAfter(pos: number): StoredEvent[] {
+    return this.sql
+      .exec<{ event_id: string; pos: number | null; json: string }>(
+        `SELECT e.event_id, e.pos, e.json FROM current_state c JOIN events e ON e.event_id = c.event_id WHERE e.pos > ? ORDER BY e.pos`,
+        pos,
+      )
+      .toArray()
+      .map((r) => ({ eventId: r.event_id, pos: r.pos, json: r.json }));
+  }
+
   // --- client transaction IDs -------------------------------------------------------------
 
   /** The event a client's transaction ID already produced. */

@@ -12,6 +12,7 @@ import { forbidden, limitExceeded, MatrixError, notFound } from "../shared/error
 import type { Lpdu, Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
+import type { Receipt } from "../shared/receipts-typing.js";
 import { RoomState, type StrippedStateEvent } from "../shared/room-state.js";
 import { getRoomVersion } from "../shared/room-versions.js";
 import type { SyncSliceArgs } from "./room-history.js";
@@ -28,11 +29,13 @@ import { viewRoomEvents } from "./room/mimi-view.js";
 import type { InviteRequest, JoinAnswer, LocalEvent, MembershipKind, RoomProtocol } from "./room/protocol.js";
 import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
 import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus, type WelcomeVerdict } from "./room/verdict.js";
+import { roomFacts, slidingRoomView, type RoomFacts, type SlidingRoomArgs, type SlidingRoomView } from "./room/sliding-view.js";
 import { Writer } from "./room/writer.js";
 
 export type { FailedPdus } from "./room/verdict.js";
 export type { JoinAnswer } from "./room/protocol.js";
 export type { RoomInfo, SyncSummary, SyncView, TimelineEvent } from "./room/reads.js";
+export type { RoomFacts, SlidingRoomArgs, SlidingRoomView } from "./room/sliding-view.js";
 
 interface Engine {
   core: RoomCore;
@@ -145,6 +148,18 @@ export class Room extends DurableObject<Env> {
   async syncView(args: SyncSliceArgs & { userId: string }): Promise<SyncView> {
     this.loaded();
     return this.parts.reads.syncView(args);
+  }
+
+  /** One room as sliding sync shows it to `userId` (who must have or have had a membership). */
+  async slidingRoom(args: SlidingRoomArgs): Promise<SlidingRoomView> {
+    this.loaded();
+    if (this.state.membership(args.userId) === undefined) throw forbidden("Not a member of this room");
+    return slidingRoomView(this.parts.store, this.state, (rows) => this.parts.reads.forClients(rows), args);
+  }
+
+  /** What sliding sync's list filters ask of a room; undefined before the room is known here. */
+  async roomFacts(): Promise<RoomFacts | undefined> {
+    return this.engine?.core.last ? roomFacts(this.state) : undefined;
   }
 
   async messages(args: MessagesArgs): Promise<MessagesPage> {
@@ -294,6 +309,31 @@ export class Room extends DurableObject<Env> {
     await this.parts.indexer.flush(roomId);
     await this.parts.outbox.reannounce(roomId);
     this.parts.mimi.notifier.kick(roomId);
+  }
+
+  /** A user's typing; a remote user's (`origin` set) counts only when their server sent it. */
+  async setTyping(userId: string, typing: boolean, timeoutMs?: number, origin?: string): Promise<void> {
+    if (origin !== undefined && serverNameOf(userId) !== origin) return;
+    if (origin !== undefined && this.state.membership(userId) !== "join") return;
+    this.requireJoined(userId);
+    await this.parts.ephemeral.setTyping(this.loaded().core.roomId, userId, typing, timeoutMs, Date.now());
+  }
+
+  /** A read receipt for an event of this room; a remote user's (`origin` set) counts only when their server sent it. */
+  async setReceipt(r: Receipt, origin?: string): Promise<void> {
+    if (origin !== undefined && (serverNameOf(r.userId) !== origin || this.state.membership(r.userId) !== "join")) return;
+    this.requireJoined(r.userId);
+    const e = this.parts.store.getEvent(r.eventId);
+    if (!e || e.pos === null) {
+      if (origin !== undefined) return;
+      throw notFound("The receipt names no event of this room");
+    }
+    await this.parts.ephemeral.putReceipt(this.loaded().core.roomId, r);
+  }
+
+  /** Who is typing, and the receipts `userId` may see. */
+  async ephemeral(userId: string): Promise<{ typing: string[]; receipts: Receipt[] }> {
+    return { typing: this.parts.ephemeral.typingUsers(Date.now()), receipts: this.parts.ephemeral.receiptsFor(userId) };
   }
 
   async isAcceptedCommit(eventId: string): Promise<boolean> {

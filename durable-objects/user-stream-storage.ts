@@ -44,6 +44,14 @@ export const USER_STREAM_SCHEMA: Schema = {
       description: "rooms and their history, to-device inboxes, device-list and account-data changes",
       up: runAll(INITIAL_TABLES),
     },
+    {
+      version: 2,
+      description: "which rooms' typing or receipts changed when (the data itself lives in each Room)",
+      up: runAll([
+        `CREATE TABLE ephemeral_changes (room_id TEXT PRIMARY KEY, stream_id INTEGER NOT NULL)`,
+        `CREATE INDEX ephemeral_changes_by_stream ON ephemeral_changes (stream_id)`,
+      ]),
+    },
   ],
 };
 
@@ -279,6 +287,26 @@ export class UserStreamStorage {
       this.setCounter(sid);
       this.sql.exec(`INSERT OR REPLACE INTO account_data_changes (room_id, type, stream_id) VALUES (?, ?, ?)`, roomId, type, sid);
     });
+  }
+
+  /** Token `sid` (the new counter) records that a room's typing or receipts changed. */
+  recordEphemeralChange(sid: number, roomId: string): void {
+    this.storage.transactionSync(() => {
+      this.setCounter(sid);
+      this.sql.exec(`INSERT OR REPLACE INTO ephemeral_changes (room_id, stream_id) VALUES (?, ?)`, roomId, sid);
+    });
+  }
+
+  ephemeralChangesSince(from: number): string[] {
+    return this.sql.exec<{ room_id: string }>(`SELECT room_id FROM ephemeral_changes WHERE stream_id > ? ORDER BY stream_id`, from).toArray().map((r) => r.room_id);
+  }
+
+  /** Every room with a membership, with the token of its latest change (its activity) and position. */
+  roomList(): Array<StreamRoomRow & { streamId: number }> {
+    return this.sql
+      .exec<{ room_id: string; membership: string; pos: number; invite_state: string | null; stream_id: number }>(`SELECT room_id, membership, pos, invite_state, stream_id FROM rooms`)
+      .toArray()
+      .map((r) => ({ roomId: r.room_id, membership: r.membership, pos: r.pos, inviteState: r.invite_state, streamId: r.stream_id }));
   }
 
   accountDataChangesSince(from: number): Array<{ roomId: string; type: string }> {

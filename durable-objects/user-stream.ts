@@ -10,59 +10,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { limitExceeded } from "../shared/errors.js";
 import { parseRateLimits, takeFromBucket, type Bucket, type TakeResult } from "../shared/token-bucket.js";
+import { SlidingConnections } from "./sliding-connections.js";
+import type { SentRoom } from "./sliding-sync-storage.js";
+import type { DeviceKeyCounts, RoomChange, SlidingSnapshot, StreamChanges, StreamMembership, ToDeviceDelivery, ToDeviceMessage } from "./user-stream-types.js";
 import { UserStreamStorage } from "./user-stream-storage.js";
 
-export type StreamMembership = "join" | "invite" | "leave" | "ban" | "knock";
-
-export interface RoomChange {
-  roomId: string;
-  membership: StreamMembership;
-  /** Room position the client had seen at the `since` token; null when new to the client. */
-  fromPos: number | null;
-  /** Room position as of the returned token. */
-  toPos: number;
-  /** Stripped state for invites, as JSON. */
-  inviteStateJson?: string;
-}
-
-/** The one-time key counts and unused fallback key algorithms /sync shows a device. */
-export interface DeviceKeyCounts {
-  oneTime: Record<string, number>;
-  unusedFallback: string[];
-}
-
-export interface StreamChanges {
-  next: number;
-  rooms: RoomChange[];
-  /** To-device messages for the syncing device, oldest first (empty without a device). */
-  toDevice: ToDeviceMessage[];
-  /** Users whose devices changed (or who no longer share a room) after `since` (a client shows none on an initial sync). */
-  deviceLists: { changed: string[]; left: string[] };
-  /** Account data entries set after `since` ('' = global); empty on an initial sync, which reads them all. */
-  accountData: Array<{ roomId: string; type: string }>;
-  /** The syncing device's key counts, when this stream holds them (else /sync reads D1 and hands them back). */
-  keyCounts?: DeviceKeyCounts;
-  /** Pass back to rememberKeyCounts with counts read after this answer. */
-  keyEpoch: number;
-}
-
-/** A to-device message as /sync shows it; content stays JSON text (RPC typing cannot carry `unknown`). */
-export interface ToDeviceMessage {
-  sender: string;
-  type: string;
-  contentJson: string;
-}
-
-/** A to-device message for one of this user's devices. */
-export interface ToDeviceDelivery {
-  deviceId: string;
-  /** Unique per message and sender: a repeated delivery of the same ID is ignored while it is kept. */
-  messageId: string;
-  sender: string;
-  type: string;
-  /** The content as JSON text. */
-  contentJson: string;
-}
+export type { DeviceKeyCounts, RoomChange, SlidingSnapshot, StreamChanges, StreamMembership, ToDeviceDelivery, ToDeviceMessage } from "./user-stream-types.js";
 
 /** Rows of history kept; a token older than these starts its rooms afresh. */
 const KEEP_HISTORY = 5_000;
@@ -93,10 +46,12 @@ export class UserStream extends DurableObject<Env> {
   private keyEpoch = Math.floor(Math.random() * 2 ** 48);
 
   private readonly store: UserStreamStorage;
+  private readonly sliding: SlidingConnections;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new UserStreamStorage(ctx.storage);
+    this.sliding = new SlidingConnections(ctx.storage);
     this.counter = this.store.counter();
   }
 
@@ -160,27 +115,11 @@ export class UserStream extends DurableObject<Env> {
    * token hash), the request is first charged to the rate limits, as `rateLimit` does.
    */
   async changes(since: number, timeoutMs: number, deviceId?: string, chargeToken?: string): Promise<StreamChanges> {
-    // /sync's rate-limit charge, taken here to save it a call first (429 M_LIMIT_EXCEEDED).
-    if (chargeToken !== undefined) {
-      const verdict = this.take(chargeToken);
-      if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
-    }
+    this.charge(chargeToken);
     const from = since > this.counter ? 0 : since;
     if (deviceId !== undefined && from > 0) this.ackToDevice(deviceId, from);
     const pending = deviceId !== undefined && this.hasToDevice(deviceId);
-    if (from === this.counter && timeoutMs > 0 && !pending) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.waiters.delete(done);
-          resolve();
-        }, Math.min(timeoutMs, MAX_WAIT_MS));
-        const done = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        this.waiters.add(done);
-      });
-    }
+    if (from === this.counter && timeoutMs > 0 && !pending) await this.waitForWake(timeoutMs);
     const toDevice = deviceId === undefined ? { messages: [], upto: 0 } : this.pendingToDevice(deviceId);
     let next = this.counter;
     if (deviceId !== undefined && toDevice.messages.length > 0) next = this.issueToDeviceToken(deviceId, toDevice.upto);
@@ -191,9 +130,72 @@ export class UserStream extends DurableObject<Env> {
       toDevice: toDevice.messages,
       deviceLists: this.deviceListChanges(from),
       accountData: from === 0 ? [] : this.accountDataChanges(from),
+      ephemeral: from === 0 ? [] : this.store.ephemeralChangesSince(from),
       ...(cached && cached.until > Date.now() ? { keyCounts: cached.counts } : {}),
       keyEpoch: this.keyEpoch,
     };
+  }
+
+  /** A sync's rate-limit charge, taken here to save it a call first (429 M_LIMIT_EXCEEDED). */
+  private charge(chargeToken: string | undefined): void {
+    if (chargeToken === undefined) return;
+    const verdict = this.take(chargeToken);
+    if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Sliding sync (MSC4186): the connection's pos, and the same rooms and news /sync reads.
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Opens (or resumes at `pos`) a device's connection; null when `pos` is unknown to it. With
+   * `wait`, first waits until something happens after token `wait.after` (or `wait.timeoutMs` passes).
+   */
+  async slidingOpen(deviceId: string, connId: string, pos: string | undefined, chargeToken?: string, wait?: { after: number; timeoutMs: number }): Promise<SlidingSnapshot | null> {
+    this.charge(chargeToken);
+    if (wait && this.counter <= wait.after && wait.timeoutMs > 0) await this.waitForWake(wait.timeoutMs);
+    const opened = this.sliding.open(deviceId, connId, pos);
+    if (!opened) return null;
+    const since = opened.since > this.counter ? 0 : opened.since;
+    const cached = this.keyCounts.get(deviceId);
+    return {
+      pos: opened.pos,
+      since,
+      counter: this.counter,
+      sent: opened.sent,
+      rooms: this.store.roomList().map((r) => ({
+        roomId: r.roomId,
+        membership: r.membership as StreamMembership,
+        roomPos: r.pos,
+        activity: r.streamId,
+        ...(r.membership === "invite" && r.inviteState !== null ? { inviteStateJson: r.inviteState } : {}),
+      })),
+      deviceLists: this.deviceListChanges(since),
+      accountData: since === 0 ? [] : this.accountDataChanges(since),
+      ephemeral: since === 0 ? [] : this.store.ephemeralChangesSince(since),
+      ...(cached && cached.until > Date.now() ? { keyCounts: cached.counts } : {}),
+      keyEpoch: this.keyEpoch,
+    };
+  }
+
+  /** Records a sliding sync response; returns its pos. */
+  async slidingCommit(deviceId: string, connId: string, parent: number, token: number, rooms: SentRoom[]): Promise<string> {
+    return this.sliding.commit(deviceId, connId, parent, token, rooms);
+  }
+
+  /** The sliding sync to_device extension: acknowledges `since`, answers the next messages and their token. */
+  async toDeviceBatch(deviceId: string, since: number, limit: number): Promise<{ messages: ToDeviceMessage[]; next: number }> {
+    if (since > 0) this.ackToDevice(deviceId, since);
+    const pending = this.pendingToDevice(deviceId, Math.max(1, Math.min(limit, TO_DEVICE_PER_SYNC)));
+    return { messages: pending.messages, next: pending.messages.length > 0 ? this.issueToDeviceToken(deviceId, pending.upto) : this.counter };
+  }
+
+  /** A room's typing or receipts changed; a waiting sync wakes. */
+  async ephemeralChanged(roomId: string): Promise<number> {
+    const sid = ++this.counter;
+    this.store.recordEphemeralChange(sid, roomId);
+    this.wakeAll();
+    return sid;
   }
 
   /** Keeps a device's key counts, read from D1 after a changes() answer that carried `epoch`. */
@@ -235,8 +237,8 @@ export class UserStream extends DurableObject<Env> {
     return this.store.hasToDevice(deviceId);
   }
 
-  private pendingToDevice(deviceId: string): { messages: ToDeviceMessage[]; upto: number } {
-    const rows = this.store.toDeviceFor(deviceId, TO_DEVICE_PER_SYNC);
+  private pendingToDevice(deviceId: string, limit = TO_DEVICE_PER_SYNC): { messages: ToDeviceMessage[]; upto: number } {
+    const rows = this.store.toDeviceFor(deviceId, limit);
     return {
       messages: rows.map((r) => ({ sender: r.sender, type: r.type, contentJson: r.content })),
       upto: rows.length > 0 ? (rows[rows.length - 1] as { seq: number }).seq : 0,
@@ -302,6 +304,20 @@ export class UserStream extends DurableObject<Env> {
 
   private accountDataChanges(from: number): Array<{ roomId: string; type: string }> {
     return this.store.accountDataChangesSince(from);
+  }
+
+  private waitForWake(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(done);
+        resolve();
+      }, Math.min(timeoutMs, MAX_WAIT_MS));
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.add(done);
+    });
   }
 
   private wakeAll(): void {

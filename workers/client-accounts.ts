@@ -12,6 +12,7 @@ import { json, readJsonBody } from "./http.js";
 import { deleteDeviceTokens, deleteUserTokens, insertAccessToken } from "./storage/access-tokens.js";
 import { deleteDevice, deleteUserDevices, insertDevice } from "./storage/devices.js";
 import { getUser, insertUser, isUserIdTaken, userExists } from "./storage/users.js";
+import { SLIDING_SYNC_FEATURE } from "./sliding-sync.js";
 
 const PREFIXES = ["/_matrix/client/v3", "/_matrix/client/r0"] as const;
 const SPEC_VERSIONS = ["r0.5.0", "r0.6.0", "r0.6.1", ...Array.from({ length: 11 }, (_, i) => `v1.${i + 1}`)];
@@ -233,7 +234,7 @@ async function whoami(req: SbRequest, env: Env): Promise<Response> {
 }
 
 export function mountClientAccounts(t: RouteTable): void {
-  t.add("get", "/_matrix/client/versions", () => json({ versions: SPEC_VERSIONS, unstable_features: {} }));
+  t.add("get", "/_matrix/client/versions", () => json({ versions: SPEC_VERSIONS, unstable_features: { [SLIDING_SYNC_FEATURE]: true } }));
   for (const p of PREFIXES) {
     t.add("post", `${p}/register`, register);
     t.add("get", `${p}/register/available`, registerAvailable);

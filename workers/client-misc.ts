@@ -3,8 +3,7 @@
 // typing and TURN. Served under v3 and r0.
 //
 // Deliberate limits, each stated where it applies: push rules are an empty rule set and cannot be
-// changed; receipts and typing are accepted but not yet federated or shown in /sync; account data is
-// stored and readable but not yet delivered through /sync; no TURN server is configured.
+// changed; no TURN server is configured. Receipts and typing live in the room (room-ephemeral.ts).
 
 import { badJson, MatrixError, notFound, forbidden } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
@@ -203,15 +202,18 @@ async function readMarkers(req: SbRequest, env: Env): Promise<Response> {
   const roomId = roomIdParam(req);
   const { body } = await readJsonBody(req, SMALL_BODY);
   const fullyRead = optEventId(body, "m.fully_read");
-  optEventId(body, "m.read");
-  optEventId(body, "m.read.private");
+  const read = optEventId(body, "m.read");
+  const readPrivate = optEventId(body, "m.read.private");
   const stub = await requireJoined(env, roomId, userId);
   if (fullyRead !== undefined) {
     const e = await stub.getEventJson(fullyRead);
     if (!e || e.pos === null) throw notFound("m.fully_read names no event of this room");
     await setFullyRead(env, userId, roomId, fullyRead);
   }
-  // Read receipts (m.read, m.read.private) are accepted but not yet stored, federated or shown in /sync.
+  const now = Date.now();
+  for (const [type, eventId] of [["m.read", read], ["m.read.private", readPrivate]] as const) {
+    if (eventId !== undefined) await stub.setReceipt({ userId, receiptType: type, threadId: "", eventId, ts: now });
+  }
   return json({});
 }
 
@@ -222,10 +224,11 @@ async function receipt(req: SbRequest, env: Env): Promise<Response> {
   const eventId = eventIdParam(req);
   if (!RECEIPT_TYPES.has(type)) throw new MatrixError(400, "M_INVALID_PARAM", `Unknown receipt type ${type}`);
   const { body } = await readJsonBody(req, SMALL_BODY);
-  optString(body, "thread_id");
-  await requireJoined(env, roomId, userId);
+  const threadId = optString(body, "thread_id") ?? "";
+  if (threadId !== "" && threadId !== "main" && !isEventId(threadId)) throw new MatrixError(400, "M_INVALID_PARAM", "thread_id must be \"main\" or an event ID");
+  const stub = await requireJoined(env, roomId, userId);
   if (type === "m.fully_read") await setFullyRead(env, userId, roomId, eventId);
-  // Receipts are not yet federated (no m.receipt EDUs) nor shown in /sync; accepting them keeps clients quiet.
+  else await stub.setReceipt({ userId, receiptType: type, threadId, eventId, ts: Date.now() });
   return json({});
 }
 
@@ -237,8 +240,8 @@ async function typing(req: SbRequest, env: Env): Promise<Response> {
   if (typeof body["typing"] !== "boolean") throw badJson("typing must be a boolean");
   const timeout = body["timeout"];
   if (timeout !== undefined && !(Number.isSafeInteger(timeout) && (timeout as number) >= 0)) throw badJson("timeout must be a non-negative integer");
-  await requireJoined(env, roomId, userId);
-  // Typing notifications are not yet federated (no m.typing EDUs) nor shown in /sync.
+  const stub = await requireJoined(env, roomId, userId);
+  await stub.setTyping(userId, body["typing"], timeout as number | undefined);
   return json({});
 }
 

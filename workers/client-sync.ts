@@ -15,6 +15,8 @@ import { json, readJsonBody } from "./http.js";
 import { listAccountData } from "./storage/account-data.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
 import { e2eeSyncFields } from "./sync-e2ee.js";
+import { fillSyncEphemeral } from "./sync-ephemeral.js";
+import { mountSlidingSync } from "./sliding-sync.js";
 
 const PREFIXES = CLIENT_PREFIXES;
 const MAX_TIMEOUT_MS = 60_000;
@@ -115,6 +117,7 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
         }
       }),
   );
+  await fillSyncEphemeral(env, userId, join, since === 0 ? undefined : changes.ephemeral, () => userStream(env, userId).joinedRooms());
   const e2ee = await e2eeSyncFields(env, userId, deviceId, changes, Boolean(q.get("since")), { join, leave });
   const accountData = await accountDataSection(env, userId, since === 0 ? undefined : changes.accountData, join, filter);
   return json({
@@ -200,6 +203,7 @@ async function forget(req: SbRequest, env: Env): Promise<Response> {
 }
 
 export function mountClientSync(t: RouteTable): void {
+  mountSlidingSync(t);
   for (const p of PREFIXES) {
     t.add("get", `${p}/sync`, sync);
     t.add("post", `${p}/user/:userId/filter`, postFilter);

@@ -15,6 +15,7 @@ import type { FailedPdus } from "../durable-objects/room.js";
 import type { InboundItem } from "../durable-objects/inbox.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { asLpdu, checkInboundLpdu, checkInboundPdu } from "./event-checks.js";
+import { handleEphemeralEdus } from "./federation-ephemeral.js";
 import { handleE2eeEdus } from "./federation-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
 import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "../shared/federation-paths.js";
@@ -103,8 +104,8 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
     const admitted = await inbox.begin(origin, txnId, pdus.length, roomIdsOf(pdus));
     if (admitted.answer) return json(admitted.answer);
   }
-  // EDUs (to-device messages, device-list news) are handled alongside the PDUs; they never fail the transaction.
-  const eduWork = handleE2eeEdus(env, ctx, req.config, origin, txnId, edus);
+  // EDUs (to-device messages, device-list news, typing, receipts) are handled alongside the PDUs; they never fail the transaction.
+  const eduWork = Promise.all([handleE2eeEdus(env, ctx, req.config, origin, txnId, edus), handleEphemeralEdus(env, origin, edus)]);
 
   // A hub's PDUs carry its participants' signatures; if one of those servers is down, the hub
   // (which verified them) vouches for their keys as notary.

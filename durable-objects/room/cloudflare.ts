@@ -9,8 +9,10 @@ import { indexEvents } from "../event-index.js";
 import { BackfillStore } from "../room-backfill-storage.js";
 import { backlogLimit, FanOutBackpressure } from "../room-backpressure.js";
 import { FanOutLog } from "../room-fanout.js";
+import { RoomEphemeral } from "../room-ephemeral.js";
 import { RoomMls } from "../room-mls.js";
 import { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
+import { ReceiptStorage } from "../room-receipts-storage.js";
 import { RoomStorage } from "../room-storage.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
@@ -33,6 +35,8 @@ export interface RoomParts {
   /** In the order they hear of each commit. */
   listeners: CommitListener[];
   reads: RoomReads;
+  /** Typing (memory) and read receipts (durable), with their notices and EDUs. */
+  ephemeral: RoomEphemeral;
   ports: EnginePorts;
   /** An invite for a local user to a room hosted elsewhere (kept until they join or reject it); their stream learns of it. */
   storeInvite(userId: string, pdu: Pdu, stripped: StrippedStateEvent[], origin: string, roomVersion: string | undefined): Promise<void>;
@@ -75,6 +79,13 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     { deliver: (provider, roomId, row) => env.OUTBOUND.mimiNotify(provider, roomId, { kind: row.kind, ts: row.ts, message: row.message }), alarmWithin, waitUntil, now: () => Date.now() },
     { baseMs: retryMs(env.FEDERATION_RETRY_BASE_MS, 500), maxMs: retryMs(env.FEDERATION_RETRY_MAX_MS, 60_000) },
   );
+  const ephemeral = new RoomEphemeral(new ReceiptStorage(ctx.storage), {
+    serverName: env.SERVER_NAME,
+    localMembers: () => [...state.joinedUsersOf(env.SERVER_NAME)],
+    remoteServers: () => state.joinedServers().filter((s) => s !== env.SERVER_NAME),
+    tellStreams: async (users, roomId) => void (await Promise.all(users.map((u) => stream(u).ephemeralChanged(roomId).catch((e) => console.error("ephemeral notice failed", u, e))))),
+    sendEdu: async (servers, id, json) => void (await Promise.all(servers.map((s) => destination(s).enqueue(s, [{ roomId: "", id, json, kind: "edu" }])))),
+  });
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
   return {
     store,
@@ -85,6 +96,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     mimi: { store: mimiStore, followers, notifier: mimiNotifier },
     listeners: [outbox, indexer, welcomes, mimiNotifier, notifier],
     reads: new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction),
+    ephemeral,
     ports: {
       serverName: env.SERVER_NAME,
       signingKey: () => (signingKey ??= parseSigningKeySecret(env.SIGNING_KEY)),

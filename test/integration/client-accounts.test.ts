@@ -61,13 +61,13 @@ async function sha256Hex(s: string): Promise<string> {
 }
 
 describe("GET /_matrix/client/versions", () => {
-  it("advertises r0.6.1 and v1.1 through v1.11 with no unstable features", async () => {
+  it("advertises r0.6.1 and v1.1 through v1.11, and simplified sliding sync as its one unstable feature", async () => {
     const res = await call("GET", "/_matrix/client/versions");
     expect(res.status).toBe(200);
     const versions = res.json["versions"] as string[];
     expect(versions).toContain("r0.6.1");
     for (let i = 1; i <= 11; i++) expect(versions).toContain(`v1.${i}`);
-    expect(res.json["unstable_features"]).toEqual({});
+    expect(res.json["unstable_features"]).toEqual({ "org.matrix.simplified_msc3575": true });
   });
 });
 

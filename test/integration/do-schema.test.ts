@@ -145,7 +145,7 @@ describe("UserStream storage versions", () => {
       expect(storedVersion(sql, "user-stream")).toBe(0);
 
       const stream = new UserStream(state, env);
-      expect(storedVersion(sql, "user-stream")).toBe(1);
+      expect(storedVersion(sql, "user-stream")).toBe(2);
       expect(await stream.current()).toBe(7);
       expect(await stream.memberships()).toEqual([
         { roomId: "!a:hub.test", membership: "join" },
@@ -169,9 +169,9 @@ describe("UserStream storage versions", () => {
   it("refuses to open a database written by a newer UserStream", async () => {
     await runInDurableObject(freshObject(), (_obj, state) => {
       new UserStream(state, env);
-      state.storage.sql.exec(`UPDATE schema_versions SET version = 2 WHERE name = 'user-stream'`);
+      state.storage.sql.exec(`UPDATE schema_versions SET version = 3 WHERE name = 'user-stream'`);
       expect(() => new UserStream(state, env)).toThrow(SchemaTooNewError);
-      expect(() => new UserStream(state, env)).toThrow("user-stream storage is at schema version 2, but this code knows versions up to 1");
+      expect(() => new UserStream(state, env)).toThrow("user-stream storage is at schema version 3, but this code knows versions up to 2");
     });
   });
 });

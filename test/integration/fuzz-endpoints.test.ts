@@ -239,7 +239,7 @@ function fillPath(path: string): fc.Arbitrary<string> {
 
 const query = fc.oneof(
   fc.constant(""),
-  fc.constantFrom("?limit=-1", "?limit=abc", "?limit=99999999999999999999", "?from=%zz", "?dir=x", "?ver=1&ver=%00", "?event_id=%24x", "?v=&limit=0", "?filter=%7B", "?timeout=-5", "?since=garbage", "?server_name=127.0.0.1", "?access_token=nope"),
+  fc.constantFrom("?limit=-1", "?limit=abc", "?limit=99999999999999999999", "?from=%zz", "?dir=x", "?ver=1&ver=%00", "?event_id=%24x", "?v=&limit=0", "?filter=%7B", "?timeout=-5", "?since=garbage", "?server_name=127.0.0.1", "?access_token=nope", "?pos=garbage&timeout=-1", "?pos=99999999999999999999&timeout=abc"),
   fc.array(fc.tuple(fc.string({ maxLength: 8 }), fc.string({ unit: "binary", maxLength: 12 })), { maxLength: 4 }).map((kv) => `?${kv.map(([k, v]) => `${enc(k)}=${enc(v)}`).join("&")}`),
 );
 
@@ -328,7 +328,7 @@ describe("fuzzing every endpoint", { timeout: TIMEOUT }, () => {
     expect(unexpanded).toEqual([]);
     const paths = ROUTES.map((r) => `${r.method} ${r.path}`);
     expect(ROUTES.length).toBeGreaterThan(60);
-    for (const known of [`PUT ${LM_PREFIX}/send/:txnId`, `POST ${C}/createRoom`, `GET ${FEDERATION_V1}/make_join/:roomId/:userId`, `PUT ${C}/rooms/:roomId/send/:eventType/:txnId`, "POST /_matrix/key/v2/query"]) {
+    for (const known of [`PUT ${LM_PREFIX}/send/:txnId`, `POST ${C}/createRoom`, `GET ${FEDERATION_V1}/make_join/:roomId/:userId`, `PUT ${C}/rooms/:roomId/send/:eventType/:txnId`, "POST /_matrix/key/v2/query", "POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync", "POST /_matrix/client/v4/sync"]) {
       expect(paths).toContain(known);
     }
   });
@@ -362,7 +362,7 @@ describe("fuzzing every endpoint", { timeout: TIMEOUT }, () => {
   function wrongTypedBody(route: Route): fc.Arbitrary<Record<string, unknown>> {
     const wrong = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.constant({ nested: { deeper: [1, { x: "y" }] } }), fc.string({ maxLength: 5 }));
     const fields = route.path.startsWith("/_matrix/client")
-      ? ["username", "password", "auth", "identifier", "type", "user_id", "preset", "invite", "initial_state", "creation_content", "power_level_content_override", "room_version", "visibility", "is_direct", "displayname", "avatar_url", "reason", "typing", "timeout", "m.fully_read", "m.read", "room", "presence", "room_id", "device_keys", "one_time_keys", "messages", "filter", "server_keys"]
+      ? ["username", "password", "auth", "identifier", "type", "user_id", "preset", "invite", "initial_state", "creation_content", "power_level_content_override", "room_version", "visibility", "is_direct", "displayname", "avatar_url", "reason", "typing", "timeout", "m.fully_read", "m.read", "room", "presence", "room_id", "device_keys", "one_time_keys", "messages", "filter", "server_keys", "conn_id", "pos", "lists", "room_subscriptions", "extensions", "thread_id"]
       : ["pdus", "edus", "event", "room_version", "invite_room_state", "server_keys", "origin", "origin_server_ts", "type", "sender", "content", "state_key", "room_id"];
     return fc.dictionary(fc.constantFrom(...fields), wrong, { minKeys: 1, maxKeys: 4 });
   }
