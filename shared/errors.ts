@@ -26,7 +26,9 @@ export type ErrCode =
   | "M_USER_DEACTIVATED"
   | "M_EXCLUSIVE"
   | "M_GUEST_ACCESS_FORBIDDEN"
-  | "M_INVALID_SIGNATURE";
+  | "M_INVALID_SIGNATURE"
+  | "M_NOT_YET_UPLOADED"
+  | "M_CANNOT_OVERWRITE_MEDIA";
 
 export class MatrixError extends Error {
   readonly errcode: ErrCode;
