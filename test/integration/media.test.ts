@@ -7,7 +7,7 @@ import { decode as decodeJpeg } from "jpeg-js";
 import { decode as decodePng } from "fast-png";
 import { describe, expect, it } from "vitest";
 import { call, register } from "./client-helpers.js";
-import { gifImage, jpegImage, pngImage } from "./media-images.js";
+import { gifImage, jpegImage, pngImage } from "../support/media-images.js";
 
 const MAX = 1024 * 1024;
 const DL = "/_matrix/client/v1/media/download";
