@@ -1,7 +1,8 @@
 // The default rate limits against a real client's start-up: a user with 100 rooms logs in on a new
 // device and starts the way Element X does (its settings reads, a full sync, then a room-list
-// thumbnail per room, all at once), and gets no 429. Abusive rates still get 429 with
-// retry_after_ms, for reads and for writes. (Element X syncs with sliding sync; /sync stands in.)
+// thumbnail per room, all at once), and gets no 429. (Element X syncs with sliding sync; /sync stands
+// in.) That floods still get 429 is test/federation/rate-limit-floods.test.ts: a test here can only
+// have a few requests in flight at once, too few to outrun the refill on a loaded machine.
 
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -87,31 +88,5 @@ describe("default rate limits and a client's start-up", () => {
     const limited = answers.filter(({ a }) => a.status === 429).map(({ what }) => what);
     expect(limited).toEqual([]);
     expect(answers.length).toBeGreaterThan(ROOMS + 8);
-  });
-
-  // Floods are sent as one burst of concurrent requests: each is charged on arrival, before its
-  // work, so the burst outruns the refill even on a machine too loaded to answer requests quickly.
-  it("still answers a burst of reads from one token with 429 M_LIMIT_EXCEEDED and retry_after_ms", { timeout: 300_000 }, async () => {
-    const user = await registerUser("readflood");
-    const burst = await Promise.all(Array.from({ length: 800 }, () => req("GET", `${C}/account/whoami`, user.token)));
-    const limited = burst.find((a) => a.status === 429);
-    expect(limited?.json["errcode"]).toBe("M_LIMIT_EXCEEDED");
-    expect(limited?.json["retry_after_ms"]).toBeGreaterThan(0);
-    expect(Number(limited?.retryAfter)).toBeGreaterThan(0);
-    // More got through than the start-up above needs.
-    expect(burst.filter((a) => a.status === 200).length).toBeGreaterThan(ROOMS + 8);
-  });
-
-  it("still answers a burst of writes with 429 long before the read allowance", { timeout: 300_000 }, async () => {
-    const user = await registerUser("writeflood");
-    const path = `${C}/user/${enc(user.userId)}/account_data/org.example.flood`;
-    const burst = await Promise.all(Array.from({ length: 300 }, (_, i) => req("PUT", path, user.token, JSON.stringify({ i }))));
-    const limited = burst.find((a) => a.status === 429);
-    expect(limited?.json["errcode"]).toBe("M_LIMIT_EXCEEDED");
-    expect(limited?.json["retry_after_ms"]).toBeGreaterThan(0);
-    // The token's write bucket holds 100, plus what refills during the burst.
-    const ok = burst.filter((a) => a.status === 200).length;
-    expect(ok).toBeGreaterThanOrEqual(100);
-    expect(ok).toBeLessThan(300);
   });
 });
