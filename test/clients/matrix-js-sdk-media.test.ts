@@ -28,14 +28,14 @@ describe("matrix-js-sdk media", () => {
   afterAll(() => stopServers(servers));
 
   it("uploads an image with uploadContent and reads it back, and its thumbnail, through the SDK's authenticated URLs", async () => {
-    const png = pngImage(120, 90);
+    const png = pngImage(240, 180);
     const config = await alice.client.getMediaConfig();
     expect(config["m.upload.size"]).toBeGreaterThanOrEqual(png.byteLength);
     const { content_uri: mxc } = await alice.client.uploadContent(new Blob([png], { type: "image/png" }), { name: "photo.png", type: "image/png" });
     expect(mxc).toMatch(/^mxc:\/\/hub\.test\//);
     // The image goes into a room message, as a client would post it.
     const { room_id: roomId } = await alice.client.createRoom({ name: "Pictures" });
-    await alice.client.sendMessage(roomId, { msgtype: "m.image", body: "photo.png", url: mxc, info: { mimetype: "image/png", w: 120, h: 90, size: png.byteLength } } as never);
+    await alice.client.sendMessage(roomId, { msgtype: "m.image", body: "photo.png", url: mxc, info: { mimetype: "image/png", w: 240, h: 180, size: png.byteLength } } as never);
 
     const url = alice.client.mxcUrlToHttp(mxc, undefined, undefined, undefined, false, true, true) as string;
     expect(new URL(url).pathname).toMatch(/^\/_matrix\/client\/v1\/media\/download\/hub\.test\//);
