@@ -35,6 +35,8 @@ export default defineConfig(async () => {
             // A fixed test-only key; production keys come from the SIGNING_KEY secret.
             SIGNING_KEY: "ed25519:test:nwBTmxKOhSLH3L3HrbFTfsMcdzHbOeDq7Iv8zEUb/0w",
             FEDERATION_HOST_MAP: "{}",
+            // Small enough that the oversize tests send little (wrangler.toml's default is 50 MiB).
+            MAX_UPLOAD_BYTES: String(1024 * 1024),
             // Long fuzz runs (test/integration/fuzz-endpoints.test.ts): the host's FUZZ_RUNS, if set.
             FUZZ_RUNS: process.env["FUZZ_RUNS"] ?? "",
           },

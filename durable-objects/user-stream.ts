@@ -9,7 +9,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { limitExceeded } from "../shared/errors.js";
-import { parseRateLimits, takeFromBucket, type Bucket, type TakeResult } from "../shared/token-bucket.js";
+import { parseRateLimits, takeFromBucket, type Bucket, type RequestClass, type TakeResult } from "../shared/token-bucket.js";
 import { SlidingConnections } from "./sliding-connections.js";
 import type { SentRoom } from "./sliding-sync-storage.js";
 import type { DeviceKeyCounts, RoomChange, SlidingSnapshot, StreamChanges, StreamMembership, ToDeviceDelivery, ToDeviceMessage } from "./user-stream-types.js";
@@ -86,20 +86,21 @@ export class UserStream extends DurableObject<Env> {
     return sid;
   }
 
-  /** Takes one request from the user's bucket and the token's; both must have room. */
-  async rateLimit(tokenHash: string): Promise<TakeResult> {
-    return this.take(tokenHash);
+  /** Takes one request of its class from the user's bucket and the token's; both must have room. */
+  async rateLimit(tokenHash: string, cls: RequestClass = "write"): Promise<TakeResult> {
+    return this.take(tokenHash, cls);
   }
 
-  private take(tokenHash: string): TakeResult {
+  private take(tokenHash: string, cls: RequestClass): TakeResult {
     const limits = parseRateLimits(this.env.RATE_LIMITS);
     const now = Date.now();
-    const user = takeFromBucket(this.buckets.get("user"), limits.user, now);
-    this.buckets.set("user", user.bucket);
+    const [userKey, tokenKey] = cls === "read" ? ["user:read", `r:${tokenHash}`] : ["user", `t:${tokenHash}`];
+    const user = takeFromBucket(this.buckets.get(userKey), cls === "read" ? limits.userReads : limits.user, now);
+    this.buckets.set(userKey, user.bucket);
     if (!user.result.ok) return user.result;
-    const token = takeFromBucket(this.buckets.get(`t:${tokenHash}`), limits.token, now);
-    this.buckets.set(`t:${tokenHash}`, token.bucket);
-    if (this.buckets.size > 1_000) this.buckets.delete([...this.buckets.keys()].find((k) => k !== "user") as string);
+    const token = takeFromBucket(this.buckets.get(tokenKey), cls === "read" ? limits.tokenReads : limits.token, now);
+    this.buckets.set(tokenKey, token.bucket);
+    if (this.buckets.size > 1_000) this.buckets.delete([...this.buckets.keys()].find((k) => !k.startsWith("user")) as string);
     if (!token.result.ok) user.bucket.tokens += 1; // refused requests do not count against the user
     return token.result;
   }
@@ -136,10 +137,10 @@ export class UserStream extends DurableObject<Env> {
     };
   }
 
-  /** A sync's rate-limit charge, taken here to save it a call first (429 M_LIMIT_EXCEEDED). */
+  /** A sync's rate-limit charge (a read), taken here to save it a call first (429 M_LIMIT_EXCEEDED). */
   private charge(chargeToken: string | undefined): void {
     if (chargeToken === undefined) return;
-    const verdict = this.take(chargeToken);
+    const verdict = this.take(chargeToken, "read");
     if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
   }
 

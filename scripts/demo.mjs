@@ -129,6 +129,8 @@ async function startServer({ Miniflare, base, statements }, { name, port, hostMa
     d1Databases: { DB: "db" },
     d1Persist: join(stateDir, name.replace(/[^a-z0-9.-]/gi, "_"), "d1"),
     durableObjectsPersist: join(stateDir, name.replace(/[^a-z0-9.-]/gi, "_"), "do"),
+    r2Buckets: { MEDIA: "media" },
+    r2Persist: join(stateDir, name.replace(/[^a-z0-9.-]/gi, "_"), "r2"),
     bindings: {
       SERVER_NAME: name,
       SIGNING_KEY: `ed25519:demo:${seed}`,

@@ -27,7 +27,9 @@ export type ErrCode =
   | "M_EXCLUSIVE"
   | "M_GUEST_ACCESS_FORBIDDEN"
   | "M_INVALID_SIGNATURE"
-  | "M_UNKNOWN_POS";
+  | "M_UNKNOWN_POS"
+  | "M_NOT_YET_UPLOADED"
+  | "M_CANNOT_OVERWRITE_MEDIA";
 
 export class MatrixError extends Error {
   readonly errcode: ErrCode;

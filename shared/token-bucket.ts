@@ -27,11 +27,31 @@ export function takeFromBucket(bucket: Bucket | undefined, limit: BucketLimit, n
   return { bucket: b, result: { ok: false, retryAfterMs } };
 }
 
+/**
+ * Client requests are limited per class, so a client starting up (a sync, then a thumbnail, avatar
+ * and state read per room of a long room list) is not held back by the same bucket that stops
+ * message floods: reads fetch what is already there; writes change something or cost a lot.
+ */
+export type RequestClass = "read" | "write";
+
+/** POSTs that only read: queries whose body is a question, not a change. */
+const READ_POSTS = [/\/keys\/query$/, /\/user_directory\/search$/, /\/publicRooms$/, /\/search$/, /simplified_msc3575\/sync$/, /\/v5\/sync$/];
+
+export function requestClass(method: string, path: string): RequestClass {
+  const m = method.toUpperCase();
+  if (m === "GET" || m === "HEAD") return "read";
+  return m === "POST" && READ_POSTS.some((re) => re.test(path)) ? "read" : "write";
+}
+
 export interface RateLimits {
-  /** Client API requests per access token. */
+  /** Client API writes per access token. */
   token: BucketLimit;
-  /** Client API requests per user, over all their tokens. */
+  /** Client API writes per user, over all their tokens. */
   user: BucketLimit;
+  /** Client API reads per access token. */
+  tokenReads: BucketLimit;
+  /** Client API reads per user, over all their tokens. */
+  userReads: BucketLimit;
   /** PDUs per remote server in /send transactions. */
   serverPdus: BucketLimit;
   /** Other federation requests per remote server. */
@@ -41,6 +61,9 @@ export interface RateLimits {
 export const DEFAULT_RATE_LIMITS: RateLimits = Object.freeze({
   token: Object.freeze({ capacity: 100, refillPerSecond: 20 }),
   user: Object.freeze({ capacity: 200, refillPerSecond: 40 }),
+  // A start-up with a few hundred rooms reads a few hundred things at once; a flood reads on.
+  tokenReads: Object.freeze({ capacity: 600, refillPerSecond: 60 }),
+  userReads: Object.freeze({ capacity: 1_200, refillPerSecond: 120 }),
   serverPdus: Object.freeze({ capacity: 2_500, refillPerSecond: 1_000 }),
   serverRequests: Object.freeze({ capacity: 200, refillPerSecond: 50 }),
 });
@@ -67,7 +90,14 @@ function parseUncached(raw: string): RateLimits {
       const refill = typeof o?.refillPerSecond === "number" && o.refillPerSecond > 0 ? o.refillPerSecond : d.refillPerSecond;
       return Object.freeze({ capacity, refillPerSecond: refill });
     };
-    return Object.freeze({ token: pick("token"), user: pick("user"), serverPdus: pick("serverPdus"), serverRequests: pick("serverRequests") });
+    return Object.freeze({
+      token: pick("token"),
+      user: pick("user"),
+      tokenReads: pick("tokenReads"),
+      userReads: pick("userReads"),
+      serverPdus: pick("serverPdus"),
+      serverRequests: pick("serverRequests"),
+    });
   } catch {
     return DEFAULT_RATE_LIMITS;
   }

@@ -4,6 +4,7 @@
 
 import { encodeBase64Url } from "../shared/base64.js";
 import { limitExceeded, MatrixError } from "../shared/errors.js";
+import { requestClass, type RequestClass } from "../shared/token-bucket.js";
 import { userStream } from "./client-common.js";
 import { getTokenOwner } from "./storage/access-tokens.js";
 
@@ -54,18 +55,18 @@ const unknownToken = () => new MatrixError(401, "M_UNKNOWN_TOKEN", "Unrecognised
 
 /**
  * Resolves the request's access token to its owner (401 M_MISSING_TOKEN / M_UNKNOWN_TOKEN otherwise)
- * and charges the request to the user's and the token's rate limits (429 M_LIMIT_EXCEEDED), which
- * the user's stream object keeps.
+ * and charges the request to the user's and the token's rate limits of its class (429
+ * M_LIMIT_EXCEEDED), which the user's stream object keeps.
  */
 export async function requireUser(req: Request, env: Env): Promise<ClientAuth> {
   const auth = await authenticate(req, env);
-  await chargeRequest(env, auth);
+  await chargeRequest(env, auth, requestClass(req.method, new URL(req.url).pathname));
   return auth;
 }
 
-/** Charges one request to the user's and the token's rate limits (429 M_LIMIT_EXCEEDED). */
-export async function chargeRequest(env: Env, auth: ClientAuth): Promise<void> {
-  const verdict = await userStream(env, auth.userId).rateLimit(auth.tokenHash);
+/** Charges one request of class `cls` to the user's and the token's rate limits (429 M_LIMIT_EXCEEDED). */
+export async function chargeRequest(env: Env, auth: ClientAuth, cls: RequestClass): Promise<void> {
+  const verdict = await userStream(env, auth.userId).rateLimit(auth.tokenHash, cls);
   if (!verdict.ok) throw limitExceeded(verdict.retryAfterMs);
 }
 

@@ -86,7 +86,7 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
   // read from D1: that read is charged beforehand, like any other request's work.
   const rawFilter = q.get("filter");
   const known = knownFilter(userId, rawFilter);
-  if (known === undefined) await chargeRequest(env, auth);
+  if (known === undefined) await chargeRequest(env, auth, "read");
   const filter = known ?? (await loadStoredFilter(env, userId, rawFilter as string));
   const changes = await userStream(env, userId).changes(since, fullState ? 0 : Math.min(timeoutRaw, MAX_TIMEOUT_MS), deviceId, known === undefined ? undefined : auth.tokenHash);
   const now = Date.now();

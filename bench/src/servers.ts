@@ -92,6 +92,7 @@ export async function startServer(opts: StartOptions): Promise<BenchServer> {
     durableObjects: base.durableObjects,
     serviceBindings: base.serviceBindings,
     d1Databases: { DB: "db" },
+    r2Buckets: { MEDIA: "media" },
     bindings: {
       SERVER_NAME: opts.name,
       SIGNING_KEY: `ed25519:b_${randomBytes(3).toString("hex")}:${seed}`,
@@ -119,6 +120,7 @@ export async function startServer(opts: StartOptions): Promise<BenchServer> {
     workers,
     d1Persist: join(dir, "d1"),
     durableObjectsPersist: join(dir, "do"),
+    r2Persist: join(dir, "r2"),
     host: "127.0.0.1",
     port: opts.port,
     cf: false,

@@ -136,6 +136,8 @@ function makeServer(
         d1Databases: { DB: "db" },
         d1Persist: join(dir, "d1"),
         durableObjectsPersist: join(dir, "do"),
+        r2Buckets: { MEDIA: "media" },
+        r2Persist: join(dir, "r2"),
         bindings: {
           SERVER_NAME: name,
           SIGNING_KEY: signingKeySecret,

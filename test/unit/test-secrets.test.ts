@@ -40,14 +40,16 @@ describe("test servers' worker options", () => {
       RATE_LIMITS: "",
       KEY_NOTARIES: "",
       FANOUT_BACKLOG_LIMIT: "1000",
+      MAX_UPLOAD_BYTES: "52428800",
     });
     expect(said.filter((l) => /\.dev\.vars|\.env|secrets/i.test(l))).toEqual([]);
   });
 
-  it("still carry what the servers need from wrangler.toml: Durable Objects, D1, the Outbound self-binding", () => {
+  it("still carry what the servers need from wrangler.toml: Durable Objects, D1, R2, the Outbound self-binding", () => {
     const o = workerOptionsWithoutLocalSecrets();
     expect(Object.keys(o.durableObjects ?? {}).sort()).toEqual(["DESTINATION", "INBOX", "RATE_LIMITER", "ROOM", "USER_STREAM"]);
     expect(Object.keys(o.d1Databases ?? {})).toEqual(["DB"]);
+    expect(Object.keys(o.r2Buckets ?? {})).toEqual(["MEDIA"]);
     expect(o.serviceBindings).toMatchObject({ OUTBOUND: { entrypoint: "Outbound" } });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_RATE_LIMITS, parseRateLimits, takeFromBucket } from "../../shared/token-bucket.js";
+import { DEFAULT_RATE_LIMITS, parseRateLimits, requestClass, takeFromBucket } from "../../shared/token-bucket.js";
 
 describe("takeFromBucket", () => {
   const limit = { capacity: 3, refillPerSecond: 2 };
@@ -61,5 +61,23 @@ describe("parseRateLimits", () => {
     const other = parseRateLimits(JSON.stringify({ token: { capacity: 8, refillPerSecond: 1 } }));
     expect(other.token.capacity).toBe(8);
     expect(parseRateLimits(a)).toEqual(first);
+  });
+});
+
+describe("requestClass", () => {
+  it("counts GETs and read-only queries as reads, everything that changes something as writes", () => {
+    expect(requestClass("GET", "/_matrix/client/v1/media/thumbnail/a/b")).toBe("read");
+    expect(requestClass("POST", "/_matrix/client/v3/keys/query")).toBe("read");
+    expect(requestClass("POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync")).toBe("read");
+    expect(requestClass("POST", "/_matrix/media/v3/upload")).toBe("write");
+    expect(requestClass("PUT", "/_matrix/client/v3/rooms/!r:x/send/m.room.message/1")).toBe("write");
+    expect(requestClass("POST", "/_matrix/client/v3/keys/claim")).toBe("write");
+  });
+
+  it("reads the read buckets from RATE_LIMITS like the others, with generous defaults", () => {
+    const l = parseRateLimits(JSON.stringify({ tokenReads: { capacity: 9, refillPerSecond: 2 } }));
+    expect(l.tokenReads).toEqual({ capacity: 9, refillPerSecond: 2 });
+    expect(l.userReads).toEqual(DEFAULT_RATE_LIMITS.userReads);
+    expect(DEFAULT_RATE_LIMITS.tokenReads.capacity).toBeGreaterThan(DEFAULT_RATE_LIMITS.token.capacity);
   });
 });
