@@ -17,6 +17,8 @@ export type RoomStore = Pick<
   | "getEvents"
   | "insertEvent"
   | "setCurrentState"
+  | "deleteCurrentState"
+  | "setEventPos"
   | "currentState"
   | "lastEvent"
   | "putRedaction"
