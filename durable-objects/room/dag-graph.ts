@@ -26,10 +26,11 @@ export class DagGraph {
     this.groups = new DagStateGroups(store);
   }
 
-  /** Any stored event of the room, cached (state resolution reads the same events many times). */
+  /** Any stored event of the room but rejected ones, cached (state resolution reads the same events many times). */
   readonly getEvent = (id: string): Pdu | undefined => {
     let e = this.events.get(id);
     if (e) return e;
+    if (this.row(id)?.status === "rejected") return undefined;
     e = this.core.eventById(id);
     if (e) {
       if (this.events.size >= EVENT_CACHE) this.events.clear();

@@ -126,6 +126,13 @@ export class MatrixDag implements RoomProtocol {
     return { outcome: "accepted", eventId, pdu: args.event };
   }
 
+  /** An event known only as part of another's state or auth chain; `before` when the state before it is known too. */
+  storeOutlier(eventId: string, pdu: Pdu, before?: number): void {
+    const row = this.graph.row(eventId);
+    if (row && (row.status !== "outlier" || row.after !== null)) return;
+    this.placer.offTimeline({ eventId, pdu, depth: pdu.depth ?? 0, before: before ?? null }, "outlier");
+  }
+
   invite(sender: string, target: string, content: JsonObject): Promise<Verdict> {
     return this.core.exclusive((w) => this.inviteLocal(w, sender, target, content));
   }

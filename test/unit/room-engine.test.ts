@@ -157,6 +157,7 @@ async function server<P>(name: string, hub: string, make: (core: RoomCore, ports
     federation: {
       request: async () => ({ status: 500, body: null }),
       inviteAndVerify: async () => ({ ok: false, status: 500, error: "not in this test" }),
+      fetchVerified: async () => ({ ok: false, error: "not in this test" }),
       backfillVerified: async () => ({ ok: false, error: "not in this test" }),
       enqueue: async (server, items) => void outbound.push({ server, items }),
     },
