@@ -141,6 +141,19 @@ export class Room extends DurableObject<Env> {
     return this.parts.reads.stateAt(eventId);
   }
 
+  /** Full-mesh rooms: get_missing_events (an empty answer in an LM room). */
+  async missingEvents(earliest: string[], latest: string[], limit: number, minDepth: number): Promise<StoredEvent[]> {
+    const ids = this.loaded().protocol.missingEvents?.(earliest, latest, limit, minDepth) ?? [];
+    return this.parts.store.getEvents(ids);
+  }
+
+  /** The auth chain of one event (federation /event_auth). */
+  async eventAuth(eventId: string): Promise<StoredEvent[] | undefined> {
+    this.loaded();
+    const e = this.parts.store.getEvent(eventId);
+    return e && authChainOf(this.parts.store, [e]);
+  }
+
   async backfill(from: string[], limit: number): Promise<StoredEvent[]> {
     this.loaded();
     return this.parts.reads.backfill(from, limit);

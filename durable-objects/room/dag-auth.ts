@@ -36,10 +36,12 @@ export function authAgainst(
   state: StateIds,
   authEventIds: readonly string[],
   getEvent: (id: string) => Pdu | undefined,
+  roomCreate?: Pdu,
 ): AuthOutcome {
   const authEvents = authEventIds.map(getEvent).filter((e): e is Pdu => e !== undefined);
   const createId = state.get(stateKeyOf("m.room.create", ""));
-  const createEvent = createId === undefined ? authEvents.find((e) => e.type === "m.room.create") : getEvent(createId);
+  // v12 auth events leave the create event out: the room's own is the one its ID derives from.
+  const createEvent = (createId === undefined ? undefined : getEvent(createId)) ?? authEvents.find((e) => e.type === "m.room.create") ?? roomCreate;
   const prev = event.prev_events.length === 1 ? getEvent(event.prev_events[0] as string) : undefined;
   const result = version.checkAuth({
     event,

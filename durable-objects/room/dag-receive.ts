@@ -52,19 +52,19 @@ export class DagReceiver {
       if (!e || row?.status === "rejected") return this.reject({ eventId, pdu, depth, before: null }, "auth", `auth event ${id} is unknown or rejected`);
       if (typeof e.state_key === "string") ownAuth.set(`${e.type}\u0000${e.state_key}`, id);
     }
-    const byAuth = authAgainst(version, pdu, ownAuth, pdu.auth_events, getEvent);
+    const byAuth = authAgainst(version, pdu, ownAuth, pdu.auth_events, getEvent, this.core.state.get("m.room.create", ""));
     if (!byAuth.ok) return this.reject({ eventId, pdu, depth, before: null }, byAuth.rule, byAuth.reason);
 
     // 5. The state before the event. Parents we could not learn the state of are left out.
     const parents = pdu.prev_events.filter((p) => this.graph.hasStateAfter(p));
     if (parents.length === 0) return this.reject({ eventId, pdu, depth, before: null }, "prev_events", "none of the event's parents is known, nor the state at them");
     const before = this.graph.stateBefore(parents);
-    const byState = authAgainst(version, pdu, before.state, pdu.auth_events, getEvent);
+    const byState = authAgainst(version, pdu, before.state, pdu.auth_events, getEvent, this.core.state.get("m.room.create", ""));
     if (!byState.ok) return this.reject({ eventId, pdu, depth, before: before.group }, byState.rule, byState.reason);
 
     // 6. Current state: the soft-fail check.
     const current = this.graph.currentIds();
-    const byCurrent = authAgainst(version, pdu, current, pdu.auth_events, getEvent);
+    const byCurrent = authAgainst(version, pdu, current, pdu.auth_events, getEvent, this.core.state.get("m.room.create", ""));
     if (!byCurrent.ok) {
       this.placer.offTimeline({ eventId, pdu, depth, before: before.group }, "soft-failed");
       return { outcome: "soft-failed", eventId, reason: `Auth rule ${byCurrent.rule} against current state: ${byCurrent.reason}` };

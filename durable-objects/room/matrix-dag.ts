@@ -82,7 +82,7 @@ export class MatrixDag implements RoomProtocol {
   }
 
   private authorizeLocal(pdu: Pdu, state: ReadonlyMap<string, string>): Rejected | undefined {
-    const verdict = authAgainst(this.core.version, pdu, state, pdu.auth_events, this.graph.getEvent);
+    const verdict = authAgainst(this.core.version, pdu, state, pdu.auth_events, this.graph.getEvent, this.core.state.get("m.room.create", ""));
     return verdict.ok ? undefined : rejected(verdict.rule, `Auth rule ${verdict.rule}: ${verdict.reason}`);
   }
 
@@ -123,6 +123,8 @@ export class MatrixDag implements RoomProtocol {
     const refused = this.authorizeLocal(args.event, state);
     if (refused) return refused;
     this.placer.onTimeline(w, { eventId, pdu: args.event, depth: args.event.depth ?? 1, before: group }, []);
+    // Events the resident server sent while our send_join answer was on its way.
+    for (const json of store.takeBufferedPdus()) await this.receiver.receive(w, hub, JSON.parse(json) as Pdu);
     return { outcome: "accepted", eventId, pdu: args.event };
   }
 
@@ -208,6 +210,27 @@ export class MatrixDag implements RoomProtocol {
     const ids = [...this.graph.groups.get(g)];
     ids.sort(([a], [b]) => (a === stateKeyOf("m.room.create", "") ? -1 : b === stateKeyOf("m.room.create", "") ? 1 : 0));
     return ids.map(([, id]) => id);
+  }
+
+  /**
+   * get_missing_events: the events before `latest` back to `earliest` (exclusive), breadth first from
+   * the newest, at most `limit`, none shallower than `minDepth`; rejected ones left out; oldest first.
+   */
+  missingEvents(earliest: readonly string[], latest: readonly string[], limit: number, minDepth: number): string[] {
+    const seen = new Set<string>([...earliest, ...latest]);
+    const queue = latest.flatMap((id) => this.graph.getEvent(id)?.prev_events ?? []);
+    const out: Array<{ id: string; depth: number }> = [];
+    while (queue.length > 0 && out.length < limit) {
+      const id = queue.shift() as string;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const e = this.graph.getEvent(id);
+      const depth = this.graph.row(id)?.depth ?? e?.depth ?? 0;
+      if (!e || depth < minDepth) continue;
+      out.push({ id, depth });
+      queue.push(...e.prev_events);
+    }
+    return out.sort((a, b) => a.depth - b.depth).map((e) => e.id);
   }
 
   /** Every server with a joined member, and the target of a membership change; never ourselves. */

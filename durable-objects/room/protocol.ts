@@ -50,6 +50,8 @@ export interface RoomProtocol {
   membershipPdu?(w: Writer, origin: string, pdu: Pdu, membership: MembershipKind): Promise<JoinAnswer | Rejected>;
   /** Full-mesh rooms: the state before an event as event IDs, when this server knows it (federation /state). */
   stateIdsBefore?(eventId: string): string[] | undefined;
+  /** Full-mesh rooms: get_missing_events, as event IDs oldest first. */
+  missingEvents?(earliest: readonly string[], latest: readonly string[], limit: number, minDepth: number): string[];
   /** The hub refused an LPDU this server sent; `details` is the rest of its failed_pdus entry. */
   lpduRejected(lpduHash: string, error: string, details?: Readonly<Record<string, unknown>>): void;
 }
