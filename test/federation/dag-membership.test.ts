@@ -18,10 +18,11 @@ describe("membership across two servers in a v12 room", () => {
   let roomId: string;
 
   beforeAll(async () => {
-    servers = await startServers(["m1.test", "m2.test"]);
+    // Rooms created without a version are v12 rooms on these servers.
+    servers = await startServers(["m1.test", "m2.test"], { bindings: { DEFAULT_ROOM_VERSION: "12" } });
     const [m1, m2] = servers as [TestServer, TestServer];
     [alice, bob, carol] = await Promise.all([TestClient.register(m1, "alice"), TestClient.register(m2, "bob"), TestClient.register(m2, "carol")]);
-    roomId = (await alice.createRoom({ room_version: "12", preset: "private_chat" })).room_id;
+    roomId = (await alice.createRoom({ preset: "private_chat" })).room_id;
   });
   afterAll(() => stopServers(servers));
 
@@ -31,6 +32,13 @@ describe("membership across two servers in a v12 room", () => {
       return states.every((st) => st?.get(`m.room.member\u0000${userId}`)?.pdu.content["membership"] === membership) || undefined;
     }, `${userId} ${membership} on both servers`);
   }
+
+  it("creates rooms of the DEFAULT_ROOM_VERSION when none is asked for, and advertises it as the default", async () => {
+    const caps = await alice.request<{ capabilities: { "m.room_versions": { default: string } } }>("GET", "/capabilities");
+    expect(caps.capabilities["m.room_versions"].default).toBe("12");
+    const create = await alice.request<{ room_version: string }>("GET", `/rooms/${encodeURIComponent(roomId)}/state/m.room.create/`);
+    expect([create.room_version, roomId.includes(":")]).toEqual(["12", false]);
+  });
 
   it("invites a user of the other server, who joins through the inviting server without naming it", async () => {
     await alice.invite(roomId, bob.userId);
@@ -50,7 +58,7 @@ describe("membership across two servers in a v12 room", () => {
   });
 
   it("rejects an invite with make_leave/send_leave through the inviting server when its server is not in the room", async () => {
-    const other = (await alice.createRoom({ room_version: "12", preset: "private_chat" })).room_id;
+    const other = (await alice.createRoom({ preset: "private_chat" })).room_id;
     await alice.invite(other, carol.userId);
     await carol.leave(other);
     const [m1] = servers as [TestServer];
