@@ -71,6 +71,10 @@ describe("receiving PDUs in a v12 room", () => {
       return [...chain, last].every((id) => a.some((e) => e.event_id === id) && b.some((e) => e.event_id === id)) || undefined;
     }, `all ${n + 1} messages in /messages on both servers`);
     expect((await extremitiesOn(servers, e1, roomId, V))).toEqual([last]);
+    // What e1 filled in it serves on: backfill up to the last event holds the whole chain.
+    const back = await fed<{ pdus: Pdu[] }>(e2, e1, "GET", `/_matrix/federation/v1/backfill/${encodeURIComponent(roomId)}?v=${encodeURIComponent(last)}&limit=${n + 1}`);
+    expect(back.status).toBe(200);
+    expect(back.body.pdus.map((p) => p.content["body"])).toEqual([...Array.from({ length: n }, (_, i) => `gap${n} ${i}`), `gap${n} ${n}`]);
   });
 
   it("bridges a gap longer than get_missing_events' rounds with the state at it, kept off the timeline", async () => {
