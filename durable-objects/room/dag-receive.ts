@@ -3,7 +3,8 @@
 // mismatch): auth against the event's own auth events, then against the state before it (resolved
 // over its parents' states), then against current state. Failing either of the first two rejects the
 // event (stored, never state nor a parent); failing the last soft-fails it (stored, not shown, not an
-// extremity). Parents we do not know are fetched first (dag-missing.ts).
+// extremity). Parents we do not know are fetched first (dag-missing.ts); an event whose parents or
+// auth events stay unknown is refused without being stored, so it can be judged when they arrive.
 
 import type { Pdu } from "../../shared/event.js";
 import { eventIdOf } from "../../shared/hashes.js";
@@ -49,7 +50,9 @@ export class DagReceiver {
     for (const id of pdu.auth_events) {
       const row = this.graph.row(id);
       const e = getEvent(id);
-      if (!e || row?.status === "rejected") return this.reject({ eventId, pdu, depth, before: null }, "auth", `auth event ${id} is unknown or rejected`);
+      // An unknown auth event leaves the event unjudged (nothing stored: it may pass once we learn it).
+      if (!e) return rejected("auth_events", `Auth event ${id} is not known here`);
+      if (row?.status === "rejected") return this.reject({ eventId, pdu, depth, before: null }, "auth", `auth event ${id} was rejected`);
       if (typeof e.state_key === "string") ownAuth.set(`${e.type}\u0000${e.state_key}`, id);
     }
     const byAuth = authAgainst(version, pdu, ownAuth, pdu.auth_events, getEvent, this.core.state.get("m.room.create", ""));
@@ -57,7 +60,7 @@ export class DagReceiver {
 
     // 5. The state before the event. Parents we could not learn the state of are left out.
     const parents = pdu.prev_events.filter((p) => this.graph.hasStateAfter(p));
-    if (parents.length === 0) return this.reject({ eventId, pdu, depth, before: null }, "prev_events", "none of the event's parents is known, nor the state at them");
+    if (parents.length === 0) return rejected("prev_events", "None of the event's parents is known here, nor the state at them");
     const before = this.graph.stateBefore(parents);
     const byState = authAgainst(version, pdu, before.state, pdu.auth_events, getEvent, this.core.state.get("m.room.create", ""));
     if (!byState.ok) return this.reject({ eventId, pdu, depth, before: before.group }, byState.rule, byState.reason);
