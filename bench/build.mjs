@@ -44,6 +44,8 @@ await build({
     "mimi-hub": join(bench, "mimi-hub.ts"),
     // How fast a message wakes a sliding sync long-poll, beside /sync (issue 18; bench/README.md).
     "sliding-wake": join(bench, "sliding-wake.ts"),
+    // Accepting an event in a full-mesh room (issue 15; bench/README.md "Full-mesh rooms").
+    "dag-accept": join(bench, "dag-accept.ts"),
   },
   bundle: true,
   format: "esm",

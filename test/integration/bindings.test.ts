@@ -18,6 +18,7 @@ describe("the integration server's configuration", () => {
       KEY_NOTARIES: "",
       FANOUT_BACKLOG_LIMIT: "1000",
       MAX_UPLOAD_BYTES: String(1024 * 1024),
+      DEFAULT_ROOM_VERSION: "",
       FUZZ_RUNS: process.env["FUZZ_RUNS"] ?? "",
     });
   });

@@ -41,6 +41,7 @@ describe("test servers' worker options", () => {
       KEY_NOTARIES: "",
       FANOUT_BACKLOG_LIMIT: "1000",
       MAX_UPLOAD_BYTES: "52428800",
+      DEFAULT_ROOM_VERSION: "",
     });
     expect(said.filter((l) => /\.dev\.vars|\.env|secrets/i.test(l))).toEqual([]);
   });
