@@ -31,6 +31,8 @@ export interface TestServer {
   start(): Promise<void>;
   readonly running: boolean;
   miniflare(): Miniflare;
+  /** Where its D1 and Durable Object state is persisted (removed by stopServers). */
+  readonly stateDir: string;
   /** This server's signing key secret, so tests can act as this server (or forge as it). */
   readonly signingKeySecret: string;
   /** Sends a request signed as this server to `to` (a real X-Matrix signature with this server's key). */
@@ -107,6 +109,7 @@ function makeServer(
     name,
     port,
     url,
+    stateDir: dir,
     signingKeySecret,
     async federation(to, method, path, body, opts = {}) {
       const key = await parseSigningKeySecret(opts.signingKeySecret ?? signingKeySecret);
