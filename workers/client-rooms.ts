@@ -6,7 +6,7 @@ import { planCreateRoom } from "../shared/create-room.js";
 import { toClientEvent } from "../shared/client-event.js";
 import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
-import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId } from "../shared/ids.js";
+import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId, serverNameOf } from "../shared/ids.js";
 import { CREATABLE_ROOM_VERSION_IDS, getRoomVersion } from "../shared/room-versions.js";
 import { buildLocalPdu } from "../shared/local-event.js";
 import { roomIdFromCreateEvent } from "../shared/hashes.js";
@@ -117,6 +117,16 @@ async function hubCandidates(stub: Stub, roomId: string, userId: string, via: st
   return [...new Set(out)];
 }
 
+/**
+ * A full-mesh room none of our users is joined to any more: nobody sends us its events, so our copy
+ * is stale (a new invite, say, reached us only through the invite endpoint) and joining must go
+ * through a resident server again, as Synapse does.
+ */
+async function leftFullMeshRoom(stub: Stub, versionId: string, serverName: string): Promise<boolean> {
+  if (getRoomVersion(versionId)?.linearized !== false) return false;
+  return !(await stub.joinedMembers()).some((m) => serverNameOf(m) === serverName);
+}
+
 async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Response> {
   const { userId, deviceId } = await requireUser(req, env);
   const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
@@ -125,7 +135,7 @@ async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Respon
   const info = await stub.info();
   const reason = optReason(body);
   const content: JsonObject = { membership: "join", ...(reason !== undefined ? { reason } : {}) };
-  if (info) {
+  if (info && !(await leftFullMeshRoom(stub, info.version, req.config.serverName))) {
     if ((await stub.membership(userId)) !== "join") await stub.send(userId, { type: "m.room.member", state_key: userId, content });
     return json({ room_id: roomId });
   }
