@@ -2,7 +2,8 @@
 # `npm run test:synapse`: Switchboard against a real Synapse. Installs Synapse if needed (root; see
 # scripts/synapse.sh), starts one homeserver with a fresh database, runs test/peers/ (which start
 # Switchboard over HTTPS themselves) and stops Synapse again however the run ends.
-# Environment: SYNAPSE_PORT and SWITCHBOARD_PORT pick the ports (default: free ones); arguments go to vitest.
+# Environment: SYNAPSE_PORT picks Synapse's port, SWITCHBOARD_PORT the first of the Switchboard servers' (one per
+# test file, numbered up from it); default: free ones. Arguments go to vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false

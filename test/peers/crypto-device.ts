@@ -64,6 +64,11 @@ export class CryptoDevice {
     return new CryptoDevice(user, await OlmMachine.initialize(new UserId(user.userId), new DeviceId(user.deviceId)));
   }
 
+  /** A machine for a device already logged in (a second device of a user). */
+  static async attach(user: User): Promise<CryptoDevice> {
+    return new CryptoDevice(user, await OlmMachine.initialize(new UserId(user.userId), new DeviceId(user.deviceId)));
+  }
+
   get userId(): string {
     return this.user.userId;
   }

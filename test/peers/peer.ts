@@ -32,10 +32,15 @@ function certificate(): { keyPath: string; certPath: string } {
   return { keyPath, certPath };
 }
 
-/** One Switchboard server on HTTPS that reaches the Synapse through its host map. */
-export async function startSwitchboard(peer: Homeserver): Promise<TestServer> {
-  const fixed = process.env["SWITCHBOARD_PORT"];
-  const port = fixed ? Number(fixed) : await freePort();
+/**
+ * One Switchboard server on HTTPS that reaches the Synapse through its host map. Each test file runs
+ * its own server (fresh key and state) under its own name: `slot` keeps the names apart when
+ * SWITCHBOARD_PORT fixes the ports (SWITCHBOARD_PORT + slot), since Synapse remembers a name's
+ * transactions, keys and devices.
+ */
+export async function startSwitchboard(peer: Homeserver, slot: number): Promise<TestServer> {
+  const base = process.env["SWITCHBOARD_PORT"];
+  const port = base ? Number(base) + slot : await freePort();
   const [server] = await startServers([`127.0.0.1:${port}`], {
     ports: [port],
     tls: certificate(),

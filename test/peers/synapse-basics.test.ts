@@ -13,7 +13,7 @@ describe("Switchboard and Synapse: server keys, signed requests, version and pro
 
   beforeAll(async () => {
     syn = synapse();
-    sb = await startSwitchboard(syn);
+    sb = await startSwitchboard(syn, 0);
     alice = await User.register(syn, `alice${Date.now()}`);
     bob = await User.register(sb, `bob${Date.now()}`);
   });

@@ -60,7 +60,7 @@ describe("Olm across Switchboard and Synapse: device keys, one-time key claims a
   beforeAll(async () => {
     await initAsync();
     syn = synapse();
-    sb = await startSwitchboard(syn);
+    sb = await startSwitchboard(syn, 1);
     const tag = Date.now().toString(36);
     alice = await CryptoDevice.create(syn, `alice-e2ee-${tag}`, "ALICEPHONE");
     bob = await CryptoDevice.create(sb, `bob-e2ee-${tag}`, "BOBLAPTOP");
