@@ -38,6 +38,10 @@ await build({
     probe: join(bench, "src", "probe.ts"),
     // The MLS commit and claim benchmark (issue 7; bench/mls-commit.md).
     "mls-commit": join(bench, "mls-commit.ts"),
+    // State resolution v2 / v2.1 (issue 15; bench/README.md "State resolution").
+    "state-resolution": join(bench, "state-resolution.ts"),
+    // Accepting an event in a full-mesh room (issue 15; bench/README.md "Full-mesh rooms").
+    "dag-accept": join(bench, "dag-accept.ts"),
   },
   bundle: true,
   format: "esm",

@@ -162,7 +162,7 @@ function membershipRules(input: AuthInput, c: Record<string, unknown>, room: Roo
 
   switch (membership) {
     case "join": {
-      if (isFirstJoin(input, room) && target === room.create?.sender) return ALLOW;
+      if (target === room.create?.sender && isFirstJoin(input, room)) return ALLOW;
       if (sender !== target) return reject(`${m}.3.2`, "cannot join on behalf of another user");
       const cur = room.membership(sender);
       if (cur === "ban") return reject(`${m}.3.3`, "sender is banned");

@@ -27,11 +27,24 @@ export interface ResolveInput {
 }
 
 const PL_KEY = stateKeyOf("m.room.power_levels", "");
+const CREATE_KEY = stateKeyOf("m.room.create", "");
+
+/**
+ * Whether an event can be replayed: known, and of the room whose create event the sets agree on
+ * (v12's create carries no room_id; its ID names the room). Another room's event would otherwise be
+ * checked against its own room's create event, and pass.
+ */
+function replayable(graph: EventGraph, version: RoomVersion, createId: string | undefined): (id: string) => boolean {
+  const create = createId === undefined ? undefined : graph.get(createId);
+  if (createId === undefined || !create) return (id) => graph.get(id) !== undefined;
+  const roomId = version.roomIdFromCreateEvent ? `!${createId.slice(1)}` : create.room_id;
+  return (id) => id === createId || graph.get(id)?.room_id === roomId;
+}
 
 /**
  * The resolution of `stateSets`. When the sets agree on every key this is their common state and
  * no event is looked up. Events that cannot be found are left out of the replay, never thrown on;
- * the result does not depend on the order of the sets.
+ * another room's events are left out too. The result does not depend on the order of the sets.
  */
 export function resolveState(input: ResolveInput): Map<string, string> {
   const { version, stateSets } = input;
@@ -49,7 +62,8 @@ export function resolveState(input: ResolveInput): Map<string, string> {
   const full = new Set<string>(conflictedIds);
   for (const id of authDifference(graph, stateSets, split)) full.add(id);
   if (version.stateResolution === "v2.1") for (const id of conflictedSubgraph(graph, conflictedIds)) full.add(id);
-  for (const id of full) if (!graph.get(id)) full.delete(id);
+  const keep = replayable(graph, version, split.unconflicted.get(CREATE_KEY));
+  for (const id of full) if (!keep(id)) full.delete(id);
 
   // Step 1: power events and the events of the full conflicted set their auth events lead to through it.
   const powerSet = new Set<string>();

@@ -117,16 +117,6 @@ async function hubCandidates(stub: Stub, roomId: string, userId: string, via: st
   return [...new Set(out)];
 }
 
-/**
- * A full-mesh room none of our users is joined to any more: nobody sends us its events, so our copy
- * is stale (a new invite, say, reached us only through the invite endpoint) and joining must go
- * through a resident server again, as Synapse does.
- */
-async function leftFullMeshRoom(stub: Stub, versionId: string, serverName: string): Promise<boolean> {
-  if (getRoomVersion(versionId)?.linearized !== false) return false;
-  return !(await stub.joinedMembers()).some((m) => serverNameOf(m) === serverName);
-}
-
 async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Response> {
   const { userId, deviceId } = await requireUser(req, env);
   const { body } = await readJsonBody(req, MEMBERSHIP_BODY);
@@ -135,7 +125,10 @@ async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Respon
   const info = await stub.info();
   const reason = optReason(body);
   const content: JsonObject = { membership: "join", ...(reason !== undefined ? { reason } : {}) };
-  if (info && !(await leftFullMeshRoom(stub, info.version, req.config.serverName))) {
+  // A full-mesh room none of our users is in any more is not sent to us: our copy may be stale, so
+  // the join goes through a resident server, as a first join does.
+  const local = info && (getRoomVersion(info.version)?.linearized !== false || (await stub.joinedMembers()).some((u) => serverNameOf(u) === req.config.serverName));
+  if (info && local) {
     if ((await stub.membership(userId)) !== "join") await stub.send(userId, { type: "m.room.member", state_key: userId, content });
     return json({ room_id: roomId });
   }

@@ -14,6 +14,8 @@ import type { Writer } from "./writer.js";
 
 /** Like Synapse: a few events by get_missing_events, the state at the gap for anything older. */
 export const MISSING_EVENTS_LIMIT = 10;
+/** Rounds of get_missing_events before the rest of a gap is bridged with the state at it. */
+export const MISSING_EVENTS_ROUNDS = 3;
 /** State events fetched one by one at one gap; more than this and the gap is left unfilled. */
 const MAX_STATE_FETCH = 500;
 
@@ -36,26 +38,24 @@ export class DagGapFiller implements GapFiller {
   }
 
   async fill(w: Writer, origin: string, pdu: Pdu, eventId: string): Promise<void> {
-    const roomId = this.core.roomId;
-    const body = {
-      earliest_events: [...this.graph.extremities()],
-      latest_events: [eventId],
-      limit: MISSING_EVENTS_LIMIT,
-      min_depth: 0,
-    };
-    const res = await this.ports.federation.fetchVerified(origin, "POST", `${FEDERATION_V1}/get_missing_events/${encodeURIComponent(roomId)}`, body, this.core.version.id);
-    const fetched = "pdus" in res ? (res.pdus as unknown as Pdu[]) : [];
-    const ordered = [...fetched].filter((e) => e.room_id === roomId).sort((a, b) => (a.depth ?? 0) - (b.depth ?? 0));
-    const pending = new Set<string>();
-    const ids = new Map<Pdu, string>();
-    for (const e of ordered) {
-      const id = await eventIdOf(e, this.core.version);
-      ids.set(e, id);
-      pending.add(id);
+    const version = this.core.version;
+    const fetched = new Map<string, Pdu>();
+    // A few rounds, each asking for what lies before the oldest events the last one brought.
+    let latest = [eventId];
+    for (let round = 0; round < MISSING_EVENTS_ROUNDS && latest.length > 0; round++) {
+      const body = { earliest_events: [...this.graph.extremities()], latest_events: latest, limit: MISSING_EVENTS_LIMIT, min_depth: 0 };
+      const res = await this.ports.federation.fetchVerified(origin, "POST", `${FEDERATION_V1}/get_missing_events/${encodeURIComponent(this.core.roomId)}`, body, version.id);
+      const fresh: Array<[string, Pdu]> = [];
+      for (const e of "pdus" in res ? (res.pdus as unknown as Pdu[]) : []) {
+        const id = await eventIdOf(e, version);
+        if (e.room_id === this.core.roomId && id !== eventId && !fetched.has(id) && !this.graph.hasStateAfter(id)) fresh.push([id, e]);
+      }
+      for (const [id, e] of fresh) fetched.set(id, e);
+      latest = fresh.filter(([, e]) => e.prev_events.some((p) => !fetched.has(p) && !this.graph.hasStateAfter(p))).map(([id]) => id);
     }
-    for (const e of ordered) {
-      const id = ids.get(e) as string;
-      if (this.graph.row(id) && this.graph.row(id)?.status !== "outlier") continue;
+    const ordered = [...fetched].sort(([, a], [, b]) => (a.depth ?? 0) - (b.depth ?? 0));
+    const pending = new Set(fetched.keys());
+    for (const [id, e] of ordered) {
       await this.stateAtParents(origin, e, pending);
       await this.dag.receiver.receive(w, origin, e, [], false);
       pending.delete(id);
@@ -79,8 +79,9 @@ export class DagGapFiller implements GapFiller {
     if (unknown.length > MAX_STATE_FETCH) return;
     const got = new Map<string, Pdu>();
     for (const id of unknown) {
-      const one = await this.ports.federation.fetchVerified(origin, "GET", `${FEDERATION_V1}/event/${encodeURIComponent(id)}`, undefined, this.core.version.id);
+      const one = await this.ports.federation.fetchVerified(origin, "GET", `${FEDERATION_V1}/event/${encodeURIComponent(id)}?room_id=${roomId}`, undefined, this.core.version.id);
       const e = "pdus" in one ? (one.pdus[0] as unknown as Pdu | undefined) : undefined;
+      // (room_id: a hint Switchboard peers use before their event index has caught up; others ignore it.)
       // The answer must be the event asked for: its ID is its hash.
       if (e && e.room_id === this.core.roomId && (await eventIdOf(e, this.core.version)) === id) got.set(id, e);
     }

@@ -14,23 +14,21 @@ export interface Split {
 export function splitStateSets(stateSets: readonly StateSet[]): Split {
   const unconflicted = new Map<string, string>();
   const conflicted = new Map<string, Set<string>>();
-  const first = stateSets[0];
+  const [first, ...rest] = stateSets;
   if (!first) return { unconflicted, conflicted };
-  const keys = new Set<string>();
-  for (const s of stateSets) for (const k of s.keys()) keys.add(k);
-  for (const k of keys) {
-    const v = first.get(k);
-    if (v !== undefined && stateSets.every((s) => s.get(k) === v)) {
-      unconflicted.set(k, v);
-      continue;
-    }
+  const valuesAt = (k: string): Set<string> => {
     const ids = new Set<string>();
     for (const s of stateSets) {
       const id = s.get(k);
       if (id !== undefined) ids.add(id);
     }
-    conflicted.set(k, ids);
+    return ids;
+  };
+  for (const [k, v] of first) {
+    if (rest.every((s) => s.get(k) === v)) unconflicted.set(k, v);
+    else conflicted.set(k, valuesAt(k));
   }
+  for (const s of rest) for (const k of s.keys()) if (!first.has(k) && !conflicted.has(k)) conflicted.set(k, valuesAt(k));
   return { unconflicted, conflicted };
 }
 

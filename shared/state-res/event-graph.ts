@@ -24,8 +24,8 @@ export class EventGraph {
   authIds(id: string): readonly string[] {
     let ids = this.edges.get(id);
     if (ids === undefined) {
-      const list = this.get(id)?.auth_events;
-      ids = Array.isArray(list) ? [...new Set(list.filter((a): a is string => typeof a === "string"))] : [];
+      const list: unknown = this.get(id)?.auth_events;
+      ids = Array.isArray(list) ? distinctStrings(list) : [];
       this.edges.set(id, ids);
     }
     return ids;
@@ -58,6 +58,12 @@ export class EventGraph {
     }
     return seen;
   }
+}
+
+/** The strings of `list`, each once; `list` itself when it is already that (the usual case). */
+function distinctStrings(list: readonly unknown[]): readonly string[] {
+  if (list.every((a) => typeof a === "string") && new Set(list).size === list.length) return list as readonly string[];
+  return [...new Set(list.filter((a): a is string => typeof a === "string"))];
 }
 
 export const keyOfEvent = (e: Pdu): string | undefined => (typeof e.state_key === "string" ? stateKeyOf(e.type, e.state_key) : undefined);

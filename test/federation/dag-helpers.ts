@@ -30,20 +30,25 @@ export async function sameStateEverywhere(servers: TestServer[], roomId: string)
   }, "the same current state on every server");
 }
 
-/** The event as `server` stores it (admin state or events API is not needed: federation /event). */
-export async function pduOn(from: TestServer, server: TestServer, eventId: string): Promise<Pdu> {
-  const res = await fed<{ pdus?: Pdu[] }>(from, server, "GET", `/_matrix/federation/v1/event/${encodeURIComponent(eventId)}`);
+/** Federation /event, with the room hint (a server's event index lags a second behind). */
+export function eventPath(eventId: string, roomId: string): string {
+  return `/_matrix/federation/v1/event/${encodeURIComponent(eventId)}?room_id=${encodeURIComponent(roomId)}`;
+}
+
+/** The event as `server` stores it, read over federation /event. */
+export async function pduOn(from: TestServer, server: TestServer, eventId: string, roomId: string): Promise<Pdu> {
+  const res = await fed<{ pdus?: Pdu[] }>(from, server, "GET", eventPath(eventId, roomId));
   expect(res.status).toBe(200);
   return (res.body.pdus as Pdu[])[0] as Pdu;
 }
 
 /**
  * An event by `sender` (a user of `as`), signed with `as`'s key, on `prevEvents`, citing auth events
- * from `stateServer`'s current state.
+ * from `stateFrom` (a server's current state, or a snapshot of one taken earlier).
  */
 export async function forgeEvent(
   as: TestServer,
-  stateServer: TestServer,
+  stateFrom: TestServer | Map<string, { event_id: string }>,
   roomId: string,
   versionId: string,
   fields: { type: string; sender: string; state_key?: string; content: JsonObject },
@@ -51,7 +56,7 @@ export async function forgeEvent(
 ): Promise<{ eventId: string; pdu: Pdu }> {
   const version = getRoomVersion(versionId);
   if (!version) throw new Error(`no version ${versionId}`);
-  const state = await stateOf(stateServer, roomId);
+  const state = stateFrom instanceof Map ? stateFrom : await stateOf(stateFrom, roomId);
   const authEvents: string[] = [];
   for (const [type, key] of version.authEventKeys(fields)) {
     const e = state.get(`${type}\u0000${key}`);
