@@ -3,11 +3,13 @@
 // First run per server name: adds a signing key and an admin token to a git-ignored vars file and
 // applies D1 migrations.
 // Environment: PORT (default 8787), SERVER_NAME (default localhost:<PORT>), FEDERATION_HOST_MAP (JSON),
-// INSPECTOR_PORT (devtools; default: none fixed, so several hubs can start side by side).
+// INSPECTOR_PORT (devtools; default: none fixed, so several hubs can start side by side),
+// HTTPS=true (serve HTTPS with a self-signed certificate made on first run, for peers such as Synapse
+// that federate only over HTTPS).
 
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -15,6 +17,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const port = process.env.PORT || "8787";
 const inspectorPort = process.env.INSPECTOR_PORT || "";
 const hostMap = process.env.FEDERATION_HOST_MAP || "{}";
+const httpsEnv = (process.env.HTTPS || "").toLowerCase();
+if (!["", "true", "false", "1", "0"].includes(httpsEnv)) {
+  console.error(`HTTPS must be true or false, got ${process.env.HTTPS}`);
+  process.exit(2);
+}
+const https = httpsEnv === "true" || httpsEnv === "1";
 
 try {
   const m = JSON.parse(hostMap);
@@ -86,6 +94,8 @@ if (existing === undefined) {
   appendFileSync(varsFile, `${sep}# Added by \`npm start\`:\n${added.join("\n")}\n`);
 }
 
+const tls = https ? selfSignedCertificate(join(root, ".wrangler", "tls"), serverName) : undefined;
+
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 
@@ -115,8 +125,9 @@ const args = [
   "--var", `FEDERATION_HOST_MAP:${hostMap}`,
   "--show-interactive-dev-session=false",
   "--log-level", process.env.LOG_LEVEL || "warn",
+  ...(tls ? ["--local-protocol", "https", "--https-key-path", tls.key, "--https-cert-path", tls.cert] : []),
 ];
-console.log(`[start] ${serverName} on http://127.0.0.1:${port}${inspectorPort ? ` (devtools inspector on 127.0.0.1:${inspectorPort})` : ""}`);
+console.log(`[start] ${serverName} on ${tls ? "https" : "http"}://127.0.0.1:${port}${inspectorPort ? ` (devtools inspector on 127.0.0.1:${inspectorPort})` : ""}`);
 // A process group of its own, so stopping us stops workerd too (wrangler alone leaves it running).
 const child = spawn(wrangler, args, { cwd: root, env, stdio: "inherit", detached: true });
 const stop = (signal) => {
@@ -127,3 +138,29 @@ const stop = (signal) => {
 for (const s of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(s, () => stop("SIGTERM"));
 process.on("exit", () => stop("SIGTERM"));
 child.on("exit", (code) => process.exit(code ?? 0));
+
+/**
+ * A self-signed certificate for this server name, made once with openssl and kept in `dir`
+ * (git-ignored). Peers check no certificate on loopback (Synapse: federation_verify_certificates: false),
+ * but it names the host anyway so a curious client sees the right subject.
+ */
+function selfSignedCertificate(dir, name) {
+  const host = name.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+  const file = name.replace(/[^A-Za-z0-9.-]/g, "_");
+  const key = join(dir, `${file}.key`);
+  const cert = join(dir, `${file}.crt`);
+  if (existsSync(key) && existsSync(cert)) return { key, cert };
+  mkdirSync(dir, { recursive: true });
+  const isIp = /^[\d.]+$/.test(host) || host.includes(":");
+  const made = spawnSync("openssl", [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650",
+    "-subj", `/CN=${host}`, "-addext", `subjectAltName=${isIp ? "IP" : "DNS"}:${host}`,
+    "-keyout", key, "-out", cert,
+  ], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  if (made.error || made.status !== 0) {
+    console.error(`[start] HTTPS=true needs openssl to make a self-signed certificate: ${made.error?.message ?? made.stderr}`);
+    process.exit(1);
+  }
+  console.log(`[start] made a self-signed certificate for ${host} in ${relative(process.cwd(), cert) || cert}`);
+  return { key, cert };
+}

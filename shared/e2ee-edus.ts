@@ -7,6 +7,8 @@ import { isDeviceId, isUserId } from "./ids.js";
 
 export const TO_DEVICE_EDU = "m.direct_to_device";
 export const DEVICE_LIST_EDU = "m.device_list_update";
+/** Matrix's news of a user's changed cross-signing keys. */
+export const SIGNING_KEY_EDU = "m.signing_key_update";
 /** Most to-device recipients one EDU may name (Matrix's shape lists many at once). */
 const MAX_EDU_TARGETS = 1_000;
 
@@ -21,7 +23,8 @@ export interface ToDeviceTarget {
 
 export type E2eeEdu =
   | { kind: "to_device"; sender: string; messages: ToDeviceTarget[]; messageId?: string }
-  | { kind: "device_list"; userId: string; changed: unknown[]; removed: string[] };
+  | { kind: "device_list"; userId: string; changed: unknown[]; removed: string[] }
+  | { kind: "signing_keys"; userId: string };
 
 /** The draft's m.direct_to_device EDU for one recipient device. */
 export function toDeviceEdu(sender: string, t: ToDeviceTarget): JsonObject {
@@ -83,6 +86,11 @@ export function parseE2eeEdu(raw: unknown): E2eeEdu | undefined {
     const { user_id: userId, device_id: deviceId, deleted, keys } = content;
     if (!isUserId(userId) || !isDeviceId(deviceId)) return undefined;
     return { kind: "device_list", userId, changed: deleted === true || !isObject(keys) ? [] : [keys], removed: deleted === true ? [deviceId] : [] };
+  }
+  if (type === SIGNING_KEY_EDU) {
+    // Matrix: {content: {user_id, master_key?, self_signing_key?}}; the keys are not kept here.
+    const userId = content["user_id"];
+    return isUserId(userId) ? { kind: "signing_keys", userId } : undefined;
   }
   return undefined;
 }

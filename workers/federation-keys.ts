@@ -3,6 +3,7 @@
 // double-ratchet clients on other servers). Every endpoint is X-Matrix authenticated and charged to
 // the origin's request rate, as the other federation endpoints are.
 
+import type { JsonObject } from "../shared/canonical-json.js";
 import { validateDeviceKeys } from "../shared/device-keys.js";
 import { parseE2eeEdu } from "../shared/e2ee-edus.js";
 import { limitExceeded, notFound } from "../shared/errors.js";
@@ -16,7 +17,7 @@ import { authenticateFederationRequest } from "./federation-auth.js";
 import { FEDERATION_V1, LM_PREFIX } from "../shared/federation-paths.js";
 import { json, readJsonBody , pathParam } from "./http.js";
 import { remoteKeyStore } from "./remote-keys.js";
-import { getDeviceKeys } from "./storage/device-keys.js";
+import { getDeviceKeys, listDeviceKeys } from "./storage/device-keys.js";
 import { deliverLocalToDevice } from "./to-device.js";
 
 const MAX_BODY_BYTES = 256 * 1024;
@@ -51,6 +52,20 @@ async function onGetDevice(req: SbRequest, env: Env): Promise<Response> {
   const stored = await getDeviceKeys(env.DB, userId, deviceId);
   if (stored === null) throw notFound("No such device");
   return new Response(stored, { headers: { "content-type": "application/json" } });
+}
+
+/**
+ * GET /_matrix/federation/v1/user/devices/{userId}: all of a user's published devices, as Matrix
+ * servers fetch them to (re)build their copy of the list. Our device-list EDUs carry no prev_id, so a
+ * Matrix receiver always comes here; stream_id only has to grow, and the clock does.
+ */
+async function onUserDevices(req: SbRequest, env: Env): Promise<Response> {
+  await authenticated(req, env, "none");
+  const userId = pathParam(req, "userId");
+  if (!isUserId(userId) || serverNameOf(userId) !== req.config.serverName) throw notFound("Not a user of this server");
+  const rows = await listDeviceKeys(env.DB, [userId]);
+  const devices = rows.map((r) => ({ device_id: r.deviceId, keys: JSON.parse(r.keyJson) as JsonObject }));
+  return json({ user_id: userId, stream_id: Date.now(), devices });
 }
 
 /** POST /_matrix/federation/v1/user/keys/query: our users' device objects, without device names. */
@@ -94,6 +109,11 @@ export async function handleE2eeEdus(env: Env, ctx: ExecutionContext, config: Co
           return;
         }
         if (serverNameOf(edu.userId) !== origin) return;
+        if (edu.kind === "signing_keys") {
+          // Cross-signing keys are not stored here; clients sharing a room re-query the user's keys.
+          ctx.waitUntil(remoteDeviceListChanged(env, config.serverName, edu.userId).catch((e) => console.error("signing key update failed", e)));
+          return;
+        }
         // Invalid device objects are refused; news made only of them is no news.
         const valid = await Promise.all(edu.changed.map((d) => validateDeviceKeys(d, { userId: edu.userId }).then(() => true, () => false)));
         if (edu.removed.length === 0 && !valid.some((v) => v)) return;
@@ -109,6 +129,7 @@ export function mountFederationKeys(t: RouteTable): void {
   for (const base of [LM_PREFIX, FEDERATION_V1]) t.add("get", `${base}/user/:userId/device/:deviceId`, onGetDevice);
   // The draft's implementation note names PUT for the unstable path; peers following it are served too.
   t.add("put", `${LM_PREFIX}/user/:userId/device/:deviceId`, onGetDevice);
+  t.add("get", `${FEDERATION_V1}/user/devices/:userId`, onUserDevices);
   t.add("post", `${FEDERATION_V1}/user/keys/query`, onQuery);
   t.add("post", `${FEDERATION_V1}/user/keys/claim`, onClaim);
 }

@@ -6,13 +6,14 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import { toMatrixError } from "../shared/errors.js";
 import type { StrippedStateEvent } from "../shared/room-state.js";
 import { getConfig, type Config } from "./config.js";
-import { failure, federationRequest, federationRequestCanonical, sendTransactionPath, type FederationResponse } from "./federation-request.js";
+import { failure, federationRequest, sendTransactionPath, type FederationResponse } from "./federation-request.js";
 import type { ForwardFailure } from "../durable-objects/room/mimi-follower.js";
 import type { SubmitOutcome, UpdateOutcome, UpdateRequest } from "../durable-objects/room/mimi-hub.js";
 import { deliverNotify, forwardSubmit, forwardUpdate } from "./mimi-outbound.js";
 import { mlsDeviceKeys } from "./mls-devices.js";
 import { backfillVerified, fetchVerified, inviteAndVerify, type BackfillResult, type InviteResult } from "./room-services.js";
 import { dispatchToDevice, type LocalToDevice } from "./to-device.js";
+import { sendTransactionTo } from "./transaction-send.js";
 
 // Kept importable from here for callers written before the split.
 export { federationRequest, sendTransactionPath, type FederationResponse, type JsonBody } from "./federation-request.js";
@@ -40,11 +41,14 @@ export class Outbound extends WorkerEntrypoint<Env> {
     return this.request(destination, "PUT", sendTransactionPath(txnId), body);
   }
 
-  /** As sendTransaction, with the transaction already encoded as canonical JSON (sent and signed as is). */
+  /**
+   * As sendTransaction, with the transaction already encoded as canonical JSON (sent and signed as is to
+   * LM servers; a Matrix-only server gets it on Matrix's path with Matrix-form EDUs).
+   */
   async sendTransactionCanonical(destination: string, txnId: string, canonicalBody: string): Promise<FederationResponse> {
     const config = await this.config();
     if ("status" in config) return config;
-    return federationRequestCanonical(config, destination, "PUT", sendTransactionPath(txnId), canonicalBody);
+    return sendTransactionTo(config, destination, txnId, canonicalBody);
   }
 
   /** POST /invite to the invitee's server for a room we host; the answer's signature is checked. */

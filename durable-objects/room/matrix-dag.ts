@@ -238,7 +238,9 @@ export class MatrixDag implements RoomProtocol {
   /** Every server with a joined member, and the target of a membership change; never ourselves. */
   destinationsOf(pdu: Pdu): string[] {
     const out = new Set(this.core.state.joinedServers());
-    if (pdu.type === "m.room.member" && typeof pdu.state_key === "string") {
+    // An invitee's server that is not in the room has the invite from /v2/invite already; Synapse
+    // sends it nothing more, and a second copy over /send races the invitee's join there.
+    if (pdu.type === "m.room.member" && typeof pdu.state_key === "string" && pdu.content["membership"] !== "invite") {
       try {
         out.add(serverNameOf(pdu.state_key));
       } catch {

@@ -31,6 +31,8 @@ export interface TestServer {
   start(): Promise<void>;
   readonly running: boolean;
   miniflare(): Miniflare;
+  /** Where its D1 and Durable Object state is persisted (removed by stopServers). */
+  readonly stateDir: string;
   /** This server's signing key secret, so tests can act as this server (or forge as it). */
   readonly signingKeySecret: string;
   /** Sends a request signed as this server to `to` (a real X-Matrix signature with this server's key). */
@@ -51,6 +53,10 @@ export interface ServerOptions {
   bindings?: Record<string, string>;
   /** Extra host-map entries, for servers a test plays itself (server name -> base URL). */
   extraHosts?: Record<string, string>;
+  /** Listen on these ports (one per name) rather than free ones, for names that contain their port. */
+  ports?: number[];
+  /** Serve HTTPS with this certificate (peers that federate only over HTTPS, such as Synapse). */
+  tls?: { keyPath: string; certPath: string };
 }
 
 function migrationStatements(): string[] {
@@ -67,8 +73,9 @@ function workerOptions() {
 
 /** Starts one server per name; all share a host map pointing each name at its loopback port. */
 export async function startServers(names: string[], opts: ServerOptions = {}): Promise<TestServer[]> {
-  const ports = await Promise.all(names.map(() => freePort()));
-  const hostMap = { ...Object.fromEntries(names.map((n, i) => [n, `http://127.0.0.1:${ports[i]}`])), ...opts.extraHosts };
+  const ports = opts.ports ?? (await Promise.all(names.map(() => freePort())));
+  const scheme = opts.tls ? "https" : "http";
+  const hostMap = { ...Object.fromEntries(names.map((n, i) => [n, `${scheme}://127.0.0.1:${ports[i]}`])), ...opts.extraHosts };
   const base = workerOptions();
   const statements = migrationStatements();
   const servers = names.map((name, i) => makeServer(name, ports[i] as number, hostMap, base, statements, opts));
@@ -95,13 +102,14 @@ function makeServer(
   const keyVersion = `t_${randomBytes(3).toString("hex")}`;
   let mf: Miniflare | undefined;
   let migrated = false;
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
 
   const signingKeySecret = `ed25519:${keyVersion}:${seed}`;
   const server: TestServer = {
     name,
     port,
     url,
+    stateDir: dir,
     signingKeySecret,
     async federation(to, method, path, body, opts = {}) {
       const key = await parseSigningKeySecret(opts.signingKeySecret ?? signingKeySecret);
@@ -147,6 +155,7 @@ function makeServer(
         },
         host: "127.0.0.1",
         port,
+        ...(opts.tls ? { https: true, httpsKeyPath: opts.tls.keyPath, httpsCertPath: opts.tls.certPath } : {}),
         cf: false,
       });
       await mf.ready;

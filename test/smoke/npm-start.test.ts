@@ -3,7 +3,8 @@
 // recipe must work when both hubs start at once; a PORT alone names the server after it; and what a
 // user wrote in the vars file survives every start.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { get as httpsGet } from "node:https";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -32,6 +33,7 @@ function freshState(serverName: string): void {
   const clean = () => {
     rmSync(varsFileOf(serverName), { force: true });
     rmSync(join(root, ".wrangler", `state-${slugOf(serverName)}`), { recursive: true, force: true });
+    for (const ext of ["key", "crt"]) rmSync(join(root, ".wrangler", "tls", `${slugOf(serverName)}.${ext}`), { force: true });
   };
   clean();
   cleanups.push(clean);
@@ -46,7 +48,7 @@ interface Started {
 /** `npm start` with these variables (SERVER_NAME and INSPECTOR_PORT unset unless given); stopped after the tests. */
 function npmStart(vars: Record<string, string>): Started {
   const env: NodeJS.ProcessEnv = { ...process.env, ...vars };
-  for (const k of ["SERVER_NAME", "INSPECTOR_PORT", "FEDERATION_HOST_MAP"]) if (!(k in vars)) delete env[k];
+  for (const k of ["SERVER_NAME", "INSPECTOR_PORT", "FEDERATION_HOST_MAP", "HTTPS"]) if (!(k in vars)) delete env[k];
   const child = spawn("npm", ["start"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d));
@@ -145,5 +147,33 @@ describe("npm start", () => {
     // The admin token was missing: it is added, once, after what was there.
     const added = after.slice(written.length);
     expect(added).toMatch(/^# Added by `npm start`:\nADMIN_TOKEN="[A-Za-z0-9_-]{32}"\n$/);
+  }, 90_000);
+
+  it("serves HTTPS with HTTPS=true, on a self-signed certificate for its host made on first run under .wrangler/tls", async () => {
+    const port = String(await freePort());
+    const serverName = `127.0.0.1:${port}`;
+    freshState(serverName);
+    const hub = npmStart({ SERVER_NAME: serverName, PORT: port, HTTPS: "true" });
+    const certPath = join(root, ".wrangler", "tls", `${slugOf(serverName)}.crt`);
+    // Trusting exactly that certificate: the connection verifies only if it is what the hub serves, for 127.0.0.1.
+    const fetchVerified = () =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpsGet({ host: "127.0.0.1", port: Number(port), path: "/_matrix/key/v2/server", ca: readFileSync(certPath) }, (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+      });
+    let answer: { status: number; body: string } | undefined;
+    let lastError = "";
+    for (const started = Date.now(); Date.now() - started < 60_000 && answer === undefined; ) {
+      answer = await fetchVerified().catch((e: Error) => void (lastError = e.message));
+      if (answer === undefined) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(answer?.status, `${lastError}\n${hub.output()}`).toBe(200);
+    await expectSelfSigned(JSON.parse(answer?.body ?? "{}") as KeyDocument, serverName, hub.output());
+    expect(hub.output()).toContain(`https://127.0.0.1:${port}`);
+    expect(execFileSync("git", ["check-ignore", certPath], { cwd: root, encoding: "utf8" }).trim()).toBe(certPath);
   }, 90_000);
 });

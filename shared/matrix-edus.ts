@@ -1,0 +1,64 @@
+// The Matrix server-server forms of the key-distribution EDUs, for peers that are Matrix homeservers
+// rather than LM servers (Synapse and its kin). The Destination queue holds the draft's forms
+// (e2ee-edus.ts); a transaction going to a Matrix peer has its EDUs rewritten here on the way out.
+// Matrix EDUs are `{edu_type, content}`; Synapse fails a whole transaction over an EDU it cannot read,
+// so anything not understood here is passed on untouched only if it already has `edu_type`.
+
+import type { JsonObject, JsonValue } from "./canonical-json.js";
+import { DEVICE_LIST_EDU, TO_DEVICE_EDU, parseE2eeEdu } from "./e2ee-edus.js";
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export interface MatrixEduContext {
+  /** Unique per EDU of this transaction and stable across its retries (the receiver deduplicates on it). */
+  messageId: (index: number) => string;
+  /** The device-list stream position to report; increases over time. */
+  streamId: number;
+}
+
+/**
+ * The Matrix forms of one queued EDU (a device-list EDU becomes one per device), or none when it
+ * cannot be expressed for a Matrix peer.
+ */
+export function toMatrixEdus(raw: unknown, index: number, ctx: MatrixEduContext): JsonObject[] {
+  if (!isObject(raw)) return [];
+  if (typeof raw["edu_type"] === "string") return [raw as JsonObject];
+  const parsed = parseE2eeEdu(raw);
+  if (parsed?.kind === "to_device") {
+    const messages: Record<string, Record<string, JsonObject>> = {};
+    const types = new Set(parsed.messages.map((m) => m.messageType));
+    // One Matrix EDU carries one message type; the draft's EDU has one message, so this always holds.
+    if (types.size !== 1) return [];
+    for (const m of parsed.messages) (messages[m.target] ??= {})[m.targetDevice] = m.message;
+    const type = [...types][0] as string;
+    return [{ edu_type: TO_DEVICE_EDU, content: { sender: parsed.sender, type, message_id: ctx.messageId(index), messages } }];
+  }
+  if (parsed?.kind === "device_list") {
+    // No prev_id: the receiver then fetches the whole list from GET /user/devices/{userId}, which keeps
+    // it right however many updates it missed.
+    const base = { user_id: parsed.userId, stream_id: ctx.streamId, prev_id: [] as JsonValue[] };
+    const out: JsonObject[] = [];
+    for (const keys of parsed.changed) {
+      if (!isObject(keys) || typeof keys["device_id"] !== "string") continue;
+      out.push({ edu_type: DEVICE_LIST_EDU, content: { ...base, device_id: keys["device_id"], keys: keys as JsonObject } });
+    }
+    for (const deviceId of parsed.removed) out.push({ edu_type: DEVICE_LIST_EDU, content: { ...base, device_id: deviceId, deleted: true } });
+    return out;
+  }
+  // Other EDUs in the draft's shape: `type` is Matrix's `edu_type`. A key EDU that did not parse stays behind.
+  const type = raw["type"];
+  if (type === TO_DEVICE_EDU || type === DEVICE_LIST_EDU) return [];
+  if (typeof type === "string" && isObject(raw["content"])) return [{ edu_type: type, content: raw["content"] as JsonObject }];
+  return [];
+}
+
+/** A transaction body ({origin, origin_server_ts, pdus, edus}) with its EDUs in Matrix form. */
+export function toMatrixTransaction(body: Record<string, unknown>, txnId: string): Record<string, unknown> {
+  const edus = Array.isArray(body["edus"]) ? body["edus"] : [];
+  if (edus.length === 0) return body;
+  const ts = typeof body["origin_server_ts"] === "number" ? body["origin_server_ts"] : Date.now();
+  const ctx: MatrixEduContext = { messageId: (i) => `${txnId}.${i}`, streamId: ts };
+  return { ...body, edus: edus.flatMap((e, i) => toMatrixEdus(e, i, ctx)) };
+}
