@@ -1,9 +1,9 @@
 // Client-server endpoints that real clients (matrix-js-sdk first) call around the core room API:
-// capabilities, push rules, event context, redaction, account data, read markers, receipts,
-// typing and TURN. Served under v3 and r0.
+// capabilities, event context, redaction, account data, read markers, receipts,
+// typing and TURN (push rules: client-push-rules.ts). Served under v3 and r0.
 //
-// Deliberate limits, each stated where it applies: push rules are an empty rule set and cannot be
-// changed; receipts and typing are accepted but not yet federated or shown in /sync; account data is
+// Deliberate limits, each stated where it applies:
+// receipts and typing are accepted but not yet federated or shown in /sync; account data is
 // stored and readable but not yet delivered through /sync; no TURN server is configured.
 
 import { badJson, MatrixError, notFound, forbidden } from "../shared/errors.js";
@@ -38,7 +38,7 @@ function optString(body: Record<string, unknown>, key: string): string | undefin
 }
 
 // --------------------------------------------------------------------------------------------
-// Capabilities and push rules
+// Capabilities
 // --------------------------------------------------------------------------------------------
 
 async function capabilities(req: SbRequest, env: Env): Promise<Response> {
@@ -55,23 +55,6 @@ async function capabilities(req: SbRequest, env: Env): Promise<Response> {
       "m.get_login_token": { enabled: false },
     },
   });
-}
-
-/**
- * An honest empty rule set: this server evaluates no push rules (it has no pushers), so it claims
- * none. Clients add their built-in defaults locally. Changing rules (PUT/DELETE) is not offered and
- * falls through to 404 M_UNRECOGNIZED.
- */
-const EMPTY_RULESET = { override: [], content: [], room: [], sender: [], underride: [] };
-
-async function pushRules(req: SbRequest, env: Env): Promise<Response> {
-  await requireUser(req, env);
-  return json({ global: EMPTY_RULESET });
-}
-
-async function pushRulesGlobal(req: SbRequest, env: Env): Promise<Response> {
-  await requireUser(req, env);
-  return json(EMPTY_RULESET);
 }
 
 // --------------------------------------------------------------------------------------------
@@ -251,8 +234,6 @@ async function turnServer(req: SbRequest, env: Env): Promise<Response> {
 export function mountClientMisc(t: RouteTable): void {
   for (const p of CLIENT_PREFIXES) {
     t.add("get", `${p}/capabilities`, capabilities);
-    t.add("get", `${p}/pushrules/`, pushRules);
-    t.add("get", `${p}/pushrules/global/`, pushRulesGlobal);
     t.add("get", `${p}/rooms/:roomId/context/:eventId`, context);
     t.add("put", `${p}/rooms/:roomId/redact/:eventId/:txnId`, redact);
     t.add("get", `${p}/user/:userId/account_data/:type`, getAccountDataRoute(false));

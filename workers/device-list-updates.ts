@@ -10,6 +10,7 @@ import type { JsonObject } from "../shared/canonical-json.js";
 import { deviceListUpdateEdu } from "../shared/e2ee-edus.js";
 import { serverNameOf } from "../shared/ids.js";
 import { deleteKeysOfDevices } from "./e2ee-keys.js";
+import { deleteDevicePushers } from "./storage/pushers.js";
 import { listRooms } from "./storage/rooms.js";
 
 /** Rooms asked at once for their members; bounds the fan-out's concurrent RPCs. */
@@ -103,11 +104,12 @@ export async function remoteDeviceListChanged(env: Env, serverName: string, remo
 }
 
 /**
- * Devices logged out ("all": every device of the user): their keys and to-device inboxes go, and if
+ * Devices logged out ("all": every device of the user): their keys, pushers and to-device inboxes go, and if
  * any had published device keys, everyone sharing a room hears that they were removed.
  */
 export async function devicesRemoved(env: Env, serverName: string, userId: string, deviceIds: string[] | "all"): Promise<void> {
   const hadKeys = await deleteKeysOfDevices(env.DB, userId, deviceIds);
+  await env.DB.batch(deleteDevicePushers(env.DB, userId, deviceIds));
   await stream(env, userId).dropDevices(deviceIds);
   if (hadKeys.length > 0) await announceDeviceChange(env, serverName, userId, [], hadKeys);
 }
