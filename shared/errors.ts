@@ -26,7 +26,8 @@ export type ErrCode =
   | "M_USER_DEACTIVATED"
   | "M_EXCLUSIVE"
   | "M_GUEST_ACCESS_FORBIDDEN"
-  | "M_INVALID_SIGNATURE";
+  | "M_INVALID_SIGNATURE"
+  | "M_WRONG_ROOM_KEYS_VERSION";
 
 export class MatrixError extends Error {
   readonly errcode: ErrCode;

@@ -56,6 +56,7 @@ async function rename(req: SbRequest, env: Env): Promise<Response> {
 
 /** Removes devices and all that hangs off them; unknown device IDs are skipped (deleting is idempotent). */
 async function removeDevices(env: Env, serverName: string, userId: string, deviceIds: string[]): Promise<void> {
+  if (deviceIds.length === 0) return;
   const statements = deviceIds.flatMap((d) => [deleteDeviceTokens(env.DB, userId, d), deleteDevice(env.DB, userId, d)]);
   await env.DB.batch(statements);
   for (const deviceId of deviceIds) evictCachedTokens({ userId, deviceId });

@@ -16,6 +16,8 @@ import { mountAdmin } from "./admin.js";
 import { mountClientPushRules } from "./client-push-rules.js";
 import { mountClientDevices } from "./client-devices.js";
 import { mountClientPushers } from "./client-pushers.js";
+import { mountClientCrossSigning } from "./client-cross-signing.js";
+import { mountClientKeyBackup } from "./client-key-backup.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
@@ -24,7 +26,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountClientPushRules, mountClientDevices, mountClientPushers]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),
