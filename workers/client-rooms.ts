@@ -15,6 +15,7 @@ import { CLIENT_PREFIXES, checkFilterParam, param, requireJoined, roomIdParam, r
 import { json, readJsonBody } from "./http.js";
 import { joinRemoteRoom, knockRemoteRoom, leaveRemoteRoom } from "./remote-membership.js";
 import { getAlias, insertAlias, insertRoom } from "./storage/rooms.js";
+import { bundleThreads } from "./client-relations.js";
 
 const PREFIXES = CLIENT_PREFIXES;
 const SMALL_BODY = { maxBytes: 64 * 1024 };
@@ -265,7 +266,8 @@ async function messages(req: SbRequest, env: Env): Promise<Response> {
   const limit = Math.min(Math.max(limitRaw, 1), 1000);
   const [from, to] = await Promise.all([roomPosition(env, userId, roomId, q.get("from"), "from"), roomPosition(env, userId, roomId, q.get("to"), "to")]);
   const page = await stub.messages({ userId, dir, limit, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
-  const out: Record<string, unknown> = { chunk: page.events.map((e) => clientEvent(e.json, e.eventId, roomId)), start: q.get("from") || roomToken(page.start) };
+  const chunk = await bundleThreads(stub, userId, roomId, page.events.map((e) => clientEvent(e.json, e.eventId, roomId)));
+  const out: Record<string, unknown> = { chunk, start: q.get("from") || roomToken(page.start) };
   if (page.end !== undefined) out["end"] = roomToken(page.end);
   return json(out);
 }
@@ -278,7 +280,8 @@ async function getEvent(req: SbRequest, env: Env): Promise<Response> {
   const stub = await requireJoined(env, roomId, userId);
   const e = await stub.getEventJson(eventId, "client");
   if (!e || e.pos === null) throw notFound("Event not found");
-  return json(clientEvent(e.json, eventId, roomId));
+  const [bundled] = await bundleThreads(stub, userId, roomId, [clientEvent(e.json, eventId, roomId)]);
+  return json(bundled);
 }
 
 async function members(req: SbRequest, env: Env): Promise<Response> {

@@ -10,6 +10,7 @@ import { BackfillStore } from "../room-backfill-storage.js";
 import { backlogLimit, FanOutBackpressure } from "../room-backpressure.js";
 import { FanOutLog } from "../room-fanout.js";
 import { RoomMls } from "../room-mls.js";
+import { RelationsStore } from "../room-relations-storage.js";
 import { RoomStorage } from "../room-storage.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
@@ -18,6 +19,8 @@ import { LocalNotifier, strippedOf } from "./notifier.js";
 import { Outbox } from "./outbox.js";
 import type { EnginePorts } from "./ports.js";
 import { RoomReads } from "./reads.js";
+import { RelationReads } from "./relation-reads.js";
+import { RelationsListener } from "./relations-listener.js";
 
 export interface RoomParts {
   store: RoomStorage;
@@ -29,6 +32,8 @@ export interface RoomParts {
   /** In the order they hear of each commit. */
   listeners: CommitListener[];
   reads: RoomReads;
+  /** Threads, edits and reactions: the relations index and its reads. */
+  relations: RelationReads;
   ports: EnginePorts;
   /** An invite for a local user to a room hosted elsewhere (kept until they join or reject it); their stream learns of it. */
   storeInvite(userId: string, pdu: Pdu, stripped: StrippedStateEvent[], origin: string, roomVersion: string | undefined): Promise<void>;
@@ -48,6 +53,8 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   let signingKey: Promise<SigningKey> | undefined;
 
   const store = new RoomStorage(ctx.storage);
+  // After RoomStorage: its first migration indexes the events already stored.
+  const relationsIndex = new RelationsStore(ctx.storage);
   const fanOut = new FanOutLog(ctx.storage);
   const mls = new RoomMls(ctx.storage, {
     state,
@@ -59,14 +66,16 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   const indexer = new EventIndexer(fanOut, { indexEvents: (roomId, ids) => indexEvents(env.DB, roomId, ids), alarmWithin });
   const notifier = new LocalNotifier(env.SERVER_NAME, state, { notify: async (u, roomId, n) => void (await stream(u).notify(roomId, n.pos, n.membership, n.inviteStateJson)) }, waitUntil);
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
+  const reads = new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction);
   return {
     store,
     mls,
     outbox,
     indexer,
     notifier,
-    listeners: [outbox, indexer, welcomes, notifier],
-    reads: new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction),
+    listeners: [outbox, indexer, welcomes, new RelationsListener(relationsIndex), notifier],
+    reads,
+    relations: new RelationReads(relationsIndex, reads),
     ports: {
       serverName: env.SERVER_NAME,
       signingKey: () => (signingKey ??= parseSigningKeySecret(env.SIGNING_KEY)),
