@@ -47,6 +47,8 @@ describe("push rules", () => {
     const global = await call("GET", `${R}/`, u.token);
     expect(global.json).toEqual(rules);
     expect((await call("GET", `${C}/pushrules/`)).status).toBe(401);
+    // Without the trailing slash, and under r0 (older clients), the answer is the same.
+    for (const path of [`${C}/pushrules`, "/_matrix/client/r0/pushrules/"]) expect((await call("GET", path, u.token)).json).toEqual({ global: rules });
   });
 
   it("adds the user's rules first by default and where before/after place them, after master and before the other predefined rules", async () => {
