@@ -11,6 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import { limitExceeded } from "../shared/errors.js";
 import { parseRateLimits, takeFromBucket, type Bucket, type TakeResult } from "../shared/token-bucket.js";
 import { UserStreamStorage } from "./user-stream-storage.js";
+import { PresenceChanges } from "./user-stream-presence.js";
 
 export type StreamMembership = "join" | "invite" | "leave" | "ban" | "knock";
 
@@ -40,6 +41,8 @@ export interface StreamChanges {
   deviceLists: { changed: string[]; left: string[] };
   /** Account data entries set after `since` ('' = global); empty on an initial sync, which reads them all. */
   accountData: Array<{ roomId: string; type: string }>;
+  /** Users whose presence changed after `since` (kept in memory: presence is ephemeral). */
+  presence: string[];
   /** The syncing device's key counts, when this stream holds them (else /sync reads D1 and hands them back). */
   keyCounts?: DeviceKeyCounts;
   /** Pass back to rememberKeyCounts with counts read after this answer. */
@@ -93,6 +96,7 @@ export class UserStream extends DurableObject<Env> {
   private keyEpoch = Math.floor(Math.random() * 2 ** 48);
 
   private readonly store: UserStreamStorage;
+  private readonly presence = new PresenceChanges();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -191,6 +195,7 @@ export class UserStream extends DurableObject<Env> {
       toDevice: toDevice.messages,
       deviceLists: this.deviceListChanges(from),
       accountData: from === 0 ? [] : this.accountDataChanges(from),
+      presence: from === 0 ? [] : this.presence.since(from),
       ...(cached && cached.until > Date.now() ? { keyCounts: cached.counts } : {}),
       keyEpoch: this.keyEpoch,
     };
@@ -296,6 +301,15 @@ export class UserStream extends DurableObject<Env> {
   async accountDataChanged(roomId: string, type: string): Promise<number> {
     const sid = ++this.counter;
     this.store.recordAccountDataChange(sid, roomId, type);
+    this.wakeAll();
+    return sid;
+  }
+
+  /** A user sharing a room with this one set their presence; a waiting sync wakes. */
+  async presenceChanged(userId: string): Promise<number> {
+    const sid = ++this.counter;
+    this.store.advanceCounter(sid);
+    this.presence.record(userId, sid);
     this.wakeAll();
     return sid;
   }

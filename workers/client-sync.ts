@@ -15,6 +15,7 @@ import { json, readJsonBody } from "./http.js";
 import { listAccountData } from "./storage/account-data.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
 import { e2eeSyncFields } from "./sync-e2ee.js";
+import { presenceSyncEvents } from "./client-presence.js";
 
 const PREFIXES = CLIENT_PREFIXES;
 const MAX_TIMEOUT_MS = 60_000;
@@ -120,7 +121,7 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
   return json({
     next_batch: `s${changes.next}`,
     rooms: { join, invite, leave, knock },
-    presence: { events: [] },
+    presence: { events: await presenceSyncEvents(env, req.config.serverName, userId, since === 0 ? undefined : changes.presence) },
     account_data: { events: accountData },
     ...e2ee,
   });

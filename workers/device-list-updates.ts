@@ -65,7 +65,7 @@ export async function announceDeviceChange(env: Env, serverName: string, userId:
 }
 
 /** Where a local user's key news goes: the user's room-mates here, and the servers of the others. */
-async function audienceOf(env: Env, serverName: string, userId: string): Promise<{ rooms: string[]; locals: Set<string>; servers: Set<string> }> {
+export async function audienceOf(env: Env, serverName: string, userId: string): Promise<{ rooms: string[]; locals: Set<string>; servers: Set<string> }> {
   const rooms = await stream(env, userId).joinedRooms();
   const memberLists = await mapLimit(rooms, CONCURRENCY, (r) => roomMembers(env, r));
   const locals = new Set<string>([userId]);
