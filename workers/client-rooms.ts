@@ -16,6 +16,7 @@ import { json, readJsonBody } from "./http.js";
 import { joinRemoteRoom, knockRemoteRoom, leaveRemoteRoom } from "./remote-membership.js";
 import { getAlias, insertAlias, insertRoom } from "./storage/rooms.js";
 import { bundleThreads } from "./client-relations.js";
+import { publishRoom } from "./storage/room-directory.js";
 
 const PREFIXES = CLIENT_PREFIXES;
 const SMALL_BODY = { maxBytes: 64 * 1024 };
@@ -68,6 +69,7 @@ async function createRoom(req: SbRequest, env: Env): Promise<Response> {
   const now = Date.now();
   const writes = [insertRoom(env.DB, { room_id: roomId, room_version: plan.roomVersion, hub_server: server, creator: userId, created_ts: now })];
   if (alias !== undefined) writes.push(insertAlias(env.DB, alias, roomId, userId, now));
+  if (plan.visibility === "public") writes.push(publishRoom(env.DB, roomId, now));
   await env.DB.batch(writes);
   for (const target of plan.invites) {
     await stub.inviteRemote({ sender: userId, target, content: plan.isDirect ? { is_direct: true } : {} });
