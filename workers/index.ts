@@ -21,6 +21,7 @@ import { mountClientKeyBackup } from "./client-key-backup.js";
 import { mountClientRelations } from "./client-relations.js";
 import { mountClientPresence } from "./client-presence.js";
 import { mountClientPublicRooms } from "./client-public-rooms.js";
+import { mountClientUserDirectory } from "./client-user-directory.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
@@ -29,7 +30,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),
