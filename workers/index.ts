@@ -22,6 +22,7 @@ import { mountClientRelations } from "./client-relations.js";
 import { mountClientPresence } from "./client-presence.js";
 import { mountClientPublicRooms } from "./client-public-rooms.js";
 import { mountClientUserDirectory } from "./client-user-directory.js";
+import { mountClientHierarchy } from "./client-hierarchy.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
@@ -30,7 +31,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory, mountClientHierarchy]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),
