@@ -323,7 +323,7 @@ describe("fuzzing every endpoint", { timeout: TIMEOUT }, () => {
     expect(unexpanded).toEqual([]);
     const paths = ROUTES.map((r) => `${r.method} ${r.path}`);
     expect(ROUTES.length).toBeGreaterThan(60);
-    for (const known of [`PUT ${LM_PREFIX}/send/:txnId`, `POST ${C}/createRoom`, `GET ${FEDERATION_V1}/make_join/:roomId/:userId`, `PUT ${C}/rooms/:roomId/send/:eventType/:txnId`, "POST /_matrix/key/v2/query"]) {
+    for (const known of [`PUT ${LM_PREFIX}/send/:txnId`, `POST ${C}/createRoom`, `GET ${FEDERATION_V1}/make_join/:roomId/:userId`, `PUT ${C}/rooms/:roomId/send/:eventType/:txnId`, "POST /_matrix/key/v2/query", `PUT ${C}/pushrules/:scope/:kind/:ruleId`, `DELETE ${C}/devices/:deviceId`, `POST ${C}/delete_devices`, `POST ${C}/pushers/set`, `POST ${C}/keys/device_signing/upload`, `POST ${C}/keys/signatures/upload`, `PUT ${C}/room_keys/keys/:roomId/:sessionId`, `DELETE ${C}/room_keys/version/:version`, "GET /_matrix/client/v1/rooms/:roomId/relations/:eventId/:relType/:eventType", "GET /_matrix/client/v1/rooms/:roomId/threads", `PUT ${C}/presence/:userId/status`, `POST ${C}/publicRooms`, `POST ${FEDERATION_V1}/publicRooms`, `PUT ${C}/directory/list/room/:roomId`, `POST ${C}/user_directory/search`, "GET /_matrix/client/v1/rooms/:roomId/hierarchy"]) {
       expect(paths).toContain(known);
     }
   });
@@ -357,7 +357,7 @@ describe("fuzzing every endpoint", { timeout: TIMEOUT }, () => {
   function wrongTypedBody(route: Route): fc.Arbitrary<Record<string, unknown>> {
     const wrong = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.constant({ nested: { deeper: [1, { x: "y" }] } }), fc.string({ maxLength: 5 }));
     const fields = route.path.startsWith("/_matrix/client")
-      ? ["username", "password", "auth", "identifier", "type", "user_id", "preset", "invite", "initial_state", "creation_content", "power_level_content_override", "room_version", "visibility", "is_direct", "displayname", "avatar_url", "reason", "typing", "timeout", "m.fully_read", "m.read", "room", "presence", "room_id", "device_keys", "one_time_keys", "messages", "filter", "server_keys"]
+      ? ["username", "password", "auth", "identifier", "type", "user_id", "preset", "invite", "initial_state", "creation_content", "power_level_content_override", "room_version", "visibility", "is_direct", "displayname", "avatar_url", "reason", "typing", "timeout", "m.fully_read", "m.read", "room", "presence", "room_id", "device_keys", "one_time_keys", "messages", "filter", "server_keys", "devices", "display_name", "actions", "enabled", "pattern", "conditions", "pushkey", "app_id", "kind", "data", "master_key", "self_signing_key", "user_signing_key", "algorithm", "auth_data", "rooms", "sessions", "session_data", "first_message_index", "status_msg", "search_term", "limit", "since"]
       : ["pdus", "edus", "event", "room_version", "invite_room_state", "server_keys", "origin", "origin_server_ts", "type", "sender", "content", "state_key", "room_id"];
     return fc.dictionary(fc.constantFrom(...fields), wrong, { minKeys: 1, maxKeys: 4 });
   }
