@@ -170,20 +170,6 @@ describe("matrix-js-sdk with Rust crypto: cross-signing, key backup and threads"
     expect(Object.keys(device?.signatures[alice.userId] ?? {})).toContain(ssk);
   });
 
-  it("shows alice's cross-signing identity to bob on the other server, over federation", async () => {
-    // signedByOwner holds only once bob's crypto has alice's master and self-signing keys, checked
-    // the self-signing key's master signature and the device's self-signing signature.
-    const status = await until("bob to see alice's device signed by her identity", 20_000, async () => {
-      await bob.client.getCrypto()!.getUserDeviceInfo([alice.userId], true);
-      const s = await bob.client.getCrypto()!.getDeviceVerificationStatus(alice.userId, alice.client.getDeviceId() ?? "");
-      return s?.signedByOwner ? s : undefined;
-    });
-    expect(status.signedByOwner).toBe(true);
-    const remote = await serverJson(bob, "POST", "/keys/query", { device_keys: { [alice.userId]: [] } });
-    const master = (remote["master_keys"] as Record<string, { keys: Record<string, string> }>)[alice.userId];
-    expect(Object.values(master?.keys ?? {})[0]).toBe(await alice.client.getCrypto()!.getCrossSigningKeyId());
-  });
-
   it("bootstraps key backup, and the session keys of an encrypted conversation reach the server's backup", async () => {
     await alice.client.getCrypto()!.resetKeyBackup();
     const version = await until("an active backup", 20_000, async () => (await alice.client.getCrypto()!.getActiveSessionBackupVersion()) ?? undefined);
@@ -206,6 +192,21 @@ describe("matrix-js-sdk with Rust crypto: cross-signing, key backup and threads"
     const [one] = Object.values(backedUp) as Array<{ first_message_index: number; session_data: Record<string, unknown> }>;
     expect(one?.first_message_index).toBe(0);
     expect(Object.keys(one?.session_data ?? {}).sort()).toEqual(["ciphertext", "ephemeral", "mac"]);
+  });
+
+  it("shows alice's cross-signing identity to bob on the other server, over federation", async () => {
+    // Bob's crypto tracks alice since they share an encrypted room (the test before this one).
+    // signedByOwner holds only once bob's crypto has alice's master and self-signing keys, checked
+    // the self-signing key's master signature and the device's self-signing signature.
+    const status = await until("bob to see alice's device signed by her identity", 20_000, async () => {
+      await bob.client.getCrypto()!.getUserDeviceInfo([alice.userId], true);
+      const s = await bob.client.getCrypto()!.getDeviceVerificationStatus(alice.userId, alice.client.getDeviceId() ?? "");
+      return s?.signedByOwner ? s : undefined;
+    });
+    expect(status.signedByOwner).toBe(true);
+    const remote = await serverJson(bob, "POST", "/keys/query", { device_keys: { [alice.userId]: [] } });
+    const master = (remote["master_keys"] as Record<string, { keys: Record<string, string> }>)[alice.userId];
+    expect(Object.values(master?.keys ?? {})[0]).toBe(await alice.client.getCrypto()!.getCrossSigningKeyId());
   });
 
   it("sends a thread reply that the other side reads in the thread", async () => {
