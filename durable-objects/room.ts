@@ -35,12 +35,14 @@ import type { InviteRequest, JoinAnswer, LocalEvent, MembershipKind, RoomProtoco
 import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
 import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus, type WelcomeVerdict } from "./room/verdict.js";
 import { roomFacts, slidingRoomView, type RoomFacts, type SlidingRoomArgs, type SlidingRoomView } from "./room/sliding-view.js";
+import type { ThreadSummary } from "./room/relation-reads.js";
 import { Writer } from "./room/writer.js";
 
 export type { FailedPdus } from "./room/verdict.js";
 export type { JoinAnswer } from "./room/protocol.js";
 export type { RoomInfo, SyncSummary, SyncView, TimelineEvent } from "./room/reads.js";
 export type { RoomFacts, SlidingRoomArgs, SlidingRoomView } from "./room/sliding-view.js";
+export type { ThreadSummary } from "./room/relation-reads.js";
 
 interface Engine {
   core: RoomCore;
@@ -149,6 +151,20 @@ export class Room extends DurableObject<Env> {
   }
 
   /** State before an event plus its auth chain; answers only from the hub's own copy (replicas start at their join). */
+  /** Events relating to `parentId` (client view), newest first for dir b. */
+  async relations(args: { parentId: string; relType?: string; eventType?: string; from?: number; to?: number; dir: "b" | "f"; limit: number }): Promise<TimelineEvent[]> {
+    return this.parts.relations.children(args);
+  }
+
+  /** Thread summaries for bundling into these events' `unsigned.m.relations` (roots without replies are absent). */
+  async threadSummaries(rootIds: string[], userId: string): Promise<Record<string, ThreadSummary>> {
+    return this.parts.relations.threadSummaries(rootIds, userId);
+  }
+
+  async threadRoots(args: { before?: number; limit: number; participant?: string }): Promise<{ events: TimelineEvent[]; next?: number }> {
+    return this.parts.relations.threadRoots(args);
+  }
+
   async stateAt(eventId: string): Promise<{ pdus: StoredEvent[]; authChain: StoredEvent[] }> {
     const { protocol } = this.loaded();
     if (protocol.stateIdsBefore) {

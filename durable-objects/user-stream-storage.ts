@@ -90,6 +90,11 @@ export class UserStreamStorage {
     this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)`, String(value));
   }
 
+  /** Records a token handed out for news kept only in memory (presence), so tokens never go back. */
+  advanceCounter(sid: number): void {
+    this.setCounter(sid);
+  }
+
   // --- rooms ---------------------------------------------------------------------------------
 
   room(roomId: string): { pos: number; membership: string } | undefined {

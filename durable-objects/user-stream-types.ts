@@ -32,6 +32,8 @@ export interface StreamChanges {
   accountData: Array<{ roomId: string; type: string }>;
   /** Rooms whose typing or receipts changed after `since` (empty on an initial sync). */
   ephemeral: string[];
+  /** Users whose presence changed after `since` (kept in memory: presence is ephemeral). */
+  presence: string[];
   /** The syncing device's key counts, when this stream holds them (else /sync reads D1 and hands them back). */
   keyCounts?: DeviceKeyCounts;
   /** Pass back to rememberKeyCounts with counts read after this answer. */
@@ -39,7 +41,7 @@ export interface StreamChanges {
 }
 
 /** What a sliding sync request starts from: its connection, and the user's rooms and news since its pos. */
-export interface SlidingSnapshot extends Omit<StreamChanges, "next" | "rooms" | "toDevice"> {
+export interface SlidingSnapshot extends Omit<StreamChanges, "next" | "rooms" | "toDevice" | "presence"> {
   pos: number;
   since: number;
   /** The token this answer stands for. */

@@ -14,6 +14,7 @@ import { SlidingConnections } from "./sliding-connections.js";
 import type { SentRoom } from "./sliding-sync-storage.js";
 import type { DeviceKeyCounts, RoomChange, SlidingSnapshot, StreamChanges, StreamMembership, ToDeviceDelivery, ToDeviceMessage } from "./user-stream-types.js";
 import { UserStreamStorage } from "./user-stream-storage.js";
+import { PresenceChanges } from "./user-stream-presence.js";
 
 export type { DeviceKeyCounts, RoomChange, SlidingSnapshot, StreamChanges, StreamMembership, ToDeviceDelivery, ToDeviceMessage } from "./user-stream-types.js";
 
@@ -47,6 +48,7 @@ export class UserStream extends DurableObject<Env> {
 
   private readonly store: UserStreamStorage;
   private readonly sliding: SlidingConnections;
+  private readonly presence = new PresenceChanges();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -132,6 +134,7 @@ export class UserStream extends DurableObject<Env> {
       deviceLists: this.deviceListChanges(from),
       accountData: from === 0 ? [] : this.accountDataChanges(from),
       ephemeral: from === 0 ? [] : this.store.ephemeralChangesSince(from),
+      presence: from === 0 ? [] : this.presence.since(from),
       ...(cached && cached.until > Date.now() ? { keyCounts: cached.counts } : {}),
       keyEpoch: this.keyEpoch,
     };
@@ -299,6 +302,15 @@ export class UserStream extends DurableObject<Env> {
   async accountDataChanged(roomId: string, type: string): Promise<number> {
     const sid = ++this.counter;
     this.store.recordAccountDataChange(sid, roomId, type);
+    this.wakeAll();
+    return sid;
+  }
+
+  /** A user sharing a room with this one set their presence; a waiting sync wakes. */
+  async presenceChanged(userId: string): Promise<number> {
+    const sid = ++this.counter;
+    this.store.advanceCounter(sid);
+    this.presence.record(userId, sid);
     this.wakeAll();
     return sid;
   }

@@ -7,8 +7,8 @@ import { isDeviceId, isUserId } from "./ids.js";
 
 export const TO_DEVICE_EDU = "m.direct_to_device";
 export const DEVICE_LIST_EDU = "m.device_list_update";
-/** Matrix's news of a user's changed cross-signing keys. */
-export const SIGNING_KEY_EDU = "m.signing_key_update";
+/** Matrix's EDU for a user's new cross-signing keys (server-server "Cross-signing"). */
+export const SIGNING_KEY_UPDATE_EDU = "m.signing_key_update";
 /** Most to-device recipients one EDU may name (Matrix's shape lists many at once). */
 const MAX_EDU_TARGETS = 1_000;
 
@@ -24,7 +24,7 @@ export interface ToDeviceTarget {
 export type E2eeEdu =
   | { kind: "to_device"; sender: string; messages: ToDeviceTarget[]; messageId?: string }
   | { kind: "device_list"; userId: string; changed: unknown[]; removed: string[] }
-  | { kind: "signing_keys"; userId: string };
+  | { kind: "signing_key_update"; userId: string; masterKey: unknown; selfSigningKey: unknown };
 
 /** The draft's m.direct_to_device EDU for one recipient device. */
 export function toDeviceEdu(sender: string, t: ToDeviceTarget): JsonObject {
@@ -37,6 +37,14 @@ export function toDeviceEdu(sender: string, t: ToDeviceTarget): JsonObject {
  */
 export function deviceListUpdateEdu(userId: string, changed: JsonObject[], removed: string[]): JsonObject {
   return { type: DEVICE_LIST_EDU, sender: userId, sender_id: userId, content: { changed, removed } };
+}
+
+/** Matrix's m.signing_key_update EDU: the user's master and self-signing keys (never the user-signing key). */
+export function signingKeyUpdateEdu(userId: string, masterKey: JsonObject | undefined, selfSigningKey: JsonObject | undefined): JsonObject {
+  const content: JsonObject = { user_id: userId };
+  if (masterKey) content["master_key"] = masterKey;
+  if (selfSigningKey) content["self_signing_key"] = selfSigningKey;
+  return { type: SIGNING_KEY_UPDATE_EDU, edu_type: SIGNING_KEY_UPDATE_EDU, content };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -87,10 +95,10 @@ export function parseE2eeEdu(raw: unknown): E2eeEdu | undefined {
     if (!isUserId(userId) || !isDeviceId(deviceId)) return undefined;
     return { kind: "device_list", userId, changed: deleted === true || !isObject(keys) ? [] : [keys], removed: deleted === true ? [deviceId] : [] };
   }
-  if (type === SIGNING_KEY_EDU) {
-    // Matrix: {content: {user_id, master_key?, self_signing_key?}}; the keys are not kept here.
+  if (type === SIGNING_KEY_UPDATE_EDU) {
     const userId = content["user_id"];
-    return isUserId(userId) ? { kind: "signing_keys", userId } : undefined;
+    if (!isUserId(userId)) return undefined;
+    return { kind: "signing_key_update", userId, masterKey: content["master_key"], selfSigningKey: content["self_signing_key"] };
   }
   return undefined;
 }

@@ -29,7 +29,9 @@ export type ErrCode =
   | "M_INVALID_SIGNATURE"
   | "M_UNKNOWN_POS"
   | "M_NOT_YET_UPLOADED"
-  | "M_CANNOT_OVERWRITE_MEDIA";
+  | "M_CANNOT_OVERWRITE_MEDIA"
+
+  | "M_WRONG_ROOM_KEYS_VERSION";
 
 export class MatrixError extends Error {
   readonly errcode: ErrCode;

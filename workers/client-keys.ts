@@ -15,6 +15,7 @@ import { announceDeviceChange } from "./device-list-updates.js";
 import { claimLocalKeys, parseClaimRequest, parseDeviceQuery, queryLocalDeviceKeys, type ClaimRequest, type ClaimResult, type DeviceKeysResult, type DeviceQuery } from "./e2ee-keys.js";
 import { json, readJsonBody } from "./http.js";
 import { claimRemoteKeys, queryRemoteDeviceKeys } from "./remote-e2ee.js";
+import { emptyCrossSigning, localCrossSigning, withDeviceSignatures, withViewerSignatures } from "./cross-signing-keys.js";
 import { getDeviceKeys, putDeviceKeys } from "./storage/device-keys.js";
 import { putFallbackKey } from "./storage/fallback-keys.js";
 import { countOneTimeKeys, deleteExpiredOneTimeKeys, existingOneTimeKeys, insertOneTimeKeys, keyCounts } from "./storage/one-time-keys.js";
@@ -93,26 +94,30 @@ function byServer<T>(items: Iterable<T>, userOf: (t: T) => string): Map<string, 
 }
 
 async function query(req: SbRequest, env: Env): Promise<Response> {
-  await requireUser(req, env);
+  const { userId: viewer } = await requireUser(req, env);
   const { body } = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES });
   const wanted = parseDeviceQuery(body["device_keys"]);
   const timeoutMs = remoteTimeout(body);
   const serverName = req.config.serverName;
   const deviceKeys: DeviceKeysResult = {};
   const failures: Record<string, JsonObject> = {};
+  const crossSigning = emptyCrossSigning();
   await Promise.all(
     [...byServer(wanted, ([u]) => u)].map(async ([server, entries]) => {
       const q: DeviceQuery = new Map(entries);
       if (server === serverName) {
-        Object.assign(deviceKeys, await queryLocalDeviceKeys(env.DB, q, true));
+        Object.assign(deviceKeys, await withDeviceSignatures(env.DB, await queryLocalDeviceKeys(env.DB, q, true), viewer));
+        const local = await localCrossSigning(env.DB, [...q.keys()], viewer);
+        for (const f of ["master_keys", "self_signing_keys", "user_signing_keys"] as const) Object.assign(crossSigning[f], local[f]);
         return;
       }
-      const remote = await queryRemoteDeviceKeys(req.config, server, q, timeoutMs);
+      const remote = await queryRemoteDeviceKeys(req.config, server, q, timeoutMs, crossSigning);
       if (remote.ok) Object.assign(deviceKeys, remote.value);
       else failures[server] = remote.failure;
     }),
   );
-  return json({ device_keys: deviceKeys, failures });
+  await withViewerSignatures(env.DB, crossSigning, viewer);
+  return json({ device_keys: deviceKeys, failures, ...crossSigning });
 }
 
 async function claim(req: SbRequest, env: Env): Promise<Response> {

@@ -1,9 +1,9 @@
 // Client-server endpoints that real clients (matrix-js-sdk first) call around the core room API:
-// capabilities, push rules, event context, redaction, account data, read markers, receipts,
-// typing and TURN. Served under v3 and r0.
+// capabilities, event context, redaction, account data, read markers, receipts,
+// typing and TURN (push rules: client-push-rules.ts). Served under v3 and r0.
 //
-// Deliberate limits, each stated where it applies: push rules are an empty rule set and cannot be
-// changed; no TURN server is configured. Receipts and typing live in the room (room-ephemeral.ts).
+// Deliberate limits, each stated where it applies: no TURN server is configured. Receipts and typing
+// live in the room (room-ephemeral.ts); push rules in client-push-rules.ts.
 
 import { badJson, MatrixError, notFound, forbidden } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
@@ -37,7 +37,7 @@ function optString(body: Record<string, unknown>, key: string): string | undefin
 }
 
 // --------------------------------------------------------------------------------------------
-// Capabilities and push rules
+// Capabilities
 // --------------------------------------------------------------------------------------------
 
 async function capabilities(req: SbRequest, env: Env): Promise<Response> {
@@ -54,23 +54,6 @@ async function capabilities(req: SbRequest, env: Env): Promise<Response> {
       "m.get_login_token": { enabled: false },
     },
   });
-}
-
-/**
- * An honest empty rule set: this server evaluates no push rules (it has no pushers), so it claims
- * none. Clients add their built-in defaults locally. Changing rules (PUT/DELETE) is not offered and
- * falls through to 404 M_UNRECOGNIZED.
- */
-const EMPTY_RULESET = { override: [], content: [], room: [], sender: [], underride: [] };
-
-async function pushRules(req: SbRequest, env: Env): Promise<Response> {
-  await requireUser(req, env);
-  return json({ global: EMPTY_RULESET });
-}
-
-async function pushRulesGlobal(req: SbRequest, env: Env): Promise<Response> {
-  await requireUser(req, env);
-  return json(EMPTY_RULESET);
 }
 
 // --------------------------------------------------------------------------------------------
@@ -254,8 +237,6 @@ async function turnServer(req: SbRequest, env: Env): Promise<Response> {
 export function mountClientMisc(t: RouteTable): void {
   for (const p of CLIENT_PREFIXES) {
     t.add("get", `${p}/capabilities`, capabilities);
-    t.add("get", `${p}/pushrules/`, pushRules);
-    t.add("get", `${p}/pushrules/global/`, pushRulesGlobal);
     t.add("get", `${p}/rooms/:roomId/context/:eventId`, context);
     t.add("put", `${p}/rooms/:roomId/redact/:eventId/:txnId`, redact);
     t.add("get", `${p}/user/:userId/account_data/:type`, getAccountDataRoute(false));

@@ -17,6 +17,8 @@ import { CLIENT_PREFIXES, checkFilterParam, param, requireJoined, roomIdParam, r
 import { json, readJsonBody } from "./http.js";
 import { joinRemoteRoom, knockRemoteRoom, leaveRemoteRoom } from "./remote-membership.js";
 import { getAlias, insertAlias, insertRoom } from "./storage/rooms.js";
+import { bundleThreads } from "./client-relations.js";
+import { publishRoom } from "./storage/room-directory.js";
 
 const PREFIXES = CLIENT_PREFIXES;
 const SMALL_BODY = { maxBytes: 64 * 1024 };
@@ -68,6 +70,7 @@ async function createRoom(req: SbRequest, env: Env): Promise<Response> {
   const now = Date.now();
   const writes = [insertRoom(env.DB, { room_id: roomId, room_version: plan.roomVersion, hub_server: server, creator: userId, created_ts: now })];
   if (alias !== undefined) writes.push(insertAlias(env.DB, alias, roomId, userId, now));
+  if (plan.visibility === "public") writes.push(publishRoom(env.DB, roomId, now));
   await env.DB.batch(writes);
   for (const target of plan.invites) {
     await stub.inviteRemote({ sender: userId, target, content: plan.isDirect ? { is_direct: true } : {} });
@@ -287,7 +290,8 @@ async function messages(req: SbRequest, env: Env): Promise<Response> {
   const limit = Math.min(Math.max(limitRaw, 1), 1000);
   const [from, to] = await Promise.all([roomPosition(env, userId, roomId, q.get("from"), "from"), roomPosition(env, userId, roomId, q.get("to"), "to")]);
   const page = await stub.messages({ userId, dir, limit, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
-  const out: Record<string, unknown> = { chunk: page.events.map((e) => clientEvent(e.json, e.eventId, roomId)), start: q.get("from") || roomToken(page.start) };
+  const chunk = await bundleThreads(stub, userId, roomId, page.events.map((e) => clientEvent(e.json, e.eventId, roomId)));
+  const out: Record<string, unknown> = { chunk, start: q.get("from") || roomToken(page.start) };
   if (page.end !== undefined) out["end"] = roomToken(page.end);
   return json(out);
 }
@@ -300,7 +304,8 @@ async function getEvent(req: SbRequest, env: Env): Promise<Response> {
   const stub = await requireJoined(env, roomId, userId);
   const e = await stub.getEventJson(eventId, "client");
   if (!e || e.pos === null) throw notFound("Event not found");
-  return json(clientEvent(e.json, eventId, roomId));
+  const [bundled] = await bundleThreads(stub, userId, roomId, [clientEvent(e.json, eventId, roomId)]);
+  return json(bundled);
 }
 
 async function members(req: SbRequest, env: Env): Promise<Response> {

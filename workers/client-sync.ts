@@ -17,6 +17,7 @@ import { getFilter, insertFilter } from "./storage/filters.js";
 import { e2eeSyncFields } from "./sync-e2ee.js";
 import { fillSyncEphemeral } from "./sync-ephemeral.js";
 import { mountSlidingSync } from "./sliding-sync.js";
+import { presenceSyncEvents } from "./client-presence.js";
 
 const PREFIXES = CLIENT_PREFIXES;
 const MAX_TIMEOUT_MS = 60_000;
@@ -123,7 +124,7 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
   return json({
     next_batch: `s${changes.next}`,
     rooms: { join, invite, leave, knock },
-    presence: { events: [] },
+    presence: { events: await presenceSyncEvents(env, req.config.serverName, userId, since === 0 ? undefined : changes.presence) },
     account_data: { events: accountData },
     ...e2ee,
   });

@@ -7,9 +7,11 @@
 
 import { canonicalJson } from "../shared/canonical-json.js";
 import type { JsonObject } from "../shared/canonical-json.js";
-import { deviceListUpdateEdu } from "../shared/e2ee-edus.js";
+import { deviceListUpdateEdu, signingKeyUpdateEdu } from "../shared/e2ee-edus.js";
 import { serverNameOf } from "../shared/ids.js";
 import { deleteKeysOfDevices } from "./e2ee-keys.js";
+import { deleteSignaturesOn } from "./storage/cross-signing.js";
+import { deleteDevicePushers } from "./storage/pushers.js";
 import { listRooms } from "./storage/rooms.js";
 
 /** Rooms asked at once for their members; bounds the fan-out's concurrent RPCs. */
@@ -52,6 +54,18 @@ async function notifyLocal(env: Env, userIds: Iterable<string>, changedUser: str
  * devices that are gone.
  */
 export async function announceDeviceChange(env: Env, serverName: string, userId: string, changed: JsonObject[], removed: string[]): Promise<void> {
+  const { rooms, locals, servers } = await audienceOf(env, serverName, userId);
+  const edu = canonicalJson(deviceListUpdateEdu(userId, changed, removed));
+  const id = `dlu/${userId}/${Date.now()}/${crypto.randomUUID()}`;
+  await Promise.all([
+    notifyLocal(env, locals, userId),
+    tellRoomsDevicesRemoved(env, rooms, userId, removed),
+    ...[...servers].map((s) => env.DESTINATION.get(env.DESTINATION.idFromName(s)).enqueue(s, [{ roomId: "", id, json: edu, kind: "edu" }])),
+  ]);
+}
+
+/** Where a local user's key news goes: the user's room-mates here, and the servers of the others. */
+export async function audienceOf(env: Env, serverName: string, userId: string): Promise<{ rooms: string[]; locals: Set<string>; servers: Set<string> }> {
   const rooms = await stream(env, userId).joinedRooms();
   const memberLists = await mapLimit(rooms, CONCURRENCY, (r) => roomMembers(env, r));
   const locals = new Set<string>([userId]);
@@ -61,11 +75,19 @@ export async function announceDeviceChange(env: Env, serverName: string, userId:
     if (server === serverName) locals.add(m);
     else servers.add(server);
   }
-  const edu = canonicalJson(deviceListUpdateEdu(userId, changed, removed));
-  const id = `dlu/${userId}/${Date.now()}/${crypto.randomUUID()}`;
+  return { rooms, locals, servers };
+}
+
+/**
+ * A local user's cross-signing keys changed: local room-mates see the user in `device_lists.changed`,
+ * and every server sharing a room gets an m.signing_key_update EDU.
+ */
+export async function announceSigningKeyChange(env: Env, serverName: string, userId: string, master: JsonObject | undefined, selfSigning: JsonObject | undefined): Promise<void> {
+  const { locals, servers } = await audienceOf(env, serverName, userId);
+  const edu = canonicalJson(signingKeyUpdateEdu(userId, master, selfSigning));
+  const id = `sku/${userId}/${Date.now()}/${crypto.randomUUID()}`;
   await Promise.all([
     notifyLocal(env, locals, userId),
-    tellRoomsDevicesRemoved(env, rooms, userId, removed),
     ...[...servers].map((s) => env.DESTINATION.get(env.DESTINATION.idFromName(s)).enqueue(s, [{ roomId: "", id, json: edu, kind: "edu" }])),
   ]);
 }
@@ -103,11 +125,13 @@ export async function remoteDeviceListChanged(env: Env, serverName: string, remo
 }
 
 /**
- * Devices logged out ("all": every device of the user): their keys and to-device inboxes go, and if
+ * Devices logged out ("all": every device of the user): their keys, pushers and to-device inboxes go, and if
  * any had published device keys, everyone sharing a room hears that they were removed.
  */
 export async function devicesRemoved(env: Env, serverName: string, userId: string, deviceIds: string[] | "all"): Promise<void> {
   const hadKeys = await deleteKeysOfDevices(env.DB, userId, deviceIds);
+  const cleanup = [...deleteDevicePushers(env.DB, userId, deviceIds), ...deleteSignaturesOn(env.DB, userId, hadKeys)];
+  if (cleanup.length > 0) await env.DB.batch(cleanup);
   await stream(env, userId).dropDevices(deviceIds);
   if (hadKeys.length > 0) await announceDeviceChange(env, serverName, userId, [], hadKeys);
 }

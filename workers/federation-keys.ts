@@ -14,6 +14,7 @@ import type { Config } from "./config.js";
 import { remoteDeviceListChanged } from "./device-list-updates.js";
 import { claimLocalKeys, parseClaimRequest, parseDeviceQuery, queryLocalDeviceKeys } from "./e2ee-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
+import { checkedRemoteCrossSigning, localCrossSigning, withDeviceSignatures } from "./cross-signing-keys.js";
 import { FEDERATION_V1, LM_PREFIX } from "../shared/federation-paths.js";
 import { json, readJsonBody , pathParam } from "./http.js";
 import { remoteKeyStore } from "./remote-keys.js";
@@ -73,7 +74,8 @@ async function onQuery(req: SbRequest, env: Env): Promise<Response> {
   const { body } = await authenticated(req, env, "json");
   const wanted = parseDeviceQuery(body["device_keys"]);
   for (const userId of [...wanted.keys()]) if (serverNameOf(userId) !== req.config.serverName) wanted.delete(userId);
-  return json({ device_keys: await queryLocalDeviceKeys(env.DB, wanted, false) });
+  const { master_keys, self_signing_keys } = await localCrossSigning(env.DB, [...wanted.keys()], undefined);
+  return json({ device_keys: await withDeviceSignatures(env.DB, await queryLocalDeviceKeys(env.DB, wanted, false), undefined), master_keys, self_signing_keys });
 }
 
 /** POST /_matrix/federation/v1/user/keys/claim: one key per device, other servers' users ignored. */
@@ -109,8 +111,10 @@ export async function handleE2eeEdus(env: Env, ctx: ExecutionContext, config: Co
           return;
         }
         if (serverNameOf(edu.userId) !== origin) return;
-        if (edu.kind === "signing_keys") {
-          // Cross-signing keys are not stored here; clients sharing a room re-query the user's keys.
+        if (edu.kind === "signing_key_update") {
+          // New cross-signing keys: our users who share a room re-query the user's keys, as for devices.
+          const keys = await checkedRemoteCrossSigning(edu.userId, edu.masterKey, edu.selfSigningKey);
+          if (!keys.master && !keys.selfSigning) return;
           ctx.waitUntil(remoteDeviceListChanged(env, config.serverName, edu.userId).catch((e) => console.error("signing key update failed", e)));
           return;
         }

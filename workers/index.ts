@@ -20,6 +20,16 @@ import { mountMimiDirectory } from "./mimi-directory.js";
 import { mountMediaUpload } from "./media-upload.js";
 import { mountMediaDownload } from "./media-download.js";
 import { mountMediaFederation } from "./media-federation.js";
+import { mountClientPushRules } from "./client-push-rules.js";
+import { mountClientDevices } from "./client-devices.js";
+import { mountClientPushers } from "./client-pushers.js";
+import { mountClientCrossSigning } from "./client-cross-signing.js";
+import { mountClientKeyBackup } from "./client-key-backup.js";
+import { mountClientRelations } from "./client-relations.js";
+import { mountClientPresence } from "./client-presence.js";
+import { mountClientPublicRooms } from "./client-public-rooms.js";
+import { mountClientUserDirectory } from "./client-user-directory.js";
+import { mountClientHierarchy } from "./client-hierarchy.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
@@ -28,7 +38,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountMimi, mountMimiClient, mountAdminMimiPeers, mountMimiDirectory, mountMediaUpload, mountMediaDownload, mountMediaFederation]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountMimi, mountMimiClient, mountAdminMimiPeers, mountMimiDirectory, mountMediaUpload, mountMediaDownload, mountMediaFederation, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory, mountClientHierarchy]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

@@ -7,6 +7,7 @@ import { MLS_KEY_PACKAGE_ALGORITHM, splitKeyId, validateDeviceKeys } from "../sh
 import { serverNameOf } from "../shared/ids.js";
 import { inspectKeyPackage } from "../shared/mls-key-package.js";
 import type { Config } from "./config.js";
+import { checkedRemoteCrossSigning, type CrossSigningResult } from "./cross-signing-keys.js";
 import type { ClaimRequest, ClaimResult, DeviceKeysResult, DeviceQuery } from "./e2ee-keys.js";
 import { federationRequest, type FederationResponse } from "./federation-request.js";
 import { FEDERATION_V1, LM_PREFIX } from "../shared/federation-paths.js";
@@ -36,8 +37,11 @@ async function checkedDevice(obj: unknown, userId: string, deviceId: string): Pr
   }
 }
 
-/** Device objects of `server`'s users, through Matrix's user/keys/query or, failing that, the draft's device endpoint. */
-export async function queryRemoteDeviceKeys(config: Config, server: string, query: DeviceQuery, timeoutMs: number): Promise<RemoteOutcome<DeviceKeysResult>> {
+/**
+ * Device objects of `server`'s users, through Matrix's user/keys/query or, failing that, the draft's
+ * device endpoint. Their master and self-signing keys, when answered and valid, go into `crossSigning`.
+ */
+export async function queryRemoteDeviceKeys(config: Config, server: string, query: DeviceQuery, timeoutMs: number, crossSigning?: CrossSigningResult): Promise<RemoteOutcome<DeviceKeysResult>> {
   const res = await federationRequest(config, undefined, server, "POST", `${FEDERATION_V1}/user/keys/query`, { device_keys: Object.fromEntries(query) }, timeoutMs);
   if (res.status === 200 && isObject(res.body)) {
     const out: DeviceKeysResult = {};
@@ -46,7 +50,15 @@ export async function queryRemoteDeviceKeys(config: Config, server: string, quer
       [...query].map(async ([userId, wanted]) => {
         const byDevice = devices[userId];
         out[userId] = {};
-        if (!isObject(byDevice) || serverNameOf(userId) !== server) return;
+        if (serverNameOf(userId) !== server) return;
+        if (crossSigning) {
+          const body = res.body as Record<string, unknown>;
+          const pick = (field: string) => (isObject(body[field]) ? (body[field] as Record<string, unknown>)[userId] : undefined);
+          const keys = await checkedRemoteCrossSigning(userId, pick("master_keys"), pick("self_signing_keys"));
+          if (keys.master) crossSigning.master_keys[userId] = keys.master;
+          if (keys.selfSigning) crossSigning.self_signing_keys[userId] = keys.selfSigning;
+        }
+        if (!isObject(byDevice)) return;
         for (const [deviceId, obj] of Object.entries(byDevice)) {
           if (wanted.length > 0 && !wanted.includes(deviceId)) continue;
           const checked = await checkedDevice(obj, userId, deviceId);

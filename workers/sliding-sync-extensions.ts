@@ -35,7 +35,7 @@ async function toDevice(env: Env, userId: string, deviceId: string, since: strin
 }
 
 async function e2ee(env: Env, userId: string, deviceId: string, snap: SlidingSnapshot) {
-  const changes: StreamChanges = { ...snap, next: snap.counter, rooms: [], toDevice: [] };
+  const changes: StreamChanges = { ...snap, next: snap.counter, rooms: [], toDevice: [], presence: [] };
   const fields = await e2eeSyncFields(env, userId, deviceId, changes, snap.since > 0, { join: {}, leave: {} });
   return { device_lists: fields.device_lists, device_one_time_keys_count: fields.device_one_time_keys_count, device_unused_fallback_key_types: fields.device_unused_fallback_key_types };
 }

@@ -14,6 +14,7 @@ import { RoomMls } from "../room-mls.js";
 import { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
 import { ReceiptStorage } from "../room-receipts-storage.js";
 import { DagStorage } from "../room-dag-storage.js";
+import { RelationsStore } from "../room-relations-storage.js";
 import { RoomStorage } from "../room-storage.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
@@ -23,6 +24,8 @@ import { LocalNotifier, strippedOf } from "./notifier.js";
 import { Outbox } from "./outbox.js";
 import type { EnginePorts } from "./ports.js";
 import { RoomReads } from "./reads.js";
+import { RelationReads } from "./relation-reads.js";
+import { RelationsListener } from "./relations-listener.js";
 
 export interface RoomParts {
   store: RoomStorage;
@@ -40,6 +43,8 @@ export interface RoomParts {
   reads: RoomReads;
   /** Typing (memory) and read receipts (durable), with their notices and EDUs. */
   ephemeral: RoomEphemeral;
+  /** Threads, edits and reactions: the relations index and its reads. */
+  relations: RelationReads;
   ports: EnginePorts;
   /** An invite for a local user to a room hosted elsewhere (kept until they join or reject it); their stream learns of it. */
   storeInvite(userId: string, pdu: Pdu, stripped: StrippedStateEvent[], origin: string, roomVersion: string | undefined): Promise<void>;
@@ -64,6 +69,8 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   let signingKey: Promise<SigningKey> | undefined;
 
   const store = new RoomStorage(ctx.storage);
+  // After RoomStorage: its first migration indexes the events already stored.
+  const relationsIndex = new RelationsStore(ctx.storage);
   const fanOut = new FanOutLog(ctx.storage);
   const mls = new RoomMls(ctx.storage, {
     state,
@@ -90,6 +97,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     sendEdu: async (servers, id, json) => void (await Promise.all(servers.map((s) => destination(s).enqueue(s, [{ roomId: "", id, json, kind: "edu" }])))),
   });
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
+  const reads = new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction);
   return {
     store,
     dag: new DagStorage(ctx.storage),
@@ -98,8 +106,9 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     indexer,
     notifier,
     mimi: { store: mimiStore, followers, notifier: mimiNotifier },
-    listeners: [outbox, indexer, welcomes, mimiNotifier, notifier],
-    reads: new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction),
+    listeners: [outbox, indexer, welcomes, mimiNotifier, new RelationsListener(relationsIndex), notifier],
+    reads,
+    relations: new RelationReads(relationsIndex, reads),
     ephemeral,
     ports: {
       serverName: env.SERVER_NAME,

@@ -98,24 +98,6 @@ describe("GET /capabilities", () => {
   });
 });
 
-describe("push rules", () => {
-  it("answers GET pushrules/ (trailing slash, as matrix-js-sdk asks) with an empty global rule set", async () => {
-    const u = await register("push");
-    for (const path of [`${C}/pushrules/`, `${C}/pushrules`, "/_matrix/client/r0/pushrules/"]) {
-      const res = await call("GET", path, { token: u.token });
-      expect(res.status).toBe(200);
-      expect(res.json).toEqual({ global: { override: [], content: [], room: [], sender: [], underride: [] } });
-    }
-  });
-
-  it("does not offer changing rules: PUT and DELETE of a rule are unrecognized", async () => {
-    const u = await register("pushput");
-    const path = `${C}/pushrules/global/content/myrule`;
-    expectError(await call("PUT", path, { token: u.token, body: { actions: ["notify"], pattern: "x" } }), 404, "M_UNRECOGNIZED");
-    expectError(await call("DELETE", path, { token: u.token }), 404, "M_UNRECOGNIZED");
-  });
-});
-
 describe("profiles", () => {
   it("starts empty, then stores and returns a display name and avatar", async () => {
     const u = await register("prof");

@@ -47,7 +47,7 @@ describe("Matrix-form EDUs for Matrix homeserver peers", () => {
   });
 
   it("reads Matrix's m.signing_key_update as news about the user's keys", () => {
-    expect(parseE2eeEdu({ edu_type: "m.signing_key_update", content: { user_id: "@a:one.test", master_key: {} } })).toEqual({ kind: "signing_keys", userId: "@a:one.test" });
+    expect(parseE2eeEdu({ edu_type: "m.signing_key_update", content: { user_id: "@a:one.test", master_key: {} } })).toEqual({ kind: "signing_key_update", userId: "@a:one.test", masterKey: {}, selfSigningKey: undefined });
     expect(parseE2eeEdu({ edu_type: "m.signing_key_update", content: { user_id: "nope" } })).toBeUndefined();
   });
 

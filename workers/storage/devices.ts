@@ -39,3 +39,23 @@ export function deleteDevice(db: D1Database, userId: string, deviceId: string): 
 export function deleteUserDevices(db: D1Database, userId: string): D1PreparedStatement {
   return db.prepare("DELETE FROM devices WHERE user_id = ?").bind(userId);
 }
+
+export interface DeviceRow {
+  deviceId: string;
+  displayName: string | null;
+  lastSeenTs: number | null;
+}
+
+/** Every device of a user, oldest first. */
+export async function listDevices(db: D1Database, userId: string): Promise<DeviceRow[]> {
+  const { results } = await db
+    .prepare("SELECT device_id, display_name, last_seen_ts FROM devices WHERE user_id = ? ORDER BY created_ts, device_id")
+    .bind(userId)
+    .all<{ device_id: string; display_name: string | null; last_seen_ts: number | null }>();
+  return results.map((r) => ({ deviceId: r.device_id, displayName: r.display_name, lastSeenTs: r.last_seen_ts }));
+}
+
+/** Renames a device; `meta.changes` is 0 when the user has no such device. */
+export function renameDevice(db: D1Database, userId: string, deviceId: string, displayName: string | null): D1PreparedStatement {
+  return db.prepare("UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?").bind(displayName, userId, deviceId);
+}
