@@ -252,6 +252,11 @@ export class RoomStorage {
     );
   }
 
+  /** Drops a (type, state_key) from current state (full-mesh state resolution may leave one out). */
+  deleteCurrentState(type: string, stateKey: string): void {
+    this.sql.exec(`DELETE FROM current_state WHERE type = ? AND state_key = ?`, type, stateKey);
+  }
+
   /** Current state events with their JSON, in timeline order (outliers first), create first. */
   currentState(): StoredEvent[] {
     return this.sql

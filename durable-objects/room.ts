@@ -19,8 +19,13 @@ import type { MessagesArgs, MessagesPage } from "./room-messages.js";
 import type { OutboxRow, StoredEvent } from "./room-storage.js";
 import { roomParts, type RoomParts } from "./room/cloudflare.js";
 import { RoomCore, type RoomIdentity } from "./room/core.js";
+import { authChainOf } from "./room-history.js";
 import { creationVersion, LmHub } from "./room/lm-hub.js";
 import { bufferEarlyPdus, LmParticipant, type JoinState } from "./room/lm-participant.js";
+import { MatrixDag } from "./room/matrix-dag.js";
+import { DagGapFiller } from "./room/dag-missing.js";
+import { resolveState } from "../shared/state-resolution.js";
+import type { RoomVersion } from "../shared/room-version.js";
 import type { InviteRequest, JoinAnswer, LocalEvent, MembershipKind, RoomProtocol } from "./room/protocol.js";
 import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
 import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus, type WelcomeVerdict } from "./room/verdict.js";
@@ -53,7 +58,7 @@ export class Room extends DurableObject<Env> {
     const [roomId, versionId, hub] = ["room_id", "room_version", "hub"].map((k) => this.parts.store.getMeta(k));
     const version = versionId === undefined ? undefined : getRoomVersion(versionId);
     if (!roomId || !version || !hub) return;
-    const { core } = this.start({ roomId, version, hub }, (c) => (hub === this.env.SERVER_NAME ? new LmHub(c, this.parts.ports) : new LmParticipant(c, this.parts.ports)));
+    const { core } = this.start({ roomId, version, hub }, (c) => (!version.linearized ? this.dag(c) : hub === this.env.SERVER_NAME ? new LmHub(c, this.parts.ports) : new LmParticipant(c, this.parts.ports)));
     core.loadFromStore();
     this.parts.mls.load(roomId);
     if (core.last) this.parts.notifier.renotify(roomId, core.last.pos);
@@ -64,6 +69,14 @@ export class Room extends DurableObject<Env> {
     const protocol = make(core);
     this.engine = { core, protocol };
     return { core, protocol };
+  }
+
+  /** The full-mesh protocol (room versions 11 and 12) on `core`, with state resolution and gap filling. */
+  private dag(core: RoomCore): MatrixDag {
+    const version: RoomVersion = core.version;
+    const dag = new MatrixDag(core, this.parts.ports, this.parts.dag, (stateSets, getEvent) => resolveState({ version, stateSets, getEvent }));
+    dag.gapFiller = new DagGapFiller(core, dag, this.parts.ports);
+    return dag;
   }
 
   /** 403 unless `userId` is joined (also when this server does not know the room). */
@@ -118,8 +131,27 @@ export class Room extends DurableObject<Env> {
 
   /** State before an event plus its auth chain; answers only from the hub's own copy (replicas start at their join). */
   async stateAt(eventId: string): Promise<{ pdus: StoredEvent[]; authChain: StoredEvent[] }> {
-    this.loaded();
+    const { protocol } = this.loaded();
+    if (protocol.stateIdsBefore) {
+      const ids = protocol.stateIdsBefore(eventId);
+      if (!ids) throw notFound("State at that event is not known here");
+      const pdus = this.parts.store.getEvents(ids);
+      return { pdus, authChain: authChainOf(this.parts.store, pdus) };
+    }
     return this.parts.reads.stateAt(eventId);
+  }
+
+  /** Full-mesh rooms: get_missing_events (an empty answer in an LM room). */
+  async missingEvents(earliest: string[], latest: string[], limit: number, minDepth: number): Promise<StoredEvent[]> {
+    const ids = this.loaded().protocol.missingEvents?.(earliest, latest, limit, minDepth) ?? [];
+    return this.parts.store.getEvents(ids);
+  }
+
+  /** The auth chain of one event (federation /event_auth). */
+  async eventAuth(eventId: string): Promise<StoredEvent[] | undefined> {
+    this.loaded();
+    const e = this.parts.store.getEvent(eventId);
+    return e && authChainOf(this.parts.store, [e]);
   }
 
   async backfill(from: string[], limit: number): Promise<StoredEvent[]> {
@@ -147,14 +179,19 @@ export class Room extends DurableObject<Env> {
   }
 
   /** Creates the room with its initial events, all sent by `creator` (a local user); this server is its hub. */
-  async create(roomId: string, versionId: string, creator: string, events: InitialEvent[]): Promise<string[]> {
+  async create(roomId: string, versionId: string, creator: string, events: InitialEvent[], createTs?: number): Promise<string[]> {
     return this.section.run(async (w) => {
       if (this.engine) throw new MatrixError(400, "M_ROOM_IN_USE", "Room already exists");
       const version = creationVersion(versionId, serverNameOf(creator) === this.env.SERVER_NAME, events);
       for (const [k, v] of [["room_id", roomId], ["room_version", versionId], ["hub", this.env.SERVER_NAME]] as const) this.parts.store.setMeta(k, v);
-      const { protocol: hub } = this.start({ roomId, version, hub: this.env.SERVER_NAME }, (core) => new LmHub(core, this.parts.ports));
+      const { protocol } = this.start({ roomId, version, hub: this.env.SERVER_NAME }, (core) => (version.linearized ? new LmHub(core, this.parts.ports) : this.dag(core)));
       const ids: string[] = [];
-      for (const e of events) ids.push(eventIdOrThrow(await hub.appendLocal(w, creator, e.state_key === undefined ? { type: e.type, content: e.content } : e)));
+      for (const e of events) {
+        const event = e.state_key === undefined ? { type: e.type, content: e.content } : e;
+        // A v12 room ID is the create event's hash: the Worker built it at `createTs`, and so do we.
+        ids.push(eventIdOrThrow(protocol instanceof MatrixDag ? await protocol.appendLocal(w, creator, event, e.type === "m.room.create" ? createTs : undefined) : await protocol.appendLocal(w, creator, event)));
+      }
+      if (version.roomIdFromCreateEvent && `!${ids[0]?.slice(1)}` !== roomId) throw new MatrixError(500, "M_UNKNOWN", "The create event does not derive the room ID");
       await this.parts.notifier.notifyNow(creator);
       return ids;
     });
@@ -166,6 +203,12 @@ export class Room extends DurableObject<Env> {
       const version = getRoomVersion(args.version);
       if (!version) throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Unsupported room version ${args.version}`);
       const known = this.engine?.core.last && this.engine.protocol;
+      if (!version.linearized) {
+        const dag = known instanceof MatrixDag ? known : this.start({ roomId: args.roomId, version, hub: args.hub }, (core) => this.dag(core)).protocol;
+        const v = known ? await dag.receiver.receive(w, args.hub, args.event) : await dag.firstJoin(w, args);
+        if (v.outcome === "rejected") throw forbidden(v.reason);
+        return { eventId: await eventIdOf(args.event, version) };
+      }
       if (known) {
         // Already participating: the join is just another event from the hub.
         const v = known instanceof LmParticipant ? await known.acceptFromHub(w, args.event) : rejected("hub", "This server is the room's hub");
@@ -216,6 +259,17 @@ export class Room extends DurableObject<Env> {
   async sendMembership(origin: string, lpdu: Lpdu, membership: MembershipKind): Promise<JoinAnswer> {
     return this.section.run(async (w) => {
       const answer = await this.loaded().protocol.membershipAnswer(w, origin, lpdu, membership);
+      if ("outcome" in answer) throw toMatrixError(answer);
+      return answer;
+    });
+  }
+
+  /** send_join / send_leave / send_knock v2 in a full-mesh room: the joining server's signed PDU (checked by the Worker). */
+  async sendMembershipPdu(origin: string, pdu: Pdu, membership: MembershipKind): Promise<JoinAnswer> {
+    return this.section.run(async (w) => {
+      const { core, protocol } = this.loaded();
+      if (!protocol.membershipPdu) throw new MatrixError(400, "M_BAD_JSON", "This room takes LPDUs in send_join, send_leave and send_knock");
+      const answer = await core.batch(w, () => protocol.membershipPdu?.(w, origin, pdu, membership) ?? Promise.resolve(rejected("format", "unreachable")));
       if ("outcome" in answer) throw toMatrixError(answer);
       return answer;
     });

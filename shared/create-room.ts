@@ -4,6 +4,7 @@
 import type { JsonObject } from "./canonical-json.js";
 import { MatrixError } from "./errors.js";
 import { isUserId } from "./ids.js";
+import { getRoomVersion } from "./room-versions.js";
 
 export interface InitialEvent {
   type: string;
@@ -62,7 +63,8 @@ export function planCreateRoom(
   events.push({ type: "m.room.create", state_key: "", content: { ...creation, room_version: version } });
   events.push({ type: "m.room.member", state_key: creator, content: { membership: "join" } });
 
-  const users: JsonObject = { [creator]: 100 };
+  // Room v12 creators outrank every power level and must not be listed (its auth rules refuse it).
+  const users: JsonObject = getRoomVersion(version)?.creatorsPrivileged ? {} : { [creator]: 100 };
   if (preset === "trusted_private_chat") for (const u of invites as string[]) users[u] = 100;
   const powerLevels: JsonObject = {
     users,

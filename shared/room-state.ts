@@ -49,6 +49,11 @@ export class RoomState implements StateMap {
     return this.entries.get(stateKeyOf(type, stateKey));
   }
 
+  /** By stateKeyOf(type, state_key), the key state resolution uses. */
+  entryByKey(key: string): StateEntry | undefined {
+    return this.entries.get(key);
+  }
+
   eventIdOf(type: string, stateKey: string): string | undefined {
     return this.entries.get(stateKeyOf(type, stateKey))?.eventId;
   }
@@ -72,6 +77,15 @@ export class RoomState implements StateMap {
       if (before !== "join" && after === "join") this.setJoined(pdu.state_key, true);
     }
     this.entries.set(key, { eventId, pdu });
+  }
+
+  /** Drops a (type, state_key) from state (full-mesh state resolution may leave a key out). */
+  remove(type: string, stateKey: string): void {
+    const key = stateKeyOf(type, stateKey);
+    const e = this.entries.get(key);
+    if (!e) return;
+    if (type === "m.room.member" && membershipOf(e.pdu) === "join") this.setJoined(stateKey, false);
+    this.entries.delete(key);
   }
 
   private setJoined(userId: string, joined: boolean): void {

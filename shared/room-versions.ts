@@ -59,18 +59,14 @@ export const ROOM_VERSION_12: RoomVersion = {
 export const SUPPORTED_ROOM_VERSIONS: readonly RoomVersion[] = Object.freeze([LM_ROOM_VERSION, ROOM_VERSION_11, ROOM_VERSION_12]);
 export const SUPPORTED_ROOM_VERSION_IDS: readonly string[] = Object.freeze(SUPPORTED_ROOM_VERSIONS.map((v) => v.id));
 
-/**
- * The versions createRoom accepts, and so the ones /capabilities advertises. Version 12 events are
- * checked (auth rules, format, redaction) but its rooms are not created until full-mesh Matrix rooms
- * land: a v12 room ID is derived from its create event, which the room engine does not do yet.
- */
-export const CREATABLE_ROOM_VERSIONS: readonly RoomVersion[] = Object.freeze([LM_ROOM_VERSION, ROOM_VERSION_11]);
-export const CREATABLE_ROOM_VERSION_IDS: readonly string[] = Object.freeze(CREATABLE_ROOM_VERSIONS.map((v) => v.id));
+/** The versions createRoom accepts, and so the ones /capabilities advertises. */
+export const CREATABLE_ROOM_VERSIONS: readonly RoomVersion[] = SUPPORTED_ROOM_VERSIONS;
+export const CREATABLE_ROOM_VERSION_IDS: readonly string[] = SUPPORTED_ROOM_VERSION_IDS;
 
-/** The versions a room hosted elsewhere can be joined in: through a hub, so linearized ones only. */
-export const REMOTE_JOIN_ROOM_VERSION_IDS: readonly string[] = Object.freeze(SUPPORTED_ROOM_VERSIONS.filter((v) => v.linearized).map((v) => v.id));
+/** The versions a room hosted elsewhere can be joined in: LM through its hub, 11 and 12 as full-mesh rooms. */
+export const REMOTE_JOIN_ROOM_VERSION_IDS: readonly string[] = SUPPORTED_ROOM_VERSION_IDS;
 
-/** Rooms are created in the Linearized Matrix version unless a client asks for another. */
+/** Rooms are created in the Linearized Matrix version unless a client asks for another or DEFAULT_ROOM_VERSION says otherwise. */
 export const DEFAULT_ROOM_VERSION: RoomVersion = LM_ROOM_VERSION;
 export const DEFAULT_ROOM_VERSION_ID: string = LM_ROOM_VERSION_ID;
 

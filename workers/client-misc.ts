@@ -10,7 +10,7 @@ import { badJson, MatrixError, notFound, forbidden } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isEventId } from "../shared/ids.js";
 import { actionLevel } from "../shared/power-levels.js";
-import { CREATABLE_ROOM_VERSIONS, DEFAULT_ROOM_VERSION_ID } from "../shared/room-versions.js";
+import { CREATABLE_ROOM_VERSIONS } from "../shared/room-versions.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { CLIENT_PREFIXES, checkFilterParam, clientEventOf, param, requireJoined, requireSelf, roomIdParam, roomPower, userIdParam, userStream } from "./client-common.js";
 import { requireUser } from "./client-auth.js";
@@ -48,7 +48,7 @@ async function capabilities(req: SbRequest, env: Env): Promise<Response> {
   return json({
     capabilities: {
       "m.change_password": { enabled: false },
-      "m.room_versions": { default: DEFAULT_ROOM_VERSION_ID, available },
+      "m.room_versions": { default: req.config.defaultRoomVersion.id, available },
       "m.set_displayname": { enabled: true },
       "m.set_avatar_url": { enabled: true },
       "m.3pid_changes": { enabled: false },

@@ -7,7 +7,9 @@ import { toClientEvent } from "../shared/client-event.js";
 import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId } from "../shared/ids.js";
-import { CREATABLE_ROOM_VERSION_IDS, DEFAULT_ROOM_VERSION_ID } from "../shared/room-versions.js";
+import { CREATABLE_ROOM_VERSION_IDS, getRoomVersion } from "../shared/room-versions.js";
+import { buildLocalPdu } from "../shared/local-event.js";
+import { roomIdFromCreateEvent } from "../shared/hashes.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
 import { parsePaginationToken, roomToken } from "../shared/pagination-token.js";
@@ -51,7 +53,7 @@ function clientEvent(json: string, eventId: string, roomId: string): ReturnType<
 async function createRoom(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
   const { body } = await readJsonBody(req, SMALL_BODY);
-  const plan = planCreateRoom(body, userId, new Set(CREATABLE_ROOM_VERSION_IDS), DEFAULT_ROOM_VERSION_ID);
+  const plan = planCreateRoom(body, userId, new Set(CREATABLE_ROOM_VERSION_IDS), req.config.defaultRoomVersion.id);
   const server = req.config.serverName;
   let alias: string | undefined;
   if (plan.alias !== undefined) {
@@ -60,10 +62,9 @@ async function createRoom(req: SbRequest, env: Env): Promise<Response> {
     if (await getAlias(env.DB, alias)) throw new MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken");
     plan.events.push({ type: "m.room.canonical_alias", state_key: "", content: { alias } });
   }
-  const localpart = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => "abcdefghijklmnopqrstuvwxyzABCDEF"[b & 31]).join("");
-  const roomId = `!${localpart}:${server}`;
+  const { roomId, createTs } = await newRoomId(plan, userId, req);
   const stub = roomStub(env, roomId);
-  await stub.create(roomId, plan.roomVersion, userId, plan.events);
+  await stub.create(roomId, plan.roomVersion, userId, plan.events, createTs);
   const now = Date.now();
   const writes = [insertRoom(env.DB, { room_id: roomId, room_version: plan.roomVersion, hub_server: server, creator: userId, created_ts: now })];
   if (alias !== undefined) writes.push(insertAlias(env.DB, alias, roomId, userId, now));
@@ -72,6 +73,24 @@ async function createRoom(req: SbRequest, env: Env): Promise<Response> {
     await stub.inviteRemote({ sender: userId, target, content: plan.isDirect ? { is_direct: true } : {} });
   }
   return json({ room_id: roomId });
+}
+
+/**
+ * A new room's ID: random on this server, or for v12 the create event's reference hash, so the
+ * create event is built here first (the Room builds the same one from the same timestamp).
+ */
+async function newRoomId(plan: ReturnType<typeof planCreateRoom>, creator: string, req: SbRequest): Promise<{ roomId: string; createTs?: number }> {
+  const server = req.config.serverName;
+  const version = getRoomVersion(plan.roomVersion);
+  const create = plan.events[0];
+  if (version?.roomIdFromCreateEvent && create?.type === "m.room.create") {
+    const createTs = Date.now();
+    const fields = { room_id: "", type: create.type, state_key: "", sender: creator, origin_server_ts: createTs, content: create.content };
+    const pdu = await buildLocalPdu(fields, { authEvents: [], prevEvents: [], depth: 1 }, server, req.config.signingKey, version);
+    return { roomId: await roomIdFromCreateEvent(pdu), createTs };
+  }
+  const localpart = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => "abcdefghijklmnopqrstuvwxyzABCDEF"[b & 31]).join("");
+  return { roomId: `!${localpart}:${server}` };
 }
 
 /** Room ID from a room ID or a local alias, plus the servers to try for a remote room. */

@@ -4,6 +4,8 @@
 
 import { MatrixError } from "../shared/errors.js";
 import { isServerName, type ServerName } from "../shared/ids.js";
+import type { RoomVersion } from "../shared/room-version.js";
+import { CREATABLE_ROOM_VERSION_IDS, DEFAULT_ROOM_VERSION, getRoomVersion } from "../shared/room-versions.js";
 import type { SigningKey } from "../shared/signing-key.js";
 import { parseSigningKeySecret } from "../shared/signing-key.js";
 
@@ -12,6 +14,8 @@ export interface Config {
   signingKey: SigningKey;
   /** server name -> base URL; only these names may be reached over plain HTTP or on private addresses. */
   hostMap: ReadonlyMap<string, string>;
+  /** Rooms created without a room_version get this one (DEFAULT_ROOM_VERSION; Linearized Matrix unless set). */
+  defaultRoomVersion: RoomVersion;
 }
 
 let cached: { fingerprint: string; config: Promise<Config> } | undefined;
@@ -19,7 +23,7 @@ let cached: { fingerprint: string; config: Promise<Config> } | undefined;
 let loggedFingerprint: string | undefined;
 
 export function getConfig(env: Env): Promise<Config> {
-  const fingerprint = `${env.SERVER_NAME}\n${env.SIGNING_KEY}\n${env.FEDERATION_HOST_MAP}`;
+  const fingerprint = `${env.SERVER_NAME}\n${env.SIGNING_KEY}\n${env.FEDERATION_HOST_MAP}\n${env.DEFAULT_ROOM_VERSION}`;
   if (cached?.fingerprint !== fingerprint) {
     const config = loadConfig(env);
     cached = { fingerprint, config };
@@ -63,7 +67,7 @@ async function loadConfig(env: Env): Promise<Config> {
   } catch (err) {
     throw misconfigured(err instanceof Error ? err.message : String(err));
   }
-  return { serverName: env.SERVER_NAME, signingKey, hostMap };
+  return { serverName: env.SERVER_NAME, signingKey, hostMap, defaultRoomVersion: defaultRoomVersion(env.DEFAULT_ROOM_VERSION) };
 }
 
 export function parseHostMap(raw: string | undefined): Map<string, string> {
@@ -85,4 +89,15 @@ export function parseHostMap(raw: string | undefined): Map<string, string> {
     map.set(name, url.replace(/\/$/, ""));
   }
   return map;
+}
+
+/** DEFAULT_ROOM_VERSION: empty for the built-in default, else a version rooms can be created in. */
+export function defaultRoomVersion(raw: string | undefined): RoomVersion {
+  const id = raw?.trim() ?? "";
+  if (id === "") return DEFAULT_ROOM_VERSION;
+  const version = getRoomVersion(id);
+  if (!version || !CREATABLE_ROOM_VERSION_IDS.includes(id)) {
+    throw misconfigured(`DEFAULT_ROOM_VERSION ${JSON.stringify(id)} is not a room version rooms can be created in (one of ${CREATABLE_ROOM_VERSION_IDS.join(", ")}, or empty)`);
+  }
+  return version;
 }

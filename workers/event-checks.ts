@@ -5,8 +5,8 @@
 import { forbidden, MatrixError } from "../shared/errors.js";
 import type { Lpdu, Pdu } from "../shared/event.js";
 import { checkLpduFormat } from "../shared/event-format.js";
-import { checkContentHashes, checkLpduContentHash, verifyEventSignatures, verifyLpduSignature, type KeyLookup } from "../shared/event-signatures.js";
-import { serverNameOf } from "../shared/ids.js";
+import { checkContentHashes, checkLpduContentHash, verifyEventSignatures, verifyLpduSignature, verifyServerSignedEvent, type KeyLookup } from "../shared/event-signatures.js";
+import { isUserId, serverNameOf } from "../shared/ids.js";
 import type { RoomVersion } from "../shared/room-version.js";
 import type { VerifyKeyLookup } from "./remote-keys.js";
 
@@ -55,6 +55,13 @@ export async function checkInboundPdu(raw: unknown, version: RoomVersion, keys: 
   const pdu = rest as unknown as Pdu;
   const sig = await verifyEventSignatures(pdu, version, eventKeyLookup(keys, pdu.origin_server_ts));
   if (!sig.ok) throw forbidden(sig.reason);
+  // Matrix v11/v12: a restricted join also carries the signature of the server that authorised it.
+  const via = pdu.type === "m.room.member" ? pdu.content["join_authorised_via_users_server"] : undefined;
+  if (!version.linearized && via !== undefined) {
+    if (!isUserId(via) || !(await verifyServerSignedEvent(pdu, serverNameOf(via), version, eventKeyLookup(keys, pdu.origin_server_ts)))) {
+      throw forbidden("The join is not signed by the server of join_authorised_via_users_server");
+    }
+  }
   const hashes = await checkContentHashes(pdu);
   if (!hashes.ok) return version.redact(pdu) as Pdu;
   return pdu;

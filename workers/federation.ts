@@ -16,6 +16,7 @@ import type { InboundItem } from "../durable-objects/inbox.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { asLpdu, checkInboundLpdu, checkInboundPdu } from "./event-checks.js";
 import { handleE2eeEdus } from "./federation-keys.js";
+import { dagEventResponse, dagSendMembership, mountFederationDag, roomVersionsOf } from "./federation-dag.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
 import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "../shared/federation-paths.js";
 import { json, readJsonBody , pathParam } from "./http.js";
@@ -110,15 +111,18 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
   // (which verified them) vouches for their keys as notary.
   const keys = remoteKeyStore(env, req.config, { notaries: [origin] });
   const preFailed: FailedPdus = {};
+  // Each PDU is identified and checked under its room's version (full-mesh rooms are v11/v12 here).
+  const versions = await roomVersionsOf(env, roomIdsOf(pdus));
   // Checked concurrently, but handed on in the order sent: a key fetch for one PDU must not let the
   // PDUs after it overtake it (a join and the message after it, a hub's linked events).
   const checked: Array<InboundItem | undefined> = await Promise.all(
     pdus.map(async (raw: unknown): Promise<InboundItem | undefined> => {
       const e = raw as Record<string, unknown> | null;
       if (typeof e !== "object" || e === null || Array.isArray(e)) return undefined; // cannot be identified: dropped
+      const version = (isRoomId(e["room_id"]) && versions.get(e["room_id"])) || LM_ROOM_VERSION;
       let id: string;
       try {
-        id = await eventIdOf(e, LM_ROOM_VERSION);
+        id = await eventIdOf(e, version);
       } catch {
         return undefined; // cannot even be identified: dropped
       }
@@ -130,7 +134,7 @@ async function onSend(req: SbRequest, env: Env, ctx: ExecutionContext): Promise<
       const roomId = e["room_id"];
       try {
         if (isLpdu(e)) return { id, roomId, lpdu: await checkInboundLpdu(asLpdu(e), origin, keys) };
-        return { id, roomId, pdu: await checkInboundPdu(e, LM_ROOM_VERSION, keys) };
+        return { id, roomId, pdu: await checkInboundPdu(e, version, keys) };
       } catch (err) {
         preFailed[id] = { error: err instanceof Error ? err.message : String(err) };
         return undefined;
@@ -178,6 +182,8 @@ async function onGetEvent(req: SbRequest, env: Env): Promise<Response> {
   if (!roomId || !isRoomId(roomId)) throw notFound("Event not found");
   const stub = room(env, roomId);
   await requireVisibility(stub, origin);
+  const dag = await dagEventResponse(req, stub, eventId);
+  if (dag) return dag;
   const e = await stub.getEventJson(eventId);
   if (!e || e.pos === null) throw notFound("Event not found");
   return new Response(e.json, { headers: { "content-type": "application/json" } });
@@ -244,6 +250,8 @@ function makeHandler(membership: "join" | "leave" | "knock") {
 function sendMembershipHandler(membership: "join" | "leave" | "knock") {
   return async (req: SbRequest, env: Env): Promise<Response> => {
     const { origin, body } = await authedLimited(req, env, MAX_EVENT_BODY_BYTES);
+    const dag = await dagSendMembership(req, env, origin, body, membership);
+    if (dag) return dag;
     const raw = (body["event"] !== undefined && typeof body["event"] === "object" ? body["event"] : body) as Record<string, unknown>;
     const lpdu = await checkInboundLpdu(asLpdu(raw), origin, remoteKeyStore(env, req.config));
     const roomId = lpdu.room_id;
@@ -319,6 +327,8 @@ export function mountFederation(t: RouteTable): void {
     t.add("post", `${V3}/send_${m}/:txnId`, sendMembershipHandler(m));
     t.add("put", `${V2}/send_${m}/:roomId/:eventId`, sendMembershipHandler(m));
   }
+  mountFederationDag(t, authedLimited);
+  t.add("put", `${V1}/send_knock/:roomId/:eventId`, sendMembershipHandler("knock"));
   t.add("post", `${LM_PREFIX}/invite/:txnId`, onInvite);
   t.add("post", `${V3}/invite/:txnId`, onInvite);
   t.add("put", `${V2}/invite/:roomId/:eventId`, onInvite);

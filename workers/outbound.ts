@@ -8,7 +8,7 @@ import type { StrippedStateEvent } from "../shared/room-state.js";
 import { getConfig, type Config } from "./config.js";
 import { failure, federationRequest, federationRequestCanonical, sendTransactionPath, type FederationResponse } from "./federation-request.js";
 import { mlsDeviceKeys } from "./mls-devices.js";
-import { backfillVerified, inviteAndVerify, type BackfillResult, type InviteResult } from "./room-services.js";
+import { backfillVerified, fetchVerified, inviteAndVerify, type BackfillResult, type InviteResult } from "./room-services.js";
 import { dispatchToDevice, type LocalToDevice } from "./to-device.js";
 
 // Kept importable from here for callers written before the split.
@@ -52,6 +52,11 @@ export class Outbound extends WorkerEntrypoint<Env> {
   /** Events a participant missed, fetched from the hub's backfill and verified. */
   async backfillVerified(hub: string, roomId: string, upTo: string, limit: number, roomVersion: string): Promise<BackfillResult> {
     return backfillVerified(this.env, await getConfig(this.env), hub, roomId, upTo, limit, roomVersion);
+  }
+
+  /** A request whose answer holds PDUs (get_missing_events, event, state), each verified for the room version. */
+  async fetchVerified(destination: string, method: string, path: string, body: unknown, roomVersion: string): Promise<BackfillResult> {
+    return fetchVerified(this.env, await getConfig(this.env), destination, method, path, body, roomVersion);
   }
 
   /**

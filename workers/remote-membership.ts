@@ -8,6 +8,8 @@ import { eventIdOf } from "../shared/hashes.js";
 import { isRoomId, serverNameOf } from "../shared/ids.js";
 import { buildLpdu } from "../shared/lpdu.js";
 import { getRoomVersion, REMOTE_JOIN_ROOM_VERSION_IDS } from "../shared/room-versions.js";
+import type { RoomVersion } from "../shared/room-version.js";
+import { buildLocalPdu } from "../shared/local-event.js";
 import type { Config } from "./config.js";
 import { checkInboundPdu } from "./event-checks.js";
 import { LM_PREFIX } from "../shared/federation-paths.js";
@@ -49,11 +51,12 @@ async function handshake(
   const template = (typeof body["event"] === "object" && body["event"] !== null ? body["event"] : body) as Record<string, unknown>;
   const versionId = typeof body["room_version"] === "string" ? body["room_version"] : "";
   const version = getRoomVersion(versionId);
-  if (!version?.linearized) throw new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", `Room version ${versionId} cannot be joined over LM`);
+  if (!version) throw new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", `Room version ${versionId} is not supported`);
   if (template["type"] !== "m.room.member" || template["state_key"] !== userId || template["sender"] !== userId) {
     throw new MatrixError(502, "M_UNKNOWN", `make_${membership} at ${hub} returned a template for something else`);
   }
   const content = { ...(template["content"] as Record<string, unknown>), ...extraContent, membership };
+  if (!version.linearized) return { answer: await sendDagMembership(config, hub, roomId, userId, membership, template, content, version), versionId };
   const lpdu = await buildLpdu(
     { room_id: roomId, type: "m.room.member", state_key: userId, sender: userId, origin_server_ts: Date.now(), content: content as never },
     config.signingKey,
@@ -63,6 +66,33 @@ async function handshake(
   const send = await federationRequest(config, undefined, hub, "POST", `${LM_PREFIX}/send_${membership}/${encodeURIComponent(txnId)}`, lpdu);
   if (send.status !== 200) throw remoteError(`send_${membership} at ${hub}`, send);
   return { answer: send.body, versionId };
+}
+
+/**
+ * Full-mesh rooms: our user's membership event built on the template's parents and auth events,
+ * signed by us, sent with v2 send_join/send_leave (v1 send_knock). The join answer gets the event
+ * itself when the resident server does not echo it.
+ */
+async function sendDagMembership(
+  config: Config,
+  server: string,
+  roomId: string,
+  userId: string,
+  membership: Membership,
+  template: Record<string, unknown>,
+  content: Record<string, unknown>,
+  version: RoomVersion,
+): Promise<unknown> {
+  const ids = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+  const depth = typeof template["depth"] === "number" && Number.isSafeInteger(template["depth"]) ? template["depth"] : 1;
+  const fields = { room_id: roomId, type: "m.room.member", state_key: userId, sender: userId, origin_server_ts: Date.now(), content: content as never };
+  const pdu = await buildLocalPdu(fields, { authEvents: ids(template["auth_events"]), prevEvents: ids(template["prev_events"]), depth }, config.serverName, config.signingKey, version);
+  const eventId = await eventIdOf(pdu, version);
+  const path = `/_matrix/federation/${membership === "knock" ? "v1" : "v2"}/send_${membership}/${encodeURIComponent(roomId)}/${encodeURIComponent(eventId)}`;
+  const send = await federationRequest(config, undefined, server, "PUT", membership === "join" ? `${path}?omit_members=false` : path, pdu);
+  if (send.status !== 200) throw remoteError(`send_${membership} at ${server}`, send);
+  const answer = send.body as Record<string, unknown> | null;
+  return membership === "join" && answer && typeof answer === "object" ? { ...answer, event: answer["event"] ?? pdu } : answer;
 }
 
 /** Joins a local user to a room hosted by `hub`, initialising our replica from the answer. */
@@ -83,11 +113,12 @@ export async function joinRemoteRoom(env: Env, config: Config, userId: string, r
   ]);
   if (event.hub_server !== undefined && event.hub_server !== hub) throw forbidden("Join event completed by a server that is not the hub");
   const create = state.find((e: Pdu) => e.type === "m.room.create");
-  if (!create || serverNameOf(create.sender) !== hub) throw forbidden(`${hub} is not the hub of ${roomId}`);
+  // Any resident server may answer for a full-mesh room; an LM room's answer must come from its hub.
+  if (!create || (version.linearized && serverNameOf(create.sender) !== hub)) throw forbidden(`${hub} is not the hub of ${roomId}`);
   // The answer must be about this room, and its create event must pass the auth rules (LM rule 3.2:
   // the room ID belongs to the creator's server; checked below with the rest of the chain). Otherwise
   // any server asked could answer for a room ID that is not its own and become that room's hub here.
-  if ([event, ...state, ...authChain].some((e) => e.room_id !== roomId)) throw forbidden(`The send_join answer from ${hub} holds events of another room`);
+  if ([event, ...state, ...authChain].some((e) => e.room_id !== roomId && !(e.type === "m.room.create" && version.roomIdFromCreateEvent && e.room_id === undefined))) throw forbidden(`The send_join answer from ${hub} holds events of another room`);
   // Every state and auth-chain event must pass the auth rules against its own auth events, which
   // the answer must carry: the replica starts from this state and judges the hub's later events by it.
   const identified = (list: Pdu[]) => Promise.all(list.map(async (pdu) => ({ eventId: await eventIdOf(pdu, version), pdu })));

@@ -8,7 +8,7 @@ import type { StrippedStateEvent } from "../shared/room-state.js";
 import { verifyServerSignedEvent } from "../shared/event-signatures.js";
 import type { Config } from "./config.js";
 import { checkInboundPdu, eventKeyLookup } from "./event-checks.js";
-import { LM_PREFIX } from "../shared/federation-paths.js";
+import { FEDERATION_V2, LM_PREFIX } from "../shared/federation-paths.js";
 import { federationRequest } from "./federation-request.js";
 import { remoteKeyStore } from "./remote-keys.js";
 
@@ -30,7 +30,11 @@ export async function inviteAndVerify(
   const version = getRoomVersion(roomVersion);
   if (!version) return { ok: false, status: 400, error: "unsupported room version" };
   const body = { event: pdu, room_version: roomVersion, invite_room_state: stripped };
-  const res = await federationRequest(config, undefined, target, "POST", `${LM_PREFIX}/invite/${encodeURIComponent(eventId.slice(1))}`, body);
+  // Full-mesh rooms use Matrix's v2 invite; LM rooms the draft's path.
+  const path = version.linearized
+    ? `${LM_PREFIX}/invite/${encodeURIComponent(eventId.slice(1))}`
+    : `${FEDERATION_V2}/invite/${encodeURIComponent(String(pdu["room_id"]))}/${encodeURIComponent(eventId)}`;
+  const res = await federationRequest(config, undefined, target, version.linearized ? "POST" : "PUT", path, body);
   if (res.status !== 200) {
     const b = res.body as { error?: unknown } | null;
     return { ok: false, status: res.status, error: typeof b?.error === "string" ? b.error : `HTTP ${res.status}` };
@@ -58,4 +62,18 @@ export async function backfillVerified(env: Env, config: Config, hub: string, ro
   } catch (e) {
     return { ok: false, error: e instanceof Error ? e.message : String(e) };
   }
+}
+
+/** Any request whose answer carries PDUs: `events` (get_missing_events), `pdus` (event, state, backfill) or a bare event; all verified. */
+export async function fetchVerified(env: Env, config: Config, server: string, method: string, path: string, body: unknown, roomVersion: string): Promise<BackfillResult> {
+  const version = getRoomVersion(roomVersion);
+  if (!version) return { ok: false, error: "unsupported room version" };
+  const res = await federationRequest(config, undefined, server, method, path, body);
+  if (res.status !== 200 || typeof res.body !== "object" || res.body === null) return { ok: false, error: `${method} ${path.split("?")[0]} at ${server} failed (${res.status})` };
+  const answer = res.body as Record<string, unknown>;
+  const raw = Array.isArray(answer["events"]) ? answer["events"] : Array.isArray(answer["pdus"]) ? answer["pdus"] : "auth_events" in answer ? [answer] : [];
+  const keys = remoteKeyStore(env, config, { notaries: [server] });
+  const settled = await Promise.allSettled(raw.map((e) => checkInboundPdu(e, version, keys)));
+  // Events that fail verification are left out; the caller judges what is left.
+  return { ok: true, pdus: settled.flatMap((r) => (r.status === "fulfilled" ? [r.value as unknown as Record<string, unknown>] : [])) };
 }

@@ -10,6 +10,7 @@ import { BackfillStore } from "../room-backfill-storage.js";
 import { backlogLimit, FanOutBackpressure } from "../room-backpressure.js";
 import { FanOutLog } from "../room-fanout.js";
 import { RoomMls } from "../room-mls.js";
+import { DagStorage } from "../room-dag-storage.js";
 import { RoomStorage } from "../room-storage.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
@@ -21,6 +22,8 @@ import { RoomReads } from "./reads.js";
 
 export interface RoomParts {
   store: RoomStorage;
+  /** Full-mesh rooms: the graph's depths, statuses, state groups and forward extremities. */
+  dag: DagStorage;
   /** MLS rooms: roster, accepted commits, held Welcomes, and the encryption checks (room-mls.ts). */
   mls: RoomMls;
   outbox: Outbox;
@@ -61,6 +64,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
   return {
     store,
+    dag: new DagStorage(ctx.storage),
     mls,
     outbox,
     indexer,
@@ -76,6 +80,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
         request: (server, method, path, body) => env.OUTBOUND.request(server, method, path, body),
         inviteAndVerify: (target, eventId, pdu, version, stripped) => env.OUTBOUND.inviteAndVerify(target, eventId, pdu, version, stripped),
         backfillVerified: (hub, roomId, upTo, limit, version) => env.OUTBOUND.backfillVerified(hub, roomId, upTo, limit, version),
+        fetchVerified: (server, method, path, body, version) => env.OUTBOUND.fetchVerified(server, method, path, body, version),
         enqueue: async (server, items) => void (await destination(server).enqueue(server, items)),
       },
     },

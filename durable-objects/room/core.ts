@@ -4,7 +4,7 @@
 // instead of being called by hand. The core knows no protocol.
 
 import { canonicalJson } from "../../shared/canonical-json.js";
-import type { Pdu } from "../../shared/event.js";
+import { stateKeyOf, type Pdu } from "../../shared/event.js";
 import { redactionMayBeApplied, redactionTargetOf } from "../../shared/redaction-auth.js";
 import type { RoomState } from "../../shared/room-state.js";
 import type { RoomVersion } from "../../shared/room-version.js";
@@ -34,6 +34,15 @@ export interface CommitInput {
   /** Servers the event goes to (the protocol decides; none when another server fans it out). */
   destinations: readonly string[];
   mls?: MlsEffect | undefined;
+  /**
+   * Full-mesh rooms: the room's current state after this event (stateKeyOf -> event ID), which state
+   * resolution decides; without it the event is applied on top of current state.
+   */
+  resolvedState?: ReadonlyMap<string, string> | undefined;
+  /** The event is stored already without a position (an outlier): it is placed, not inserted. */
+  placeOutlier?: boolean;
+  /** Writes of the protocol's own that belong in the same storage transaction. */
+  alsoStore?: () => void;
 }
 
 export interface Committed {
@@ -152,22 +161,47 @@ export class RoomCore {
     const json = canonicalJson(pdu);
     const redacted = this.redactionTarget(eventId, pdu);
     const c: Committed = { roomId: this.identity.roomId, eventId, pos, pdu, destinations: input.destinations, mls: input.mls };
+    const changes = input.resolvedState && this.stateChanges(input.resolvedState, eventId, pdu);
     this.transaction(() => {
       if (redacted) this.store.putRedaction(redacted.targetId, eventId, json);
-      const insert: Parameters<RoomStore["insertEvent"]>[0] = { eventId, pos, type: pdu.type, sender: pdu.sender, json };
-      if (pdu.state_key !== undefined) insert.stateKey = pdu.state_key;
-      if (input.lpduHash !== undefined) insert.lpduHash = input.lpduHash;
-      this.store.insertEvent(insert);
-      if (typeof pdu.state_key === "string") this.store.setCurrentState(pdu.type, pdu.state_key, eventId);
+      if (input.placeOutlier) this.store.setEventPos(eventId, pos);
+      else {
+        const insert: Parameters<RoomStore["insertEvent"]>[0] = { eventId, pos, type: pdu.type, sender: pdu.sender, json };
+        if (pdu.state_key !== undefined) insert.stateKey = pdu.state_key;
+        if (input.lpduHash !== undefined) insert.lpduHash = input.lpduHash;
+        this.store.insertEvent(insert);
+      }
+      if (changes) {
+        for (const { eventId: id, pdu: e } of changes.set) this.store.setCurrentState(e.type, e.state_key as string, id);
+        for (const e of changes.removed) this.store.deleteCurrentState(e.type, e.state_key as string);
+      } else if (typeof pdu.state_key === "string") this.store.setCurrentState(pdu.type, pdu.state_key, eventId);
+      input.alsoStore?.();
       for (const l of this.listeners) l.record?.(c);
     });
-    this.state.apply(eventId, pdu);
+    if (changes) {
+      for (const { eventId: id, pdu: e } of changes.set) this.state.apply(id, e);
+      for (const e of changes.removed) this.state.remove(e.type, e.state_key as string);
+    } else this.state.apply(eventId, pdu);
     // A redacted state event counts in its redacted form from now on, as in Matrix.
     if (redacted?.stateEntry) this.state.apply(redacted.targetId, this.identity.version.redact(redacted.target) as Pdu);
     this.tip = { eventId, pos, pdu };
     for (const l of this.listeners) l.committed?.(c);
     if (this.batching === 0) this.settle();
     return c;
+  }
+
+  /** What moves current state to `target` (the event being committed may be among it). */
+  private stateChanges(target: ReadonlyMap<string, string>, eventId: string, pdu: Pdu): { set: Array<{ eventId: string; pdu: Pdu }>; removed: Pdu[] } {
+    const set: Array<{ eventId: string; pdu: Pdu }> = [];
+    const removed: Pdu[] = [];
+    for (const [key, id] of target) {
+      if (this.state.entryByKey(key)?.eventId === id) continue;
+      const e = id === eventId ? pdu : this.eventById(id);
+      if (!e) throw new Error(`resolved state names ${id}, which is not stored`);
+      set.push({ eventId: id, pdu: e });
+    }
+    for (const entry of this.state.all()) if (typeof entry.pdu.state_key === "string" && !target.has(stateKeyOf(entry.pdu.type, entry.pdu.state_key))) removed.push(entry.pdu);
+    return { set, removed };
   }
 
   private settle(): void {

@@ -17,6 +17,8 @@ export type RoomStore = Pick<
   | "getEvents"
   | "insertEvent"
   | "setCurrentState"
+  | "deleteCurrentState"
+  | "setEventPos"
   | "currentState"
   | "lastEvent"
   | "putRedaction"
@@ -44,6 +46,8 @@ export interface FederationPort {
   request(server: string, method: string, path: string, body: unknown): Promise<{ status: number; body: unknown }>;
   inviteAndVerify(target: string, eventId: string, pdu: Record<string, unknown>, roomVersion: string, stripped: StrippedStateEvent[]): Promise<InviteAnswer>;
   backfillVerified(hub: string, roomId: string, upTo: string, limit: number, roomVersion: string): Promise<BackfillAnswer>;
+  /** A federation request whose answer holds PDUs (`events`, `pdus`, or one bare event), each verified for `roomVersion`. */
+  fetchVerified(server: string, method: string, path: string, body: unknown, roomVersion: string): Promise<BackfillAnswer>;
   /** Hands items to the destination queue of `server`. */
   enqueue(server: string, items: Array<{ roomId: string; id: string; json: string; lpduHash?: string }>): Promise<void>;
 }

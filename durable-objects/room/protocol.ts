@@ -46,6 +46,12 @@ export interface RoomProtocol {
   olderHistory?(upTo: string, limit: number): Promise<Pdu[] | undefined>;
   /** The servers an event this server commits is sent to. */
   destinationsOf(pdu: Pdu): string[];
+  /** Full-mesh rooms: send_join / send_leave / send_knock v2, where the joining server sends a signed PDU. */
+  membershipPdu?(w: Writer, origin: string, pdu: Pdu, membership: MembershipKind): Promise<JoinAnswer | Rejected>;
+  /** Full-mesh rooms: the state before an event as event IDs, when this server knows it (federation /state). */
+  stateIdsBefore?(eventId: string): string[] | undefined;
+  /** Full-mesh rooms: get_missing_events, as event IDs oldest first. */
+  missingEvents?(earliest: readonly string[], latest: readonly string[], limit: number, minDepth: number): string[];
   /** The hub refused an LPDU this server sent; `details` is the rest of its failed_pdus entry. */
   lpduRejected(lpduHash: string, error: string, details?: Readonly<Record<string, unknown>>): void;
 }

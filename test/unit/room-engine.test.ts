@@ -58,6 +58,13 @@ class MemoryStore implements RoomStore {
   setCurrentState(type: string, stateKey: string, eventId: string): void {
     this.current.set(JSON.stringify([type, stateKey]), eventId);
   }
+  deleteCurrentState(type: string, stateKey: string): void {
+    this.current.delete(JSON.stringify([type, stateKey]));
+  }
+  setEventPos(eventId: string, pos: number): void {
+    const e = this.events.get(eventId);
+    if (e) e.pos = pos;
+  }
   currentState(): StoredEvent[] {
     const order = [...this.events.keys()];
     const rows = [...this.current].map(([k, id]) => ({ type: (JSON.parse(k) as string[])[0], e: this.getEvent(id)! }));
@@ -150,6 +157,7 @@ async function server<P>(name: string, hub: string, make: (core: RoomCore, ports
     federation: {
       request: async () => ({ status: 500, body: null }),
       inviteAndVerify: async () => ({ ok: false, status: 500, error: "not in this test" }),
+      fetchVerified: async () => ({ ok: false, error: "not in this test" }),
       backfillVerified: async () => ({ ok: false, error: "not in this test" }),
       enqueue: async (server, items) => void outbound.push({ server, items }),
     },
