@@ -30,6 +30,11 @@ import type { InviteRequest, JoinAnswer, LocalEvent, MembershipKind, RoomProtoco
 import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
 import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus, type WelcomeVerdict } from "./room/verdict.js";
 import { Writer } from "./room/writer.js";
+import { hasProvenance } from "../shared/converter/provenance.js";
+import type { ConversionItem } from "./room/converter.js";
+import { rememberAccepted, screenProvenance } from "./room/converter-gate.js";
+import type { ImportResult } from "./room/converter-import.js";
+import { DEDUP_WINDOW_MS } from "./room-converter-storage.js";
 
 export type { FailedPdus } from "./room/verdict.js";
 export type { JoinAnswer } from "./room/protocol.js";
@@ -229,6 +234,7 @@ export class Room extends DurableObject<Env> {
   async send(sender: string, event: LocalEvent, txn?: { deviceId: string; txnId: string }, mustBeJoined = false): Promise<{ eventId: string }> {
     if (serverNameOf(sender) !== this.env.SERVER_NAME) throw forbidden("Not a local user");
     if (mustBeJoined) this.requireJoined(sender);
+    if (hasProvenance(event.content)) throw forbidden("Only a room's converter sends events carrying io.switchboard.provenance");
     const known = txn && this.parts.store.getClientTxn(sender, txn.deviceId, txn.txnId);
     if (known) return { eventId: known };
     const eventId = eventIdOrThrow(await this.loaded().protocol.send(sender, event, txn));
@@ -244,7 +250,11 @@ export class Room extends DurableObject<Env> {
       const wait = this.parts.outbox.refusalMs(origin, items, this.ordersHere());
       if (wait !== undefined) throw limitExceeded(wait);
       if (!e) return bufferEarlyPdus(this.parts.store, origin, items), {};
-      return failedPdus(await e.core.batch(w, () => e.protocol.receive(w, origin, items)));
+      if (!(e.core.version.linearized && e.protocol.isHub)) return failedPdus(await e.core.batch(w, () => e.protocol.receive(w, origin, items)));
+      const screened = await screenProvenance(e.core, origin, items, this.parts.converterStore);
+      const results = await e.core.batch(w, () => e.protocol.receive(w, origin, screened.kept));
+      rememberAccepted(this.parts.converterStore, screened, results, Date.now());
+      return failedPdus([...screened.answered, ...results]);
     });
   }
 
@@ -330,6 +340,15 @@ export class Room extends DurableObject<Env> {
     if (roomId === undefined) return;
     await this.parts.indexer.flush(roomId);
     await this.parts.outbox.reannounce(roomId);
+    await this.parts.converter.flush();
+    this.parts.converterStore.pruneKeysBefore(Date.now() - DEDUP_WINDOW_MS);
+  }
+
+  /** An event of a paired room, written here by the converter through this room's protocol (idempotent). */
+  async importConverted(item: ConversionItem): Promise<ImportResult> {
+    const e = this.engine;
+    if (!e?.core.last) return { outcome: "rejected", reason: "Room not known to this server" };
+    return this.parts.converterImport.run(e.core, e.protocol, item);
   }
 
   async isAcceptedCommit(eventId: string): Promise<boolean> {

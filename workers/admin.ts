@@ -17,7 +17,7 @@ function constantTimeEquals(a: string, b: string): boolean {
   return diff === 0;
 }
 
-function requireAdmin(req: SbRequest, env: Env): void {
+export function requireAdmin(req: SbRequest, env: Env): void {
   const expected = env.ADMIN_TOKEN;
   if (!expected) throw forbidden("The admin API is disabled (ADMIN_TOKEN is not set)");
   const m = /^Bearer\s+(\S+)$/i.exec(req.headers.get("authorization") ?? "");

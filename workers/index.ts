@@ -13,6 +13,7 @@ import { mountFederationKeys } from "./federation-keys.js";
 import { mountClientKeys } from "./client-keys.js";
 import { mountClientToDevice } from "./client-to-device.js";
 import { mountAdmin } from "./admin.js";
+import { mountConverterPairing } from "./converter-pairing.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
@@ -21,7 +22,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountConverterPairing]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

@@ -12,6 +12,9 @@ import { FanOutLog } from "../room-fanout.js";
 import { RoomMls } from "../room-mls.js";
 import { DagStorage } from "../room-dag-storage.js";
 import { RoomStorage } from "../room-storage.js";
+import { ConverterStorage } from "../room-converter-storage.js";
+import { ConverterImport } from "./converter-import.js";
+import { ConverterListener } from "./converter.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
 import { MlsListener } from "./mls-listener.js";
@@ -29,6 +32,10 @@ export interface RoomParts {
   outbox: Outbox;
   indexer: EventIndexer;
   notifier: LocalNotifier;
+  /** Paired rooms: the dedup table and the queue of events to carry into the peer room. */
+  converterStore: ConverterStorage;
+  converter: ConverterListener;
+  converterImport: ConverterImport;
   /** In the order they hear of each commit. */
   listeners: CommitListener[];
   reads: RoomReads;
@@ -61,6 +68,15 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   const outbox = new Outbox(fanOut, new FanOutBackpressure(backlogLimit(env.FANOUT_BACKLOG_LIMIT)), { announce: async (d, roomId, pos) => void (await destination(d).roomHasEvents(d, roomId, pos)), alarmWithin, waitUntil, transaction });
   const indexer = new EventIndexer(fanOut, { indexEvents: (roomId, ids) => indexEvents(env.DB, roomId, ids), alarmWithin });
   const notifier = new LocalNotifier(env.SERVER_NAME, state, { notify: async (u, roomId, n) => void (await stream(u).notify(roomId, n.pos, n.membership, n.inviteStateJson)) }, waitUntil);
+  const converterStore = new ConverterStorage(ctx.storage);
+  const converter = new ConverterListener(env.SERVER_NAME, state, converterStore, core, {
+    deliver: async (target, item) => {
+      const r = await env.ROOM.get(env.ROOM.idFromName(target)).importConverted(item);
+      if (r.outcome === "rejected") console.warn(`converter: ${item.eventId} into ${target} refused: ${r.reason}`);
+    },
+    waitUntil,
+    alarmWithin,
+  });
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
   return {
     store,
@@ -69,7 +85,10 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     outbox,
     indexer,
     notifier,
-    listeners: [outbox, indexer, welcomes, notifier],
+    converterStore,
+    converter,
+    converterImport: new ConverterImport(env.SERVER_NAME, converterStore),
+    listeners: [outbox, indexer, welcomes, notifier, converter],
     reads: new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction),
     ports: {
       serverName: env.SERVER_NAME,

@@ -101,3 +101,15 @@ export function convertedSender(kind: GhostKind, userId: string, hub: string): s
 export function realUserOf(userId: string, hub: string): string {
   return parseGhost(userId, hub)?.userId ?? userId;
 }
+
+/** The hub's own user that creates paired Matrix rooms and invites ghosts into them. */
+export const SERVICE_LOCALPART = "_switchboard";
+
+export function serviceUserId(hub: string): string {
+  return `@${SERVICE_LOCALPART}:${hub}`;
+}
+
+/** Localparts only the converter may use: its service user and every ghost. */
+export function isReservedLocalpart(localpart: string): boolean {
+  return localpart === SERVICE_LOCALPART || localpart.startsWith("_lm_") || localpart.startsWith("_mx_");
+}
