@@ -22,9 +22,7 @@ import type { Config } from "./config.js";
 import { json, readJsonBody } from "./http.js";
 import { insertRoom } from "./storage/rooms.js";
 
-export const PAIR_CLIENT_PATH = "/_matrix/client/unstable/io.switchboard/rooms/:roomId/pair";
-
-const BODY_LIMIT = { maxBytes: 4096, allowEmpty: true };
+const BODY_LIMIT = { maxBytes: 4096 };
 
 function presetOf(body: Record<string, unknown>): "private_chat" | "public_chat" {
   const preset = body.preset ?? "private_chat";
@@ -76,7 +74,7 @@ export async function pairRoom(env: Env, config: Config, roomId: string, userId:
 }
 
 export function mountConverterPairing(t: RouteTable): void {
-  t.add("post", PAIR_CLIENT_PATH, async (req: SbRequest, env: Env) => {
+  t.add("post", "/_matrix/client/unstable/io.switchboard/rooms/:roomId/pair", async (req: SbRequest, env: Env) => {
     const { userId } = await requireUser(req, env);
     const { body } = await readJsonBody(req, BODY_LIMIT);
     const { peerRoomId } = await pairRoom(env, req.config, roomIdParam(req), userId, presetOf(body));

@@ -1,0 +1,122 @@
+// The protocol converter across real servers: an LM room on hub ch.test with a participant server
+// (cp.test), paired through the admin API with a Matrix v12 room that a full-mesh server (cm.test)
+// joins. Messages cross both ways exactly once, from ghosts of the hub; ciphertext arrives byte for
+// byte; the provenance block of each copy verifies against the original servers' keys; a Matrix
+// user's leave removes their ghost from the LM room.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkProvenance } from "../../shared/converter/provenance-check.js";
+import { PROVENANCE_KEY } from "../../shared/converter/provenance.js";
+import type { Pdu } from "../../shared/event.js";
+import type { KeyLookup } from "../../shared/event-signatures.js";
+import { LM_ROOM_VERSION_ID } from "../../shared/room-versions.js";
+import type { SigningKey } from "../../shared/signing-key.js";
+import { eventually, storedEvents, TestClient, type StoredPdu } from "./client.js";
+import { keyOf, marker } from "./forge.js";
+import { startServers, stopServers, type TestServer } from "./harness.js";
+
+const HUB = "ch.test";
+const CIPHERTEXT = "AwgBEiBjaXBoZXJ0ZXh0IGNyb3NzaW5nIGJ5dGUgZm9yIGJ5dGU";
+
+describe("a converter between an LM room and a Matrix v12 room", () => {
+  let servers: TestServer[] = [];
+  let hub: TestServer;
+  let part: TestServer;
+  let mesh: TestServer;
+  let alice: TestClient;
+  let carol: TestClient;
+  let dave: TestClient;
+  let lm: string;
+  let mx: string;
+  let keys: KeyLookup;
+
+  beforeAll(async () => {
+    servers = await startServers([HUB, "cp.test", "cm.test"]);
+    [hub, part, mesh] = servers as [TestServer, TestServer, TestServer];
+    [alice, carol, dave] = await Promise.all([TestClient.register(hub, "alice"), TestClient.register(part, "carol"), TestClient.register(mesh, "dave")]);
+    const byServer = new Map<string, SigningKey>(await Promise.all(servers.map(async (s) => [s.name, await keyOf(s)] as [string, SigningKey])));
+    keys = async (server, keyId) => {
+      const k = byServer.get(server);
+      return k && k.keyId === keyId ? k.publicKey : undefined;
+    };
+  });
+  afterAll(() => stopServers(servers));
+
+  const copies = async (server: TestServer, roomId: string, mark: string): Promise<StoredPdu[]> =>
+    (await storedEvents(server, roomId)).filter((e) => e.pdu.content["body"] === mark || e.pdu.content["ciphertext"] === mark);
+
+  it("pairs the LM room through the admin API, and the Matrix server's user joins the new room", async () => {
+    lm = (await alice.createRoom({ room_version: LM_ROOM_VERSION_ID, preset: "public_chat" })).room_id;
+    await carol.join(lm, HUB);
+    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(lm)}/pair`, {
+      method: "POST",
+      headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
+      body: JSON.stringify({ user_id: alice.userId, preset: "public_chat" }),
+    });
+    expect(res.status).toBe(200);
+    mx = ((await res.json()) as { peer_room_id: string }).peer_room_id;
+    await dave.join(mx, HUB);
+    // Carol was in the LM room before the pairing: her ghost is in the Matrix room, as cm.test sees it.
+    await eventually(async () => {
+      const joined = await dave.request<{ joined: Record<string, unknown> }>("GET", `/rooms/${encodeURIComponent(mx)}/joined_members`);
+      return `@_lm_carol=3acp.test:${HUB}` in joined.joined || undefined;
+    }, "carol's ghost joined in the Matrix room on cm.test");
+    // And dave's join reached the LM room as his ghost's join, as the participant sees it.
+    await eventually(async () => {
+      const joined = await carol.request<{ joined: Record<string, unknown> }>("GET", `/rooms/${encodeURIComponent(lm)}/joined_members`);
+      return `@_mx_dave=3acm.test:${HUB}` in joined.joined || undefined;
+    }, "dave's ghost joined in the LM room on cp.test");
+  });
+
+  it("carries the LM participant's message to the Matrix server once, from a ghost, with provenance that verifies", async () => {
+    const mark = marker("lm-to-mx");
+    const lmId = await carol.send(lm, mark);
+    const [onMesh] = await eventually(async () => {
+      const found = await copies(mesh, mx, mark);
+      return found.length > 0 ? found : undefined;
+    }, "carol's message on cm.test");
+    expect(onMesh?.pdu.sender).toBe(`@_lm_carol=3acp.test:${HUB}`);
+    expect(onMesh?.pdu.content[PROVENANCE_KEY]).toMatchObject({ room_id: lm, event_id: lmId });
+    // The hub's and carol's server's signatures, checked from the copy cm.test holds.
+    expect(await checkProvenance(onMesh!.pdu as unknown as Pdu, keys)).toMatchObject({ ok: true });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await copies(mesh, mx, mark)).toHaveLength(1);
+    expect(await copies(hub, lm, mark)).toHaveLength(1);
+    expect(await copies(part, lm, mark)).toHaveLength(1);
+  });
+
+  it("carries the Matrix user's message to the LM participant once, from a ghost, with provenance that verifies", async () => {
+    const mark = marker("mx-to-lm");
+    const mxId = await dave.send(mx, mark);
+    const [onPart] = await eventually(async () => {
+      const found = await copies(part, lm, mark);
+      return found.length > 0 ? found : undefined;
+    }, "dave's message on cp.test");
+    expect(onPart?.pdu.sender).toBe(`@_mx_dave=3acm.test:${HUB}`);
+    expect(onPart?.pdu.content[PROVENANCE_KEY]).toMatchObject({ room_id: mx, event_id: mxId, room_version: "12" });
+    expect(await checkProvenance(onPart!.pdu as unknown as Pdu, keys)).toMatchObject({ ok: true });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await copies(part, lm, mark)).toHaveLength(1);
+    expect(await copies(mesh, mx, mark)).toHaveLength(1);
+    expect(await copies(hub, mx, mark)).toHaveLength(1);
+  });
+
+  it("keeps ciphertext byte-identical on the participant, the hub and the Matrix server", async () => {
+    await carol.request("PUT", `/rooms/${encodeURIComponent(lm)}/send/m.room.encrypted/enc1`, { algorithm: "m.megolm.v1.aes-sha2", ciphertext: CIPHERTEXT, session_id: "s", sender_key: "k", device_id: "D" });
+    const onMesh = await eventually(async () => {
+      const found = await copies(mesh, mx, CIPHERTEXT);
+      return found.length > 0 ? found : undefined;
+    }, "the encrypted event on cm.test");
+    const all = [...(await copies(part, lm, CIPHERTEXT)), ...(await copies(hub, lm, CIPHERTEXT)), ...(await copies(hub, mx, CIPHERTEXT)), ...onMesh];
+    expect(all).toHaveLength(4);
+    for (const e of all) expect(e.pdu.content["ciphertext"]).toBe(CIPHERTEXT);
+  });
+
+  it("removes the Matrix user's ghost from the LM room when they leave the Matrix room", async () => {
+    await dave.leave(mx);
+    await eventually(async () => {
+      const joined = await carol.request<{ joined: Record<string, unknown> }>("GET", `/rooms/${encodeURIComponent(lm)}/joined_members`);
+      return !(`@_mx_dave=3acm.test:${HUB}` in joined.joined) || undefined;
+    }, "dave's ghost gone from the LM room on cp.test");
+  });
+});
