@@ -8,7 +8,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { JsonObject } from "../shared/canonical-json.js";
 import type { InitialEvent } from "../shared/create-room.js";
-import { forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";
+import { badJson, forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";
 import type { Lpdu, Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
@@ -31,6 +31,7 @@ import type { RoomInfo, SyncView, TimelineEvent, View } from "./room/reads.js";
 import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, type FailedPdus, type WelcomeVerdict } from "./room/verdict.js";
 import { Writer } from "./room/writer.js";
 import { hasProvenance } from "../shared/converter/provenance.js";
+import { PAIR_EVENT, parsePairing } from "../shared/converter/pairing.js";
 import type { ConversionItem } from "./room/converter.js";
 import { rememberAccepted, screenProvenance } from "./room/converter-gate.js";
 import type { ImportResult } from "./room/converter-import.js";
@@ -235,6 +236,8 @@ export class Room extends DurableObject<Env> {
     if (serverNameOf(sender) !== this.env.SERVER_NAME) throw forbidden("Not a local user");
     if (mustBeJoined) this.requireJoined(sender);
     if (hasProvenance(event.content)) throw forbidden("Only a room's converter sends events carrying io.switchboard.provenance");
+    const pairing = event.type === PAIR_EVENT && event.state_key !== undefined ? parsePairing(event.state_key, event.content) : undefined;
+    if (pairing && "error" in pairing) throw badJson(`Invalid ${PAIR_EVENT}: ${pairing.error}`);
     const known = txn && this.parts.store.getClientTxn(sender, txn.deviceId, txn.txnId);
     if (known) return { eventId: known };
     const eventId = eventIdOrThrow(await this.loaded().protocol.send(sender, event, txn));

@@ -5,6 +5,8 @@
 // user's leave removes their ghost from the LM room.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JsonObject } from "../../shared/canonical-json.js";
+import { buildLpdu } from "../../shared/lpdu.js";
 import { checkProvenance } from "../../shared/converter/provenance-check.js";
 import { PROVENANCE_KEY } from "../../shared/converter/provenance.js";
 import type { Pdu } from "../../shared/event.js";
@@ -12,7 +14,7 @@ import type { KeyLookup } from "../../shared/event-signatures.js";
 import { LM_ROOM_VERSION_ID } from "../../shared/room-versions.js";
 import type { SigningKey } from "../../shared/signing-key.js";
 import { eventually, storedEvents, TestClient, type StoredPdu } from "./client.js";
-import { keyOf, marker } from "./forge.js";
+import { keyOf, lpduIdOf, marker, sendTxn } from "./forge.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 
 const HUB = "ch.test";
@@ -110,6 +112,35 @@ describe("a converter between an LM room and a Matrix v12 room", () => {
     const all = [...(await copies(part, lm, CIPHERTEXT)), ...(await copies(hub, lm, CIPHERTEXT)), ...(await copies(hub, mx, CIPHERTEXT)), ...onMesh];
     expect(all).toHaveLength(4);
     for (const e of all) expect(e.pdu.content["ciphertext"]).toBe(CIPHERTEXT);
+  });
+
+  /** Carol's server sends, as a converter would, an LPDU whose content is `content`; returns its ID and the answer. */
+  async function lpduFromParticipant(content: JsonObject): Promise<{ id: string; failed: Record<string, { error: string }> }> {
+    const lpdu = await buildLpdu({ room_id: lm, type: "m.room.encrypted", sender: carol.userId, origin_server_ts: Date.now(), content }, await keyOf(part), HUB);
+    const answer = await sendTxn(part, hub, [lpdu]);
+    expect(answer.status).toBe(200);
+    return { id: await lpduIdOf(lpdu), failed: answer.body.failed_pdus ?? {} };
+  }
+
+  it("refuses provenance-carrying events from a server the pairing does not name, and answers a named converter's second copy as a duplicate", async () => {
+    const ciphertext = "AwgCEiBhbm90aGVyIGNpcGhlcnRleHQgZnJvbSB0aGUgTWF0cml4IHNpZGU";
+    await dave.request("PUT", `/rooms/${encodeURIComponent(mx)}/send/m.room.encrypted/enc2`, { algorithm: "m.megolm.v1.aes-sha2", ciphertext, session_id: "s", sender_key: "k", device_id: "E" });
+    const [copy] = await eventually(async () => {
+      const found = await copies(hub, lm, ciphertext);
+      return found.length > 0 ? found : undefined;
+    }, "dave's encrypted message in the LM room on the hub");
+    const content = copy!.pdu.content as JsonObject;
+
+    const unnamed = await lpduFromParticipant(content);
+    expect(Object.keys(unnamed.failed)).toEqual([unnamed.id]);
+    expect(unnamed.failed[unnamed.id]?.error).toContain("not a converter");
+
+    // Name cp.test as a second converter of the pairing: its copy is now a replay, answered without a failure.
+    await alice.setState(lm, "io.switchboard.pair", mx, { peer_room_version: "12", converters: [HUB, part.name] });
+    const named = await lpduFromParticipant(content);
+    expect(named.failed).toEqual({});
+    await new Promise((r) => setTimeout(r, 500));
+    for (const s of [hub, part]) expect(await copies(s, lm, ciphertext)).toHaveLength(1);
   });
 
   it("removes the Matrix user's ghost from the LM room when they leave the Matrix room", async () => {

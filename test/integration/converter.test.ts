@@ -77,6 +77,18 @@ describe("pairing an LM room with a Matrix v12 room", () => {
     expect((await room(lm).info())?.lastPos).toBe(before);
   });
 
+  it("refuses a malformed pair event sent as plain state, and stores nothing", async () => {
+    const { alice, lm, mx } = await pairedRooms("pair4");
+    const before = (await room(lm).info())?.lastPos;
+    for (const content of [{ peer_room_version: "99", converters: [HUB] }, { peer_room_version: "12", converters: [] }, { peer_room_version: "12" }]) {
+      const res = await call("PUT", `${C}/rooms/${enc(lm)}/state/io.switchboard.pair/${enc(mx)}`, alice.token, content);
+      expect([res.status, res.json["errcode"]]).toEqual([400, "M_BAD_JSON"]);
+    }
+    const notRoom = await call("PUT", `${C}/rooms/${enc(lm)}/state/io.switchboard.pair/nope`, alice.token, { peer_room_version: "12", converters: [HUB] });
+    expect(notRoom.status).toBe(400);
+    expect((await room(lm).info())?.lastPos).toBe(before);
+  });
+
   it("refuses to pair a Matrix room", async () => {
     const alice = await register("pair3a");
     const v12 = (await call("POST", `${C}/createRoom`, alice.token, { room_version: "12" })).json["room_id"] as string;
