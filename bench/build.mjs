@@ -40,6 +40,8 @@ await build({
     "mls-commit": join(bench, "mls-commit.ts"),
     // State resolution v2 / v2.1 (issue 15; bench/README.md "State resolution").
     "state-resolution": join(bench, "state-resolution.ts"),
+    // Accepting an event in a full-mesh room (issue 15; bench/README.md "Full-mesh rooms").
+    "dag-accept": join(bench, "dag-accept.ts"),
   },
   bundle: true,
   format: "esm",

@@ -92,7 +92,8 @@ export class Room extends DurableObject<Env> {
 
   /** Whether this server orders the room now: a hub with a timeline (fan-out push-back applies only then). */
   private ordersHere(): boolean {
-    return !!this.engine?.core.last && this.engine.protocol.isHub;
+    // Full-mesh rooms take no LPDUs, and received events add nothing to our outbox: no push-back.
+    return !!this.engine?.core.last && this.engine.protocol.isHub && this.engine.core.version.linearized;
   }
 
   /** The room, once it has a timeline; 404 before. */

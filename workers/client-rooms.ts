@@ -6,7 +6,7 @@ import { planCreateRoom } from "../shared/create-room.js";
 import { toClientEvent } from "../shared/client-event.js";
 import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
-import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId } from "../shared/ids.js";
+import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId, serverNameOf } from "../shared/ids.js";
 import { CREATABLE_ROOM_VERSION_IDS, getRoomVersion } from "../shared/room-versions.js";
 import { buildLocalPdu } from "../shared/local-event.js";
 import { roomIdFromCreateEvent } from "../shared/hashes.js";
@@ -125,7 +125,10 @@ async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Respon
   const info = await stub.info();
   const reason = optReason(body);
   const content: JsonObject = { membership: "join", ...(reason !== undefined ? { reason } : {}) };
-  if (info) {
+  // A full-mesh room none of our users is in any more is not sent to us: our copy may be stale, so
+  // the join goes through a resident server, as a first join does.
+  const local = info && (getRoomVersion(info.version)?.linearized !== false || (await stub.joinedMembers()).some((u) => serverNameOf(u) === req.config.serverName));
+  if (info && local) {
     if ((await stub.membership(userId)) !== "join") await stub.send(userId, { type: "m.room.member", state_key: userId, content });
     return json({ room_id: roomId });
   }

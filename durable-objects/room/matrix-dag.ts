@@ -61,7 +61,9 @@ export class MatrixDag implements RoomProtocol {
   /** The event a local user would send now: parents, depth, auth events from the state before it. */
   private async build(sender: string, event: LocalEvent, ts = Date.now()): Promise<{ pdu: Pdu; before: { state: ReadonlyMap<string, string>; group: number | null } }> {
     const extremities = this.graph.extremitiesWithDepth();
-    const prevEvents = event.type === "m.room.create" ? [] : prevEventsFor(extremities);
+    // Only the room's first event goes unlinked: a later create event names the extremities, and the
+    // auth rules ("a create event has no prev_events") refuse it.
+    const prevEvents = event.type === "m.room.create" && extremities.length === 0 ? [] : prevEventsFor(extremities);
     const before = prevEvents.length === 0 ? { state: new Map<string, string>(), group: null } : this.graph.stateBefore(prevEvents);
     const fields = { room_id: this.core.roomId, type: event.type, sender, origin_server_ts: ts, content: event.content, ...(event.state_key !== undefined ? { state_key: event.state_key } : {}), ...(event.redacts !== undefined ? { redacts: event.redacts } : {}) };
     const depth = depthAfter(prevEvents.map((p) => this.graph.row(p)?.depth ?? 0));

@@ -17,6 +17,7 @@ describe("the integration server's configuration", () => {
       RATE_LIMITS: "",
       KEY_NOTARIES: "",
       FANOUT_BACKLOG_LIMIT: "1000",
+      DEFAULT_ROOM_VERSION: "",
       FUZZ_RUNS: process.env["FUZZ_RUNS"] ?? "",
     });
   });

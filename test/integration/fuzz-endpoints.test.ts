@@ -323,7 +323,7 @@ describe("fuzzing every endpoint", { timeout: TIMEOUT }, () => {
     expect(unexpanded).toEqual([]);
     const paths = ROUTES.map((r) => `${r.method} ${r.path}`);
     expect(ROUTES.length).toBeGreaterThan(60);
-    for (const known of [`PUT ${LM_PREFIX}/send/:txnId`, `POST ${C}/createRoom`, `GET ${FEDERATION_V1}/make_join/:roomId/:userId`, `PUT ${C}/rooms/:roomId/send/:eventType/:txnId`, "POST /_matrix/key/v2/query"]) {
+    for (const known of [`PUT ${LM_PREFIX}/send/:txnId`, `POST ${C}/createRoom`, `GET ${FEDERATION_V1}/make_join/:roomId/:userId`, `PUT ${C}/rooms/:roomId/send/:eventType/:txnId`, "POST /_matrix/key/v2/query", `POST ${FEDERATION_V1}/get_missing_events/:roomId`, `GET ${FEDERATION_V1}/event_auth/:roomId/:eventId`, `PUT ${FEDERATION_V1}/send_knock/:roomId/:eventId`]) {
       expect(paths).toContain(known);
     }
   });

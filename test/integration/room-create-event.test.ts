@@ -18,6 +18,7 @@ async function snapshot(roomId: string, token: string) {
 describe.each([
   ["an LM room", LM_ROOM_VERSION_ID],
   ["a v11 room", "11"],
+  ["a v12 room", "12"],
 ])("a second m.room.create event in %s", (_name, roomVersion) => {
   it("is refused with 403 M_FORBIDDEN for a power-level-0 member and for the creator, changing nothing", async () => {
     const alice = await register("creator");

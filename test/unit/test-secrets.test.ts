@@ -40,6 +40,7 @@ describe("test servers' worker options", () => {
       RATE_LIMITS: "",
       KEY_NOTARIES: "",
       FANOUT_BACKLOG_LIMIT: "1000",
+      DEFAULT_ROOM_VERSION: "",
     });
     expect(said.filter((l) => /\.dev\.vars|\.env|secrets/i.test(l))).toEqual([]);
   });
