@@ -143,11 +143,62 @@ describe("a converter between an LM room and a Matrix v12 room", () => {
     for (const s of [hub, part]) expect(await copies(s, lm, ciphertext)).toHaveLength(1);
   });
 
+  it("carries 100 encrypted messages each way: every ciphertext exactly once per room on every server, in the hub's order, and a second converter's replays add none", async () => {
+    const fresh = (side: string, i: number) => Buffer.from(`${side}-${i}-${marker("ct")}`).toString("base64").replace(/=+$/, "");
+    const fromLm = Array.from({ length: 100 }, (_, i) => fresh("lm", i));
+    const fromMx = Array.from({ length: 100 }, (_, i) => fresh("mx", i));
+    const sendAll = async (client: TestClient, roomId: string, cts: string[]) => {
+      for (let i = 0; i < cts.length; i += 10) {
+        await Promise.all(cts.slice(i, i + 10).map((ciphertext, j) => client.request("PUT", `/rooms/${encodeURIComponent(roomId)}/send/m.room.encrypted/bulk${i + j}`, { algorithm: "m.megolm.v1.aes-sha2", ciphertext, session_id: "s", sender_key: "k", device_id: "D" })));
+      }
+    };
+    await Promise.all([sendAll(carol, lm, fromLm), sendAll(dave, mx, fromMx)]);
+    const ciphertexts = async (server: TestServer, roomId: string) => (await storedEvents(server, roomId)).map((e) => e.pdu.content["ciphertext"]).filter((c): c is string => typeof c === "string");
+    const everything = new Set([...fromLm, ...fromMx]);
+    const rooms: Array<[TestServer, string]> = [[hub, lm], [part, lm], [hub, mx], [mesh, mx]];
+    await eventually(async () => {
+      for (const [server, roomId] of rooms) {
+        const held = new Set(await ciphertexts(server, roomId));
+        if (![...everything].every((c) => held.has(c))) return undefined;
+      }
+      return true;
+    }, "all 200 ciphertexts in both rooms on every server", 60_000);
+
+    // The hub's LM order is the order the Matrix server sees carol's messages in.
+    const lmOrder = (await ciphertexts(hub, lm)).filter((c) => fromLm.includes(c));
+    const mxOrder = (await ciphertexts(mesh, mx)).filter((c) => fromLm.includes(c));
+    expect(mxOrder).toEqual(lmOrder);
+
+    // cp.test, named as a second converter, replays every copy of dave's messages into the LM room.
+    const copiesInLm = (await storedEvents(hub, lm)).filter((e) => fromMx.includes(e.pdu.content["ciphertext"] as string));
+    const partKey = await keyOf(part);
+    const lpdus = await Promise.all(copiesInLm.map((e) => buildLpdu({ room_id: lm, type: "m.room.encrypted", sender: carol.userId, origin_server_ts: Date.now(), content: e.pdu.content as JsonObject }, partKey, HUB)));
+    for (let i = 0; i < lpdus.length; i += 50) {
+      const answer = await sendTxn(part, hub, lpdus.slice(i, i + 50));
+      expect(answer.body.failed_pdus).toEqual({});
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const [server, roomId] of rooms) {
+      const counts = new Map<string, number>();
+      for (const c of await ciphertexts(server, roomId)) if (everything.has(c)) counts.set(c, (counts.get(c) ?? 0) + 1);
+      expect(counts.size).toBe(200);
+      expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    }
+  }, 180_000);
+
+  it("removes the LM participant's ghost from the Matrix room when they leave the LM room", async () => {
+    await carol.leave(lm);
+    await eventually(async () => {
+      const members = (await storedEvents(mesh, mx)).filter((e) => e.pdu.type === "m.room.member" && e.pdu["state_key"] === `@_lm_carol=3acp.test:${HUB}`);
+      return members.at(-1)?.pdu.content["membership"] === "leave" || undefined;
+    }, "carol's ghost left the Matrix room on cm.test");
+  });
+
   it("removes the Matrix user's ghost from the LM room when they leave the Matrix room", async () => {
     await dave.leave(mx);
     await eventually(async () => {
-      const joined = await carol.request<{ joined: Record<string, unknown> }>("GET", `/rooms/${encodeURIComponent(lm)}/joined_members`);
+      const joined = await alice.request<{ joined: Record<string, unknown> }>("GET", `/rooms/${encodeURIComponent(lm)}/joined_members`);
       return !(`@_mx_dave=3acm.test:${HUB}` in joined.joined) || undefined;
-    }, "dave's ghost gone from the LM room on cp.test");
+    }, "dave's ghost gone from the LM room on the hub");
   });
 });
