@@ -106,6 +106,21 @@ Options:
     positionals: ["roomId"],
     run: state,
   },
+  pair: {
+    args: "<roomId> --user <userId> [--public]",
+    summary: "pair an LM room hosted here with a new Matrix v12 room",
+    help: `Pairs an LM room this hub orders with a new Matrix room (version 12) created by the hub's
+service user; the converter then carries messages, encrypted messages, MLS commits, name, topic and
+membership between them (remote users appear as ghosts). The LM side's pair event is sent as
+--user, a local member with the power to send it.
+
+Options:
+  --user <userId>  the local room member on whose behalf the pairing is made
+  --public         make the Matrix room joinable by anyone (default: invite only)`,
+    options: { user: { type: "string" }, public: { type: "boolean" } },
+    positionals: ["roomId"],
+    run: pair,
+  },
   outbox: {
     args: "<server>",
     summary: "what is pending for a destination server, and its delivery queue",
@@ -359,6 +374,16 @@ async function rooms(ctx) {
   if (data.rooms.length === 0) return out(`No rooms on ${ctx.url.origin} yet.`);
   out(table(["room", "version", "hub", "creator", "created"], data.rooms.map((r) => [r.room_id, r.room_version, r.hub_server, r.creator ?? "-", when(r.created_ts)])));
   out(`\n${data.rooms.length} room${data.rooms.length === 1 ? "" : "s"}`);
+}
+
+async function pair(ctx, roomId) {
+  if (!ctx.options.user) throw usageError("--user <userId> is required: the room member the pairing is made for", "pair");
+  const { token, source } = adminToken(ctx);
+  const body = { user_id: ctx.options.user, preset: ctx.options.public ? "public_chat" : "private_chat" };
+  // Not marked admin: a 403 here is usually the auth rules refusing --user, not the token.
+  const { data } = await request(ctx, "POST", `${ADMIN_PREFIX}/rooms/${encodeURIComponent(roomId)}/pair`, { body, token, tokenSource: source });
+  if (ctx.options.json) return printJson(data);
+  out(fields([["room", data.room_id], ["paired with", data.peer_room_id]]));
 }
 
 async function room(ctx, roomId) {

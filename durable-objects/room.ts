@@ -8,7 +8,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { JsonObject } from "../shared/canonical-json.js";
 import type { InitialEvent } from "../shared/create-room.js";
-import { forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";
+import { badJson, forbidden, limitExceeded, MatrixError, notFound } from "../shared/errors.js";
 import type { Lpdu, Pdu } from "../shared/event.js";
 import { eventIdOf } from "../shared/hashes.js";
 import { serverNameOf } from "../shared/ids.js";
@@ -37,6 +37,12 @@ import { acceptedOrThrow, eventIdOrThrow, failedPdus, rejected, toMatrixError, t
 import { roomFacts, slidingRoomView, type RoomFacts, type SlidingRoomArgs, type SlidingRoomView } from "./room/sliding-view.js";
 import type { ThreadSummary } from "./room/relation-reads.js";
 import { Writer } from "./room/writer.js";
+import { hasProvenance } from "../shared/converter/provenance.js";
+import { PAIR_EVENT, parsePairing } from "../shared/converter/pairing.js";
+import type { ConversionItem } from "./room/converter.js";
+import { rememberAccepted, screenProvenance } from "./room/converter-gate.js";
+import type { ImportResult } from "./room/converter-import.js";
+import { DEDUP_WINDOW_MS } from "./room-converter-storage.js";
 
 export type { FailedPdus } from "./room/verdict.js";
 export type { JoinAnswer } from "./room/protocol.js";
@@ -276,6 +282,9 @@ export class Room extends DurableObject<Env> {
   async send(sender: string, event: LocalEvent, txn?: { deviceId: string; txnId: string }, mustBeJoined = false): Promise<{ eventId: string }> {
     if (serverNameOf(sender) !== this.env.SERVER_NAME) throw forbidden("Not a local user");
     if (mustBeJoined) this.requireJoined(sender);
+    if (hasProvenance(event.content)) throw forbidden("Only a room's converter sends events carrying io.switchboard.provenance");
+    const pairing = event.type === PAIR_EVENT && event.state_key !== undefined ? parsePairing(event.state_key, event.content) : undefined;
+    if (pairing && "error" in pairing) throw badJson(`Invalid ${PAIR_EVENT}: ${pairing.error}`);
     const known = txn && this.parts.store.getClientTxn(sender, txn.deviceId, txn.txnId);
     if (known) return { eventId: known };
     const { protocol, follower } = this.loaded();
@@ -293,7 +302,11 @@ export class Room extends DurableObject<Env> {
       const wait = this.parts.outbox.refusalMs(origin, items, this.ordersHere());
       if (wait !== undefined) throw limitExceeded(wait);
       if (!e) return bufferEarlyPdus(this.parts.store, origin, items), {};
-      return failedPdus(await e.core.batch(w, () => e.protocol.receive(w, origin, items)));
+      if (!(e.core.version.linearized && e.protocol.isHub)) return failedPdus(await e.core.batch(w, () => e.protocol.receive(w, origin, items)));
+      const screened = await screenProvenance(e.core, origin, items, this.parts.converterStore);
+      const results = await e.core.batch(w, () => e.protocol.receive(w, origin, screened.kept));
+      rememberAccepted(this.parts.converterStore, screened, results, Date.now());
+      return failedPdus([...screened.answered, ...results]);
     });
   }
 
@@ -380,6 +393,8 @@ export class Room extends DurableObject<Env> {
     await this.parts.indexer.flush(roomId);
     await this.parts.outbox.reannounce(roomId);
     this.parts.mimi.notifier.kick(roomId);
+    await this.parts.converter.flush();
+    this.parts.converterStore.pruneKeysBefore(Date.now() - DEDUP_WINDOW_MS);
   }
 
   /** A user's typing; a remote user's (`origin` set) counts only when their server sent it. */
@@ -405,6 +420,13 @@ export class Room extends DurableObject<Env> {
   /** Who is typing, and the receipts `userId` may see. */
   async ephemeral(userId: string): Promise<{ typing: string[]; receipts: Receipt[] }> {
     return { typing: this.parts.ephemeral.typingUsers(Date.now()), receipts: this.parts.ephemeral.receiptsFor(userId) };
+  }
+
+  /** An event of a paired room, written here by the converter through this room's protocol (idempotent). */
+  async importConverted(item: ConversionItem): Promise<ImportResult> {
+    const e = this.engine;
+    if (!e?.core.last) return { outcome: "rejected", reason: "Room not known to this server" };
+    return this.parts.converterImport.run(e.core, e.protocol, item);
   }
 
   async isAcceptedCommit(eventId: string): Promise<boolean> {

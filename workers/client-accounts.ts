@@ -3,6 +3,7 @@
 
 import { encodeBase64Url } from "../shared/base64.js";
 import { MatrixError, badJson, forbidden, invalidParam, limitExceeded } from "../shared/errors.js";
+import { isReservedLocalpart } from "../shared/converter/ghost-user.js";
 import { isDeviceId, isStrictLocalpart, isUserId, serverNameOf } from "../shared/ids.js";
 import { hashPassword, verifyPassword } from "../shared/password-hash.js";
 import type { RouteTable, SbRequest } from "./app.js";
@@ -66,6 +67,7 @@ function userIdForUsername(username: string, serverName: string): string {
   if (username === "" || !isStrictLocalpart(username)) {
     throw invalidUsername("Usernames may contain only a-z, 0-9 and . _ = - / +");
   }
+  if (isReservedLocalpart(username)) throw new MatrixError(400, "M_EXCLUSIVE", "Usernames of the converter's service user and ghosts are reserved");
   const userId = `@${username}:${serverName}`;
   if (userId.length > 255) throw invalidUsername("User ID would be longer than 255 characters");
   return userId;

@@ -30,6 +30,7 @@ import { mountClientPresence } from "./client-presence.js";
 import { mountClientPublicRooms } from "./client-public-rooms.js";
 import { mountClientUserDirectory } from "./client-user-directory.js";
 import { mountClientHierarchy } from "./client-hierarchy.js";
+import { mountConverterPairing } from "./converter-pairing.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
@@ -38,7 +39,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountMimi, mountMimiClient, mountAdminMimiPeers, mountMimiDirectory, mountMediaUpload, mountMediaDownload, mountMediaFederation, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory, mountClientHierarchy]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountMimi, mountMimiClient, mountAdminMimiPeers, mountMimiDirectory, mountMediaUpload, mountMediaDownload, mountMediaFederation, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory, mountClientHierarchy, mountConverterPairing]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

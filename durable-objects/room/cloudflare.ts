@@ -16,6 +16,9 @@ import { ReceiptStorage } from "../room-receipts-storage.js";
 import { DagStorage } from "../room-dag-storage.js";
 import { RelationsStore } from "../room-relations-storage.js";
 import { RoomStorage } from "../room-storage.js";
+import { ConverterStorage } from "../room-converter-storage.js";
+import { ConverterImport } from "./converter-import.js";
+import { ConverterListener } from "./converter.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
 import { MimiNotifier } from "./mimi-notify.js";
@@ -38,6 +41,10 @@ export interface RoomParts {
   mimi: { store: RoomMimiStorage; followers: FollowerSet; notifier: MimiNotifier };
   indexer: EventIndexer;
   notifier: LocalNotifier;
+  /** Paired rooms: the dedup table and the queue of events to carry into the peer room. */
+  converterStore: ConverterStorage;
+  converter: ConverterListener;
+  converterImport: ConverterImport;
   /** In the order they hear of each commit. */
   listeners: CommitListener[];
   reads: RoomReads;
@@ -96,6 +103,15 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     tellStreams: async (users, roomId) => void (await Promise.all(users.map((u) => stream(u).ephemeralChanged(roomId).catch((e) => console.error("ephemeral notice failed", u, e))))),
     sendEdu: async (servers, id, json) => void (await Promise.all(servers.map((s) => destination(s).enqueue(s, [{ roomId: "", id, json, kind: "edu" }])))),
   });
+  const converterStore = new ConverterStorage(ctx.storage);
+  const converter = new ConverterListener(env.SERVER_NAME, state, converterStore, core, {
+    deliver: async (target, item) => {
+      const r = await env.ROOM.get(env.ROOM.idFromName(target)).importConverted(item);
+      if (r.outcome === "rejected") console.warn(`converter: ${item.eventId} into ${target} refused: ${r.reason}`);
+    },
+    waitUntil,
+    alarmWithin,
+  });
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
   const reads = new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction);
   return {
@@ -106,10 +122,13 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     indexer,
     notifier,
     mimi: { store: mimiStore, followers, notifier: mimiNotifier },
-    listeners: [outbox, indexer, welcomes, mimiNotifier, new RelationsListener(relationsIndex), notifier],
+    listeners: [outbox, indexer, welcomes, mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
     reads,
     relations: new RelationReads(relationsIndex, reads),
     ephemeral,
+    converterStore,
+    converter,
+    converterImport: new ConverterImport(env.SERVER_NAME, converterStore),
     ports: {
       serverName: env.SERVER_NAME,
       signingKey: () => (signingKey ??= parseSigningKeySecret(env.SIGNING_KEY)),

@@ -212,6 +212,20 @@ describe("switchboard admin commands", () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe("switchboard: M_NOT_FOUND: Room not known here");
   });
+
+  it("pair pairs an LM room with a new Matrix v12 room, and shows the auth rules' refusal for a member without the power", async () => {
+    const lm = (await alice.createRoom({ room_version: "org.matrix.i-d.ralston-mimi-linearized-matrix.02", preset: "public_chat" })).room_id;
+    const carol = await TestClient.register(hub, "carolpair");
+    await carol.join(lm);
+    const refused = await cli(["pair", lm, "--user", carol.userId, ...admin()]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("M_FORBIDDEN");
+    const r = await cli(["pair", lm, "--user", alice.userId, "--json", ...admin()]);
+    expect(r.code).toBe(0);
+    const peer = (JSON.parse(r.stdout) as { peer_room_id: string }).peer_room_id;
+    const shown = (await cli(["room", peer, ...admin()])).stdout;
+    expect(shown).toMatch(/^version:\s+12$/m);
+  });
 });
 
 describe("switchboard errors and help", () => {

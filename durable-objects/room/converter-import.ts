@@ -1,0 +1,93 @@
+// The converter's writing side: an event of a paired room, handed over by that room's converter
+// listener, is written into this room through this room's own protocol (its auth rules included)
+// by a ghost or a local user. Its dedup key is checked first: a second copy (another converter, a
+// retry) is answered as a duplicate and nothing new is written. Imports run one at a time, so the
+// check and the write cannot interleave.
+
+import { convertEvent, type Conversion } from "../../shared/converter/convert.js";
+import { dedupKeyOf } from "../../shared/converter/dedup-key.js";
+import { serviceUserId } from "../../shared/converter/ghost-user.js";
+import type { Pdu } from "../../shared/event.js";
+import { getRoomVersion } from "../../shared/room-versions.js";
+import type { ConversionItem } from "./converter.js";
+import { pairingsOf } from "./converter.js";
+import type { RoomCore } from "./core.js";
+import type { RoomProtocol } from "./protocol.js";
+import type { Verdict } from "./verdict.js";
+
+export interface DedupKeys {
+  eventWithKey(key: string): string | undefined;
+  putKey(key: string, eventId: string, ts: number): void;
+}
+
+export type ImportResult = { outcome: "accepted" | "duplicate"; eventId: string } | { outcome: "skipped" | "rejected"; reason: string };
+
+export class ConverterImport {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly serverName: string,
+    private readonly keys: DedupKeys,
+  ) {}
+
+  /** Serialised: see the file comment. */
+  run(core: RoomCore, protocol: RoomProtocol, item: ConversionItem): Promise<ImportResult> {
+    const go = () => this.importOne(core, protocol, item);
+    const next = this.chain.then(go, go);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async importOne(core: RoomCore, protocol: RoomProtocol, item: ConversionItem): Promise<ImportResult> {
+    const pairing = pairingsOf(core.state).find((p) => p.peerRoomId === item.sourceRoomId);
+    if (!pairing || !pairing.converters.includes(this.serverName)) return { outcome: "rejected", reason: `${core.roomId} is not paired with ${item.sourceRoomId} through ${this.serverName}` };
+    const version = getRoomVersion(item.sourceVersion);
+    if (!version) return { outcome: "rejected", reason: `unknown room version ${item.sourceVersion}` };
+    const pdu = JSON.parse(item.pduJson) as Pdu;
+    const key = await dedupKeyOf(pdu, item.sourceRoomId, item.eventId);
+    if (key === undefined) return { outcome: "skipped", reason: "the event has no dedup key" };
+    const known = this.keys.eventWithKey(key);
+    if (known !== undefined) return { outcome: "duplicate", eventId: known };
+    const result = convertEvent({ roomId: item.sourceRoomId, version, eventId: item.eventId, pdu }, core.roomId, this.serverName);
+    if (!result.ok) return { outcome: "skipped", reason: result.reason };
+    const c = result.conversion;
+    if (c.type === "m.room.member") {
+      const now = core.state.membership(c.sender);
+      const settled = c.content.membership === "join" ? now === "join" : now !== "join" && now !== "invite";
+      if (settled) return { outcome: "skipped", reason: `${c.sender} is already ${c.content.membership === "join" ? "joined" : "not in the room"}` };
+    }
+    if (c.type !== "m.room.member") {
+      const joined = await this.ensureJoined(core, protocol, c.sender);
+      if (joined) return { outcome: "rejected", reason: joined.reason };
+    }
+    let v = await this.write(protocol, c);
+    // A ghost joining a room that needs an invite: the service user invites it, when it can.
+    if (v.outcome === "rejected" && c.type === "m.room.member" && c.content.membership === "join" && (await this.inviteByService(core, protocol, c.sender))) v = await this.write(protocol, c);
+    // Room name and topic need power the sender may lack here; the service user carries them then.
+    const service = serviceUserId(this.serverName);
+    if (v.outcome === "rejected" && c.state_key === "" && c.sender !== service && core.state.membership(service) === "join") v = await this.write(protocol, { ...c, sender: service });
+    if (v.outcome === "rejected") return { outcome: "rejected", reason: v.reason };
+    this.keys.putKey(key, v.eventId, Date.now());
+    return { outcome: v.outcome === "duplicate" ? "duplicate" : "accepted", eventId: v.eventId };
+  }
+
+  private write(protocol: RoomProtocol, c: Conversion): Promise<Verdict> {
+    return protocol.send(c.sender, { type: c.type, content: c.content, ...(c.state_key !== undefined ? { state_key: c.state_key } : {}) });
+  }
+
+  /** Joins `sender` (a ghost or a local user) before their first converted message; undefined once joined. */
+  private async ensureJoined(core: RoomCore, protocol: RoomProtocol, sender: string): Promise<{ reason: string } | undefined> {
+    if (core.state.membership(sender) === "join") return undefined;
+    const join = { type: "m.room.member", state_key: sender, content: { membership: "join" } };
+    let v = await protocol.send(sender, join);
+    if (v.outcome === "rejected" && (await this.inviteByService(core, protocol, sender))) v = await protocol.send(sender, join);
+    return v.outcome === "rejected" ? { reason: `${sender} cannot join: ${v.reason}` } : undefined;
+  }
+
+  private async inviteByService(core: RoomCore, protocol: RoomProtocol, target: string): Promise<boolean> {
+    const service = serviceUserId(this.serverName);
+    if (core.state.membership(service) !== "join" || core.state.membership(target) === "ban") return false;
+    const v = await protocol.invite(service, target, {});
+    return v.outcome !== "rejected";
+  }
+}
