@@ -33,7 +33,8 @@ import { httpJson, httpRequest, newAgent, target, type HttpTarget } from "./src/
 import { waitQuiet } from "./src/proc.js";
 import { authHeader, keyDocument, LM_PREFIX, LM_VERSION, makeLpdu, newIdentity, prepareTxn, type Identity } from "./src/proto.js";
 import { freePort, ROOT, startServer, type BenchServer } from "./src/servers.js";
-import { r2, summarize, type LatencySummary } from "./src/stats.js";
+import { r2, summarize } from "./src/stats.js";
+import { table, type ClaimLevel, type Row } from "./mls-commit-report.js";
 
 const QUICK = process.argv.includes("--quick");
 // Quick keeps `npm run bench:quick` within its two minutes: small groups only, a handful of samples.
@@ -219,18 +220,6 @@ function plainOfSize(bytes: number): Record<string, string> {
   return { msgtype: "m.text", body: "x".repeat(Math.max(0, bytes - empty)) };
 }
 
-interface Row {
-  members: number;
-  kind: string;
-  addsPerCommit: number;
-  bytes: number;
-  latency: LatencySummary;
-  cpuMsPerEvent: number;
-  /** Every commit's latency in order, so outliers can be told from a trend. */
-  samplesMs: number[];
-  baseline: { bytes: number; latency: LatencySummary; cpuMsPerEvent: number; samplesMs: number[] };
-}
-
 /** Runs `n` sends one after another; returns their samples and workerd CPU per send, trailing work included. */
 async function batch(hub: BenchServer, n: number, one: () => Promise<{ ms: number; bytes: number }>): Promise<{ samples: number[]; bytes: number; cpuMsPerEvent: number }> {
   await waitQuiet(hub.pid, { maxMs: 20_000 });
@@ -268,14 +257,6 @@ async function measure(hub: BenchServer, members: number, roomId: string, creato
   return row;
 }
 
-interface ClaimLevel {
-  concurrency: number;
-  claims: number;
-  latency: LatencySummary;
-  claimsPerSecond: number;
-  distinct: number;
-}
-
 /** Concurrent /keys/claim of one device's KeyPackages: latency, and that no KeyPackage is handed out twice. */
 async function claims(owner: Member, claimer: Member): Promise<ClaimLevel[]> {
   const total = CFG.claimLevels.length * CFG.claimsPerLevel;
@@ -308,22 +289,6 @@ async function claims(owner: Member, claimer: Member): Promise<ClaimLevel[]> {
   }
   if (seen.size !== total) throw new Error(`a KeyPackage was handed out twice: ${seen.size} distinct of ${total}`);
   return out;
-}
-
-function table(rows: Row[], claimRows: ClaimLevel[]): string {
-  const lines = [
-    "| members | commit | bytes | p50 ms | p90 ms | plain event p50 ms | MLS overhead p50 ms | CPU ms/commit | CPU ms/plain |",
-    "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-    ...rows.map(
-      (r) =>
-        `| ${r.members} | ${r.kind} | ${r.bytes} | ${r.latency.p50} | ${r.latency.p90} | ${r.baseline.latency.p50} | ${r2(r.latency.p50 - r.baseline.latency.p50)} | ${r.cpuMsPerEvent} | ${r.baseline.cpuMsPerEvent} |`,
-    ),
-    "",
-    "| concurrent claimers | claims | p50 ms | p99 ms | claims/s | distinct KeyPackages |",
-    "|---:|---:|---:|---:|---:|---:|",
-    ...claimRows.map((c) => `| ${c.concurrency} | ${c.claims} | ${c.latency.p50} | ${c.latency.p99} | ${c.claimsPerSecond} | ${c.distinct} |`),
-  ];
-  return lines.join("\n");
 }
 
 async function main(): Promise<void> {

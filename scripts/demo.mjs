@@ -12,23 +12,12 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { DemoError, elapsed, fail, print, say } from "./demo-output.mjs";
+import { User } from "./demo-client.mjs";
+import { compare, converge, printTimeline, summary } from "./demo-timeline.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bundleDir = join(root, "dist", "demo-bundle");
-const t0 = Date.now();
-
-// ---------------------------------------------------------------------------------------------
-// Output
-// ---------------------------------------------------------------------------------------------
-
-const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`.padStart(6);
-const say = (msg) => process.stdout.write(`[${elapsed()}] ${msg}\n`);
-const print = (msg = "") => process.stdout.write(`${msg}\n`);
-
-class DemoError extends Error {}
-const fail = (msg) => {
-  throw new DemoError(msg);
-};
 
 // ---------------------------------------------------------------------------------------------
 // Cleanup: everything we start is registered here and stopped on exit, error or Ctrl-C.
@@ -148,146 +137,6 @@ async function startServer({ Miniflare, base, statements }, { name, port, hostMa
   return { name, port, url: `http://127.0.0.1:${port}`, adminToken };
 }
 
-// ---------------------------------------------------------------------------------------------
-// A minimal Matrix client
-// ---------------------------------------------------------------------------------------------
-
-class User {
-  constructor(server, userId, token) {
-    this.server = server;
-    this.userId = userId;
-    this.token = token;
-    this.name = userId.slice(1, userId.indexOf(":"));
-    this.txn = 0;
-  }
-
-  static async register(server, username) {
-    const body = await call(server, "POST", "/register", null, { username, password: randomBytes(12).toString("base64url"), auth: { type: "m.login.dummy" } });
-    return new User(server, body.user_id, body.access_token);
-  }
-
-  request(method, path, body) {
-    return call(this.server, method, path, this.token, body);
-  }
-
-  async send(roomId, text) {
-    const txn = `demo.${Date.now()}.${this.txn++}`;
-    return (await this.request("PUT", `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txn}`, { msgtype: "m.text", body: text })).event_id;
-  }
-
-  async setState(roomId, type, content) {
-    return (await this.request("PUT", `/rooms/${encodeURIComponent(roomId)}/state/${type}/`, content)).event_id;
-  }
-
-  /** Every timeline event this user's server holds for the room, oldest first (client API /messages). */
-  async timeline(roomId) {
-    const events = [];
-    let from = "p0";
-    for (;;) {
-      const page = await this.request("GET", `/rooms/${encodeURIComponent(roomId)}/messages?dir=f&limit=500&from=${from}`);
-      events.push(...page.chunk);
-      if (page.chunk.length === 0 || !page.end || page.end === from) return events;
-      from = page.end;
-    }
-  }
-}
-
-async function call(server, method, path, token, body) {
-  let res;
-  try {
-    res = await fetch(`${server.url}/_matrix/client/v3${path}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-  } catch (err) {
-    fail(`${server.name} did not answer ${method} ${path}: ${err.cause?.code ?? err.message}`);
-  }
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok) fail(`${server.name}: ${method} ${path} → ${res.status} ${json.errcode ?? ""}: ${json.error ?? ""}`);
-  return json;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Timelines
-// ---------------------------------------------------------------------------------------------
-
-function summary(e) {
-  const c = e.content ?? {};
-  switch (e.type) {
-    case "m.room.message":
-      return JSON.stringify(c.body ?? "");
-    case "m.room.member":
-      return `${e.state_key} → ${c.membership}`;
-    case "m.room.name":
-      return `name = ${JSON.stringify(c.name)}`;
-    case "m.room.topic":
-      return `topic = ${JSON.stringify(c.topic)}`;
-    case "m.room.create":
-      return `room version ${c.room_version}`;
-    case "m.room.join_rules":
-      return `join_rule = ${c.join_rule}`;
-    case "m.room.history_visibility":
-      return `history_visibility = ${c.history_visibility}`;
-    case "m.room.guest_access":
-      return `guest_access = ${c.guest_access}`;
-    case "m.room.power_levels":
-      return `users: ${Object.entries(c.users ?? {}).map(([u, l]) => `${u.slice(1, u.indexOf(":"))}=${l}`).join(", ")}`;
-    default:
-      return JSON.stringify(c).slice(0, 50);
-  }
-}
-
-function printTimeline(title, events) {
-  const rows = events.map((e, i) => [String(i + 1), e.sender, e.type, summary(e), e.event_id]);
-  const headers = ["#", "sender", "type", "content", "event ID"];
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
-  print(`\n${title}`);
-  print(`  ${line(headers)}`);
-  print(`  ${line(widths.map((w) => "-".repeat(w)))}`);
-  for (const r of rows) print(`  ${line(r)}`);
-}
-
-/** Polls until every server's view holds every expected event, or fails after the deadline. */
-async function converge(viewers, roomId, expected, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const views = await Promise.all(viewers.map((u) => u.timeline(roomId)));
-    const missing = views.map((v) => {
-      const ids = new Set(v.map((e) => e.event_id));
-      return expected.filter((id) => !ids.has(id)).length;
-    });
-    if (missing.every((n) => n === 0)) return views;
-    if (Date.now() > deadline) {
-      fail(`servers did not converge within ${timeoutMs / 1000} s; missing events: ${viewers.map((u, i) => `${u.server.name} ${missing[i]}`).join(", ")}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/**
- * Compares the views. A participant server's replica starts where it joined, so the shared part starts
- * at the latest first event; from there every view must list the same event IDs in the same order, and
- * each participant's whole view must be exactly the hub's timeline from its first event on.
- */
-function compare(names, views) {
-  const hubIds = views[0].map((e) => e.event_id);
-  const problems = [];
-  let start = 0;
-  views.forEach((v, i) => {
-    const ids = v.map((e) => e.event_id);
-    const at = hubIds.indexOf(ids[0]);
-    if (at < 0) return problems.push(`${names[i]}'s first event ${ids[0]} is not in the hub's timeline`);
-    start = Math.max(start, at);
-    const hubPart = hubIds.slice(at);
-    if (ids.length !== hubPart.length || ids.some((id, k) => id !== hubPart[k])) {
-      const k = ids.findIndex((id, j) => id !== hubPart[j]);
-      problems.push(`${names[i]} differs from the hub at its event #${(k < 0 ? Math.min(ids.length, hubPart.length) : k) + 1}`);
-    }
-  });
-  return { problems, shared: hubIds.slice(start), start };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The demo
