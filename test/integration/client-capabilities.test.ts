@@ -16,6 +16,7 @@ describe("GET /capabilities", () => {
     expect(caps["m.room_versions"]?.["available"]).toEqual({
       "org.matrix.i-d.ralston-mimi-linearized-matrix.02": "unstable",
       "11": "stable",
+      "12": "stable",
     });
     expect(caps["m.change_password"]).toEqual({ enabled: false });
     expect(caps["m.set_displayname"]).toEqual({ enabled: true });
