@@ -3,7 +3,8 @@
 // Synapse user joins. Messages cross both ways, each visible on the other side's /sync within a
 // second and in the hub's LM order everywhere; an m.room.encrypted event (Megolm-shaped ciphertext,
 // no real session: the ghosts have no devices to share keys with) crosses both ways byte for byte;
-// and the provenance block of the copy Synapse returns passes the independent check.
+// the provenance block of the copy Synapse returns passes the independent check; and leaving on
+// either side removes the ghost on the other.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeBase64 } from "../../shared/base64.js";
@@ -138,6 +139,13 @@ describe("an LM participant and a Synapse user in one conversation through a Swi
     for (const c of [onSynapse.content, copy.content, ...onHub.map((e) => e.pdu.content)]) expect(c["ciphertext"]).toBe(ciphertext);
     expect(copy.content[PROVENANCE_KEY]).toMatchObject({ room_id: mx, event_id: mxId, room_version: "12" });
     expect(await checkProvenance({ type: copy.type, content: copy.content as JsonObject }, keys)).toMatchObject({ ok: true });
+  });
+
+  it("removes the LM participant's ghost from the Matrix room on Synapse when they leave, and the Synapse user's ghost from the LM room when they leave", async () => {
+    await carol.request("POST", `/rooms/${enc(lm)}/leave`, {});
+    await hasMembership(sam, mx, lmGhost(carol), "leave");
+    await sam.request("POST", `/rooms/${enc(mx)}/leave`, {});
+    await hasMembership(alice, lm, mxGhost(sam), "leave");
   });
 });
 
