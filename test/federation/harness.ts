@@ -155,7 +155,7 @@ function makeServer(
         },
         host: "127.0.0.1",
         port,
-        ...(opts.tls ? { https: true, httpsKeyPath: opts.tls.keyPath, httpsCertPath: opts.tls.certPath } : {}),
+        ...(opts.tls ? { https: true, httpsKeyPath: opts.tls.keyPath, httpsCertPath: opts.tls.certPath, outboundService: trustingOwnCertificate(opts.tls.certPath) } : {}),
         cf: false,
       });
       await mf.ready;
@@ -173,6 +173,11 @@ function makeServer(
   };
   (server as { cleanup?: () => void }).cleanup = () => rmSync(dir, { recursive: true, force: true });
   return server;
+}
+
+/** Outbound fetch that trusts the servers' own self-signed certificate, so HTTPS servers can federate with each other. */
+function trustingOwnCertificate(certPath: string) {
+  return { network: { allow: ["public", "private", "local"], tlsOptions: { trustBrowserCas: true, trustedCertificates: [readFileSync(certPath, "utf8")] } } };
 }
 
 export async function stopServers(servers: TestServer[]): Promise<void> {

@@ -39,16 +39,21 @@ function certificate(): { keyPath: string; certPath: string } {
  * transactions, keys and devices.
  */
 export async function startSwitchboard(peer: Homeserver, slot: number): Promise<TestServer> {
+  const [server] = await startSwitchboards(peer, [slot]);
+  return server as TestServer;
+}
+
+/** Several Switchboard servers (one per slot) that know each other and the Synapse, e.g. a hub and its LM participant. */
+export async function startSwitchboards(peer: Homeserver, slots: readonly number[]): Promise<TestServer[]> {
   const base = process.env["SWITCHBOARD_PORT"];
-  const port = base ? Number(base) + slot : await freePort();
-  const [server] = await startServers([`127.0.0.1:${port}`], {
-    ports: [port],
+  const ports = await Promise.all(slots.map((slot) => (base ? Number(base) + slot : freePort())));
+  return startServers(ports.map((port) => `127.0.0.1:${port}`), {
+    ports,
     tls: certificate(),
     extraHosts: { [peer.name]: peer.url },
     // A restarted or slow peer is retried within the test's patience.
     bindings: { FEDERATION_RETRY_BASE_MS: "200", FEDERATION_RETRY_MAX_MS: "2000" },
   });
-  return server as TestServer;
 }
 
 export class ApiError extends Error {
