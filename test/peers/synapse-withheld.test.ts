@@ -1,11 +1,12 @@
 // Withheld history against a real Synapse: while Switchboard is down, a Synapse user sends 3 (then 15)
-// messages. Synapse, catching a destination up after it comes back, sends only its newest event per
-// room, so Switchboard receives one event whose parents it has never seen and must fetch them
+// messages. Synapse keeps PDUs for an unreachable server in memory and resends them all when it comes
+// back; restarted in between, it instead "catches up" the server, sending only its newest event per
+// room. So Switchboard receives one event whose parents it has never seen and must fetch them
 // (get_missing_events, then state at the gap) before every message shows in /messages on both sides.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopServers, type TestServer } from "../federation/harness.js";
-import { synapse, startSwitchboard, User, type Homeserver } from "./peer.js";
+import { restartSynapse, synapse, startSwitchboard, User, type Homeserver } from "./peer.js";
 import { allSeen, createRoom, hasMembership, join, send, timeline } from "./rooms.js";
 
 describe("withheld history from Synapse", () => {
@@ -39,8 +40,9 @@ describe("withheld history from Synapse", () => {
       await sb.stop();
       const withheld: string[] = [];
       for (let i = 0; i < gap; i++) withheld.push(await send(alice, roomId, `while Switchboard is down ${i}`));
+      // Synapse forgets the queued PDUs; Switchboard comes back having none of them.
+      restartSynapse(syn);
       await sb.start();
-      // Nothing of the outage reached Switchboard by itself.
       expect(await messages(bob, roomId)).toEqual([before]);
 
       // The one event whose parents Switchboard lacks; Synapse's catch-up sends only its newest.
