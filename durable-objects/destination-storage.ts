@@ -27,8 +27,26 @@ export const DESTINATION_SCHEMA: Schema = {
       description: "the stored queue (LPDUs and EDUs) and the retry state",
       up: runAll(INITIAL_TABLES),
     },
+    {
+      version: 2,
+      description: "a random transaction ID prefix, so a queue whose state was wiped never reuses old IDs",
+      up: (sql) => {
+        sql.exec(`INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)`, TXN_PREFIX_KEY, newTxnPrefix());
+      },
+    },
   ],
 };
+
+/** Meta key of the prefix every transaction ID of this queue starts with. */
+export const TXN_PREFIX_KEY = "txn_prefix";
+
+// Receivers drop a transaction ID they have seen from this origin (Synapse silently, forever), and
+// sequence numbers restart when storage is wiped: fresh random bits per queue keep the IDs new.
+function newTxnPrefix(): string {
+  const bytes = new Uint8Array(8);
+  crypto.getRandomValues(bytes);
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 export type QueuedKind = "pdu" | "edu";
 
@@ -87,6 +105,13 @@ export class DestinationStorage {
       this.metaCache.clear();
       throw e;
     }
+  }
+
+  /** The prefix of this queue's transaction IDs, made once with its storage (migration 2). */
+  txnPrefix(): string {
+    const prefix = this.meta(TXN_PREFIX_KEY);
+    if (prefix === undefined) throw new Error("destination storage has no transaction ID prefix (migration 2 not applied)");
+    return prefix;
   }
 
   // --- the queue ----------------------------------------------------------------------------

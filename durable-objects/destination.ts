@@ -215,7 +215,7 @@ export class Destination extends DurableObject<Env> {
     }
     // Pulled events are named by room and position range, so the ID says what the transaction holds.
     const roomsPart = pulled.length === 0 ? "" : `.r${fnv1a([...spans].map(([room, { first, last }]) => `${room}:${first}-${last}`).join(";"))}`;
-    const id = this.ctx.id.toString().slice(0, 8);
+    const id = this.store.txnPrefix();
     const pdus = [...pduRows.map((r) => r.json), ...pulled.map((r) => r.json)];
     return {
       txnId: `${id}.p${span(pduRows)}.e${span(eduRows)}${roomsPart}`,

@@ -38,7 +38,9 @@ describe("Destination storage versions", () => {
       expect(storedVersion(sql, "destination")).toBe(0);
 
       const destination = new Destination(state, env);
-      expect(storedVersion(sql, "destination")).toBe(1);
+      expect(storedVersion(sql, "destination")).toBe(2);
+      // Migration 2 gives the adopted queue its transaction ID prefix.
+      expect(sql.exec(`SELECT value FROM meta WHERE key = 'txn_prefix'`).toArray()[0]?.value).toMatch(/^[0-9a-f]{16}$/);
       expect(await destination.status()).toEqual({
         destination: "remote.test",
         queuedPdus: 2,

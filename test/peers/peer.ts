@@ -22,6 +22,17 @@ export function synapse(): Homeserver {
   return { name, url, fetch: (path, init) => fetch(`${url}${path}`, init) };
 }
 
+/**
+ * Restarts the Synapse that scripts/test-synapse.sh started, keeping its database: what it held only
+ * in memory (its queue of PDUs for an unreachable server) is lost, so it catches that server up.
+ */
+export function restartSynapse(peer: Homeserver): void {
+  const port = new URL(peer.url).port;
+  const script = join(import.meta.dirname, "..", "..", "scripts", "synapse.sh");
+  execFileSync("bash", [script, "stop", peer.name], { stdio: "ignore" });
+  execFileSync("bash", [script, "start", peer.name, port], { stdio: "ignore" });
+}
+
 /** A self-signed certificate for 127.0.0.1, made with openssl in a fresh directory. */
 function certificate(): { keyPath: string; certPath: string } {
   const dir = mkdtempSync(join(tmpdir(), "sb-peer-tls-"));
