@@ -14,7 +14,7 @@ import { CLIENT_PREFIXES, param, userStream } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
 import { listAccountData } from "./storage/account-data.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
-import { e2eeSyncFields } from "./sync-e2ee.js";
+import { e2eeSyncFields, syncMembershipNews } from "./sync-e2ee.js";
 import { fillSyncEphemeral } from "./sync-ephemeral.js";
 import { mountSlidingSync } from "./sliding-sync.js";
 import { presenceSyncEvents } from "./client-presence.js";
@@ -119,7 +119,7 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
       }),
   );
   await fillSyncEphemeral(env, userId, join, since === 0 ? undefined : changes.ephemeral, () => userStream(env, userId).joinedRooms());
-  const e2ee = await e2eeSyncFields(env, userId, deviceId, changes, Boolean(q.get("since")), { join, leave });
+  const e2ee = await e2eeSyncFields(env, userId, deviceId, changes, Boolean(q.get("since")), () => syncMembershipNews(userId, { join, leave }));
   const accountData = await accountDataSection(env, userId, since === 0 ? undefined : changes.accountData, join, filter);
   return json({
     next_batch: `s${changes.next}`,
