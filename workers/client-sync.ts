@@ -11,6 +11,7 @@ import type { RoomChange } from "../durable-objects/user-stream.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { authenticate, chargeRequest, requireUser } from "./client-auth.js";
 import { CLIENT_PREFIXES, param, userStream } from "./client-common.js";
+import { bundleThreads } from "./client-relations.js";
 import { json, readJsonBody } from "./http.js";
 import { listAccountData } from "./storage/account-data.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
@@ -65,8 +66,11 @@ async function roomSection(env: Env, userId: string, change: RoomChange, filter:
     fullState,
   });
   const state = view.state.filter((e) => typeAllowed((JSON.parse(e.json) as Pdu).type, filter.stateTypes, filter.stateNotTypes));
+  const events = clientEvents(view.events, change.roomId, now);
+  // Thread roots carry their summary, as in /messages; a room left is shown as of the leave, so not there.
+  if (change.membership === "join") await bundleThreads(room, userId, change.roomId, events);
   return {
-    timeline: { events: clientEvents(view.events, change.roomId, now), limited: view.limited, prev_batch: view.prevBatch },
+    timeline: { events, limited: view.limited, prev_batch: view.prevBatch },
     state: { events: clientEvents(state, change.roomId, now) },
     summary: view.summary,
     ephemeral: { events: [] },
