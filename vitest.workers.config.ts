@@ -37,7 +37,7 @@ export default defineConfig(async () => {
             FEDERATION_HOST_MAP: "{}",
             // Small enough that the oversize tests send little (wrangler.toml's default is 50 MiB).
             MAX_UPLOAD_BYTES: String(1024 * 1024),
-            // Long fuzz runs (test/integration/fuzz-endpoints.test.ts): the host's FUZZ_RUNS, if set.
+            // Long fuzz runs (test/integration/fuzz-*-endpoints.test.ts): the host's FUZZ_RUNS, if set.
             FUZZ_RUNS: process.env["FUZZ_RUNS"] ?? "",
           },
         },

@@ -47,6 +47,8 @@ export interface SlidingSnapshot extends Omit<StreamChanges, "next" | "rooms" | 
   /** The token this answer stands for. */
   counter: number;
   rooms: Array<{ roomId: string; membership: StreamMembership; roomPos: number; activity: number; inviteStateJson?: string }>;
+  /** Rooms that changed after `since`, with their positions then and now (none for a new connection, which has no news). */
+  roomChanges: RoomChange[];
   sent: SentRoom[];
 }
 

@@ -174,6 +174,7 @@ export class UserStream extends DurableObject<Env> {
         activity: r.streamId,
         ...(r.membership === "invite" && r.inviteState !== null ? { inviteStateJson: r.inviteState } : {}),
       })),
+      roomChanges: opened.pos === 0 ? [] : this.changedRooms(since),
       deviceLists: this.deviceListChanges(since),
       accountData: since === 0 ? [] : this.accountDataChanges(since),
       ephemeral: since === 0 ? [] : this.store.ephemeralChangesSince(since),

@@ -11,10 +11,11 @@ import type { RoomChange } from "../durable-objects/user-stream.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import { authenticate, chargeRequest, requireUser } from "./client-auth.js";
 import { CLIENT_PREFIXES, param, userStream } from "./client-common.js";
+import { bundleThreads } from "./client-relations.js";
 import { json, readJsonBody } from "./http.js";
 import { listAccountData } from "./storage/account-data.js";
 import { getFilter, insertFilter } from "./storage/filters.js";
-import { e2eeSyncFields } from "./sync-e2ee.js";
+import { e2eeSyncFields, syncMembershipNews } from "./sync-e2ee.js";
 import { fillSyncEphemeral } from "./sync-ephemeral.js";
 import { mountSlidingSync } from "./sliding-sync.js";
 import { presenceSyncEvents } from "./client-presence.js";
@@ -65,8 +66,11 @@ async function roomSection(env: Env, userId: string, change: RoomChange, filter:
     fullState,
   });
   const state = view.state.filter((e) => typeAllowed((JSON.parse(e.json) as Pdu).type, filter.stateTypes, filter.stateNotTypes));
+  const events = clientEvents(view.events, change.roomId, now);
+  // Thread roots carry their summary, as in /messages; a room left is shown as of the leave, so not there.
+  if (change.membership === "join") await bundleThreads(room, userId, change.roomId, events);
   return {
-    timeline: { events: clientEvents(view.events, change.roomId, now), limited: view.limited, prev_batch: view.prevBatch },
+    timeline: { events, limited: view.limited, prev_batch: view.prevBatch },
     state: { events: clientEvents(state, change.roomId, now) },
     summary: view.summary,
     ephemeral: { events: [] },
@@ -119,7 +123,7 @@ async function sync(req: SbRequest, env: Env): Promise<Response> {
       }),
   );
   await fillSyncEphemeral(env, userId, join, since === 0 ? undefined : changes.ephemeral, () => userStream(env, userId).joinedRooms());
-  const e2ee = await e2eeSyncFields(env, userId, deviceId, changes, Boolean(q.get("since")), { join, leave });
+  const e2ee = await e2eeSyncFields(env, userId, deviceId, changes, Boolean(q.get("since")), () => syncMembershipNews(userId, { join, leave }));
   const accountData = await accountDataSection(env, userId, since === 0 ? undefined : changes.accountData, join, filter);
   return json({
     next_batch: `s${changes.next}`,

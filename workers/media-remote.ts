@@ -92,6 +92,8 @@ async function fromMultipart(config: Config, origin: string, res: RemoteResponse
 async function fetchRemote(config: Config, env: Env, origin: ServerName, mediaId: string, thumb: ThumbnailSpec | undefined, timeoutMs: number): Promise<FetchedMedia> {
   const maxBytes = maxUploadBytes(env);
   const target = await resolveServerName(origin, config.hostMap, { timeoutMs }).catch((err: unknown) => {
+    // Our own refusal (an address we will not contact, a bad name) is the client's answer, not a gateway failure.
+    if (err instanceof MatrixError && err.status < 500) throw err;
     throw unreachable(origin, err instanceof Error ? err.message : String(err));
   });
   const q = thumb ? `?width=${thumb.width}&height=${thumb.height}&method=${thumb.method}&timeout_ms=${timeoutMs}` : `?timeout_ms=${timeoutMs}`;

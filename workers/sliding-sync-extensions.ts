@@ -7,6 +7,7 @@ import type { SlidingSnapshot, StreamChanges } from "../durable-objects/user-str
 import { userStream } from "./client-common.js";
 import type { RoomsOutcome } from "./sliding-sync-rooms.js";
 import { listAccountData } from "./storage/account-data.js";
+import { slidingMembershipNews } from "./sliding-sync-device-lists.js";
 import { e2eeSyncFields } from "./sync-e2ee.js";
 import { ephemeralOf } from "./sync-ephemeral.js";
 
@@ -36,7 +37,8 @@ async function toDevice(env: Env, userId: string, deviceId: string, since: strin
 
 async function e2ee(env: Env, userId: string, deviceId: string, snap: SlidingSnapshot) {
   const changes: StreamChanges = { ...snap, next: snap.counter, rooms: [], toDevice: [], presence: [] };
-  const fields = await e2eeSyncFields(env, userId, deviceId, changes, snap.since > 0, { join: {}, leave: {} });
+  // A resumed connection has news even when its pos stands for token 0 (a stream that had not moved).
+  const fields = await e2eeSyncFields(env, userId, deviceId, changes, snap.pos > 0, () => slidingMembershipNews(env, userId, snap.roomChanges));
   return { device_lists: fields.device_lists, device_one_time_keys_count: fields.device_one_time_keys_count, device_unused_fallback_key_types: fields.device_unused_fallback_key_types };
 }
 

@@ -9,6 +9,7 @@ import type { RoomConfig, SlidingRequest } from "../shared/sliding-sync-request.
 import type { SlidingSnapshot } from "../durable-objects/user-stream.js";
 import type { RoomFacts } from "../durable-objects/room.js";
 import type { SentRoom } from "../durable-objects/sliding-sync-storage.js";
+import { bundleThreads } from "./client-relations.js";
 import { getAccountData } from "./storage/account-data.js";
 
 /** Rooms asked at once for their facts or results. */
@@ -157,7 +158,8 @@ export async function slidingRooms(env: Env, userId: string, req: SlidingRequest
       return;
     }
     try {
-      const view = await env.ROOM.get(env.ROOM.idFromName(m.roomId)).slidingRoom({
+      const stub = env.ROOM.get(env.ROOM.idFromName(m.roomId));
+      const view = await stub.slidingRoom({
         userId,
         fromPos: prev ? prev.roomPos : null,
         toPos: r.roomPos,
@@ -165,6 +167,9 @@ export async function slidingRooms(env: Env, userId: string, req: SlidingRequest
         fullState: !prev || stateGrew,
         expandTimeline,
       });
+      const timeline = clientEvents(view.timeline, m.roomId, now);
+      // Thread roots carry their summary, as in /messages; a room left is shown as of the leave, so not there.
+      if (r.membership === "join") await bundleThreads(stub, userId, m.roomId, timeline);
       rooms[m.roomId] = {
         ...(prev ? {} : { initial: true }),
         ...(expandTimeline ? { expanded_timeline: true } : {}),
@@ -172,7 +177,7 @@ export async function slidingRooms(env: Env, userId: string, req: SlidingRequest
         ...(view.avatar !== undefined ? { avatar: view.avatar } : {}),
         ...(view.heroes !== undefined ? { heroes: view.heroes } : {}),
         required_state: clientEvents(view.requiredState, m.roomId, now),
-        timeline: clientEvents(view.timeline, m.roomId, now),
+        timeline,
         prev_batch: view.prevBatch,
         limited: view.limited,
         num_live: view.numLive,

@@ -4,7 +4,8 @@
 // `device_lists.changed` holds the users whose devices changed (recorded in the user's stream) and,
 // as the client-server API asks, users who now share a room with the client; `left` holds users who
 // no longer share any room with it. The latter two are read off the membership events this very
-// response carries, so they cost nothing unless memberships changed.
+// response carries, so they cost nothing unless memberships changed (sliding sync, whose response
+// need not carry the rooms, reads them from the rooms that changed: sliding-sync-device-lists.ts).
 
 import type { DeviceKeyCounts, StreamChanges } from "../durable-objects/user-stream.js";
 import { userStream } from "./client-common.js";
@@ -23,24 +24,33 @@ interface SectionEvents {
   state?: { events?: unknown[] };
 }
 
-/** Membership changes of other users in the response's rooms: who joined, and who left or was removed. */
-function membershipNews(userId: string, join: Record<string, unknown>): { joined: Set<string>; gone: Set<string> } {
-  const joined = new Set<string>();
-  const gone = new Set<string>();
-  for (const section of Object.values(join) as SectionEvents[]) {
-    for (const e of [...(section.state?.events ?? []), ...(section.timeline?.events ?? [])] as Array<Record<string, unknown>>) {
-      if (e["type"] !== "m.room.member" || typeof e["state_key"] !== "string" || e["state_key"] === userId) continue;
-      const membership = (e["content"] as Record<string, unknown> | undefined)?.["membership"];
-      if (membership === "join") {
-        joined.add(e["state_key"]);
-        gone.delete(e["state_key"]);
-      } else if (membership === "leave" || membership === "ban") {
-        gone.add(e["state_key"]);
-        joined.delete(e["state_key"]);
-      }
+/** Membership news of other users: who joined a room of ours, who left or was removed, and the rooms we left. */
+export interface MembershipNews {
+  joined: Set<string>;
+  gone: Set<string>;
+  leftRooms: readonly string[];
+}
+
+/** Folds membership events (client or federation form) into `news`, later events winning. */
+export function addMemberEvents(userId: string, events: readonly unknown[], news: MembershipNews): void {
+  for (const e of events as Array<Record<string, unknown>>) {
+    if (e["type"] !== "m.room.member" || typeof e["state_key"] !== "string" || e["state_key"] === userId) continue;
+    const membership = (e["content"] as Record<string, unknown> | undefined)?.["membership"];
+    if (membership === "join") {
+      news.joined.add(e["state_key"]);
+      news.gone.delete(e["state_key"]);
+    } else if (membership === "leave" || membership === "ban") {
+      news.gone.add(e["state_key"]);
+      news.joined.delete(e["state_key"]);
     }
   }
-  return { joined, gone };
+}
+
+/** The membership news a /sync response's rooms carry. */
+export function syncMembershipNews(userId: string, rooms: { join: Record<string, unknown>; leave: Record<string, unknown> }): MembershipNews {
+  const news: MembershipNews = { joined: new Set(), gone: new Set(), leftRooms: Object.keys(rooms.leave) };
+  for (const section of Object.values(rooms.join) as SectionEvents[]) addMemberEvents(userId, [...(section.state?.events ?? []), ...(section.timeline?.events ?? [])], news);
+  return news;
 }
 
 async function membersOf(env: Env, roomIds: readonly string[]): Promise<string[][]> {
@@ -48,10 +58,11 @@ async function membersOf(env: Env, roomIds: readonly string[]): Promise<string[]
 }
 
 /** Users who joined a shared room (changed) and users no longer in any room with us (left). */
-async function deviceListsFromMemberships(env: Env, userId: string, join: Record<string, unknown>, leave: Record<string, unknown>) {
-  const { joined, gone } = membershipNews(userId, join);
+async function deviceListsFromMemberships(env: Env, userId: string, news: MembershipNews) {
+  const joined = new Set(news.joined);
+  const gone = new Set(news.gone);
   // Our own departures: everyone in the rooms we left may now share nothing with us.
-  for (const members of await membersOf(env, Object.keys(leave))) for (const m of members) if (m !== userId) gone.add(m);
+  for (const members of await membersOf(env, news.leftRooms)) for (const m of members) if (m !== userId) gone.add(m);
   if (joined.size === 0 && gone.size === 0) return { changed: [] as string[], left: [] as string[] };
   const ourRooms = await env.USER_STREAM.get(env.USER_STREAM.idFromName(userId)).joinedRooms();
   const sharing = new Set((await membersOf(env, ourRooms)).flat());
@@ -64,11 +75,11 @@ export async function e2eeSyncFields(
   deviceId: string,
   changes: StreamChanges,
   incremental: boolean,
-  rooms: { join: Record<string, unknown>; leave: Record<string, unknown> },
+  news: () => MembershipNews | Promise<MembershipNews>,
 ): Promise<E2eeSyncFields> {
   const [keys, fromMemberships] = await Promise.all([
     changes.keyCounts ?? readKeyCounts(env, userId, deviceId, changes.keyEpoch),
-    incremental ? deviceListsFromMemberships(env, userId, rooms.join, rooms.leave) : { changed: [], left: [] },
+    incremental ? Promise.resolve(news()).then((n) => deviceListsFromMemberships(env, userId, n)) : { changed: [], left: [] },
   ]);
   // Clients (matrix-sdk-crypto among them) read a missing signed_curve25519 count as "unknown", not 0.
   const counts = { signed_curve25519: 0, ...keys.oneTime };

@@ -1,6 +1,6 @@
 // Relations and threads through the client API in workerd: an event's children by relation type and
 // event type with pagination both ways, thread roots by latest activity, and the thread summary
-// bundled into a root's unsigned.m.relations (in /relations, /threads, /event and /messages).
+// bundled into a root's unsigned.m.relations (in /relations, /threads, /event and /messages; sync timelines: sync-thread-summaries.test.ts).
 import { describe, expect, it } from "vitest";
 import { C, call, enc, register } from "./client-helpers.js";
 

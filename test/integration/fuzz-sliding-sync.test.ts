@@ -1,7 +1,7 @@
 // Sliding sync bodies built to be almost right: lists, ranges, required_state, filters,
 // subscriptions and extensions whose parts have random shapes and types, on both paths, with and
 // without pos. Every answer must be JSON (an M_ errcode on errors), never a 500. The generic
-// barrage of fuzz-endpoints.test.ts covers these routes with malformed and wrong-typed top levels.
+// barrage of fuzz-client-endpoints.test.ts covers these routes with malformed and wrong-typed top levels.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { C, call, enc, register } from "./client-helpers.js";

@@ -137,6 +137,13 @@ describe("media upload and download", () => {
     }
   });
 
+  it("refuses media of a server at an address it will not contact with 403 M_FORBIDDEN, not a gateway error", async () => {
+    const alice = await register("mediaref");
+    for (const server of ["169.254.169.254", "127.0.0.1", "[::1]"]) {
+      expect(await errorOf(await raw("GET", `${DL}/${server}/abc`, alice.token)), server).toEqual({ status: 403, errcode: "M_FORBIDDEN" });
+    }
+  });
+
   it("refuses a malformed Content-Type or filename with 400 and stores nothing", async () => {
     const alice = await register("mediabad");
     const before = await mediaRows();
