@@ -104,13 +104,15 @@ describe("v12 rooms across Switchboard and Synapse", () => {
       await both(guest.userId, "join");
 
       await host.request("POST", `/rooms/${encodeURIComponent(roomId)}/kick`, { user_id: guest.userId, reason: "testing" });
-      await hasMembership(host, roomId, guest.userId, "leave");
+      // Both sides settle on the kick before the re-invite: an invite overtaking the kick at the
+      // guest's server is another scenario (Synapse then has no route for the join).
+      await both(guest.userId, "leave");
       await inviteAndWait(roomId);
       await guest.request("POST", `/join/${encodeURIComponent(roomId)}`, {});
       await both(guest.userId, "join");
 
       await guest.request("POST", `/rooms/${encodeURIComponent(roomId)}/leave`, {});
-      await hasMembership(host, roomId, guest.userId, "leave");
+      await both(guest.userId, "leave");
       await inviteAndWait(roomId);
       await guest.request("POST", `/join/${encodeURIComponent(roomId)}`, {});
       await both(guest.userId, "join");
