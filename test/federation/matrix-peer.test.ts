@@ -124,9 +124,11 @@ describe("Matrix homeservers as peers", () => {
     let since = (await syncOf()).next_batch;
 
     const erinKeys = await (await KeyDevice.create(erin.userId, "EDEV")).deviceKeys();
+    const masterKey = String((erinKeys["keys"] as Record<string, string>)["ed25519:EDEV"]);
     for (const edu of [
       { edu_type: "m.device_list_update", content: { user_id: erin.userId, device_id: "EDEV", stream_id: 5, prev_id: [], keys: erinKeys } },
-      { edu_type: "m.signing_key_update", content: { user_id: erin.userId, master_key: { user_id: erin.userId, usage: ["master"], keys: {} } } },
+      // A well-formed master key: malformed cross-signing keys in the EDU are ignored (client-cross-signing tests).
+      { edu_type: "m.signing_key_update", content: { user_id: erin.userId, master_key: { user_id: erin.userId, usage: ["master"], keys: { [`ed25519:${masterKey}`]: masterKey } } } },
     ]) {
       const txn = `m-${edu.edu_type}`;
       const res = await p1.federation(hub, "PUT", `/_matrix/federation/v1/send/${txn}`, { origin: "p1.test", origin_server_ts: Date.now(), pdus: [], edus: [edu] });
