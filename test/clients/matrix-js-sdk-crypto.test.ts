@@ -16,12 +16,20 @@ interface Exchange {
   status: number;
 }
 
+/** Requests the clients have in flight: teardown waits for them, so none fails against a stopped server. */
+let inFlight = 0;
+
 function recordingFetch(log: Exchange[]): typeof fetch {
   return async (input, init) => {
     const req = new Request(input, init);
-    const res = await fetch(req);
-    log.push({ method: req.method, path: new URL(req.url).pathname, status: res.status });
-    return res;
+    inFlight++;
+    try {
+      const res = await fetch(req);
+      log.push({ method: req.method, path: new URL(req.url).pathname, status: res.status });
+      return res;
+    } finally {
+      inFlight--;
+    }
   };
 }
 
@@ -145,6 +153,8 @@ describe("matrix-js-sdk with Rust crypto: cross-signing, key backup and threads"
   afterAll(async () => {
     alice?.client.stopClient();
     bob?.client.stopClient();
+    // The crypto backend may still be finishing a request (a key backup upload) when the clients stop.
+    for (let waited = 0; inFlight > 0 && waited < 15_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
     await stopServers(servers);
     console.warn = originalWarn;
     sdkLogger.setLevel(previousLevel);
