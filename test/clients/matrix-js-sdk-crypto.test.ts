@@ -18,9 +18,16 @@ interface Exchange {
 
 /** Requests the clients have in flight: teardown waits for them, so none fails against a stopped server. */
 let inFlight = 0;
+/**
+ * Set at teardown. The Rust crypto backend keeps timers (backup uploads, outgoing requests) that can
+ * fire after stopClient; their requests are left pending rather than failing against stopped servers
+ * as unhandled rejections.
+ */
+let closing = false;
 
 function recordingFetch(log: Exchange[]): typeof fetch {
   return async (input, init) => {
+    if (closing) return new Promise<Response>(() => {});
     const req = new Request(input, init);
     inFlight++;
     try {
@@ -151,6 +158,7 @@ describe("matrix-js-sdk with Rust crypto: cross-signing, key backup and threads"
   });
 
   afterAll(async () => {
+    closing = true;
     alice?.client.stopClient();
     bob?.client.stopClient();
     // The crypto backend may still be finishing a request (a key backup upload) when the clients stop.
