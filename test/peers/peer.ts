@@ -143,3 +143,22 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   }
   throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`);
 }
+
+/** The usual two sides of a peer test: the Synapse under test, a fresh Switchboard in `slot`, and one user on each. */
+export interface PeerPair {
+  syn: Homeserver;
+  sb: TestServer;
+  /** On Synapse. */
+  alice: User;
+  /** On Switchboard. */
+  bob: User;
+}
+
+/** Starts a PeerPair; `label` keeps user names apart across test files (Synapse keeps its users). */
+export async function startPeerPair(slot: number, label: string): Promise<PeerPair> {
+  const syn = synapse();
+  const sb = await startSwitchboard(syn, slot);
+  const tag = Date.now().toString(36);
+  const [alice, bob] = await Promise.all([User.register(syn, `alice-${label}-${tag}`), User.register(sb, `bob-${label}-${tag}`)]);
+  return { syn, sb, alice, bob };
+}

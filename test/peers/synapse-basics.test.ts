@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopServers, type TestServer } from "../federation/harness.js";
-import { synapse, startSwitchboard, User, type Homeserver } from "./peer.js";
+import { startPeerPair, type Homeserver, type User } from "./peer.js";
 
 describe("Switchboard and Synapse: server keys, signed requests, version and profiles", () => {
   let syn: Homeserver;
@@ -12,10 +12,7 @@ describe("Switchboard and Synapse: server keys, signed requests, version and pro
   let bob: User; // on Switchboard
 
   beforeAll(async () => {
-    syn = synapse();
-    sb = await startSwitchboard(syn, 0);
-    alice = await User.register(syn, `alice${Date.now()}`);
-    bob = await User.register(sb, `bob${Date.now()}`);
+    ({ syn, sb, alice, bob } = await startPeerPair(0, "basics"));
   });
 
   afterAll(async () => {

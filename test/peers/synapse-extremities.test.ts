@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopServers, type TestServer } from "../federation/harness.js";
-import { synapse, startSwitchboard, User, type Homeserver } from "./peer.js";
+import { startPeerPair, type Homeserver, type User } from "./peer.js";
 import { allSeen, createRoom, hasMembership, join, send } from "./rooms.js";
 
 describe("forward extremities across Switchboard and Synapse", () => {
@@ -14,11 +14,7 @@ describe("forward extremities across Switchboard and Synapse", () => {
   let bob: User; // on Switchboard
 
   beforeAll(async () => {
-    syn = synapse();
-    sb = await startSwitchboard(syn, 6);
-    const tag = Date.now().toString(36);
-    alice = await User.register(syn, `alice-extrem-${tag}`);
-    bob = await User.register(sb, `bob-extrem-${tag}`);
+    ({ syn, sb, alice, bob } = await startPeerPair(6, "extrem"));
   });
 
   afterAll(async () => {

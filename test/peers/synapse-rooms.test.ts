@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopServers, type TestServer } from "../federation/harness.js";
-import { synapse, startSwitchboard, User, type Homeserver } from "./peer.js";
+import { startPeerPair, type Homeserver, type User } from "./peer.js";
 import { allSeen, createRoom, hasMembership, invited, join, membership, seen, send, stateMap, syncPosition, timeline } from "./rooms.js";
 
 /** The most a message may take to show on the other server's client API. */
@@ -18,11 +18,7 @@ describe("v12 rooms across Switchboard and Synapse", () => {
   let bob: User; // on Switchboard
 
   beforeAll(async () => {
-    syn = synapse();
-    sb = await startSwitchboard(syn, 2);
-    const tag = Date.now().toString(36);
-    alice = await User.register(syn, `alice-rooms-${tag}`);
-    bob = await User.register(sb, `bob-rooms-${tag}`);
+    ({ syn, sb, alice, bob } = await startPeerPair(2, "rooms"));
   });
 
   afterAll(async () => {

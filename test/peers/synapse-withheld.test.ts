@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopServers, type TestServer } from "../federation/harness.js";
-import { restartSynapse, synapse, startSwitchboard, User, type Homeserver } from "./peer.js";
+import { restartSynapse, startPeerPair, type Homeserver, type User } from "./peer.js";
 import { allSeen, createRoom, hasMembership, join, send, timeline } from "./rooms.js";
 
 describe("withheld history from Synapse", () => {
@@ -16,11 +16,7 @@ describe("withheld history from Synapse", () => {
   let bob: User; // on Switchboard
 
   beforeAll(async () => {
-    syn = synapse();
-    sb = await startSwitchboard(syn, 4);
-    const tag = Date.now().toString(36);
-    alice = await User.register(syn, `alice-withheld-${tag}`);
-    bob = await User.register(sb, `bob-withheld-${tag}`);
+    ({ syn, sb, alice, bob } = await startPeerPair(4, "withheld"));
   });
 
   afterAll(async () => {
