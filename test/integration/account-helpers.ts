@@ -1,33 +1,11 @@
 // Shared helpers of the account tests: requests to the hub, fresh users, logins and a snapshot of the account tables.
 
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 
-export const SERVER = "hub.test";
-
-export interface CallOptions {
-  body?: unknown;
-  rawBody?: string;
-  token?: string;
-  headers?: Record<string, string>;
-}
-
-export async function call(method: string, path: string, opts: CallOptions = {}) {
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.token !== undefined) headers["authorization"] = `Bearer ${opts.token}`;
-  let body: string | undefined = opts.rawBody;
-  if (opts.body !== undefined) {
-    body = JSON.stringify(opts.body);
-    headers["content-type"] = "application/json";
-  }
-  const res = await exports.default.fetch(new Request(`https://${SERVER}${path}`, { method, headers, body }));
-  const json = (await res.json()) as Record<string, unknown>;
-  return { status: res.status, json, headers: res.headers };
-}
-
-let counter = 0;
-/** A username no other test uses, so tests stay independent of order and of the rate limiter. */
-export const uniqueName = (stem: string) => `${stem}${Date.now().toString(36)}${++counter}`;
+// The request helper and unique names are the client-API tests' own.
+export { call, SERVER, uniqueName, type CallOptions } from "./client-calls.js";
+import { call } from "./client-calls.js";
 
 export interface Session {
   user_id: string;

@@ -23,10 +23,11 @@ export async function call(method: string, path: string, opts: CallOptions = {})
   }
   const res = await exports.default.fetch(new Request(`https://${SERVER}${path}`, { method, headers, body }));
   const json = (await res.json()) as Record<string, unknown>;
-  return { status: res.status, json };
+  return { status: res.status, json, headers: res.headers };
 }
 
 let counter = 0;
+/** A username no other test uses, so tests stay independent of order and of the rate limiter. */
 export const uniqueName = (stem: string) => `${stem}${Date.now().toString(36)}${++counter}`;
 
 export interface User {
