@@ -33,7 +33,7 @@ function localVarsFile(url) {
   return existsSync(".dev.vars") ? ".dev.vars" : undefined;
 }
 
-export function adminToken(ctx) {
+function adminToken(ctx) {
   if (ctx.options["admin-token"]) return { token: ctx.options["admin-token"], source: "--admin-token" };
   if (process.env.SWITCHBOARD_ADMIN_TOKEN) return { token: process.env.SWITCHBOARD_ADMIN_TOKEN, source: "$SWITCHBOARD_ADMIN_TOKEN" };
   if (isLocalUrl(ctx.url)) {
@@ -104,9 +104,10 @@ export function adminGet(ctx, path) {
   return adminCall(ctx, "GET", path);
 }
 
-export function adminCall(ctx, method, path, body) {
+/** `refusalMeansToken: false` where a 401/403 is the route's own answer (e.g. auth rules), not the token's. */
+export function adminCall(ctx, method, path, body, { refusalMeansToken = true } = {}) {
   const { token, source } = adminToken(ctx);
-  return request(ctx, method, `${ADMIN_PREFIX}${path}`, { body, token, tokenSource: source, admin: true }).then((r) => r.data);
+  return request(ctx, method, `${ADMIN_PREFIX}${path}`, { body, token, tokenSource: source, admin: refusalMeansToken }).then((r) => r.data);
 }
 
 export function intOption(ctx, name, { min = 0 } = {}) {

@@ -1,15 +1,14 @@
 // switchboard pair: pairs an LM room with a new Matrix v12 room through the converter's admin route.
 
 import { usageError } from "./cli-errors.mjs";
-import { ADMIN_PREFIX, adminToken, request } from "./cli-http.mjs";
+import { adminCall } from "./cli-http.mjs";
 import { fields, out, printJson } from "./cli-output.mjs";
 
 async function pair(ctx, roomId) {
   if (!ctx.options.user) throw usageError("--user <userId> is required: the room member the pairing is made for", "pair");
-  const { token, source } = adminToken(ctx);
   const body = { user_id: ctx.options.user, preset: ctx.options.public ? "public_chat" : "private_chat" };
-  // Not marked admin: a 403 here is usually the auth rules refusing --user, not the token.
-  const { data } = await request(ctx, "POST", `${ADMIN_PREFIX}/rooms/${encodeURIComponent(roomId)}/pair`, { body, token, tokenSource: source });
+  // A 403 here is usually the auth rules refusing --user, not the token.
+  const data = await adminCall(ctx, "POST", `/rooms/${encodeURIComponent(roomId)}/pair`, body, { refusalMeansToken: false });
   if (ctx.options.json) return printJson(data);
   out(fields([["room", data.room_id], ["paired with", data.peer_room_id]]));
 }
