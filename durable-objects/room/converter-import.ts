@@ -64,7 +64,7 @@ export class ConverterImport {
       if (joined) return { outcome: "rejected", reason: joined.reason };
     }
     let v = await this.write(protocol, c);
-    // A service user without the power to ban: the ghost leaves instead, so the user is still gone (docs/converter.md).
+    // A service user without the power to ban: the ghost leaves instead, so the user is still gone (docs/converter-membership.md).
     if (v.outcome === "rejected" && c.content.membership === "ban" && c.state_key !== undefined && core.state.membership(c.state_key) === "join") v = await this.write(protocol, banAsLeave(c));
     // A ghost joining a room that needs an invite: the service user invites it, when it can.
     if (v.outcome === "rejected" && c.type === "m.room.member" && c.content.membership === "join" && (await this.inviteByService(core, protocol, c.sender))) v = await this.write(protocol, c);
