@@ -1,8 +1,8 @@
 // One MLS group across a converter, with real ts-mls clients: an MLS LM room on hub ch.test (alice)
 // with a participant server (cp.test, carol) is paired with a Matrix v12 room that a full-mesh
-// server's users join (cm.test, dave and erin). Dave's device is in the group through his ghost;
+// server's users join (cm.test: dave and fay with devices, erin without). Their devices are in the group through their ghosts;
 // commits and messages cross both ways byte for byte with `commit_event_id` naming each room's own
-// copy of the commit; and membership crosses: a ban in the LM room bans the ghost in the Matrix room,
+// copy of the commit; and membership crosses: a leave in the Matrix room is the ghost's leave, a ban in the LM room bans the ghost in the Matrix room,
 // a ban in the Matrix room bans (or, while the service user lacks the power, removes) the ghost in
 // the LM room, and the banned user's devices owe removal by the next commit. Steps run in order.
 
@@ -50,6 +50,7 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
   let alice: MlsMember; // on the hub, owns the LM room
   let carol: MlsMember; // on the LM participant
   let dave: MlsMember; // on the Matrix server
+  let fay: MlsMember; // on the Matrix server, leaves
   let erin: TestClient; // on the Matrix server, no device in the group
   let lm: string;
   let mx: string;
@@ -62,8 +63,9 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
     alice = await MlsMember.register(hub, "alice", "ALICE");
     carol = await MlsMember.register(part, "carol", "CAROL");
     dave = await MlsMember.register(mesh, "dave", "DAVE");
+    fay = await MlsMember.register(mesh, "fay", "FAY");
     erin = await TestClient.register(mesh, "erin");
-    for (const m of [alice, carol, dave]) await m.publish(2);
+    for (const m of [alice, carol, dave, fay]) await m.publish(2);
   });
   afterAll(() => stopServers(servers));
 
@@ -81,7 +83,7 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
   }
 
   /** A commit by the Matrix-side member: adopted once its copy is in the LM room on the hub (the group's order). */
-  async function commitInMx(readers: MlsMember[], options: Parameters<MlsMember["mls"]["commit"]>[0] = {}): Promise<void> {
+  async function commitInMx(readers: MlsMember[], options: Parameters<MlsMember["mls"]["commit"]>[0] = {}): Promise<string> {
     const pending = await dave.mls.commit(options);
     const mxId = await dave.send(mx, "m.mls.commit", { message: pending.message });
     const copy = await arrived(hub, lm, withField("message", pending.message), "dave's commit in the LM room");
@@ -89,6 +91,7 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
     dave.mls.confirm(pending);
     Object.assign(current, { lm: copy.event_id, mx: mxId });
     for (const m of readers) await m.catchUpTo(lm, copy.event_id);
+    return pending.message;
   }
 
   it("pairs an MLS LM room with a Matrix room, where the Matrix users' joins become their ghosts' joins", async () => {
@@ -97,8 +100,8 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
     const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${enc(lm)}/pair`, { method: "POST", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ user_id: alice.userId, preset: "public_chat" }) });
     expect(res.status).toBe(200);
     mx = ((await res.json()) as { peer_room_id: string }).peer_room_id;
-    for (const c of [dave.client, erin]) await c.join(mx, HUB);
-    for (const u of [dave.userId, erin.userId]) {
+    for (const c of [dave.client, fay.client, erin]) await c.join(mx, HUB);
+    for (const u of [dave.userId, fay.userId, erin.userId]) {
       await eventually(async () => ((await latestMember(part, lm, mxGhost(u)))?.pdu.content["membership"] === "join" ? true : undefined), `${u}'s ghost joined on cp.test`);
     }
   });
@@ -107,17 +110,20 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
     await carol.mls.createGroup(lm);
     await commitInLm(carol);
     const claimed = await carol.client.request<{ one_time_keys: Record<string, Record<string, Record<string, string>>>; failures: Record<string, unknown> }>("POST", "/keys/claim", {
-      one_time_keys: { [alice.userId]: { ALICE: KEY_PACKAGE_ALGORITHM }, [dave.userId]: { DAVE: KEY_PACKAGE_ALGORITHM } },
+      one_time_keys: { [alice.userId]: { ALICE: KEY_PACKAGE_ALGORITHM }, [dave.userId]: { DAVE: KEY_PACKAGE_ALGORITHM }, [fay.userId]: { FAY: KEY_PACKAGE_ALGORITHM } },
     });
     expect(claimed.failures).toEqual({});
-    const packages = [alice, dave].map((m) => Object.values(claimed.one_time_keys[m.userId]?.[m.deviceId] ?? {})[0] as string);
+    const packages = [alice, dave, fay].map((m) => Object.values(claimed.one_time_keys[m.userId]?.[m.deviceId] ?? {})[0] as string);
     const add = await commitInLm(carol, { add: packages });
-    expect(await rosterOn(hub, lm)).toMatchObject({ epoch: 2, members: 3, pending: 0 });
+    expect(await rosterOn(hub, lm)).toMatchObject({ epoch: 2, members: 4, pending: 0 });
+    // The participant follows the same roster: it resolves the ghosts the same way.
+    await eventually(async () => ((await rosterOn(part, lm))?.epoch === 2 ? true : undefined), "cp.test's roster at epoch 2");
+    expect(await rosterOn(part, lm)).toEqual(await rosterOn(hub, lm));
 
     // The Welcome names the LM commit; dave's client finds its Matrix copy by the provenance block.
     const welcome = { algorithm: WELCOME_ALGORITHM, ciphertext: add.welcome, commit_event_id: current.lm, room_id: lm };
-    await carol.sendToDevice("m.room.encrypted", { [alice.userId]: { ALICE: welcome }, [dave.userId]: { DAVE: welcome } });
-    for (const m of [alice, dave]) {
+    await carol.sendToDevice("m.room.encrypted", { [alice.userId]: { ALICE: welcome }, [dave.userId]: { DAVE: welcome }, [fay.userId]: { FAY: welcome } });
+    for (const m of [alice, dave, fay]) {
       const got = await m.receive((e: ToDeviceEvent) => e.content["algorithm"] === WELCOME_ALGORITHM && e.content["commit_event_id"] === current.lm, "the Welcome");
       await m.mls.join(got.content["ciphertext"] as string);
       expect(m.mls.epoch).toBe(carol.mls.epoch);
@@ -145,14 +151,24 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
   });
 
   it("accepts a commit from the Matrix side in the LM room, made by the ghost for the user whose device sits at the leaf", async () => {
-    await commitInMx([alice, carol]);
-    expect(await rosterOn(hub, lm)).toMatchObject({ epoch: 3, members: 3 });
+    // Fay reads it in the Matrix room, where dave sent it.
+    await fay.mls.processCommit(await commitInMx([alice, carol]));
+    expect(await rosterOn(hub, lm)).toMatchObject({ epoch: 3, members: 4 });
     // The LM message names the LM copy; its Matrix copy names dave's original commit again.
     const content = await alice.encrypted("after dave's commit", current.lm);
     await alice.send(lm, "m.room.encrypted", content);
     const inMx = await arrived(mesh, mx, withField("ciphertext", content["ciphertext"] as string), "alice's message");
     expect(inMx.pdu.content["commit_event_id"]).toBe(current.mx);
     expect(await dave.mls.decrypt(inMx.pdu.content["ciphertext"] as string)).toBe("after dave's commit");
+  });
+
+  it("removes a Matrix user who leaves the Matrix room from the LM room, and refuses messages until a commit removes their device", async () => {
+    await fay.client.leave(mx);
+    await eventually(async () => ((await latestMember(hub, lm, mxGhost(fay.userId)))?.pdu.content["membership"] === "leave" ? true : undefined), "fay's ghost left the LM room");
+    expect(await rosterOn(hub, lm)).toMatchObject({ pending: 1 });
+    expect(await refusal(alice.send(lm, "m.room.encrypted", await alice.encrypted("too early", current.lm)))).toMatchObject({ status: 403, mls_code: "pending_removals" });
+    await commitInMx([alice, carol], { remove: [dave.mls.leafOf(fay.userId, fay.deviceId) as number] });
+    expect(await rosterOn(hub, lm)).toMatchObject({ members: 3, pending: 0 });
   });
 
   it("bans an LM user's ghost in the Matrix room when they are banned in the LM room; the Matrix member's commit removes their device", async () => {
