@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ghostUserId, serviceUserId } from "../../shared/converter/ghost-user.js";
 import { PROVENANCE_KEY } from "../../shared/converter/provenance.js";
+import { COMMIT_REFUSED_EVENT } from "../../durable-objects/room/converter-refusal.js";
 import { LM_ROOM_VERSION_ID } from "../../shared/room-versions.js";
 import { eventually, MatrixApiError, storedEvents, TestClient, type StoredPdu } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
@@ -160,6 +161,23 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
     const inMx = await arrived(mesh, mx, withField("ciphertext", content["ciphertext"] as string), "alice's message");
     expect(inMx.pdu.content["commit_event_id"]).toBe(current.mx);
     expect(await dave.mls.decrypt(inMx.pdu.content["ciphertext"] as string)).toBe("after dave's commit");
+  });
+
+  it("tells the Matrix room when the LM room refuses a commit made there because another won its epoch; the Matrix-side clients adopt the winner", async () => {
+    const late = await dave.mls.commit();
+    const won = await commitInLm(alice);
+    const lateId = await dave.send(mx, "m.mls.commit", { message: late.message });
+    const notice = await arrived(mesh, mx, (e) => e.pdu.type === COMMIT_REFUSED_EVENT && e.pdu.content["commit_event_id"] === lateId, "the refusal notice");
+    expect(notice.pdu.sender).toBe(serviceUserId(HUB));
+    expect(notice.pdu.content["reason"]).toContain("wrong_epoch");
+    expect((await storedEvents(hub, lm)).filter(withField("message", late.message))).toEqual([]);
+    // Dave drops his commit and follows the winner, as the other members do.
+    for (const m of [dave, fay]) await m.mls.processCommit(won.message);
+    await carol.catchUpTo(lm, current.lm);
+    const content = await carol.encrypted("after the race", current.lm);
+    await carol.send(lm, "m.room.encrypted", content);
+    const inMx = await arrived(mesh, mx, withField("ciphertext", content["ciphertext"] as string), "carol's message");
+    for (const m of [dave, fay]) expect(await m.mls.decrypt(inMx.pdu.content["ciphertext"] as string)).toBe("after the race");
   });
 
   it("removes a Matrix user who leaves the Matrix room from the LM room, and refuses messages until a commit removes their device", async () => {
