@@ -5,11 +5,13 @@
 // and sends m.mls.commit and m.room.encrypted through Synapse's client API; each side decrypts the
 // other, the ciphertext bytes are the same on all three servers, and commit_event_id names each
 // room's own copy of the commit. Bans cross both ways as bans (a leave while the service user
-// lacks the power), and the banned user's device owes removal by the next commit.
+// lacks the power), and the banned user's device owes removal by the next commit. A Synapse-side
+// commit that loses its epoch in the LM room is named in a notice Synapse's client reads.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ghostUserId, serviceUserId } from "../../shared/converter/ghost-user.js";
 import { PROVENANCE_KEY } from "../../shared/converter/provenance.js";
+import { COMMIT_REFUSED_EVENT } from "../../durable-objects/room/converter-refusal.js";
 import { LM_ROOM_VERSION_ID } from "../../shared/room-versions.js";
 import { storedEvents } from "../federation/client.js";
 import { stopServers, type TestServer } from "../federation/harness.js";
@@ -139,6 +141,20 @@ describe("one MLS group across the converter: an LM participant's device and a S
     const onSynapse = await find(sam, mx, "ciphertext", content["ciphertext"] as string);
     expect(onSynapse.content["commit_event_id"]).toBe(current.mx);
     expect(await sam.mls.decrypt(onSynapse.content["ciphertext"] as string)).toBe("after sam's commit");
+  });
+
+  it("names, on Synapse, the Synapse user's commit that lost its epoch in the LM room; the Synapse client follows the winner", async () => {
+    const late = await sam.mls.commit();
+    const won = await commitInLm(carol);
+    const lateId = await sam.send(mx, "m.mls.commit", { message: late.message });
+    const notice = await eventually("the refusal notice on Synapse", async () => (await timeline(sam.user, mx)).find((e) => e.type === COMMIT_REFUSED_EVENT && e.content["commit_event_id"] === lateId));
+    expect(notice.sender).toBe(serviceUserId(hub.name));
+    expect(await onHub(lm, "message", late.message)).toEqual([]);
+    await sam.mls.processCommit(won.message);
+    await alice.mls.processCommit((await find(alice, lm, "message", won.message)).content["message"] as string);
+    const content = await carol.encrypted("after the race", current.lm);
+    await carol.send(lm, "m.room.encrypted", content);
+    expect(await sam.mls.decrypt((await find(sam, mx, "ciphertext", content["ciphertext"] as string)).content["ciphertext"] as string)).toBe("after the race");
   });
 
   it("bans the LM participant's ghost on Synapse when the LM room bans them, and the Synapse user's commit removes their device", async () => {
