@@ -14,7 +14,7 @@ import { pairingsOf } from "./converter.js";
 import type { RoomCore } from "./core.js";
 import type { RoomProtocol } from "./protocol.js";
 import type { Verdict } from "./verdict.js";
-import { withLocalCommit } from "./converter-mls.js";
+import { rememberCommitCopy, withLocalCommit } from "./converter-mls.js";
 import { banAsLeave } from "./converter-ban.js";
 
 export interface DedupKeys {
@@ -73,6 +73,7 @@ export class ConverterImport {
     if (v.outcome === "rejected" && c.state_key === "" && c.sender !== service && core.state.membership(service) === "join") v = await this.write(protocol, { ...c, sender: service });
     if (v.outcome === "rejected") return { outcome: "rejected", reason: v.reason };
     this.keys.putKey(key, v.eventId, Date.now());
+    if (v.outcome === "accepted") rememberCommitCopy(this.keys, c.type, item.sourceRoomId, item.eventId, v.eventId);
     return { outcome: v.outcome === "duplicate" ? "duplicate" : "accepted", eventId: v.eventId };
   }
 

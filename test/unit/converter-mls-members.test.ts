@@ -11,7 +11,7 @@ import type { Pdu } from "../../shared/event.js";
 import { RoomState } from "../../shared/room-state.js";
 import { LM_ROOM_VERSION, ROOM_VERSION_12 } from "../../shared/room-versions.js";
 import { banAsLeave } from "../../durable-objects/room/converter-ban.js";
-import { withLocalCommit } from "../../durable-objects/room/converter-mls.js";
+import { rememberCommitCopy, withLocalCommit } from "../../durable-objects/room/converter-mls.js";
 
 const HUB = "hub.example";
 const LM_ROOM = `!lm:${HUB}`;
@@ -89,6 +89,20 @@ describe("commit_event_id across the converter", () => {
     if (!c.ok) throw new Error(c.reason);
     const out = await withLocalCommit(c.conversion, { sourceRoomId: LM_ROOM, eventId: id("E"), version: LM_ROOM_VERSION, pdu: msg, commitJson: JSON.stringify(commit) }, MX_ROOM, keys);
     expect(out.content).toMatchObject({ ciphertext: "AAEC", commit_event_id: id("D"), [PROVENANCE_KEY]: { event_id: id("E"), content: { commit_event_id: id("C") } } });
+  });
+
+  it("names the copy remembered under the commit's origin, with no ciphertext key left (keys past the dedup window are pruned)", async () => {
+    const remembered = new Map<string, string>();
+    const keys = { eventWithKey: (k: string) => remembered.get(k), putKey: (k: string, e: string) => void remembered.set(k, e) };
+    rememberCommitCopy(keys, "m.mls.commit", LM_ROOM, id("C"), id("D"));
+    rememberCommitCopy(keys, "m.room.message", LM_ROOM, id("M"), id("N"));
+    expect(remembered.size).toBe(1);
+    const msg = encrypted(id("C"));
+    const c = convertEvent({ roomId: LM_ROOM, version: LM_ROOM_VERSION, eventId: id("E"), pdu: msg }, MX_ROOM, HUB);
+    if (!c.ok) throw new Error(c.reason);
+    const commit = pdu("m.mls.commit", "@carol:p1.example", { message: commitMessage });
+    const out = await withLocalCommit(c.conversion, { sourceRoomId: LM_ROOM, eventId: id("E"), version: LM_ROOM_VERSION, pdu: msg, commitJson: JSON.stringify(commit) }, MX_ROOM, keys);
+    expect(out.content["commit_event_id"]).toBe(id("D"));
   });
 
   it("names the original commit when the source room's commit is a copy of one from the target room", async () => {
