@@ -4,6 +4,7 @@
 // is a new event to this room, which is why the window is long (DEDUP_WINDOW_MS).
 
 import { migrate, runAll, type Schema } from "./do-schema.js";
+import { COMMIT_COPY_PREFIX } from "./room/converter-mls.js";
 
 export const ROOM_CONVERTER_SCHEMA: Schema = {
   name: "room-converter",
@@ -47,9 +48,9 @@ export class ConverterStorage {
     this.sql.exec(`INSERT OR IGNORE INTO dedup_keys (key, event_id, ts) VALUES (?, ?, ?)`, key, eventId, ts);
   }
 
-  /** Forgets keys remembered before `ts`; returns how many. */
+  /** Forgets keys remembered before `ts`, except the copies of MLS commits (room/converter-mls.ts); returns how many. */
   pruneKeysBefore(ts: number): number {
-    return this.sql.exec(`DELETE FROM dedup_keys WHERE ts < ?`, ts).rowsWritten;
+    return this.sql.exec(`DELETE FROM dedup_keys WHERE ts < ? AND key NOT LIKE '${COMMIT_COPY_PREFIX}%'`, ts).rowsWritten;
   }
 
   enqueue(q: QueuedConversion): void {

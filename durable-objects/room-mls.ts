@@ -25,6 +25,8 @@ import {
   type RoomEncryption,
 } from "../shared/room-encryption.js";
 import { membershipOf, type Membership, type RoomState } from "../shared/room-state.js";
+import { convertersOf, mlsMembers, type MlsMembers } from "../shared/converter/mls-members.js";
+import { PAIR_EVENT } from "../shared/converter/pairing.js";
 import { RoomMlsStorage, type HeldWelcome } from "./room-mls-storage.js";
 import type { WelcomeVerdict } from "./room/verdict.js";
 import type { Writer } from "./room/writer.js";
@@ -91,6 +93,7 @@ export class RoomMls {
   private roster: Roster | null = null;
   private untracked = false;
   private readonly devices = new Map<string, { key: string | null; at: number }>();
+  private converters: string[] | undefined;
 
   constructor(
     storage: DurableObjectStorage,
@@ -123,7 +126,12 @@ export class RoomMls {
     return r ? { epoch: r.epoch, members: r.leaves.filter((l) => l !== null).length, pending: r.pending.length, removalEpoch: r.removalEpoch } : undefined;
   }
 
-  private isJoined = (userId: string): boolean => this.host.state.membership(userId) === "join";
+  /** Ghosts of the room's converters stand for their real users (shared/converter/mls-members.ts). */
+  private members(): MlsMembers {
+    this.converters ??= convertersOf(this.host.state);
+    return mlsMembers(this.host.state, this.converters);
+  }
+  private isJoined = (userId: string): boolean => this.members().isJoined(userId);
 
   // ------------------------------------------------------------------------------------------
   // Checks: the hub refuses, a participant logs
@@ -207,8 +215,9 @@ export class RoomMls {
       return this.untracked ? { commit: { epoch: commit.epoch } } : { commit: { epoch: commit.epoch }, untrack: true };
     }
     // A participant trusts the hub's device checks (it would need the same lookups to repeat them).
-    const valid = role === "hub" ? await this.deviceCheck(commit, pdu.sender) : () => true;
-    const result = applyCommit(this.roster, commit, { roomId, sender: pdu.sender, isJoined: this.isJoined, isValidDevice: valid });
+    const sender = this.members().realUser(pdu.sender);
+    const valid = role === "hub" ? await this.deviceCheck(commit, sender) : () => true;
+    const result = applyCommit(this.roster, commit, { roomId, sender, isJoined: this.isJoined, isValidDevice: valid });
     if (!result.ok) throw mlsError(result.code, result.reason, result.currentEpoch, result.missing);
     return { commit: { epoch: commit.epoch, result } };
   }
@@ -223,7 +232,7 @@ export class RoomMls {
     const header = readEncryptedHeader(pdu.content["ciphertext"]);
     if (!header.ok) throw mlsError(header.code, header.reason, epoch);
     if (role === "participant" && this.roster === null) return; // nothing to judge the epoch by
-    const check = checkEncrypted(this.roster, header.header, pdu.sender, this.isJoined);
+    const check = checkEncrypted(this.roster, header.header, this.members().realUser(pdu.sender), this.isJoined);
     if (!check.ok) throw mlsError(check.code, check.reason, check.currentEpoch, check.missing);
     // The message names the commit that started its epoch, so clients know which group state opens it.
     const ref = pdu.content["commit_event_id"];
@@ -315,11 +324,14 @@ export class RoomMls {
       next = null;
       untracked = true;
     }
+    if (pdu.type === PAIR_EVENT) this.converters = undefined;
     if (next && pdu.type === "m.room.member" && typeof pdu.state_key === "string") {
       const after = membershipOf(pdu);
+      // A ghost's leave or ban removes its real user's devices (mls-members.ts).
+      const user = this.members().realUser(pdu.state_key);
       let changed = next;
-      if (membershipBefore === "join" && after !== "join") changed = userLeft(next, pdu.state_key);
-      else if (membershipBefore !== "join" && after === "join") changed = userJoined(next, pdu.state_key);
+      if (membershipBefore === "join" && after !== "join") changed = userLeft(next, user);
+      else if (membershipBefore !== "join" && after === "join") changed = userJoined(next, user);
       if (changed !== next) {
         this.store.savePending(changed);
         next = changed;

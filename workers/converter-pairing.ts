@@ -44,7 +44,9 @@ export async function pairRoom(env: Env, config: Config, roomId: string, userId:
   if (existing) throw new MatrixError(400, "M_BAD_STATE", "The room is already paired");
 
   const service = serviceUserId(server);
-  const plan = planCreateRoom({ room_version: ROOM_VERSION_12.id, preset }, service, new Set([ROOM_VERSION_12.id]), ROOM_VERSION_12.id);
+  // The member who pairs moderates the Matrix side too (bans there cross as bans: docs/converter-membership.md).
+  const powers = { users: { [userId]: 100 } };
+  const plan = planCreateRoom({ room_version: ROOM_VERSION_12.id, preset, power_level_content_override: powers }, service, new Set([ROOM_VERSION_12.id]), ROOM_VERSION_12.id);
   const create = plan.events[0];
   if (create?.type !== "m.room.create") throw new MatrixError(500, "M_UNKNOWN", "Room plan has no create event");
   const createTs = Date.now();

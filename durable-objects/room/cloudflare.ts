@@ -19,6 +19,8 @@ import { RoomStorage } from "../room-storage.js";
 import { ConverterStorage } from "../room-converter-storage.js";
 import { ConverterImport } from "./converter-import.js";
 import { ConverterListener } from "./converter.js";
+import { commitRefusal } from "./converter-refusal.js";
+import { serviceUserId } from "../../shared/converter/ghost-user.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
 import { MimiNotifier } from "./mimi-notify.js";
@@ -107,7 +109,10 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
   const converter = new ConverterListener(env.SERVER_NAME, state, converterStore, core, {
     deliver: async (target, item) => {
       const r = await env.ROOM.get(env.ROOM.idFromName(target)).importConverted(item);
-      if (r.outcome === "rejected") console.warn(`converter: ${item.eventId} into ${target} refused: ${r.reason}`);
+      if (r.outcome !== "rejected") return;
+      console.warn(`converter: ${item.eventId} into ${target} refused: ${r.reason}`);
+      const refusal = commitRefusal(item, target, r.reason);
+      if (refusal) await env.ROOM.get(env.ROOM.idFromName(item.sourceRoomId)).send(serviceUserId(env.SERVER_NAME), refusal.event, { deviceId: "_converter", txnId: refusal.txnId });
     },
     waitUntil,
     alarmWithin,

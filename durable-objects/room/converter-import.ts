@@ -14,6 +14,8 @@ import { pairingsOf } from "./converter.js";
 import type { RoomCore } from "./core.js";
 import type { RoomProtocol } from "./protocol.js";
 import type { Verdict } from "./verdict.js";
+import { rememberCommitCopy, withLocalCommit } from "./converter-mls.js";
+import { banAsLeave } from "./converter-ban.js";
 
 export interface DedupKeys {
   eventWithKey(key: string): string | undefined;
@@ -50,10 +52,11 @@ export class ConverterImport {
     if (known !== undefined) return { outcome: "duplicate", eventId: known };
     const result = convertEvent({ roomId: item.sourceRoomId, version, eventId: item.eventId, pdu }, core.roomId, this.serverName);
     if (!result.ok) return { outcome: "skipped", reason: result.reason };
-    const c = result.conversion;
+    const c = await withLocalCommit(result.conversion, { sourceRoomId: item.sourceRoomId, eventId: item.eventId, version, pdu, commitJson: item.commitJson }, core.roomId, this.keys);
     if (c.type === "m.room.member") {
       const now = core.state.membership(c.sender);
-      const settled = c.content.membership === "join" ? now === "join" : now !== "join" && now !== "invite";
+      const m = c.content.membership;
+      const settled = m === "join" ? now === "join" : m === "ban" ? now === "ban" : now !== "join" && now !== "invite";
       if (settled) return { outcome: "skipped", reason: `${c.sender} is already ${c.content.membership === "join" ? "joined" : "not in the room"}` };
     }
     if (c.type !== "m.room.member") {
@@ -61,6 +64,8 @@ export class ConverterImport {
       if (joined) return { outcome: "rejected", reason: joined.reason };
     }
     let v = await this.write(protocol, c);
+    // A service user without the power to ban: the ghost leaves instead, so the user is still gone (docs/converter-membership.md).
+    if (v.outcome === "rejected" && c.content.membership === "ban" && c.state_key !== undefined && core.state.membership(c.state_key) === "join") v = await this.write(protocol, banAsLeave(c));
     // A ghost joining a room that needs an invite: the service user invites it, when it can.
     if (v.outcome === "rejected" && c.type === "m.room.member" && c.content.membership === "join" && (await this.inviteByService(core, protocol, c.sender))) v = await this.write(protocol, c);
     // Room name and topic need power the sender may lack here; the service user carries them then.
@@ -68,6 +73,7 @@ export class ConverterImport {
     if (v.outcome === "rejected" && c.state_key === "" && c.sender !== service && core.state.membership(service) === "join") v = await this.write(protocol, { ...c, sender: service });
     if (v.outcome === "rejected") return { outcome: "rejected", reason: v.reason };
     this.keys.putKey(key, v.eventId, Date.now());
+    if (v.outcome === "accepted") rememberCommitCopy(this.keys, c.type, item.sourceRoomId, item.eventId, v.eventId);
     return { outcome: v.outcome === "duplicate" ? "duplicate" : "accepted", eventId: v.eventId };
   }
 

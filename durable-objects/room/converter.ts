@@ -12,6 +12,7 @@ import type { Pdu } from "../../shared/event.js";
 import type { RoomState } from "../../shared/room-state.js";
 import type { QueuedConversion } from "../room-converter-storage.js";
 import type { CommitListener, Committed, RoomCore } from "./core.js";
+import { referencedCommitJson } from "./converter-mls.js";
 
 export interface ConverterQueue {
   enqueue(q: QueuedConversion): void;
@@ -25,6 +26,8 @@ export interface ConversionItem {
   sourceVersion: string;
   eventId: string;
   pduJson: string;
+  /** For an m.room.encrypted: the m.mls.commit its commit_event_id names (converter-mls.ts). */
+  commitJson?: string | undefined;
 }
 
 export interface ConverterPorts {
@@ -107,7 +110,8 @@ export class ConverterListener implements CommitListener {
       for (const row of rows) {
         const pdu: Pdu | undefined = core.eventById(row.eventId);
         try {
-          if (pdu) await this.ports.deliver(row.targetRoom, { sourceRoomId: core.roomId, sourceVersion: core.version.id, eventId: row.eventId, pduJson: JSON.stringify(pdu) });
+          const commitJson = pdu && referencedCommitJson(pdu, (id) => core.eventById(id));
+          if (pdu) await this.ports.deliver(row.targetRoom, { sourceRoomId: core.roomId, sourceVersion: core.version.id, eventId: row.eventId, pduJson: JSON.stringify(pdu), ...(commitJson ? { commitJson } : {}) });
         } catch {
           await this.ports.alarmWithin(RETRY_MS);
           return;

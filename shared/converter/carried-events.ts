@@ -13,8 +13,11 @@ const ROOM_STATE = new Set(["m.room.name", "m.room.topic"]);
 export type Carried =
   | { kind: "message" }
   | { kind: "state" }
-  /** The member (the state key) joins or leaves in the other room; `content` is the ghost's member content. */
-  | { kind: "membership"; target: string; membership: "join" | "leave"; content: JsonObject };
+  /**
+   * The member (the state key) joins, leaves or is banned in the other room; `content` is the
+   * ghost's member content. A ban stays a ban, so the other room's auth rules judge it as one.
+   */
+  | { kind: "membership"; target: string; membership: "join" | "leave" | "ban"; content: JsonObject };
 
 /** How `pdu` crosses, or undefined when it stays in its room. */
 export function carriedAs(pdu: Pdu): Carried | undefined {
@@ -23,9 +26,10 @@ export function carriedAs(pdu: Pdu): Carried | undefined {
   if (pdu.type !== "m.room.member" || typeof pdu.state_key !== "string") return undefined;
   const m = membershipOf(pdu);
   // Invites and knocks are requests inside one room; only being in it or not crosses over.
-  const membership = m === "join" ? "join" : m === "leave" || m === "ban" ? "leave" : undefined;
+  const membership = m === "join" || m === "leave" || m === "ban" ? m : undefined;
   if (membership === undefined) return undefined;
   const content: JsonObject = { membership };
+  if (membership === "ban" && typeof pdu.content.reason === "string") content.reason = pdu.content.reason;
   if (membership === "join") {
     for (const k of ["displayname", "avatar_url"] as const) {
       const v = pdu.content[k];

@@ -6,7 +6,7 @@ import type { JsonObject } from "../canonical-json.js";
 import type { Pdu } from "../event.js";
 import type { RoomVersion } from "../room-version.js";
 import { carriedAs } from "./carried-events.js";
-import { convertedSender, type GhostKind } from "./ghost-user.js";
+import { convertedSender, serviceUserId, type GhostKind } from "./ghost-user.js";
 import { convertedContent, mayConvertInto } from "./provenance.js";
 
 export interface ConversionSource {
@@ -37,10 +37,12 @@ export function convertEvent(src: ConversionSource, targetRoomId: string, hub: s
   if (!mayConvertInto(pdu.content, targetRoomId)) return { ok: false, reason: "the target room is on the event's provenance chain" };
   const kind = ghostKindOf(src.version);
   if (carried.kind === "membership") {
-    const sender = convertedSender(kind, carried.target, hub);
-    if (!sender) return { ok: false, reason: `${carried.target} has no ghost here` };
+    const member = convertedSender(kind, carried.target, hub);
+    if (!member) return { ok: false, reason: `${carried.target} has no ghost here` };
     const content = convertedContent(pdu, src.eventId, src.roomId, src.version, carried.content);
-    return { ok: true, conversion: { sender, type: pdu.type, state_key: sender, content } };
+    // Only someone with the power to ban can ban: the converter's service user (converter-import.ts).
+    const sender = carried.membership === "ban" ? serviceUserId(hub) : member;
+    return { ok: true, conversion: { sender, type: pdu.type, state_key: member, content } };
   }
   const sender = convertedSender(kind, pdu.sender, hub);
   if (!sender) return { ok: false, reason: `${pdu.sender} has no ghost here` };

@@ -62,6 +62,8 @@ describe("pairing an LM room with a Matrix v12 room", () => {
     expect(JSON.parse(lmPair!.json)).toMatchObject({ sender: alice.userId, content: { peer_room_version: "12", converters: [HUB] } });
     // Alice, already in the LM room, is in the Matrix room too (she is local, so as herself).
     expect(await room(mx).membership(alice.userId)).toBe("join");
+    // And she moderates it: the member who pairs gets power 100 there (the service user, a v12 creator, is above that).
+    expect(JSON.parse((await room(mx).stateEvent("m.room.power_levels", ""))!.json).content.users).toEqual({ [alice.userId]: 100 });
     const again = await call("POST", PAIR(lm), alice.token, {});
     expect([again.status, again.json["errcode"]]).toEqual([400, "M_BAD_STATE"]);
   });
@@ -129,7 +131,11 @@ describe("converting between the paired rooms", () => {
 
   it("carries the LM room's topic into the Matrix room, through the service user where the sender lacks the power", async () => {
     const { alice, lm, mx } = await pairedRooms("conv6");
-    expect((await call("PUT", `${C}/rooms/${enc(lm)}/state/m.room.topic/`, alice.token, { topic: "bridged" })).status).toBe(200);
+    // Alice paired the rooms, so she moderates the Matrix room too; bob may set the LM topic but has no power there.
+    const bob = await register("conv6b");
+    expect((await call("POST", `${C}/join/${enc(lm)}`, bob.token, {})).status).toBe(200);
+    expect((await call("PUT", `${C}/rooms/${enc(lm)}/state/m.room.power_levels/`, alice.token, { users: { [alice.userId]: 100, [bob.userId]: 50 } })).status).toBe(200);
+    expect((await call("PUT", `${C}/rooms/${enc(lm)}/state/m.room.topic/`, bob.token, { topic: "bridged" })).status).toBe(200);
     const topic = await waitFor(mx, (e) => e.pdu.type === "m.room.topic");
     expect(topic.pdu.content["topic"]).toBe("bridged");
     expect(topic.pdu.sender).toBe(SERVICE);

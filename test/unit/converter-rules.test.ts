@@ -95,7 +95,7 @@ describe("carried events", () => {
     }
   });
 
-  it("turns joins into joins, and leaves, kicks and bans into leaves of the member; invites and knocks stay", () => {
+  it("turns joins into joins, leaves and kicks into leaves and bans into bans of the member; invites and knocks stay", () => {
     const target = "@bob:p2.example";
     expect(carriedAs(event("m.room.member", { membership: "join", displayname: "Bob", avatar_url: "mxc://a/b", reason: 5 }, target))).toEqual({
       kind: "membership",
@@ -103,9 +103,8 @@ describe("carried events", () => {
       membership: "join",
       content: { membership: "join", displayname: "Bob", avatar_url: "mxc://a/b" },
     });
-    for (const m of ["leave", "ban"]) {
-      expect(carriedAs(event("m.room.member", { membership: m, reason: "spam" }, target))).toEqual({ kind: "membership", target, membership: "leave", content: { membership: "leave" } });
-    }
+    expect(carriedAs(event("m.room.member", { membership: "leave", reason: "spam" }, target))).toEqual({ kind: "membership", target, membership: "leave", content: { membership: "leave" } });
+    expect(carriedAs(event("m.room.member", { membership: "ban", reason: "spam" }, target))).toEqual({ kind: "membership", target, membership: "ban", content: { membership: "ban", reason: "spam" } });
     for (const m of ["invite", "knock", "bogus"]) expect(carriedAs(event("m.room.member", { membership: m }, target))).toBeUndefined();
   });
 });
