@@ -1,14 +1,29 @@
 // What a client of a MIMI follower does, for the MIMI federation tests: open the view of a room
 // hosted on a MIMI hub, send MLS messages into it (the follower forwards them as submitMessage and
-// update), read what the hub fanned out, and claim another user's key material through the hub.
+// update), read what the hub fanned out, claim another user's key material and fetch the room's
+// GroupInfo through the hub.
 
 import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { encodeDeviceIdentity } from "../../shared/mls-identity.js";
 import { userUriOf } from "../../shared/mimi-identifiers.js";
 import { signContent } from "../../shared/mimi-sign.js";
-import { decodeKeyMaterialResponse, encodeKeyMaterialRequest, encodeKeyMaterialRequestTbs, type KeyMaterialRequestTbs } from "../../shared/mimi/index.js";
+import {
+  decodeGroupInfoResponse,
+  decodeKeyMaterialResponse,
+  encodeGroupInfoRequest,
+  encodeGroupInfoRequestTbs,
+  encodeKeyMaterialRequest,
+  encodeKeyMaterialRequestTbs,
+  type GroupInfoRatchetTreeTbe,
+  type GroupInfoRequestTbs,
+  type KeyMaterialRequestTbs,
+} from "../../shared/mimi/index.js";
+import { openGroupInfoResponse } from "../../shared/mimi-group-info-seal.js";
+import { getCiphersuiteFromName } from "ts-mls/crypto/ciphersuite.js";
+import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js";
 import { decodeMessage, type PendingCommit } from "../support/mls-client.js";
 import { eventually } from "./client.js";
+import type { TestServer } from "./harness.js";
 import type { MlsMember } from "./mls-member.js";
 
 export const MIMI_CLIENT = "/_matrix/client/unstable/org.switchboard.mimi";
@@ -81,4 +96,38 @@ export async function claimOverMimi(m: MlsMember, roomId: string, target: string
   if (!decoded.ok) throw new Error(`KeyMaterialResponse: ${decoded.error.detail}`);
   if (decoded.value.userStatus !== "success") throw new Error(`keyMaterial: ${decoded.value.userStatus}`);
   return decoded.value.clients.flatMap((c) => (c.clientStatus === "success" ? [encodeBase64(c.keyPackage.bytes)] : []));
+}
+
+/**
+ * `m`'s provider asks the hub for the room's GroupInfo (MIMI groupInfo) for `m`'s client, signed by
+ * it (or with `tamper`, a wrong signature); the answer decoded and, on success, opened with a fresh
+ * HPKE key pair made for the request.
+ */
+export async function groupInfoOverMimi(
+  m: MlsMember,
+  hub: TestServer,
+  roomId: string,
+  headers: Record<string, string>,
+  tamper = false,
+): Promise<{ status: string; tbe?: GroupInfoRatchetTreeTbe; hubSender?: Uint8Array }> {
+  const impl = await getCiphersuiteImpl(getCiphersuiteFromName("MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519"));
+  const pair = await impl.hpke.generateKeyPair();
+  const tbs: GroupInfoRequestTbs = {
+    protocol: "mls10",
+    cipherSuite: 1,
+    requestingSignatureKey: m.mls.signatureKey,
+    requestingCredential: { credentialType: "basic", identity: encodeDeviceIdentity({ userId: m.userId, deviceId: m.deviceId, signatureKey: m.mls.signatureKey }) },
+    groupInfoPublicKey: await impl.hpke.exportPublicKey(pair.publicKey),
+    joiningCode: new Uint8Array(),
+  };
+  const signature = await m.signBytes(signContent(tamper ? "SomethingElseTBS" : "GroupInfoRequestTBS", encodeGroupInfoRequestTbs(tbs)));
+  const res = await hub.fetch(`/mimi/v1/groupInfo/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", ...headers }, body: encodeGroupInfoRequest({ ...tbs, signature }) });
+  if (res.status !== 200) throw new Error(`groupInfo: ${res.status} ${await res.text()}`);
+  const decoded = decodeGroupInfoResponse(new Uint8Array(await res.arrayBuffer()));
+  if (!decoded.ok) throw new Error(`GroupInfoResponse: ${decoded.error.detail}`);
+  if (decoded.value.roomId !== roomId) throw new Error("GroupInfoResponse names another room");
+  if (decoded.value.status !== "success") return { status: decoded.value.status };
+  const opened = await openGroupInfoResponse(decoded.value, await impl.hpke.exportPrivateKey(pair.privateKey), "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519");
+  if (!opened.ok) throw new Error(`GroupInfoResponse: ${opened.reason}`);
+  return { status: "success", tbe: opened.value, hubSender: decoded.value.hubSender.signaturePublicKey };
 }
