@@ -80,7 +80,24 @@ export async function catchUpView(m: MlsMember, viewId: string): Promise<void> {
 
 /** Claims one KeyPackage of each of `target`'s clients over MIMI keyMaterial, through `m`'s server. */
 export async function claimOverMimi(m: MlsMember, roomId: string, target: string): Promise<string[]> {
-  const tbs: KeyMaterialRequestTbs = {
+  const answer = await keyMaterialOverMimi(m, roomId, target);
+  if (answer.userStatus !== "success") throw new Error(`keyMaterial: ${JSON.stringify(answer)}`);
+  return answer.packages;
+}
+
+/**
+ * `m`'s keyMaterial request for `target` (for `roomId`, or for no room when it is ""), signed by `m`'s
+ * client after `tweak` changed it, relayed by `m`'s server to the room's hub: the HTTP status, and
+ * the user status and KeyPackages (base64) of a 200 answer.
+ */
+export async function keyMaterialOverMimi(
+  m: MlsMember,
+  roomId: string,
+  target: string,
+  tweak: (tbs: KeyMaterialRequestTbs) => KeyMaterialRequestTbs = (t) => t,
+  relayVia = roomId,
+): Promise<{ status: number; error?: string; userStatus?: string; packages: string[] }> {
+  const tbs = tweak({
     protocol: "mls10",
     requestingUser: userUriOf(m.userId),
     targetUser: userUriOf(target),
@@ -89,13 +106,19 @@ export async function claimOverMimi(m: MlsMember, roomId: string, target: string
     requiredCapabilities: { extensionTypes: [], proposalTypes: [], credentialTypes: [] },
     requesterSignatureKey: m.mls.signatureKey,
     requesterCredential: { credentialType: "basic", identity: encodeDeviceIdentity({ userId: m.userId, deviceId: m.deviceId, signatureKey: m.mls.signatureKey }) },
-  };
+  });
   const signature = await m.signBytes(signContent("KeyMaterialRequestTBS", encodeKeyMaterialRequestTbs(tbs)));
-  const { response } = await post<{ response: string }>(m, "/key_material", { room_id: roomId, request: encodeBase64(encodeKeyMaterialRequest({ ...tbs, signature })) });
-  const decoded = decodeKeyMaterialResponse(decodeBase64(response));
+  const res = await m.client.server.fetch(`${MIMI_CLIENT}/key_material`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${m.client.accessToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ room_id: relayVia, request: encodeBase64(encodeKeyMaterialRequest({ ...tbs, signature })) }),
+  });
+  const json = (await res.json()) as { response?: string; error?: string };
+  if (res.status !== 200 || json.response === undefined) return { status: res.status, error: json.error ?? "", packages: [] };
+  const decoded = decodeKeyMaterialResponse(decodeBase64(json.response));
   if (!decoded.ok) throw new Error(`KeyMaterialResponse: ${decoded.error.detail}`);
-  if (decoded.value.userStatus !== "success") throw new Error(`keyMaterial: ${decoded.value.userStatus}`);
-  return decoded.value.clients.flatMap((c) => (c.clientStatus === "success" ? [encodeBase64(c.keyPackage.bytes)] : []));
+  const packages = decoded.value.clients.flatMap((c) => (c.clientStatus === "success" ? [encodeBase64(c.keyPackage.bytes)] : []));
+  return { status: 200, userStatus: decoded.value.userStatus, packages };
 }
 
 /**
