@@ -152,8 +152,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
   });
 
   it("serves the follower the GroupInfo its update came with, for the epoch that commit started, sealed to the requester and signed by the hub", async () => {
-    const standIn = { [MIMI_STAND_IN_HEADER]: FP };
-    const got = await groupInfoOverMimi(bob, hub, roomId, standIn);
+    const got = await groupInfoOverMimi(bob, roomId); // through f1, as bob's client would
     expect(got.status).toBe("success");
     const context = got.tbe?.groupInfo.value.groupContext;
     expect(context?.epoch).toBe(3n);
@@ -162,12 +161,12 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     expect(got.tbe?.pendingProposals).toEqual([]);
     expect(got.hubSender).toHaveLength(32);
 
-    expect((await groupInfoOverMimi(bob, hub, roomId, standIn, true)).status).toBe("notAuthorized"); // signature over other bytes
+    expect((await groupInfoOverMimi(bob, roomId, { tamper: true })).status).toBe("notAuthorized"); // signature over other bytes
     const erin = await MlsMember.register(f1, "erin", "ERIN"); // a user of f1 who is no participant
-    expect((await groupInfoOverMimi(erin, hub, roomId, standIn)).status).toBe("notAuthorized");
-    expect((await groupInfoOverMimi(bob, hub, "!unknown:hub.test", standIn)).status).toBe("noSuchRoom");
-    // A user of hub.test is not f1's to ask for.
-    expect((await groupInfoOverMimi(alice, hub, roomId, standIn)).status).toBe("notAuthorized");
+    expect((await groupInfoOverMimi(erin, roomId)).status).toBe("notAuthorized");
+    expect((await groupInfoOverMimi(bob, "!unknown:hub.test")).status).toBe("noSuchRoom");
+    // f1 asking, directly, for a user of hub.test: not its user to ask for.
+    expect((await groupInfoOverMimi(alice, roomId, { direct: { hub, headers: { [MIMI_STAND_IN_HEADER]: FP } } })).status).toBe("notAuthorized");
   });
 
   it("sends the Welcome of an update that adds a follower's device to that follower by notify", async () => {
@@ -200,7 +199,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
   });
 
   it("serves no GroupInfo once an LM commit (which carries none) has moved the group past the kept one", async () => {
-    expect((await groupInfoOverMimi(bob, hub, roomId, { [MIMI_STAND_IN_HEADER]: FP })).status).toBe("notAuthorized");
+    expect((await groupInfoOverMimi(bob, roomId)).status).toBe("notAuthorized");
   });
 
   it("processes a byte-identical notify once and answers 201 both times", async () => {

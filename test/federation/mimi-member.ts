@@ -122,16 +122,15 @@ export async function keyMaterialOverMimi(
 }
 
 /**
- * `m`'s provider asks the hub for the room's GroupInfo (MIMI groupInfo) for `m`'s client, signed by
- * it (or with `tamper`, a wrong signature); the answer decoded and, on success, opened with a fresh
+ * `m` asks for the room's GroupInfo (MIMI groupInfo) with a request its client signed (or, with
+ * `tamper`, signed over other bytes): through `m`'s server, or with `direct`, posted to the hub as
+ * the provider its headers authenticate. The answer decoded and, on success, opened with the fresh
  * HPKE key pair made for the request.
  */
 export async function groupInfoOverMimi(
   m: MlsMember,
-  hub: TestServer,
   roomId: string,
-  headers: Record<string, string>,
-  tamper = false,
+  opts: { tamper?: boolean; direct?: { hub: TestServer; headers: Record<string, string> } } = {},
 ): Promise<{ status: string; tbe?: GroupInfoRatchetTreeTbe; hubSender?: Uint8Array }> {
   const impl = await getCiphersuiteImpl(getCiphersuiteFromName("MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519"));
   const pair = await impl.hpke.generateKeyPair();
@@ -143,10 +142,17 @@ export async function groupInfoOverMimi(
     groupInfoPublicKey: await impl.hpke.exportPublicKey(pair.publicKey),
     joiningCode: new Uint8Array(),
   };
-  const signature = await m.signBytes(signContent(tamper ? "SomethingElseTBS" : "GroupInfoRequestTBS", encodeGroupInfoRequestTbs(tbs)));
-  const res = await hub.fetch(`/mimi/v1/groupInfo/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", ...headers }, body: encodeGroupInfoRequest({ ...tbs, signature }) });
-  if (res.status !== 200) throw new Error(`groupInfo: ${res.status} ${await res.text()}`);
-  const decoded = decodeGroupInfoResponse(new Uint8Array(await res.arrayBuffer()));
+  const signature = await m.signBytes(signContent(opts.tamper ? "SomethingElseTBS" : "GroupInfoRequestTBS", encodeGroupInfoRequestTbs(tbs)));
+  const body = encodeGroupInfoRequest({ ...tbs, signature });
+  let bytes: Uint8Array;
+  if (opts.direct) {
+    const res = await opts.direct.hub.fetch(`/mimi/v1/groupInfo/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", ...opts.direct.headers }, body });
+    if (res.status !== 200) throw new Error(`groupInfo: ${res.status} ${await res.text()}`);
+    bytes = new Uint8Array(await res.arrayBuffer());
+  } else {
+    bytes = decodeBase64((await post<{ response: string }>(m, "/group_info", { room_id: roomId, request: encodeBase64(body) })).response);
+  }
+  const decoded = decodeGroupInfoResponse(bytes);
   if (!decoded.ok) throw new Error(`GroupInfoResponse: ${decoded.error.detail}`);
   if (decoded.value.roomId !== roomId) throw new Error("GroupInfoResponse names another room");
   if (decoded.value.status !== "success") return { status: decoded.value.status };
