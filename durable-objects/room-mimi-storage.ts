@@ -24,8 +24,19 @@ const TABLES = [
 
 export const ROOM_MIMI_SCHEMA: Schema = {
   name: "room-mimi",
-  migrations: [{ version: 1, description: "MIMI followers, notify queue, follower hub and notify dedup", up: runAll(TABLES) }],
+  migrations: [
+    { version: 1, description: "MIMI followers, notify queue, follower hub and notify dedup", up: runAll(TABLES) },
+    // The GroupInfo (and ratchet tree) of the last commit that came with one, for the groupInfo endpoint.
+    { version: 2, description: "MIMI hub: latest GroupInfo", up: runAll([`CREATE TABLE mimi_group_info (id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL, group_info BLOB NOT NULL, ratchet_tree BLOB)`]) },
+  ],
 };
+
+/** A GroupInfo (MLSMessage bytes) for `epoch`, with the ratchet tree extension's bytes when the committer sent them. */
+export interface StoredGroupInfo {
+  epoch: number;
+  groupInfo: Uint8Array;
+  ratchetTree?: Uint8Array;
+}
 
 export interface NotifyRow {
   seq: number;
@@ -107,6 +118,23 @@ export class RoomMimiStorage {
 
   pendingNotifies(): Array<{ provider: string; count: number }> {
     return this.sql.exec<{ provider: string; count: number }>(`SELECT provider, COUNT(*) AS count FROM mimi_notify GROUP BY provider ORDER BY provider`).toArray();
+  }
+
+  // --- hub: the latest GroupInfo ----------------------------------------------------------------
+
+  setGroupInfo(g: StoredGroupInfo): void {
+    this.sql.exec(
+      `INSERT INTO mimi_group_info (id, epoch, group_info, ratchet_tree) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, group_info = excluded.group_info, ratchet_tree = excluded.ratchet_tree`,
+      g.epoch,
+      g.groupInfo,
+      g.ratchetTree ?? null,
+    );
+  }
+
+  groupInfo(): StoredGroupInfo | undefined {
+    const r = this.sql.exec<{ epoch: number; group_info: ArrayBuffer; ratchet_tree: ArrayBuffer | null }>(`SELECT epoch, group_info, ratchet_tree FROM mimi_group_info WHERE id = 1`).toArray()[0];
+    if (!r) return undefined;
+    return { epoch: r.epoch, groupInfo: new Uint8Array(r.group_info), ...(r.ratchet_tree ? { ratchetTree: new Uint8Array(r.ratchet_tree) } : {}) };
   }
 
   // --- follower ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import type { Receipt } from "../shared/receipts-typing.js";
 import { creationVersion, LmHub } from "./room/lm-hub.js";
 import type { ParticipantOutcome, SubmitOutcome, UpdateOutcome, UpdateRequest } from "./room/mimi-hub.js";
 import { bridgeUserOf, type FanoutItem } from "./room/mimi-follower.js";
+import { answerGroupInfo, type GroupInfoAnswer } from "./room/mimi-group-info.js";
 import { viewRoomEvents } from "./room/mimi-view.js";
 import { eventIdOrThrow, type WelcomeVerdict } from "./room/verdict.js";
 import type { ConversionItem } from "./room/converter.js";
@@ -94,6 +95,13 @@ export class Room extends RoomWrites {
   async mimiAddParticipant(inviter: string, userId: string): Promise<ParticipantOutcome> {
     const hub = this.mimiHub();
     return this.section.run(async (w) => hub.addParticipant(w, inviter, userId));
+  }
+
+  /** MIMI groupInfo: the kept GroupInfo for `requester`, a user of the provider asking (room/mimi-group-info.ts). */
+  async mimiGroupInfo(requester: string): Promise<GroupInfoAnswer> {
+    if (!this.engine?.core.last || !this.engine.mimi) return { status: "noSuchRoom", reason: "this server is not the hub of that room" };
+    const epoch = this.parts.mls.currentRoster()?.epoch ?? 0;
+    return answerGroupInfo(this.parts.mimi.store, epoch, this.state.membership(requester) === "join");
   }
 
   async mimiStatus(): Promise<{ followers: string[]; queued: Array<{ provider: string; count: number }> }> {

@@ -1,8 +1,8 @@
 // Client API for MIMI rooms (an unstable Switchboard extension; the Matrix client API has no words
 // for MIMI): on a hub, a local user adds a MIMI provider's user to a room's participant list; on a
 // follower, a local user opens the view of a room hosted on a MIMI hub (room/mimi-follower.ts) and
-// relays a KeyMaterialRequest they signed to that room's hub. Everything else (sending, /sync,
-// /messages) is the ordinary client API on the view room.
+// relays a KeyMaterialRequest or GroupInfoRequest they signed to that room's hub. Everything else
+// (sending, /sync, /messages) is the ordinary client API on the view room.
 
 import { decodeBase64 } from "../shared/base64.js";
 import { MatrixError } from "../shared/errors.js";
@@ -15,6 +15,7 @@ import { requireUser } from "./client-auth.js";
 import { roomIdParam, roomStub } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
 import { decodedOrThrow } from "./mimi-http.js";
+import { clientGroupInfo } from "./mimi-client-group-info.js";
 import { relayKeyMaterial } from "./mimi-outbound.js";
 
 export const MIMI_CLIENT_PREFIX = "/_matrix/client/unstable/org.switchboard.mimi";
@@ -68,4 +69,5 @@ export function mountMimiClient(t: RouteTable): void {
   t.add("post", `${MIMI_CLIENT_PREFIX}/rooms/:roomId/participants`, addParticipant);
   t.add("post", `${MIMI_CLIENT_PREFIX}/join/:roomId`, joinView);
   t.add("post", `${MIMI_CLIENT_PREFIX}/key_material`, keyMaterial);
+  t.add("post", `${MIMI_CLIENT_PREFIX}/group_info`, clientGroupInfo);
 }

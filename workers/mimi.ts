@@ -19,6 +19,7 @@ import {
 import type { RouteTable, SbRequest } from "./app.js";
 import { roomStub } from "./client-common.js";
 import { readBodyBytes, pathParam } from "./http.js";
+import { serveGroupInfo } from "./mimi-group-info.js";
 import { serveKeyMaterial } from "./mimi-key-material.js";
 import { binary, decodedOrThrow } from "./mimi-http.js";
 import { requestingProvider } from "./mimi-provider.js";
@@ -104,4 +105,5 @@ export function mountMimi(t: RouteTable): void {
   t.add("post", `${MIMI_PATH_PREFIX}/submitMessage/:roomId`, onSubmitMessage);
   t.add("post", `${MIMI_PATH_PREFIX}/notify/:roomId`, onNotify);
   t.add("post", `${MIMI_PATH_PREFIX}/keyMaterial/:targetUser`, serveKeyMaterial);
+  t.add("post", `${MIMI_PATH_PREFIX}/groupInfo/:roomId`, serveGroupInfo);
 }

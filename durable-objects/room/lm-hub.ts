@@ -10,7 +10,7 @@ import { eventIdOf } from "../../shared/hashes.js";
 import { serverNameOf } from "../../shared/ids.js";
 import { buildLocalPdu } from "../../shared/local-event.js";
 import { buildVouchedPdu, completeLpdu, completeLpduWithId } from "../../shared/lpdu.js";
-import { MIMI_PROVIDER_KEY } from "../../shared/mimi-vouched.js";
+import { MIMI_PROVIDER_KEY, vouchedForLmServer } from "../../shared/mimi-vouched.js";
 import { checkEncryptionEvent, ENCRYPTION_EVENT, encryptionOfCreate } from "../../shared/room-encryption.js";
 import { membershipOf } from "../../shared/room-state.js";
 import type { RoomVersion } from "../../shared/room-version.js";
@@ -78,6 +78,8 @@ export class LmHub implements RoomProtocol {
     if (serverNameOf(sender) !== provider) return rejected("origin", `${provider} cannot send events for ${sender}`);
     if (provider === this.serverName) return rejected("origin", "Local users send through the client API");
     const fields = eventFields(this.core, sender, { ...event, content: { ...event.content, [MIMI_PROVIDER_KEY]: provider } });
+    const lm = vouchedForLmServer(fields, this.core.state);
+    if (lm) return rejected("origin", lm);
     const { pdu, eventId } = await buildVouchedPdu(fields, linksFor(this.core, fields), this.serverName, await this.ports.signingKey(), this.core.version);
     return this.accept(w, pdu, undefined, eventId);
   }
@@ -100,6 +102,8 @@ export class LmHub implements RoomProtocol {
   /** A participant's LPDU: completed with the next links, signed, checked, committed. A retried one is a duplicate. */
   private async acceptLpdu(w: Writer, origin: string, lpdu: Lpdu): Promise<Verdict> {
     if (serverNameOf(lpdu.sender) !== origin) return rejected("origin", `${origin} cannot send events for ${lpdu.sender}`);
+    // Participants would take it for a hub-vouched MIMI event (shared/mimi-vouched.ts).
+    if (Object.hasOwn(lpdu.content, MIMI_PROVIDER_KEY)) return rejected("origin", `${MIMI_PROVIDER_KEY} is written only by the hub`);
     const lpduHash = lpdu.hashes.lpdu.sha256;
     const known = this.core.store.getEventIdByLpduHash(lpduHash);
     if (known) return { outcome: "duplicate", eventId: known };

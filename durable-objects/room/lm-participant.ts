@@ -8,6 +8,7 @@ import { LM_PREFIX } from "../../shared/federation-paths.js";
 import { eventIdOf } from "../../shared/hashes.js";
 import { serverNameOf } from "../../shared/ids.js";
 import { buildLpdu } from "../../shared/lpdu.js";
+import { vouchedForLmServer } from "../../shared/mimi-vouched.js";
 import { mlsErrorFields } from "../room-mls.js";
 import type { RoomCore } from "./core.js";
 import { eventFields, membershipShapeError, wrongServer } from "./lm-common.js";
@@ -125,6 +126,8 @@ export class LmParticipant implements RoomProtocol {
   }
 
   private async commitFromHub(w: Writer, pdu: Pdu, eventId: string): Promise<Rejected | undefined> {
+    const forged = vouchedForLmServer(pdu, this.core.state);
+    if (forged) return rejected("origin", forged);
     const refused = this.core.authorize(pdu);
     if (refused) return refused;
     const mls = await this.ports.mls.observeAsParticipant(pdu, this.core.roomId, eventId);

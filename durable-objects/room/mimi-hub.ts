@@ -14,6 +14,7 @@ import { serverNameOf } from "../../shared/ids.js";
 import { readEncryptedHeader } from "../../shared/mls-commit.js";
 import { ENCRYPTED_EVENT, MLS_COMMIT_EVENT } from "../../shared/room-encryption.js";
 import type { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
+import { groupInfoToKeep } from "./mimi-group-info.js";
 import type { LocalEvent } from "./protocol.js";
 import type { Verdict } from "./verdict.js";
 import type { Writer } from "./writer.js";
@@ -107,6 +108,8 @@ export class MimiHub {
     }
     if (verdict.outcome !== "accepted") return { code: "notAllowed", description: "this commit was already accepted" };
     const now = this.ports.now();
+    const kept = groupInfoToKeep(this.roomId, this.ports.mls.epoch(), req.groupInfo, req.ratchetTree);
+    if (kept) this.store.setGroupInfo(kept);
     if (req.welcome) this.fanOutWelcome(req.welcome, before, now, { commitEventId: verdict.eventId, algorithm });
     return { code: "success", acceptedTimestamp: now, eventId: verdict.eventId };
   }

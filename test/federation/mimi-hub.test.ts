@@ -10,7 +10,7 @@ import { encodeNotifyBody, decodeMlsMessageField } from "../../shared/mimi/index
 import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
 import { eventually, MatrixApiError } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, openView } from "./mimi-member.js";
+import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, groupInfoOverMimi, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -151,6 +151,24 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     expect(await mlsStatus()).toMatchObject({ epoch: 3, members: 4, pending: 0 });
   });
 
+  it("serves the follower the GroupInfo its update came with, for the epoch that commit started, sealed to the requester and signed by the hub", async () => {
+    const got = await groupInfoOverMimi(bob, roomId); // through f1, as bob's client would
+    expect(got.status).toBe("success");
+    const context = got.tbe?.groupInfo.value.groupContext;
+    expect(context?.epoch).toBe(3n);
+    expect(context?.epoch).toBe(BigInt(bob.mls.epoch));
+    expect(new TextDecoder().decode(context?.groupId)).toBe(roomId);
+    expect(got.tbe?.pendingProposals).toEqual([]);
+    expect(got.hubSender).toHaveLength(32);
+
+    expect((await groupInfoOverMimi(bob, roomId, { tamper: true })).status).toBe("notAuthorized"); // signature over other bytes
+    const erin = await MlsMember.register(f1, "erin", "ERIN"); // a user of f1 who is no participant
+    expect((await groupInfoOverMimi(erin, roomId)).status).toBe("notAuthorized");
+    expect((await groupInfoOverMimi(bob, "!unknown:hub.test")).status).toBe("noSuchRoom");
+    // f1 asking, directly, for a user of hub.test: not its user to ask for.
+    expect((await groupInfoOverMimi(alice, roomId, { direct: { hub, headers: { [MIMI_STAND_IN_HEADER]: FP } } })).status).toBe("notAuthorized");
+  });
+
   it("sends the Welcome of an update that adds a follower's device to that follower by notify", async () => {
     const bob2 = await MlsMember.login(f1, "bob", "BOB2");
     await bob2.publish(1);
@@ -178,6 +196,10 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     await catchUpView(bob, viewId);
     for (const m of [carol, dave]) await m.mls.processCommit(winner.message);
     expect(bob.mls.epoch).toBe(5);
+  });
+
+  it("serves no GroupInfo once an LM commit (which carries none) has moved the group past the kept one", async () => {
+    expect((await groupInfoOverMimi(bob, roomId)).status).toBe("notAuthorized");
   });
 
   it("processes a byte-identical notify once and answers 201 both times", async () => {

@@ -1,14 +1,29 @@
 // What a client of a MIMI follower does, for the MIMI federation tests: open the view of a room
 // hosted on a MIMI hub, send MLS messages into it (the follower forwards them as submitMessage and
-// update), read what the hub fanned out, and claim another user's key material through the hub.
+// update), read what the hub fanned out, claim another user's key material and fetch the room's
+// GroupInfo through the hub.
 
 import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { encodeDeviceIdentity } from "../../shared/mls-identity.js";
 import { userUriOf } from "../../shared/mimi-identifiers.js";
 import { signContent } from "../../shared/mimi-sign.js";
-import { decodeKeyMaterialResponse, encodeKeyMaterialRequest, encodeKeyMaterialRequestTbs, type KeyMaterialRequestTbs } from "../../shared/mimi/index.js";
+import {
+  decodeGroupInfoResponse,
+  decodeKeyMaterialResponse,
+  encodeGroupInfoRequest,
+  encodeGroupInfoRequestTbs,
+  encodeKeyMaterialRequest,
+  encodeKeyMaterialRequestTbs,
+  type GroupInfoRatchetTreeTbe,
+  type GroupInfoRequestTbs,
+  type KeyMaterialRequestTbs,
+} from "../../shared/mimi/index.js";
+import { openGroupInfoResponse } from "../../shared/mimi-group-info-seal.js";
+import { getCiphersuiteFromName } from "ts-mls/crypto/ciphersuite.js";
+import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js";
 import { decodeMessage, type PendingCommit } from "../support/mls-client.js";
 import { eventually } from "./client.js";
+import type { TestServer } from "./harness.js";
 import type { MlsMember } from "./mls-member.js";
 
 export const MIMI_CLIENT = "/_matrix/client/unstable/org.switchboard.mimi";
@@ -65,7 +80,24 @@ export async function catchUpView(m: MlsMember, viewId: string): Promise<void> {
 
 /** Claims one KeyPackage of each of `target`'s clients over MIMI keyMaterial, through `m`'s server. */
 export async function claimOverMimi(m: MlsMember, roomId: string, target: string): Promise<string[]> {
-  const tbs: KeyMaterialRequestTbs = {
+  const answer = await keyMaterialOverMimi(m, roomId, target);
+  if (answer.userStatus !== "success") throw new Error(`keyMaterial: ${JSON.stringify(answer)}`);
+  return answer.packages;
+}
+
+/**
+ * `m`'s keyMaterial request for `target` (for `roomId`, or for no room when it is ""), signed by `m`'s
+ * client after `tweak` changed it, relayed by `m`'s server to the room's hub: the HTTP status, and
+ * the user status and KeyPackages (base64) of a 200 answer.
+ */
+export async function keyMaterialOverMimi(
+  m: MlsMember,
+  roomId: string,
+  target: string,
+  tweak: (tbs: KeyMaterialRequestTbs) => KeyMaterialRequestTbs = (t) => t,
+  relayVia = roomId,
+): Promise<{ status: number; error?: string; userStatus?: string; packages: string[] }> {
+  const tbs = tweak({
     protocol: "mls10",
     requestingUser: userUriOf(m.userId),
     targetUser: userUriOf(target),
@@ -74,11 +106,57 @@ export async function claimOverMimi(m: MlsMember, roomId: string, target: string
     requiredCapabilities: { extensionTypes: [], proposalTypes: [], credentialTypes: [] },
     requesterSignatureKey: m.mls.signatureKey,
     requesterCredential: { credentialType: "basic", identity: encodeDeviceIdentity({ userId: m.userId, deviceId: m.deviceId, signatureKey: m.mls.signatureKey }) },
-  };
+  });
   const signature = await m.signBytes(signContent("KeyMaterialRequestTBS", encodeKeyMaterialRequestTbs(tbs)));
-  const { response } = await post<{ response: string }>(m, "/key_material", { room_id: roomId, request: encodeBase64(encodeKeyMaterialRequest({ ...tbs, signature })) });
-  const decoded = decodeKeyMaterialResponse(decodeBase64(response));
+  const res = await m.client.server.fetch(`${MIMI_CLIENT}/key_material`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${m.client.accessToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ room_id: relayVia, request: encodeBase64(encodeKeyMaterialRequest({ ...tbs, signature })) }),
+  });
+  const json = (await res.json()) as { response?: string; error?: string };
+  if (res.status !== 200 || json.response === undefined) return { status: res.status, error: json.error ?? "", packages: [] };
+  const decoded = decodeKeyMaterialResponse(decodeBase64(json.response));
   if (!decoded.ok) throw new Error(`KeyMaterialResponse: ${decoded.error.detail}`);
-  if (decoded.value.userStatus !== "success") throw new Error(`keyMaterial: ${decoded.value.userStatus}`);
-  return decoded.value.clients.flatMap((c) => (c.clientStatus === "success" ? [encodeBase64(c.keyPackage.bytes)] : []));
+  const packages = decoded.value.clients.flatMap((c) => (c.clientStatus === "success" ? [encodeBase64(c.keyPackage.bytes)] : []));
+  return { status: 200, userStatus: decoded.value.userStatus, packages };
+}
+
+/**
+ * `m` asks for the room's GroupInfo (MIMI groupInfo) with a request its client signed (or, with
+ * `tamper`, signed over other bytes): through `m`'s server, or with `direct`, posted to the hub as
+ * the provider its headers authenticate. The answer decoded and, on success, opened with the fresh
+ * HPKE key pair made for the request.
+ */
+export async function groupInfoOverMimi(
+  m: MlsMember,
+  roomId: string,
+  opts: { tamper?: boolean; direct?: { hub: TestServer; headers: Record<string, string> } } = {},
+): Promise<{ status: string; tbe?: GroupInfoRatchetTreeTbe; hubSender?: Uint8Array }> {
+  const impl = await getCiphersuiteImpl(getCiphersuiteFromName("MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519"));
+  const pair = await impl.hpke.generateKeyPair();
+  const tbs: GroupInfoRequestTbs = {
+    protocol: "mls10",
+    cipherSuite: 1,
+    requestingSignatureKey: m.mls.signatureKey,
+    requestingCredential: { credentialType: "basic", identity: encodeDeviceIdentity({ userId: m.userId, deviceId: m.deviceId, signatureKey: m.mls.signatureKey }) },
+    groupInfoPublicKey: await impl.hpke.exportPublicKey(pair.publicKey),
+    joiningCode: new Uint8Array(),
+  };
+  const signature = await m.signBytes(signContent(opts.tamper ? "SomethingElseTBS" : "GroupInfoRequestTBS", encodeGroupInfoRequestTbs(tbs)));
+  const body = encodeGroupInfoRequest({ ...tbs, signature });
+  let bytes: Uint8Array;
+  if (opts.direct) {
+    const res = await opts.direct.hub.fetch(`/mimi/v1/groupInfo/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", ...opts.direct.headers }, body });
+    if (res.status !== 200) throw new Error(`groupInfo: ${res.status} ${await res.text()}`);
+    bytes = new Uint8Array(await res.arrayBuffer());
+  } else {
+    bytes = decodeBase64((await post<{ response: string }>(m, "/group_info", { room_id: roomId, request: encodeBase64(body) })).response);
+  }
+  const decoded = decodeGroupInfoResponse(bytes);
+  if (!decoded.ok) throw new Error(`GroupInfoResponse: ${decoded.error.detail}`);
+  if (decoded.value.roomId !== roomId) throw new Error("GroupInfoResponse names another room");
+  if (decoded.value.status !== "success") return { status: decoded.value.status };
+  const opened = await openGroupInfoResponse(decoded.value, await impl.hpke.exportPrivateKey(pair.privateKey), "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519");
+  if (!opened.ok) throw new Error(`GroupInfoResponse: ${opened.reason}`);
+  return { status: "success", tbe: opened.value, hubSender: decoded.value.hubSender.signaturePublicKey };
 }

@@ -10,7 +10,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { MLSMessage } from "ts-mls/message.js";
 import { encodeDeviceIdentity } from "../../shared/mls-identity.js";
 import {
+  decodeGroupInfoResponse,
   decodeUpdateRoomResponse,
+  encodeGroupInfoRequest,
   encodeKeyMaterialRequest,
   encodeNotifyBody,
   encodeSubmitMessageRequest,
@@ -59,6 +61,15 @@ function targets(): Record<string, Target> {
     signature: new Uint8Array(64),
   });
   const notify = encodeNotifyBody([{ kind: "application", timestamp: 1_700_000_000_000n, message: appMessage }]);
+  const groupInfo = encodeGroupInfoRequest({
+    protocol: "mls10",
+    cipherSuite: 1,
+    requestingSignatureKey: new Uint8Array(32),
+    requestingCredential: { credentialType: "basic", identity: encodeDeviceIdentity({ userId: "@someone:mimi.remote.example", deviceId: "D", signatureKey: new Uint8Array(32) }) },
+    groupInfoPublicKey: new Uint8Array(32),
+    joiningCode: new Uint8Array(),
+    signature: new Uint8Array(64),
+  });
   const update = encodeUpdateRequest({ kind: "proposal", proposalOrCommit: appMessage, moreProposals: [] });
   return {
     submitMessage: { path: (r) => `${MIMI_PATH_PREFIX}/submitMessage/${enc(r)}`, body: submit, lengthAt: submit.length - URI.length - 1, enumAt: 0 },
@@ -67,6 +78,8 @@ function targets(): Record<string, Target> {
     // The valid form of this one is already refused (an application message is no proposal): the
     // mutations must fail earlier, on the framing.
     update: { path: (r) => `${MIMI_PATH_PREFIX}/update/${enc(r)}`, body: update, lengthAt: 4, enumAt: 3 },
+    // protocol, cipher_suite, then requestingSignatureKey's one-octet length prefix.
+    groupInfo: { path: (r) => `${MIMI_PATH_PREFIX}/groupInfo/${enc(r)}`, body: groupInfo, lengthAt: 3, enumAt: 0 },
   };
 }
 
@@ -155,6 +168,16 @@ describe("malformed MIMI bodies", () => {
     expect(res.status).toBe(200);
     const answer = decodeUpdateRoomResponse(new Uint8Array(await res.arrayBuffer()));
     expect(answer.ok && answer.value.responseCode).toBe("notAllowed");
+  });
+
+  it("answers groupInfo with notAuthorized for a request whose signature does not verify, whether or not the room exists here", async () => {
+    const t = targets()["groupInfo"] as Target;
+    for (const [room, status] of [[roomId, "notAuthorized"], ["!elsewhere:other.example", "notAuthorized"]] as const) {
+      const res = await post(t.path(room), t.body);
+      expect(res.status).toBe(200);
+      const answer = decodeGroupInfoResponse(new Uint8Array(await res.arrayBuffer()));
+      expect(answer.ok && answer.value).toMatchObject({ roomId: room, status });
+    }
   });
 
   it("refuses a MIMI request without an authenticated provider before reading it", async () => {

@@ -7,7 +7,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { verifyEventSignatures, type KeyLookup } from "../../shared/event-signatures.js";
 import { buildVouchedPdu } from "../../shared/lpdu.js";
 import { clientOfUri, clientUriOf, userIdOfUri, userUriOf } from "../../shared/mimi-identifiers.js";
-import { MIMI_PROVIDER_KEY, mayLackSenderSignature, mimiProviderOf } from "../../shared/mimi-vouched.js";
+import { MIMI_PROVIDER_KEY, mayLackSenderSignature, mimiProviderOf, takesPartOverLm, vouchedForLmServer } from "../../shared/mimi-vouched.js";
+import { RoomState } from "../../shared/room-state.js";
 import { LM_ROOM_VERSION } from "../../shared/room-versions.js";
 import { signingKeyFromSeed, type SigningKey } from "../../shared/signing-key.js";
 import type { JsonObject } from "../../shared/canonical-json.js";
@@ -57,6 +58,34 @@ describe("events a MIMI hub vouches for", () => {
     expect(mimiProviderOf(null)).toBeUndefined();
     expect(mayLackSenderSignature({ [MIMI_PROVIDER_KEY]: "f1.test" }, "f1.test", undefined)).toBe(true);
     expect(mayLackSenderSignature({ [MIMI_PROVIDER_KEY]: "f1.test" }, "f1.test", "f1.test")).toBe(false);
+  });
+});
+
+describe("vouched events for a server that takes part over LM", () => {
+  const member = (sender: string, target: string, content: JsonObject): Pdu => ({ type: "m.room.member", sender, state_key: target, content }) as unknown as Pdu;
+  function stateOf(...events: Pdu[]): RoomState {
+    const state = new RoomState();
+    events.forEach((e, i) => state.apply(`$m${i}`, e));
+    return state;
+  }
+
+  it("a server takes part over LM once a user of it made its own membership event without a provider", () => {
+    const lm = stateOf(member("@carol:p2.test", "@carol:p2.test", { membership: "join" }));
+    expect(takesPartOverLm("p2.test", lm)).toBe(true);
+    expect(takesPartOverLm("f1.test", lm)).toBe(false);
+    // A vouched join and someone else's invite do not make f1 an LM server.
+    const mimi = stateOf(member("@alice:hub.test", "@bob:f1.test", { membership: "invite" }), member("@bob:f1.test", "@bob:f1.test", { membership: "join", [MIMI_PROVIDER_KEY]: "f1.test" }));
+    expect(takesPartOverLm("f1.test", mimi)).toBe(false);
+  });
+
+  it("refuses an event naming its sender's server as provider when that server takes part over LM, and only then", () => {
+    const state = stateOf(member("@carol:p2.test", "@carol:p2.test", { membership: "join" }), member("@bob:f1.test", "@bob:f1.test", { membership: "join", [MIMI_PROVIDER_KEY]: "f1.test" }));
+    expect(vouchedForLmServer({ sender: "@carol:p2.test", content: { [MIMI_PROVIDER_KEY]: "p2.test" } }, state)).toMatch(/p2\.test takes part in this room over LM/);
+    expect(vouchedForLmServer({ sender: "@eve:p2.test", content: { [MIMI_PROVIDER_KEY]: "p2.test" } }, state)).toBeDefined();
+    expect(vouchedForLmServer({ sender: "@bob:f1.test", content: { [MIMI_PROVIDER_KEY]: "f1.test" } }, state)).toBeUndefined();
+    // Not a vouched event at all: the sender's own signature is required anyway.
+    expect(vouchedForLmServer({ sender: "@carol:p2.test", content: { body: "hi" } }, state)).toBeUndefined();
+    expect(vouchedForLmServer({ sender: "@carol:p2.test", content: { [MIMI_PROVIDER_KEY]: "f1.test" } }, state)).toBeUndefined();
   });
 });
 
