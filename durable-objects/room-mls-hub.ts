@@ -1,5 +1,5 @@
-// The hub as its room's MLS external sender (docs/mimi.md "Participant list"). The group's first commit
-// may install the hub's key in external_senders (a GroupContextExtensions proposal); from then on the
+// The hub as its room's MLS external sender (docs/mimi.md "Participant list"). One of the group's first
+// two commits may install the hub's key in external_senders (GroupContextExtensions); from then on the
 // hub proposes, for every membership change, the participant-list AppDataUpdate and, for a departure,
 // a Remove for each of the user's leaves, and refuses every commit that does not include all of them
 // by reference. A group created without the hub's key keeps the LM rules alone (mls-roster.ts).
@@ -74,7 +74,9 @@ export class MlsHubSender {
   async vetCommit(roomId: string, commit: InspectedCommit, message: unknown, roster: Roster | null, joined: () => string[]): Promise<HubCommitVet> {
     const installed = this.isInstalled();
     const senders = commit.proposals.some((p) => p.type === "other" && p.name === "group_context_extensions") ? externalSendersIn(message) : [];
-    if (roster === null && senders.some((s) => s !== undefined)) {
+    // ts-mls sends a commit carrying only GroupContextExtensions without an UpdatePath, which the
+    // group's first commit needs (mls-roster.ts genesis), so the commit after it may install the hub too.
+    if (!installed && (roster === null || roster.epoch <= 1) && senders.some((s) => s !== undefined)) {
       const key = await this.key();
       if (!senders.every((s) => s !== undefined && namesExternalSender(s, key))) {
         return { ok: false, code: "foreign_external_sender", reason: "external_senders may name only this hub" };
