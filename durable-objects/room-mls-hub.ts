@@ -33,6 +33,8 @@ const DEFAULT_ROLE = 0;
 export class MlsHubSender {
   private readonly store: RoomMlsHubStorage;
   private publicKey: Promise<Uint8Array> | undefined;
+  /** Users whose departure the commit being written removes itself (a MIMI participant removal). */
+  private covered = new Set<string>();
 
   constructor(
     storage: DurableObjectStorage,
@@ -60,6 +62,21 @@ export class MlsHubSender {
 
   isInstalled(): boolean {
     return this.store.sender()?.installed === true;
+  }
+
+  /** The participant list's users, in order, as the hub's proposals have built it. */
+  participants(): string[] {
+    return this.store.participants().map((p) => p.userId);
+  }
+
+  /** While `run` writes their departures, the hub proposes nothing for `users`: the commit at hand removes them. */
+  async coveredByCommit<T>(users: readonly string[], run: () => Promise<T>): Promise<T> {
+    this.covered = new Set(users);
+    try {
+      return await run();
+    } finally {
+      this.covered = new Set();
+    }
   }
 
   pendingProposals(): HubProposalRow[] {
@@ -127,6 +144,7 @@ export class MlsHubSender {
       update = { changedRoleParticipants: [], removedIndices: [], addedParticipants: [{ user: userUriOf(userId), roleIndex: DEFAULT_ROLE }] };
     } else {
       participants = list.filter((p) => p.userId !== userId);
+      if (this.covered.has(userId)) return { participants };
       update = { changedRoleParticipants: [], removedIndices: index >= 0 ? [index] : [], addedParticipants: [] };
     }
     const already = new Set(this.store.proposals().flatMap((p) => (p.leaf === null ? [] : [p.leaf])));

@@ -10,10 +10,10 @@ import type { Hash } from "ts-mls/crypto/hash.js";
 import type { Signature } from "ts-mls/crypto/signature.js";
 import { decodeExternalSender, encodeExternalSender, type ExternalSender } from "ts-mls/externalSender.js";
 import { signFramedContentTBS, type FramedContent, type FramedContentTBS } from "ts-mls/framedContent.js";
-import { encodeMlsMessage, type MLSMessage } from "ts-mls/message.js";
+import { decodeMlsMessage, encodeMlsMessage, type MLSMessage } from "ts-mls/message.js";
 import type { Proposal } from "ts-mls/proposal.js";
-import { encodeAppDataUpdate, COMPONENT_ID } from "./mimi/app-data.js";
-import { encodeParticipantListUpdate, type ParticipantListUpdate } from "./mimi/participant-list.js";
+import { decodeAppDataUpdate, encodeAppDataUpdate, COMPONENT_ID } from "./mimi/app-data.js";
+import { decodeParticipantListUpdate, encodeParticipantListUpdate, type ParticipantListUpdate } from "./mimi/participant-list.js";
 import { signingKeyFromSeed } from "./signing-key.js";
 
 /**
@@ -100,4 +100,39 @@ export async function signHubProposal(seed: Uint8Array, groupId: Uint8Array, epo
   const message: MLSMessage = { version: "mls10", wireformat: "mls_public_message", publicMessage: { content, auth, senderType: "external" } };
   const ref = await makeProposalRef({ wireformat: "mls_public_message", content, auth }, sha256);
   return { message: encodeMlsMessage(message), ref };
+}
+
+/** What a commit changes in the participant list by value: its AppDataUpdates for component 0x0022 and the leaves it removes. */
+export interface CommitParticipantChanges {
+  epoch: number;
+  listUpdates: ParticipantListUpdate[];
+  removedLeaves: number[];
+}
+
+/** Reads a commit's (MLSMessage bytes) participant-list changes; an error names what could not be read. */
+export function participantChangesIn(message: Uint8Array): CommitParticipantChanges | { error: string } {
+  let decoded: [MLSMessage, number] | undefined;
+  try {
+    decoded = decodeMlsMessage(message, 0);
+  } catch {
+    decoded = undefined;
+  }
+  if (!decoded || decoded[0].wireformat !== "mls_public_message") return { error: "not a PublicMessage" };
+  const content = decoded[0].publicMessage.content;
+  if (content.contentType !== "commit") return { error: "not a commit" };
+  const out: CommitParticipantChanges = { epoch: Number(content.epoch), listUpdates: [], removedLeaves: [] };
+  for (const p of content.commit.proposals) {
+    if (p.proposalOrRefType !== "proposal") continue;
+    const proposal = p.proposal;
+    if (proposal.proposalType === "remove") out.removedLeaves.push(proposal.remove.removed);
+    if (proposal.proposalType !== APP_DATA_UPDATE_PROPOSAL_TYPE || !("proposalData" in proposal)) continue;
+    const update = decodeAppDataUpdate(proposal.proposalData);
+    if (!update.ok) return { error: `AppDataUpdate: ${update.error.detail}` };
+    if (update.value.componentId !== COMPONENT_ID.participantList) continue;
+    if (update.value.op !== "update") return { error: "the participant list cannot be removed" };
+    const body = decodeParticipantListUpdate(update.value.update);
+    if (!body.ok) return { error: `ParticipantListUpdate: ${body.error.detail}` };
+    out.listUpdates.push(body.value);
+  }
+  return out;
 }

@@ -5,7 +5,7 @@ import type { MLSMessage } from "ts-mls";
 import { userIdOfUri } from "../../shared/mimi-identifiers.js";
 import { APP_DATA_UPDATE_PROPOSAL_TYPE } from "../../shared/mls-hub-proposals.js";
 import { decodeAppDataUpdate, COMPONENT_ID } from "../../shared/mimi/app-data.js";
-import { applyParticipantListUpdate, decodeParticipantListUpdate, type ParticipantListData } from "../../shared/mimi/participant-list.js";
+import { applyParticipantListUpdate, decodeParticipantListUpdate, type ParticipantListData, type ParticipantListUpdate } from "../../shared/mimi/participant-list.js";
 import { decodeMessage } from "../support/mls-client.js";
 import { MatrixApiError } from "./client.js";
 
@@ -45,11 +45,14 @@ export function participantListUpdateOf(message: string) {
   return body.value;
 }
 
-/** The participant list (user IDs, in order) after applying every participant-list proposal of `messages`, from an empty list. */
-export function participantsIn(messages: string[], list: ParticipantListData = { participants: [] }): string[] {
+/**
+ * The participant list (user IDs, in order) after applying, from an empty list, every participant-list
+ * change of `changes`: proposals (base64 MLSMessage) or the updates a commit carried by value.
+ */
+export function participantsIn(changes: Array<string | ParticipantListUpdate>, list: ParticipantListData = { participants: [] }): string[] {
   let current = list;
-  for (const m of messages) {
-    const u = participantListUpdateOf(m);
+  for (const m of changes) {
+    const u = typeof m === "string" ? participantListUpdateOf(m) : m;
     if (!u) continue;
     const next = applyParticipantListUpdate(current, u);
     if (!next.ok) throw new Error(next.reason);

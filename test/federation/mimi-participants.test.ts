@@ -13,6 +13,8 @@ import { awaitFanout, catchUpView, commitViaView, fanouts, MIMI_CLIENT, openView
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 import { ADMIN, BINDINGS, FP, participantsIn, refusal } from "./mimi-participants-support.js";
 import { MlsDevice } from "../support/mls-client.js";
+import { participantListProposal } from "../../shared/mls-hub-proposals.js";
+import type { ParticipantListUpdate } from "../../shared/mimi/participant-list.js";
 
 const isWelcomeFor = (commitEventId: string) => (e: ToDeviceEvent) => e.type === "m.room.encrypted" && e.content["algorithm"] === WELCOME_ALGORITHM && e.content["commit_event_id"] === commitEventId;
 
@@ -30,7 +32,7 @@ describe("the hub proposes the participant list as the MLS group's external send
   let viewId: string;
   let lastCommit: string;
   /** Every participant-list proposal so far, in order: the list a client rebuilds from them. */
-  const listHistory: string[] = [];
+  const listHistory: Array<string | ParticipantListUpdate> = [];
 
   async function hubSender(): Promise<{ external_sender: string; installed: boolean; pending_proposals: string[] }> {
     const res = await hub.fetch(`${MIMI_CLIENT}/rooms/${encodeURIComponent(roomId)}/external_sender`, { headers: { authorization: `Bearer ${alice.client.accessToken}` } });
@@ -109,14 +111,47 @@ describe("the hub proposes the participant list as the MLS group's external send
     expect(await mlsStatus()).toMatchObject({ epoch: 3, members: 5, pending: 0 });
   });
 
+  it("removes a participant over MIMI: a follower's commit with the list removal kicks the user as the power levels allow", async () => {
+    const index = participantsIn(listHistory).indexOf(dave.userId);
+    const listUpdate = { changedRoleParticipants: [], removedIndices: [index], addedParticipants: [] };
+    const removeDave = async () => bob.mls.commit({ remove: [bob.mls.leafOf(dave.userId, dave.deviceId) as number], extra: [participantListProposal(listUpdate)] });
+    const daveState = () => alice.client.request<{ membership: string }>("GET", `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(dave.userId)}`);
+
+    expect(await refusal(commitViaView(bob, viewId, await removeDave()))).toMatchObject({ status: 403, mimi_code: "notAllowed" }); // bob may not kick yet
+    const keepsClient = await bob.mls.commit({ extra: [participantListProposal(listUpdate)] });
+    expect(await refusal(commitViaView(bob, viewId, keepsClient))).toMatchObject({ status: 403, mimi_code: "invalidProposal" });
+    expect(await daveState()).toMatchObject({ membership: "join" });
+    expect(await mlsStatus()).toMatchObject({ epoch: 3, members: 5, pending: 0 });
+
+    const levels = await alice.client.request<{ users?: Record<string, number> }>("GET", `/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`);
+    await alice.client.setState(roomId, "m.room.power_levels", "", { ...levels, users: { ...levels.users, [bob.userId]: 50 } });
+    const removal = await removeDave();
+    await commitViaView(bob, viewId, removal);
+    lastCommit = await onHub(removal.message);
+    expect(await daveState()).toMatchObject({ membership: "leave" });
+    const kick = await eventually(async () => (await erin.client.timeline(roomId)).find((e) => e.type === "m.room.member" && e.state_key === dave.userId && e.content["membership"] === "leave"), "dave's removal on p1");
+    expect(kick.sender).toBe(bob.userId); // LM participants see bob's kick
+    expect((await hubSender()).pending_proposals).toEqual([]); // the commit itself removed him
+    expect(await mlsStatus()).toMatchObject({ epoch: 4, members: 4, pending: 0 });
+    listHistory.push(listUpdate);
+
+    const fromDave = await refusal(dave.send(roomId, "m.room.encrypted", await dave.encrypted("still here?", lastCommit)));
+    expect(fromDave).toMatchObject({ status: 403, errcode: "M_FORBIDDEN" });
+    for (const m of [alice, carol, erin]) await m.catchUpTo(roomId, lastCommit);
+    const text = await alice.mls.encrypt("after dave left");
+    await alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext: text, commit_event_id: lastCommit });
+    await awaitFanout(bob, viewId, text);
+    for (const m of [bob, carol, erin]) expect(await m.mls.decrypt(text)).toBe("after dave left");
+  });
+
   it("after an LM kick proposes the list change and the Removes, refuses messages and commits without them, then everyone left decrypts", async () => {
     await alice.client.kick(roomId, carol.userId);
     const pending = (await hubSender()).pending_proposals;
     expect(pending).toHaveLength(2); // the participant list, and the Remove of carol's one device
-    for (const m of [alice, dave, erin]) expect(await proposalsTo(m, 3)).toEqual(pending);
+    for (const m of [alice, erin]) expect(await proposalsTo(m, 4)).toEqual(pending);
     for (const p of pending) await awaitFanout(bob, viewId, p);
     listHistory.push(pending[0] as string);
-    expect(new Set(participantsIn(listHistory))).toEqual(new Set([alice, dave, erin, bob].map((m) => m.userId)));
+    expect(new Set(participantsIn(listHistory))).toEqual(new Set([alice, erin, bob].map((m) => m.userId)));
 
     const blocked = await refusal(bob.send(viewId, "m.room.encrypted", { ciphertext: await bob.mls.encrypt("blocked") }));
     expect(blocked).toMatchObject({ status: 403, mimi_code: "notAllowed" });
@@ -124,25 +159,25 @@ describe("the hub proposes the participant list as the MLS group's external send
     const refused = await refusal(commitViaView(bob, viewId, omitting));
     expect(refused).toMatchObject({ status: 403, mimi_code: "notAllowed" });
     expect(String(refused["error"])).toContain("pending proposal");
-    expect(await mlsStatus()).toMatchObject({ epoch: 3, pending: 1 });
+    expect(await mlsStatus()).toMatchObject({ epoch: 4, pending: 1 });
 
     for (const p of pending) await alice.mls.processProposal(p);
     const removal = await alice.mls.commit();
     lastCommit = await alice.sendCommit(roomId, removal);
     expect(alice.mls.leafOf(carol.userId, carol.deviceId)).toBeUndefined();
-    expect(await mlsStatus()).toMatchObject({ epoch: 4, members: 4, pending: 0 });
+    expect(await mlsStatus()).toMatchObject({ epoch: 5, members: 3, pending: 0 });
 
-    for (const m of [dave, erin]) {
+    for (const m of [erin]) {
       for (const p of pending) await m.mls.processProposal(p);
       await m.catchUpTo(roomId, lastCommit);
     }
     for (const f of await fanouts(bob, viewId)) if (pending.includes(f.message)) await bob.mls.processProposal(f.message);
     await awaitFanout(bob, viewId, removal.message);
     await catchUpView(bob, viewId);
-    expect([dave, erin, bob].map((m) => m.mls.epoch)).toEqual([4, 4, 4]);
+    expect([erin, bob].map((m) => m.mls.epoch)).toEqual([5, 5]);
     const text = await bob.mls.encrypt("after carol left");
     await bob.send(viewId, "m.room.encrypted", { ciphertext: text });
-    for (const m of [alice, dave, erin]) expect(await m.mls.decrypt(text)).toBe("after carol left");
+    for (const m of [alice, erin]) expect(await m.mls.decrypt(text)).toBe("after carol left");
     expect(await onHub(removal.message)).toBe(lastCommit);
   });
 });
