@@ -149,7 +149,7 @@ export class MlsHubSender {
     }
     const already = new Set(this.store.proposals().flatMap((p) => (p.leaf === null ? [] : [p.leaf])));
     const leaves = isIn ? [] : roster.leaves.flatMap((l, i) => (l?.userId === userId && !already.has(i) ? [i] : []));
-    if (index < 0 && leaves.length === 0) return undefined;
+    if (!isIn && index < 0 && leaves.length === 0) return undefined; // nothing of theirs left to remove
     const seed = this.seed();
     const groupId = groupIdOfRoom(roster.roomId);
     const rows: HubProposalRow[] = [];

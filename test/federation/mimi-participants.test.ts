@@ -180,4 +180,32 @@ describe("the hub proposes the participant list as the MLS group's external send
     for (const m of [alice, erin]) expect(await m.mls.decrypt(text)).toBe("after carol left");
     expect(await onHub(removal.message)).toBe(lastCommit);
   });
+
+  it("proposes the list addition for a join and the removal with Removes for a ban; each gates the next commit", async () => {
+    const frank = await MlsMember.register(hub, "frank", "FRANK");
+    await alice.client.invite(roomId, frank.userId);
+    expect((await hubSender()).pending_proposals).toEqual([]); // an invite changes no participant
+    await frank.client.join(roomId);
+    const [joinProposal, ...rest] = (await hubSender()).pending_proposals;
+    expect(rest).toEqual([]); // a join has no Remove
+    expect(await proposalsTo(alice, 5)).toEqual([joinProposal]);
+    listHistory.push(joinProposal as string);
+    expect(participantsIn(listHistory)).toContain(frank.userId);
+    expect(await refusal(alice.sendCommit(roomId, await alice.mls.commit()))).toMatchObject({ mls_code: "missing_hub_proposals" });
+    await alice.mls.processProposal(joinProposal as string);
+    lastCommit = await alice.sendCommit(roomId, await alice.mls.commit());
+
+    await alice.client.ban(roomId, erin.userId);
+    const banned = (await hubSender()).pending_proposals;
+    expect(banned).toHaveLength(2);
+    expect(await proposalsTo(alice, 6)).toEqual(banned);
+    listHistory.push(banned[0] as string);
+    expect(participantsIn(listHistory)).not.toContain(erin.userId);
+    const blocked = await refusal(alice.send(roomId, "m.room.encrypted", await alice.encrypted("blocked", lastCommit)));
+    expect(blocked).toMatchObject({ status: 403, mls_code: "pending_removals" });
+    for (const p of banned) await alice.mls.processProposal(p);
+    lastCommit = await alice.sendCommit(roomId, await alice.mls.commit());
+    expect(alice.mls.leafOf(erin.userId, erin.deviceId)).toBeUndefined();
+    expect(await mlsStatus()).toMatchObject({ epoch: 7, members: 2, pending: 0 });
+  });
 });
