@@ -4,11 +4,9 @@
 // a Remove for each of the user's leaves, and refuses every commit that does not include all of them
 // by reference. A group created without the hub's key keeps the LM rules alone (mls-roster.ts).
 
-import { encodeBase64, tryDecodeBase64 } from "../shared/base64.js";
-import { decodeMlsMessage } from "ts-mls/message.js";
-import type { Extension } from "ts-mls/extension.js";
+import { encodeBase64 } from "../shared/base64.js";
 import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
-import { encodeHubExternalSender, hubExternalSender, namesExternalSender, participantListProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
+import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
 import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
 import type { ParticipantListUpdate } from "../shared/mimi/participant-list.js";
@@ -169,24 +167,4 @@ export class MlsHubSender {
     for (const p of effect.proposals ?? []) this.store.addProposal(p);
     if (effect.participants) this.store.saveParticipants(effect.participants);
   }
-}
-
-/** The external_senders data of every GroupContextExtensions proposal the commit carries by value; undefined where one has none. */
-function externalSendersIn(message: unknown): Array<Uint8Array | undefined> {
-  const bytes = tryDecodeBase64(message);
-  if (bytes === undefined) return [];
-  let decoded;
-  try {
-    decoded = decodeMlsMessage(bytes, 0);
-  } catch {
-    return [];
-  }
-  if (!decoded || decoded[0].wireformat !== "mls_public_message") return [];
-  const content = decoded[0].publicMessage.content;
-  if (content.contentType !== "commit") return [];
-  return content.commit.proposals.flatMap((p) => {
-    if (p.proposalOrRefType !== "proposal" || p.proposal.proposalType !== "group_context_extensions") return [];
-    const ext = p.proposal.groupContextExtensions.extensions.find((e: Extension) => e.extensionType === "external_senders");
-    return [ext?.extensionData];
-  });
 }

@@ -14,6 +14,7 @@ import { decodeMlsMessage, encodeMlsMessage, type MLSMessage } from "ts-mls/mess
 import type { Proposal } from "ts-mls/proposal.js";
 import { decodeAppDataUpdate, encodeAppDataUpdate, COMPONENT_ID } from "./mimi/app-data.js";
 import { decodeParticipantListUpdate, encodeParticipantListUpdate, type ParticipantListUpdate } from "./mimi/participant-list.js";
+import { tryDecodeBase64 } from "./base64.js";
 import { signingKeyFromSeed } from "./signing-key.js";
 
 /**
@@ -135,4 +136,24 @@ export function participantChangesIn(message: Uint8Array): CommitParticipantChan
     out.listUpdates.push(body.value);
   }
   return out;
+}
+
+/** The external_senders data of every GroupContextExtensions proposal the commit carries by value; undefined where one has none. */
+export function externalSendersIn(message: unknown): Array<Uint8Array | undefined> {
+  const bytes = tryDecodeBase64(message);
+  if (bytes === undefined) return [];
+  let decoded: [MLSMessage, number] | undefined;
+  try {
+    decoded = decodeMlsMessage(bytes, 0);
+  } catch {
+    return [];
+  }
+  if (!decoded || decoded[0].wireformat !== "mls_public_message") return [];
+  const content = decoded[0].publicMessage.content;
+  if (content.contentType !== "commit") return [];
+  return content.commit.proposals.flatMap((p) => {
+    if (p.proposalOrRefType !== "proposal" || p.proposal.proposalType !== "group_context_extensions") return [];
+    const ext = p.proposal.groupContextExtensions.extensions.find((e) => e.extensionType === "external_senders");
+    return [ext?.extensionData];
+  });
 }

@@ -6,11 +6,26 @@
 // them, the hub proposes nothing of its own for these departures.
 
 import { participantChangesIn } from "../../shared/mls-hub-proposals.js";
-import type { MimiHubPorts, UpdateOutcome } from "./mimi-hub.js";
+import type { LocalEvent } from "./protocol.js";
+import type { Verdict } from "./verdict.js";
 import type { Writer } from "./writer.js";
 
+/** What the removal needs of the hub (a slice of MimiHubPorts). */
+export interface RemovalPorts {
+  appendVouched(w: Writer, provider: string, sender: string, event: LocalEvent): Promise<Verdict>;
+  readonly mls: {
+    epoch(): number;
+    participants(): string[];
+    leavesOf(userId: string): number[];
+    coveredByCommit<T>(users: readonly string[], run: () => Promise<T>): Promise<T>;
+  };
+}
+
+/** -06 UpdateResponseCode cases a removal can end in. */
+export type RemovalRefusal = { code: "invalidProposal" | "notAllowed"; description: string };
+
 /** A refusal, or undefined when the commit may go on to the room's MLS checks (removals, if any, written). */
-export async function applyParticipantRemovals(ports: MimiHubPorts, w: Writer, provider: string, committer: string, message: Uint8Array): Promise<UpdateOutcome | undefined> {
+export async function applyParticipantRemovals(ports: RemovalPorts, w: Writer, provider: string, committer: string, message: Uint8Array): Promise<RemovalRefusal | undefined> {
   const changes = participantChangesIn(message);
   if ("error" in changes) return { code: "invalidProposal", description: changes.error };
   if (changes.listUpdates.length === 0) return undefined;
