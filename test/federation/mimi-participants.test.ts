@@ -13,7 +13,8 @@ import { awaitFanout, catchUpView, commitViaView, fanouts, MIMI_CLIENT, openView
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 import { ADMIN, BINDINGS, FP, participantsIn, refusal } from "./mimi-participants-support.js";
 import { MlsDevice } from "../support/mls-client.js";
-import { participantListProposal } from "../../shared/mls-hub-proposals.js";
+import { encodeHubExternalSender, hubExternalSender, participantListProposal } from "../../shared/mls-hub-proposals.js";
+import { generateSeed, signingKeyFromSeed } from "../../shared/signing-key.js";
 import type { ParticipantListUpdate } from "../../shared/mimi/participant-list.js";
 
 const isWelcomeFor = (commitEventId: string) => (e: ToDeviceEvent) => e.type === "m.room.encrypted" && e.content["algorithm"] === WELCOME_ALGORITHM && e.content["commit_event_id"] === commitEventId;
@@ -84,6 +85,9 @@ describe("the hub proposes the participant list as the MLS group's external send
 
     await alice.mls.createGroup(roomId);
     lastCommit = await alice.sendCommit(roomId, await alice.mls.commit()); // establishes the group (with an UpdatePath)
+    const stranger = encodeHubExternalSender(hubExternalSender("elsewhere.test", (await signingKeyFromSeed(generateSeed(), "mls")).publicKey));
+    const foreign = await alice.mls.commit({ extra: [MlsDevice.installExternalSender(stranger)] });
+    expect(await refusal(alice.sendCommit(roomId, foreign))).toMatchObject({ status: 403, mls_code: "foreign_external_sender" });
     lastCommit = await alice.sendCommit(roomId, await alice.mls.commit({ extra: [MlsDevice.installExternalSender(decodeBase64(before.external_sender))] }));
     const after = await hubSender();
     expect(after.installed).toBe(true);
@@ -181,7 +185,7 @@ describe("the hub proposes the participant list as the MLS group's external send
     expect(await onHub(removal.message)).toBe(lastCommit);
   });
 
-  it("proposes the list addition for a join and the removal with Removes for a ban; each gates the next commit", async () => {
+  it("proposes the list addition for a join and the removal with Removes for a ban; each gates the next commit; the hub cannot be dropped", async () => {
     const frank = await MlsMember.register(hub, "frank", "FRANK");
     await alice.client.invite(roomId, frank.userId);
     expect((await hubSender()).pending_proposals).toEqual([]); // an invite changes no participant
@@ -207,5 +211,7 @@ describe("the hub proposes the participant list as the MLS group's external send
     lastCommit = await alice.sendCommit(roomId, await alice.mls.commit());
     expect(alice.mls.leafOf(erin.userId, erin.deviceId)).toBeUndefined();
     expect(await mlsStatus()).toMatchObject({ epoch: 7, members: 2, pending: 0 });
+    const dropHub = await alice.mls.commit({ extra: [{ proposalType: "group_context_extensions", groupContextExtensions: { extensions: [] } }] });
+    expect(await refusal(alice.sendCommit(roomId, dropHub))).toMatchObject({ status: 403, mls_code: "external_sender_removed" });
   });
 });
