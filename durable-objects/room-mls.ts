@@ -1,8 +1,7 @@
 // The Room's MLS part (issue 7; docs/mls-membership.md states the rules): which events an MLS room
 // accepts, the roster kept in step with room membership, the record of accepted commits, and Welcomes
-// held until their commit is accepted. The rules themselves are pure (shared/mls-roster.ts,
-// shared/mls-commit.ts, shared/room-encryption.ts); this module feeds them the room's state and the
-// device information the Worker looks up, and persists what they decide.
+// held until their commit is accepted. The rules are pure (shared/mls-roster.ts, mls-commit.ts,
+// room-encryption.ts); this module feeds them the room's state and the Worker's device lookups.
 //
 // As hub, a failed check refuses the event (the client gets the error, an LPDU lands in failed_pdus).
 // As participant, the hub has already ordered the event, so a failed check is only logged (a soft
@@ -27,6 +26,8 @@ import {
 import { membershipOf, type Membership, type RoomState } from "../shared/room-state.js";
 import { convertersOf, mlsMembers, type MlsMembers } from "../shared/converter/mls-members.js";
 import { PAIR_EVENT } from "../shared/converter/pairing.js";
+import { mlsError } from "./room-mls-errors.js";
+import { MlsHubSender, type HubEffect } from "./room-mls-hub.js";
 import { RoomMlsStorage, type HeldWelcome } from "./room-mls-storage.js";
 import type { WelcomeVerdict } from "./room/verdict.js";
 import type { Writer } from "./room/writer.js";
@@ -43,6 +44,7 @@ export interface MlsDeviceKeys {
 
 export interface MlsHost {
   readonly state: RoomState;
+  readonly serverName: string;
   eventById(eventId: string): Pdu | undefined;
   lookupDevices(query: Record<string, string[]>): Promise<MlsDeviceKeys>;
 }
@@ -53,6 +55,8 @@ export interface MlsEffect {
   commit?: { epoch: number; result?: { roster: Roster; added: LeafChange[]; removed: LeafChange[] } };
   /** A participant stops following the roster. */
   untrack?: true;
+  /** The hub's external-sender records (room-mls-hub.ts). */
+  hub?: HubEffect;
 }
 
 /** How long a Welcome waits for its commit before it is dropped. */
@@ -62,26 +66,6 @@ const MAX_HELD_WELCOMES = 1_000;
 /** Device answers are reused this long: a commit's checks and the next few commits share them. */
 const DEVICE_CACHE_MS = 60_000;
 
-/** Inspection codes that mean "this is not a well-formed message" rather than "not allowed". */
-const MALFORMED = new Set(["malformed", "not_public_message", "not_private_message", "not_commit", "bad_content"]);
-
-/**
- * The error for a refused MLS event; its extra fields travel back to a participant in the hub's
- * failed_pdus entry (mlsErrorFields).
- */
-function mlsError(code: string, reason: string, currentEpoch: number, missing?: LeafChange[]): MatrixError {
-  const malformed = MALFORMED.has(code);
-  const extra: Record<string, unknown> = { mls_code: code, current_epoch: currentEpoch };
-  if (missing) extra["missing_removals"] = missing.map((m) => ({ leaf: m.leaf, user_id: m.userId, device_id: m.deviceId }));
-  return new MatrixError(malformed ? 400 : 403, malformed ? "M_BAD_JSON" : "M_FORBIDDEN", `MLS ${code}: ${reason} (current epoch ${currentEpoch})`, extra);
-}
-
-/** The machine-readable fields of an MLS refusal, as a hub's failed_pdus entry carries them. */
-export function mlsErrorFields(entry: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const code = entry["mls_code"];
-  const epoch = entry["current_epoch"];
-  return typeof code === "string" && typeof epoch === "number" ? { mls_code: code, current_epoch: epoch } : {};
-}
 function encryptionRefused(reason: string): MatrixError {
   return new MatrixError(403, "M_FORBIDDEN", `Encryption cannot be weakened: ${reason}`);
 }
@@ -90,6 +74,8 @@ const deviceKey = (userId: string, deviceId: string): string => `${userId}\u0000
 
 export class RoomMls {
   private readonly store: RoomMlsStorage;
+  /** The hub as the group's external sender. */
+  readonly hub: MlsHubSender;
   private roster: Roster | null = null;
   private untracked = false;
   private readonly devices = new Map<string, { key: string | null; at: number }>();
@@ -100,6 +86,7 @@ export class RoomMls {
     private readonly host: MlsHost,
   ) {
     this.store = new RoomMlsStorage(storage);
+    this.hub = new MlsHubSender(storage, host.serverName);
   }
 
   /** Reads the persisted roster once the room is known. */
@@ -179,6 +166,12 @@ export class RoomMls {
         if (!verdict.ok) throw encryptionRefused(verdict.reason);
         return undefined;
       }
+      case "m.room.member": {
+        const userId = pdu.state_key;
+        if (role !== "hub" || typeof userId !== "string") return undefined;
+        const hub = await this.hub.membershipProposals(userId, this.host.state.membership(userId), membershipOf(pdu), this.roster);
+        return hub ? { hub } : undefined;
+      }
       case "m.room.redaction":
         this.checkRedaction(pdu);
         return undefined;
@@ -209,7 +202,14 @@ export class RoomMls {
     if (pdu.state_key !== undefined) throw mlsError("bad_content", "m.mls.commit is not a state event", epoch);
     const inspected = inspectCommit(pdu.content["message"], enc.algorithm);
     if (!inspected.ok) throw mlsError(inspected.code, inspected.reason, epoch);
-    const commit = inspected.commit;
+    let commit = inspected.commit;
+    let hub: HubEffect | undefined;
+    if (role === "hub") {
+      const joined = () => this.host.state.members("join").flatMap((e) => (typeof e.pdu.state_key === "string" ? [e.pdu.state_key] : []));
+      const vetted = await this.hub.vetCommit(roomId, commit, pdu.content["message"], this.roster, joined);
+      if (!vetted.ok) throw mlsError(vetted.code, vetted.reason, epoch);
+      ({ commit, effect: hub } = vetted);
+    }
     if (role === "participant" && (this.untracked || (this.roster === null && commit.epoch !== 0))) {
       // Joined after the group was created (or lost track): no roster to judge by, only the record.
       return this.untracked ? { commit: { epoch: commit.epoch } } : { commit: { epoch: commit.epoch }, untrack: true };
@@ -219,7 +219,7 @@ export class RoomMls {
     const valid = role === "hub" ? await this.deviceCheck(commit, sender) : () => true;
     const result = applyCommit(this.roster, commit, { roomId, sender, isJoined: this.isJoined, isValidDevice: valid });
     if (!result.ok) throw mlsError(result.code, result.reason, result.currentEpoch, result.missing);
-    return { commit: { epoch: commit.epoch, result } };
+    return { commit: { epoch: commit.epoch, result }, ...(hub ? { hub } : {}) };
   }
 
   private evaluateEncrypted(pdu: Pdu, role: "hub" | "participant"): void {
@@ -318,6 +318,7 @@ export class RoomMls {
         next = r.roster;
       }
     }
+    if (effect?.hub) this.hub.record(effect.hub);
     if (effect?.untrack && !untracked) {
       this.store.dropRoster();
       this.store.markUntracked();

@@ -7,6 +7,7 @@
 // local notifications).
 // Signatures and hashes of events from other servers are checked by the Worker first.
 
+import { encodeBase64 } from "../shared/base64.js";
 import { forbidden, notFound } from "../shared/errors.js";
 import { serverNameOf } from "../shared/ids.js";
 import type { Receipt } from "../shared/receipts-typing.js";
@@ -102,6 +103,15 @@ export class Room extends RoomWrites {
     if (!this.engine?.core.last || !this.engine.mimi) return { status: "noSuchRoom", reason: "this server is not the hub of that room" };
     const epoch = this.parts.mls.currentRoster()?.epoch ?? 0;
     return answerGroupInfo(this.parts.mimi.store, epoch, this.state.membership(requester) === "join");
+  }
+
+  /** Hub of an MLS room: its external sender (base64 ts-mls ExternalSender), whether the group installed it, and its pending proposals. */
+  async mlsExternalSender(): Promise<{ externalSender: string; installed: boolean; proposals: string[] }> {
+    this.mimiHub();
+    const { mls } = this.parts;
+    if (!mls.encryption().mls) throw forbidden("This room is not an MLS room");
+    const proposals = mls.hub.pendingProposals().map((p) => encodeBase64(p.message));
+    return { externalSender: encodeBase64(await mls.hub.externalSender()), installed: mls.hub.isInstalled(), proposals };
   }
 
   async mimiStatus(): Promise<{ followers: string[]; queued: Array<{ provider: string; count: number }> }> {

@@ -17,11 +17,14 @@ import { decodeDeviceIdentity, type DeviceIdentity } from "./mls-identity.js";
 
 export type CommitProposal =
   | { type: "add"; identity: DeviceIdentity; cipherSuite: CiphersuiteName }
-  | { type: "remove"; leaf: number }
+  /** byHub: the hub's own external Remove, resolved from its reference (room-mls-hub.ts). */
+  | { type: "remove"; leaf: number; byHub?: true }
   /** An Update carried by value, so necessarily the committer's own (no proposals by reference here). */
   | { type: "update"; identity: DeviceIdentity }
   /** psk, reinit, external_init, group_context_extensions, or "custom:<number>". */
-  | { type: "other"; name: string };
+  | { type: "other"; name: string }
+  /** A proposal sent earlier, by its ProposalRef: only the hub's own external proposals resolve (room-mls-hub.ts). */
+  | { type: "reference"; ref: Uint8Array };
 
 export interface InspectedCommit {
   groupId: Uint8Array;
@@ -120,8 +123,10 @@ export function inspectCommit(message: unknown, algorithm: string): CommitInspec
   if (epoch === undefined) return reject("malformed", "epoch out of range");
   const proposals: CommitProposal[] = [];
   for (const [i, p] of content.commit.proposals.entries()) {
-    // The draft has no way to send proposals, so everything committed must be the committer's own.
-    if (p.proposalOrRefType === "reference") return reject("proposal_by_reference", `proposal ${i} is by reference`);
+    if (p.proposalOrRefType === "reference") {
+      proposals.push({ type: "reference", ref: p.reference });
+      continue;
+    }
     const described = describe(p.proposal, suite, i);
     if ("ok" in described) return described;
     proposals.push(described);

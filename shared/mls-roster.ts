@@ -65,7 +65,8 @@ export type RosterRejection =
   | "add_duplicate"
   | "not_application"
   | "epoch_not_reached"
-  | "epoch_before_removal";
+  | "epoch_before_removal"
+  | "proposal_by_reference";
 
 export type RosterFailure = {
   ok: false;
@@ -194,6 +195,7 @@ export function applyCommit(roster: Roster | null, commit: InspectedCommit, ctx:
       if (p.name === "reinit" || p.name === "external_init") return fail("unsupported_proposal", `${p.name} proposals are not accepted`, epoch);
       continue; // psk, group_context_extensions and custom proposals change no leaf
     }
+    if (p.type === "reference") return fail("proposal_by_reference", "the commit refers to a proposal this hub did not send", epoch);
     if (p.type === "add") {
       adds.push(p.identity);
       continue;
@@ -203,6 +205,7 @@ export function applyCommit(roster: Roster | null, commit: InspectedCommit, ctx:
     if (p.leaf === commit.senderLeaf) return fail("self_remove", "a commit cannot remove its own sender", epoch);
     if (removed.some((r) => r.leaf === p.leaf)) return fail("duplicate_remove", `leaf ${p.leaf} is removed twice`, epoch);
     const allowed =
+      p.byHub === true ||
       target.userId === ctx.sender ||
       !ctx.isJoined(target.userId) ||
       !ctx.isValidDevice(target.userId, target.deviceId) ||

@@ -35,6 +35,18 @@ async function addParticipant(req: SbRequest, env: Env): Promise<Response> {
   return json({ event_id: out.eventId });
 }
 
+/**
+ * Hub: the room's MLS external sender for a joined member: the group's creator puts it in
+ * external_senders with the first commit, and a client that missed the hub's proposals reads them here.
+ */
+async function externalSender(req: SbRequest, env: Env): Promise<Response> {
+  const { userId } = await requireUser(req, env);
+  const room = roomStub(env, roomIdParam(req));
+  if ((await room.membership(userId)) !== "join") throw new MatrixError(403, "M_FORBIDDEN", `${userId} is not in the room`);
+  const out = await room.mlsExternalSender();
+  return json({ external_sender: out.externalSender, installed: out.installed, pending_proposals: out.proposals });
+}
+
 /** Follower: the caller joins the view of `roomId`, hosted on the MIMI hub that is the room ID's server. */
 async function joinView(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
@@ -68,6 +80,7 @@ async function keyMaterial(req: SbRequest, env: Env): Promise<Response> {
 export function mountMimiClient(t: RouteTable): void {
   t.add("post", `${MIMI_CLIENT_PREFIX}/rooms/:roomId/participants`, addParticipant);
   t.add("post", `${MIMI_CLIENT_PREFIX}/join/:roomId`, joinView);
+  t.add("get", `${MIMI_CLIENT_PREFIX}/rooms/:roomId/external_sender`, externalSender);
   t.add("post", `${MIMI_CLIENT_PREFIX}/key_material`, keyMaterial);
   t.add("post", `${MIMI_CLIENT_PREFIX}/group_info`, clientGroupInfo);
 }

@@ -24,6 +24,7 @@ import { serviceUserId } from "../../shared/converter/ghost-user.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
 import { MimiNotifier } from "./mimi-notify.js";
+import { HubProposalFanout } from "./mls-hub-fanout.js";
 import { MlsListener } from "./mls-listener.js";
 import { LocalNotifier, strippedOf } from "./notifier.js";
 import { Outbox } from "./outbox.js";
@@ -86,6 +87,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     eventById: (id) => core()?.eventById(id),
     // RPC answers arrive as plain data of the documented shape (Outbound.mlsDevices).
     lookupDevices: (query) => env.OUTBOUND.mlsDevices(query),
+    serverName: env.SERVER_NAME,
   });
   const outbox = new Outbox(fanOut, new FanOutBackpressure(backlogLimit(env.FANOUT_BACKLOG_LIMIT)), { announce: async (d, roomId, pos) => void (await destination(d).roomHasEvents(d, roomId, pos)), alarmWithin, waitUntil, transaction });
   const indexer = new EventIndexer(fanOut, { indexEvents: (roomId, ids) => indexEvents(env.DB, roomId, ids), alarmWithin });
@@ -118,6 +120,12 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     alarmWithin,
   });
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
+  const hubProposals = new HubProposalFanout(mls, state, { store: mimiStore, followers }, {
+    deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id),
+    kickNotify: (roomId) => mimiNotifier.kick(roomId),
+    waitUntil,
+    serverName: env.SERVER_NAME,
+  });
   const reads = new RoomReads(store, new BackfillStore(ctx.storage), state, () => core()?.version, transaction);
   return {
     store,
@@ -127,7 +135,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     indexer,
     notifier,
     mimi: { store: mimiStore, followers, notifier: mimiNotifier },
-    listeners: [outbox, indexer, welcomes, mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
+    listeners: [outbox, indexer, welcomes, hubProposals, mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
     reads,
     relations: new RelationReads(relationsIndex, reads),
     ephemeral,

@@ -9,7 +9,7 @@ import { eventIdOf } from "../../shared/hashes.js";
 import { serverNameOf } from "../../shared/ids.js";
 import { buildLpdu } from "../../shared/lpdu.js";
 import { vouchedForLmServer } from "../../shared/mimi-vouched.js";
-import { mlsErrorFields } from "../room-mls.js";
+import { mlsErrorFields } from "../room-mls-errors.js";
 import type { RoomCore } from "./core.js";
 import { eventFields, membershipShapeError, wrongServer } from "./lm-common.js";
 import type { EnginePorts, RoomStore } from "./ports.js";

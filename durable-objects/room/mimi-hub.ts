@@ -15,6 +15,7 @@ import { readEncryptedHeader } from "../../shared/mls-commit.js";
 import { ENCRYPTED_EVENT, MLS_COMMIT_EVENT } from "../../shared/room-encryption.js";
 import type { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
 import { groupInfoToKeep } from "./mimi-group-info.js";
+import { applyParticipantRemovals } from "./mimi-participant-removal.js";
 import type { LocalEvent } from "./protocol.js";
 import type { Verdict } from "./verdict.js";
 import type { Writer } from "./writer.js";
@@ -31,6 +32,12 @@ export interface MimiMlsView {
   commitStarting(epoch: number): string | undefined;
   /** The devices in the group now, for finding who a commit added. */
   devices(): Array<{ userId: string; deviceId: string }>;
+  /** The leaf indices of `userId`'s devices. */
+  leavesOf(userId: string): number[];
+  /** The participant list's users, in order (the hub's external-sender records). */
+  participants(): string[];
+  /** Runs `run` with the hub proposing nothing for `users`' departures (the commit at hand removes them). */
+  coveredByCommit<T>(users: readonly string[], run: () => Promise<T>): Promise<T>;
 }
 
 export interface MimiHubPorts {
@@ -97,6 +104,8 @@ export class MimiHub {
     if ("code" in found) return PROPOSAL_CODES.has(found.code) ? { code: "invalidProposal", description: found.reason } : { code: "notAllowed", description: found.reason };
     const committer = found.userId;
     if (serverNameOf(committer) !== provider) return { code: "notAllowed", description: `${provider} cannot commit for ${committer}` };
+    const removal = await applyParticipantRemovals(this.ports, w, provider, committer, req.message);
+    if (removal) return removal;
     const before = new Set(this.ports.mls.devices().map(deviceKey));
     const verdict = await this.ports.appendVouched(w, provider, committer, { type: MLS_COMMIT_EVENT, content: { message } });
     if (verdict.outcome === "rejected") {

@@ -24,6 +24,9 @@ export function mimiMlsView(mls: RoomMls): MimiMlsView {
       return userId ? { userId } : { code: "unknown_sender", reason: `leaf ${inspected.commit.senderLeaf} holds no member` };
     },
     commitStarting: (epoch) => mls.commitInto(epoch),
+    leavesOf: (userId) => (mls.currentRoster()?.leaves ?? []).flatMap((l, i) => (l?.userId === userId ? [i] : [])),
+    participants: () => mls.hub.participants(),
+    coveredByCommit: (users, run) => mls.hub.coveredByCommit(users, run),
     devices: () => (mls.currentRoster()?.leaves ?? []).flatMap((l) => (l ? [{ userId: l.userId, deviceId: l.deviceId }] : [])),
   };
 }

@@ -185,6 +185,16 @@ export class MlsDevice {
     return encodeMessage(result.message);
   }
 
+  /** Keeps another sender's proposal (e.g. the hub's, as external sender) for the next commit to include by reference. */
+  async processProposal(message: string): Promise<void> {
+    await this.processCommit(message);
+  }
+
+  /** The GroupContextExtensions proposal that makes `externalSender` (ts-mls encoding) the group's external sender. */
+  static installExternalSender(externalSender: Uint8Array): Proposal {
+    return { proposalType: "group_context_extensions", groupContextExtensions: { extensions: [{ extensionType: "external_senders", extensionData: externalSender }] } };
+  }
+
   async join(welcome: string): Promise<void> {
     const m = decodeMessage(welcome);
     if (m.wireformat !== "mls_welcome") throw new Error("not a Welcome");

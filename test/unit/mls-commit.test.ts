@@ -82,14 +82,15 @@ describe("inspecting m.mls.commit messages", () => {
     ]);
   });
 
-  it("rejects a commit that carries proposals by reference", async () => {
+  it("reads a proposal by reference as its ProposalRef, left for the hub to resolve", async () => {
     const dave = await MlsDevice.create("@dave:hub.example", "DAVE1");
     await dave.createGroup(ROOM);
     const carol = await MlsDevice.create("@carol:hub.example", "CAROL1");
     await dave.propose({ proposalType: "add", add: { keyPackage: keyPackageOf(await carol.keyPackage()) } });
     const pending = await dave.commit();
     expect(publicCommit(decodeMessage(pending.message)).proposals[0]?.proposalOrRefType).toBe("reference");
-    expectRejected(inspectCommit(pending.message, MLS_DEFAULT_ALGORITHM), "proposal_by_reference");
+    const ref = publicCommit(decodeMessage(pending.message)).proposals[0];
+    expect(inspected(pending.message).proposals).toEqual([{ type: "reference", ref: ref?.proposalOrRefType === "reference" ? ref.reference : undefined }]);
   });
 
   it("rejects a commit sent as a PrivateMessage, a proposal, and an application message", async () => {

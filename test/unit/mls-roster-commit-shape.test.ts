@@ -31,6 +31,13 @@ describe("MLS roster: rules on the commit's shape", () => {
     expect(result.roster).toEqual({ ...roster, epoch: 6 });
   });
 
+  it("refuses a proposal reference the hub did not resolve, and lets the hub's own Remove take a joined user's device", () => {
+    rejected(applyCommit(roster, commit([{ type: "reference", ref: key }]), ctx), "proposal_by_reference");
+    rejected(applyCommit(roster, commit([{ type: "remove", leaf: 1 }]), ctx), "remove_forbidden");
+    const result = accepted(applyCommit(roster, commit([{ type: "remove", leaf: 1, byHub: true }]), ctx));
+    expect(result.removed).toEqual([{ leaf: 1, ...B }]);
+  });
+
   it("rejects an UpdatePath that would make the committer another device", () => {
     const other = commit([], { pathIdentity: { ...A, deviceId: asDeviceId("A2"), signatureKey: key } });
     rejected(applyCommit(roster, other, ctx), "identity_changed");

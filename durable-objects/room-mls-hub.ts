@@ -1,0 +1,170 @@
+// The hub as its room's MLS external sender (docs/mimi.md "Participant list"). One of the group's first
+// two commits may install the hub's key in external_senders (GroupContextExtensions); from then on the
+// hub proposes, for every membership change, the participant-list AppDataUpdate and, for a departure,
+// a Remove for each of the user's leaves, and refuses every commit that does not include all of them
+// by reference. A group created without the hub's key keeps the LM rules alone (mls-roster.ts).
+
+import { encodeBase64 } from "../shared/base64.js";
+import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
+import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
+import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
+import { userUriOf } from "../shared/mimi-identifiers.js";
+import type { ParticipantListUpdate } from "../shared/mimi/participant-list.js";
+import type { Membership } from "../shared/room-state.js";
+import { generateSeed, signingKeyFromSeed } from "../shared/signing-key.js";
+import { RoomMlsHubStorage, type HubProposalRow } from "./room-mls-hub-storage.js";
+
+/** What an accepted event does to the hub's external-sender records; applied in the Room's commit. */
+export interface HubEffect {
+  install?: true;
+  /** An accepted commit: the pending proposals are now part of the group (the gate made sure of it). */
+  clear?: true;
+  proposals?: HubProposalRow[];
+  participants?: Array<{ userId: string; role: number }>;
+}
+
+export type HubCommitVet = { ok: true; commit: InspectedCommit; effect?: HubEffect } | { ok: false; code: string; reason: string };
+
+/** -06 leaves roles to the room-policy draft; until rooms map power levels to roles, everyone has role 0. */
+const DEFAULT_ROLE = 0;
+
+export class MlsHubSender {
+  private readonly store: RoomMlsHubStorage;
+  private publicKey: Promise<Uint8Array> | undefined;
+  /** Users whose departure the commit being written removes itself (a MIMI participant removal). */
+  private covered = new Set<string>();
+
+  constructor(
+    storage: DurableObjectStorage,
+    private readonly serverName: string,
+  ) {
+    this.store = new RoomMlsHubStorage(storage);
+  }
+
+  private seed(): Uint8Array {
+    const existing = this.store.sender();
+    if (existing) return existing.seed;
+    this.store.createSender(generateSeed());
+    return (this.store.sender() as { seed: Uint8Array }).seed;
+  }
+
+  private key(): Promise<Uint8Array> {
+    this.publicKey ??= signingKeyFromSeed(this.seed(), "mls").then((k) => k.publicKey);
+    return this.publicKey;
+  }
+
+  /** The ExternalSender (ts-mls encoding) the group's creator puts in external_senders. */
+  async externalSender(): Promise<Uint8Array> {
+    return encodeHubExternalSender(hubExternalSender(this.serverName, await this.key()));
+  }
+
+  isInstalled(): boolean {
+    return this.store.sender()?.installed === true;
+  }
+
+  /** The participant list's users, in order, as the hub's proposals have built it. */
+  participants(): string[] {
+    return this.store.participants().map((p) => p.userId);
+  }
+
+  /** While `run` writes their departures, the hub proposes nothing for `users`: the commit at hand removes them. */
+  async coveredByCommit<T>(users: readonly string[], run: () => Promise<T>): Promise<T> {
+    this.covered = new Set(users);
+    try {
+      return await run();
+    } finally {
+      this.covered = new Set();
+    }
+  }
+
+  pendingProposals(): HubProposalRow[] {
+    return this.isInstalled() ? this.store.proposals() : [];
+  }
+
+  /**
+   * A commit's external-sender checks: the first commit may install the hub's key; later ones may not
+   * drop it, must include every pending hub proposal, and may refer to no other proposal. Hub Removes
+   * come back as ordinary removes, marked as the hub's.
+   */
+  async vetCommit(roomId: string, commit: InspectedCommit, message: unknown, roster: Roster | null, joined: () => string[]): Promise<HubCommitVet> {
+    const installed = this.isInstalled();
+    const senders = commit.proposals.some((p) => p.type === "other" && p.name === "group_context_extensions") ? externalSendersIn(message) : [];
+    // ts-mls sends a commit carrying only GroupContextExtensions without an UpdatePath, which the
+    // group's first commit needs (mls-roster.ts genesis), so the commit after it may install the hub too.
+    if (!installed && (roster === null || roster.epoch <= 1) && senders.some((s) => s !== undefined)) {
+      const key = await this.key();
+      if (!senders.every((s) => s !== undefined && namesExternalSender(s, key))) {
+        return { ok: false, code: "foreign_external_sender", reason: "external_senders may name only this hub" };
+      }
+      const participants = joined().map((userId) => ({ userId, role: DEFAULT_ROLE }));
+      const update: ParticipantListUpdate = { changedRoleParticipants: [], removedIndices: [], addedParticipants: participants.map((p) => ({ user: userUriOf(p.userId), roleIndex: p.role })) };
+      const signed = await signHubProposal(this.seed(), groupIdOfRoom(roomId), commit.epoch + 1, participantListProposal(update));
+      const proposal: HubProposalRow = { ref: encodeBase64(signed.ref), epoch: commit.epoch + 1, leaf: null, userId: "", message: signed.message };
+      return { ok: true, commit, effect: { install: true, proposals: [proposal], participants } };
+    }
+    if (!installed) return { ok: true, commit };
+    if (senders.length > 0) {
+      const key = await this.key();
+      if (!senders.every((s) => s !== undefined && namesExternalSender(s, key))) {
+        return { ok: false, code: "external_sender_removed", reason: "a GroupContextExtensions proposal must keep this hub as the only external sender" };
+      }
+    }
+    const pending = new Map(this.store.proposals().map((p) => [p.ref, p]));
+    const seen = new Set<string>();
+    const proposals: CommitProposal[] = commit.proposals.map((p) => {
+      if (p.type !== "reference") return p;
+      const row = pending.get(encodeBase64(p.ref));
+      if (!row) return p; // the roster refuses it: not a proposal this hub sent
+      seen.add(row.ref);
+      return row.leaf === null ? { type: "other", name: "app_data_update" } : { type: "remove", leaf: row.leaf, byHub: true };
+    });
+    const missing = [...pending.values()].filter((p) => !seen.has(p.ref));
+    if (missing.length > 0) {
+      const whom = [...new Set(missing.map((m) => m.userId || "the participant list"))].join(", ");
+      return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference` };
+    }
+    return { ok: true, commit: { ...commit, proposals }, effect: { clear: true } };
+  }
+
+  /** The proposals a membership change calls for, signed for the group's current epoch. */
+  async membershipProposals(userId: string, before: Membership | undefined, after: Membership | undefined, roster: Roster | null): Promise<HubEffect | undefined> {
+    if (!roster || !this.isInstalled()) return undefined;
+    const wasIn = before === "join";
+    const isIn = after === "join";
+    if (wasIn === isIn) return undefined;
+    const list = this.store.participants();
+    const index = list.findIndex((p) => p.userId === userId);
+    let update: ParticipantListUpdate;
+    let participants: Array<{ userId: string; role: number }>;
+    if (isIn) {
+      if (index >= 0) return undefined;
+      participants = [...list, { userId, role: DEFAULT_ROLE }];
+      update = { changedRoleParticipants: [], removedIndices: [], addedParticipants: [{ user: userUriOf(userId), roleIndex: DEFAULT_ROLE }] };
+    } else {
+      participants = list.filter((p) => p.userId !== userId);
+      if (this.covered.has(userId)) return { participants };
+      update = { changedRoleParticipants: [], removedIndices: index >= 0 ? [index] : [], addedParticipants: [] };
+    }
+    const already = new Set(this.store.proposals().flatMap((p) => (p.leaf === null ? [] : [p.leaf])));
+    const leaves = isIn ? [] : roster.leaves.flatMap((l, i) => (l?.userId === userId && !already.has(i) ? [i] : []));
+    if (!isIn && index < 0 && leaves.length === 0) return undefined; // nothing of theirs left to remove
+    const seed = this.seed();
+    const groupId = groupIdOfRoom(roster.roomId);
+    const rows: HubProposalRow[] = [];
+    const sign = async (leaf: number | null) => {
+      const s = await signHubProposal(seed, groupId, roster.epoch, leaf === null ? participantListProposal(update) : removeProposal(leaf));
+      rows.push({ ref: encodeBase64(s.ref), epoch: roster.epoch, leaf, userId, message: s.message });
+    };
+    if (isIn || index >= 0) await sign(null);
+    for (const leaf of leaves) await sign(leaf);
+    return { proposals: rows, participants };
+  }
+
+  /** Inside the Room's commit transaction. */
+  record(effect: HubEffect): void {
+    if (effect.install) this.store.markInstalled();
+    if (effect.clear) this.store.clearProposals();
+    for (const p of effect.proposals ?? []) this.store.addProposal(p);
+    if (effect.participants) this.store.saveParticipants(effect.participants);
+  }
+}

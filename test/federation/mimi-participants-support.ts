@@ -1,0 +1,62 @@
+// Shared pieces of the participant-list federation tests: the MIMI stand-in bindings, refusals as
+// data, and the participant list a client rebuilds from the hub's proposals (MIMI -06 §7.5).
+
+import type { MLSMessage } from "ts-mls";
+import { userIdOfUri } from "../../shared/mimi-identifiers.js";
+import { APP_DATA_UPDATE_PROPOSAL_TYPE } from "../../shared/mls-hub-proposals.js";
+import { decodeAppDataUpdate, COMPONENT_ID } from "../../shared/mimi/app-data.js";
+import { applyParticipantListUpdate, decodeParticipantListUpdate, type ParticipantListData, type ParticipantListUpdate } from "../../shared/mimi/participant-list.js";
+import { decodeMessage } from "../support/mls-client.js";
+import { MatrixApiError } from "./client.js";
+
+export const ADMIN = { authorization: "Bearer test-admin-token" };
+/** The loopback stand-in for mutual TLS; each server's peers table maps it to the other (see mimi-hub.test.ts). */
+export const FP = "5".repeat(64);
+export const BINDINGS = { FEDERATION_RETRY_BASE_MS: "300", FEDERATION_RETRY_MAX_MS: "2000", MIMI_LOCAL_STAND_IN_FINGERPRINT: FP };
+
+export async function refusal(p: Promise<unknown>): Promise<{ status: number } & Record<string, unknown>> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof MatrixApiError) return { status: e.status, ...(e.body as object) };
+    if (e instanceof Error) {
+      // mimi-member's post() reports "<path>: <status> <json>"
+      const m = /: (\d{3}) (\{.*\})$/s.exec(e.message);
+      if (m) return { status: Number(m[1]), ...(JSON.parse(m[2] as string) as object) };
+    }
+    throw e;
+  }
+  throw new Error("expected a refusal");
+}
+
+function proposalOf(m: MLSMessage) {
+  if (m.wireformat !== "mls_public_message" || m.publicMessage.content.contentType !== "proposal") throw new Error("not a proposal");
+  return m.publicMessage.content.proposal;
+}
+
+/** The participant-list update a proposal (base64 MLSMessage) carries, or undefined for another proposal. */
+export function participantListUpdateOf(message: string) {
+  const p = proposalOf(decodeMessage(message));
+  if (p.proposalType !== APP_DATA_UPDATE_PROPOSAL_TYPE || !("proposalData" in p)) return undefined;
+  const u = decodeAppDataUpdate(p.proposalData);
+  if (!u.ok || u.value.op !== "update" || u.value.componentId !== COMPONENT_ID.participantList) throw new Error("not a participant-list AppDataUpdate");
+  const body = decodeParticipantListUpdate(u.value.update);
+  if (!body.ok) throw new Error(body.error.detail);
+  return body.value;
+}
+
+/**
+ * The participant list (user IDs, in order) after applying, from an empty list, every participant-list
+ * change of `changes`: proposals (base64 MLSMessage) or the updates a commit carried by value.
+ */
+export function participantsIn(changes: Array<string | ParticipantListUpdate>, list: ParticipantListData = { participants: [] }): string[] {
+  let current = list;
+  for (const m of changes) {
+    const u = typeof m === "string" ? participantListUpdateOf(m) : m;
+    if (!u) continue;
+    const next = applyParticipantListUpdate(current, u);
+    if (!next.ok) throw new Error(next.reason);
+    current = next.list;
+  }
+  return current.participants.map((p) => userIdOfUri(p.user) ?? p.user);
+}
