@@ -132,7 +132,7 @@ async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Respon
   // the join goes through a resident server, as a first join does.
   const local = info && (getRoomVersion(info.version)?.linearized !== false || (await stub.joinedMembers()).some((u) => serverNameOf(u) === req.config.serverName));
   if (info && local) {
-    if ((await stub.membership(userId)) !== "join") await stub.send(userId, { type: "m.room.member", state_key: userId, content });
+    if ((await stub.membership(userId)) !== "join") await stub.joinLocal(userId, content);
     return json({ room_id: roomId });
   }
   const candidates = (await hubCandidates(stub, roomId, userId, via)).filter((s) => s !== req.config.serverName);
