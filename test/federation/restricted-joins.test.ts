@@ -98,6 +98,8 @@ describe("restricted joins across servers", () => {
 
   it("lets an invited user join without the condition and without an authoriser", async () => {
     await alice.invite(restricted, carol.userId);
+    // m2 is in the room, so the invite reaches it over /send: carol's client would see it there first.
+    await eventually(async () => ((await memberOn(m2, restricted, carol.userId))?.content["membership"] === "invite" ? true : undefined), "carol's invite on m2");
     await carol.join(restricted);
     const [onM1] = await joinedEverywhere([m1, m2], restricted, carol.userId);
     expect(onM1?.content[VIA]).toBeUndefined();
@@ -135,6 +137,28 @@ describe("restricted joins across servers", () => {
     const make = await fed(m2, m1, "GET", `/_matrix/federation/v1/make_join/${encodeURIComponent(noInvites)}/${encodeURIComponent(bob.userId)}?ver=${V}`);
     expect([make.status, make.body.errcode]).toEqual([400, "M_UNABLE_TO_GRANT_JOIN"]);
     expect(await refusal(bob.join(noInvites, m1.name))).toEqual({ status: 400, errcode: "M_UNABLE_TO_GRANT_JOIN" });
+  });
+
+  describe("bad input", () => {
+    it("counts malformed allow lists as no condition: joins are refused with 403, never a 500", async () => {
+      for (const content of [{ join_rule: "restricted", allow: "everyone" }, { join_rule: "knock_restricted", allow: [{ type: "m.room_membership", room_id: 5 }, "junk", null, { type: "m.room_membership", room_id: "not a room" }] }, { join_rule: "restricted" }]) {
+        const roomId = (await alice.createRoom({ preset: "private_chat", initial_state: [{ type: "m.room.join_rules", state_key: "", content }] })).room_id;
+        expect(await refusal(dave.join(roomId))).toEqual({ status: 403, errcode: "M_FORBIDDEN" });
+        const make = await fed(m2, m1, "GET", `/_matrix/federation/v1/make_join/${encodeURIComponent(roomId)}/${encodeURIComponent(bob.userId)}?ver=${V}`);
+        expect([make.status, make.body.errcode]).toEqual([403, "M_FORBIDDEN"]);
+      }
+    });
+
+    it("answers a send_join whose authoriser is not a user ID with a 4xx, storing nothing", async () => {
+      for (const via of [12, "not a user", `@alice:${m1.name}:extra:`]) {
+        const state = await stateOf(m1, restricted);
+        const prev = state.get(`m.room.member\u0000${alice.userId}`);
+        const { eventId, pdu } = await forgeEvent(m2, state, restricted, V, { type: "m.room.member", sender: gina.userId, state_key: gina.userId, content: { membership: "join", [VIA]: via } as never }, [{ eventId: prev?.event_id as string, depth: prev?.pdu.depth as number }]);
+        const res = await fed(m2, m1, "PUT", `/_matrix/federation/v2/send_join/${encodeURIComponent(restricted)}/${encodeURIComponent(eventId)}`, pdu);
+        expect([res.status >= 400 && res.status < 500, typeof res.body.errcode]).toEqual([true, "string"]);
+        expect(await memberOn(m1, restricted, gina.userId)).toBeUndefined();
+      }
+    });
   });
 
   describe("forged joins", () => {
