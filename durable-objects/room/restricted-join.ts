@@ -61,5 +61,7 @@ export async function vouchForJoin(core: RoomCore, serverName: string, pdu: Pdu,
   if (viaServer !== serverName) return pdu;
   const a = await joinAuthoriser(core, serverName, pdu.state_key ?? pdu.sender, lookup);
   if ("outcome" in a) return a;
+  // Our signature goes only on a join the auth rules will take: the named user must be able to vouch.
+  if (pickAuthoriser(core.state, core.state.get("m.room.create", ""), core.version, [via]) !== via) return rejected("restricted", `${via} is not a joined user of this server who may invite`);
   return coSign(pdu, core.version, serverName, await key());
 }

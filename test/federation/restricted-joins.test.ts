@@ -190,5 +190,14 @@ describe("restricted joins across servers", () => {
       expect([res.status, res.body.errcode]).toEqual([403, "M_FORBIDDEN"]);
       expect(await memberOn(m1, restricted, gina.userId)).toBeUndefined();
     });
+
+    it("does not sign a send_join naming a user of m1 who cannot vouch (not joined), even for a member of the allowed room", async () => {
+      await gina.join(parent, m1.name);
+      const { eventId, pdu } = await forgedJoin(m2, gina.userId, erin.userId);
+      const res = await fed(m2, m1, "PUT", `/_matrix/federation/v2/send_join/${encodeURIComponent(restricted)}/${encodeURIComponent(eventId)}`, pdu);
+      expect([res.status, res.body.errcode]).toEqual([403, "M_FORBIDDEN"]);
+      expect(res.body.error).toContain(erin.userId);
+      expect(await memberOn(m1, restricted, gina.userId)).toBeUndefined();
+    });
   });
 });
