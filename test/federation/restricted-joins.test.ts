@@ -96,6 +96,18 @@ describe("restricted joins across servers", () => {
     expect(await memberOn(m1, restricted, erin.userId)).toBeUndefined();
   });
 
+  it("admits members of the allowed room to a knock_restricted room the same way, while others may still knock", async () => {
+    const knockRoom = (await alice.createRoom({ preset: "private_chat", initial_state: [{ type: "m.room.join_rules", state_key: "", content: { ...restrictedTo(parent), join_rule: "knock_restricted" } }] })).room_id;
+    await dave.join(knockRoom);
+    expect((await memberOn(m1, knockRoom, dave.userId))?.content[VIA]).toBe(alice.userId);
+    await bob.join(knockRoom, m1.name);
+    const [bobOnM1] = await joinedEverywhere([m1, m2], knockRoom, bob.userId);
+    expect(bobOnM1?.content[VIA]).toBe(alice.userId);
+    expect(await refusal(erin.join(knockRoom))).toEqual({ status: 403, errcode: "M_FORBIDDEN" });
+    await erin.knock(knockRoom);
+    expect((await memberOn(m1, knockRoom, erin.userId))?.content["membership"]).toBe("knock");
+  });
+
   it("lets an invited user join without the condition and without an authoriser", async () => {
     await alice.invite(restricted, carol.userId);
     // m2 is in the room, so the invite reaches it over /send: carol's client would see it there first.
