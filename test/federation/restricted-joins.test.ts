@@ -142,13 +142,28 @@ describe("restricted joins across servers", () => {
     expect(ginaOnM1?.content[VIA]).toBe(bob.userId);
   });
 
-  it("answers 400 M_UNABLE_TO_GRANT_JOIN when the user qualifies but no user of the server may invite", async () => {
-    const noInvites = (await alice.createRoom({ preset: "private_chat", power_level_content_override: { invite: 50 }, initial_state: [{ type: "m.room.join_rules", state_key: "", content: restrictedTo(parent) }] })).room_id;
+  it("answers 400 M_UNABLE_TO_GRANT_JOIN when the user qualifies but no user of the server may invite; a local join then goes through a resident server that may", async () => {
+    const noInvites = (await alice.createRoom({ preset: "private_chat", power_level_content_override: { invite: 50, users: { [frank.userId]: 50 } }, initial_state: [{ type: "m.room.join_rules", state_key: "", content: restrictedTo(parent) }] })).room_id;
+    await alice.invite(noInvites, frank.userId);
+    await frank.join(noInvites, m1.name); // m3 is in the room, with frank able to invite
+    await frank.join(parent, m1.name); // and in the parent, so m3 can judge its members
     await dave.join(noInvites); // dave is in the parent; alice (the creator) vouches
+    await joinedEverywhere([m1, m3], noInvites, dave.userId);
     await alice.leave(noInvites); // only dave, at level 0, is left on m1
+    await eventually(async () => ((await memberOn(m3, noInvites, alice.userId))?.content["membership"] === "leave" ? true : undefined), "alice's leave on m3");
     const make = await fed(m2, m1, "GET", `/_matrix/federation/v1/make_join/${encodeURIComponent(noInvites)}/${encodeURIComponent(bob.userId)}?ver=${V}`);
     expect([make.status, make.body.errcode]).toEqual([400, "M_UNABLE_TO_GRANT_JOIN"]);
     expect(await refusal(bob.join(noInvites, m1.name))).toEqual({ status: 400, errcode: "M_UNABLE_TO_GRANT_JOIN" });
+
+    // hal, on m1 and in the parent: m1 cannot vouch, so the join goes through m3, where frank does.
+    const hal = await TestClient.register(m1, "hal");
+    await hal.join(parent);
+    await joinedEverywhere([m1, m3], parent, hal.userId);
+    await hal.join(noInvites);
+    for (const pdu of await joinedEverywhere([m1, m3], noInvites, hal.userId)) {
+      expect(pdu.content[VIA]).toBe(frank.userId);
+      expect(signatureKeyIds(pdu, m3.name).length).toBeGreaterThan(0);
+    }
   });
 
   describe("bad input", () => {
