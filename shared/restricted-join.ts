@@ -1,9 +1,10 @@
 // Restricted joins (join rules `restricted` and `knock_restricted`, room versions 8+; we serve 11
 // and 12): who may join without an invite, which local user vouches for the join, and the
 // authorising server's co-signature. The spec's server-server "Restricted rooms" section gives the
-// three refusals: 400 M_UNABLE_TO_AUTHORISE_JOIN when this server cannot judge any condition (it is
-// in none of the allowed rooms), 400 M_UNABLE_TO_GRANT_JOIN when the user qualifies but no local
-// user could vouch for the join, 403 M_FORBIDDEN when the user meets no condition.
+// three refusals: 400 M_UNABLE_TO_AUTHORISE_JOIN when this server cannot judge the conditions (the
+// user meets none it can see, and it is not in every allowed room), 400 M_UNABLE_TO_GRANT_JOIN when
+// the user qualifies but no local user could vouch for the join, 403 M_FORBIDDEN when the user meets
+// no condition.
 
 import { encodeBase64 } from "./base64.js";
 import { RoomView } from "./auth-rules-common.js";

@@ -12,7 +12,7 @@ import type { SigningKey } from "../../shared/signing-key.js";
 import type { RoomCore } from "./core.js";
 import { rejected, type Rejected } from "./verdict.js";
 
-/** What another room on this server says of a user (the Room RPC `allowedRoomFacts`). */
+/** What another room on this server says of a user (the Room RPC `membershipFacts`). */
 export type AllowedRoomLookup = (roomId: string, userId: string) => Promise<AllowedRoomFacts>;
 
 export const AUTHORISER_KEY = "join_authorised_via_users_server";
