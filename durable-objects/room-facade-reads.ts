@@ -38,6 +38,11 @@ export abstract class RoomReads extends RoomBase {
     return this.state.membership(userId);
   }
 
+  /** For another room's restricted join: whether this server is in this room, and whether `userId` is joined. */
+  async membershipFacts(userId: string): Promise<{ serverIn: boolean; joined: boolean }> {
+    return { serverIn: this.state.isServerJoined(this.env.SERVER_NAME), joined: this.state.membership(userId) === "join" };
+  }
+
   async joinedMembers(): Promise<string[]> {
     return this.parts.reads.joinedMembers();
   }

@@ -19,6 +19,7 @@ import { hasProvenance } from "../shared/converter/provenance.js";
 import { PAIR_EVENT, parsePairing } from "../shared/converter/pairing.js";
 import { rememberAccepted, screenProvenance } from "./room/converter-gate.js";
 import { RoomReads } from "./room-facade-reads.js";
+import { joinContentFor, vouchForJoin } from "./room/restricted-join.js";
 
 export abstract class RoomWrites extends RoomReads {
   /** Creates the room with its initial events, all sent by `creator` (a local user); this server is its hub. */
@@ -100,11 +101,25 @@ export abstract class RoomWrites extends RoomReads {
     });
   }
 
-  /** make_join / make_leave / make_knock: a template, if the change would pass the auth rules now. */
+  /** make_join / make_leave / make_knock: a template, if the change would pass the auth rules now (a restricted join names its authoriser). */
   async makeMembership(userId: string, membership: MembershipKind): Promise<{ template: Record<string, unknown>; roomVersion: string }> {
-    const answer = this.loaded().protocol.membershipTemplate(userId, membership);
+    const content = membership === "join" ? await this.joinContent(userId) : {};
+    const answer = this.loaded().protocol.membershipTemplate(userId, membership, content);
     if ("outcome" in answer) throw toMatrixError(answer);
     return answer;
+  }
+
+  /** A local user joins a room this server is in; in a restricted room, by an allowed room's membership. */
+  async joinLocal(userId: string, content: Record<string, unknown>): Promise<{ eventId: string }> {
+    const extra = await this.joinContent(userId);
+    return this.send(userId, { type: "m.room.member", state_key: userId, content: { ...(content as JsonObject), ...extra, membership: "join" } });
+  }
+
+  /** The join content restricted join rules ask of `userId` now (room/restricted-join.ts), or their refusal. */
+  private async joinContent(userId: string): Promise<JsonObject> {
+    const extra = await joinContentFor(this.loaded().core, this.env.SERVER_NAME, userId, this.parts.allowedRoomFacts);
+    if ("outcome" in extra) throw toMatrixError(extra);
+    return extra.content;
   }
 
   /** send_join / send_leave / send_knock: a join is answered with the state before it and its auth chain. */
@@ -121,7 +136,9 @@ export abstract class RoomWrites extends RoomReads {
     return this.section.run(async (w) => {
       const { core, protocol } = this.loaded();
       if (!protocol.membershipPdu) throw new MatrixError(400, "M_BAD_JSON", "This room takes LPDUs in send_join, send_leave and send_knock");
-      const answer = await core.batch(w, () => protocol.membershipPdu?.(w, origin, pdu, membership) ?? Promise.resolve(rejected("format", "unreachable")));
+      const vouched = membership === "join" ? await vouchForJoin(core, this.env.SERVER_NAME, pdu, this.parts.allowedRoomFacts, this.parts.ports.signingKey) : pdu;
+      if ("outcome" in vouched) throw toMatrixError(vouched);
+      const answer = await core.batch(w, () => protocol.membershipPdu?.(w, origin, vouched, membership) ?? Promise.resolve(rejected("format", "unreachable")));
       if ("outcome" in answer) throw toMatrixError(answer);
       return answer;
     });

@@ -4,7 +4,7 @@
 import type { JsonObject } from "../shared/canonical-json.js";
 import { planCreateRoom } from "../shared/create-room.js";
 import { toClientEvent } from "../shared/client-event.js";
-import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
+import { badJson, forbidden, MatrixError, notFound, toMatrixError } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { isEventId, isRoomAlias, isRoomId, isServerName, isUserId, serverNameOf } from "../shared/ids.js";
 import { CREATABLE_ROOM_VERSION_IDS, getRoomVersion } from "../shared/room-versions.js";
@@ -131,12 +131,22 @@ async function join(req: SbRequest, env: Env, idOrAlias: string): Promise<Respon
   // A full-mesh room none of our users is in any more is not sent to us: our copy may be stale, so
   // the join goes through a resident server, as a first join does.
   const local = info && (getRoomVersion(info.version)?.linearized !== false || (await stub.joinedMembers()).some((u) => serverNameOf(u) === req.config.serverName));
+  let residents: string[] = [];
+  let localRefusal: unknown;
   if (info && local) {
-    if ((await stub.membership(userId)) !== "join") await stub.send(userId, { type: "m.room.member", state_key: userId, content });
-    return json({ room_id: roomId });
+    if ((await stub.membership(userId)) === "join") return json({ room_id: roomId });
+    try {
+      await stub.joinLocal(userId, content);
+      return json({ room_id: roomId });
+    } catch (e) {
+      // A restricted room the user may join, but none of our users may vouch: another resident server may.
+      if (toMatrixError(e).errcode !== "M_UNABLE_TO_GRANT_JOIN") throw e;
+      localRefusal = e;
+      residents = [...new Set((await stub.joinedMembers()).map(serverNameOf))];
+    }
   }
-  const candidates = (await hubCandidates(stub, roomId, userId, via)).filter((s) => s !== req.config.serverName);
-  if (candidates.length === 0) throw notFound("No server to join this room through");
+  const candidates = [...new Set([...(await hubCandidates(stub, roomId, userId, via)), ...residents])].filter((s) => s !== req.config.serverName);
+  if (candidates.length === 0) throw localRefusal ?? notFound("No server to join this room through");
   let lastError: unknown;
   for (const hub of candidates) {
     try {

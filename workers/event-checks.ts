@@ -48,8 +48,9 @@ export async function checkInboundLpdu(raw: unknown, origin: string, keys: Verif
 /**
  * A PDU from a hub (or in a send_join answer): well-formed for its version and signed as the
  * draft requires; a content-hash mismatch leaves only the redacted event, as the draft says.
+ * `coSigner`: send_join at the authorising server, which adds its own signature after judging the join.
  */
-export async function checkInboundPdu(raw: unknown, version: RoomVersion, keys: VerifyKeyLookup, checkingServer?: string): Promise<Pdu> {
+export async function checkInboundPdu(raw: unknown, version: RoomVersion, keys: VerifyKeyLookup, checkingServer?: string, coSigner?: string): Promise<Pdu> {
   const { event_id: _e, unsigned: _u, ...rest } = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
   version.checkFormat(rest);
   const pdu = rest as unknown as Pdu;
@@ -57,7 +58,7 @@ export async function checkInboundPdu(raw: unknown, version: RoomVersion, keys: 
   if (!sig.ok) throw forbidden(sig.reason);
   // Matrix v11/v12: a restricted join also carries the signature of the server that authorised it.
   const via = pdu.type === "m.room.member" ? pdu.content["join_authorised_via_users_server"] : undefined;
-  if (!version.linearized && via !== undefined) {
+  if (!version.linearized && via !== undefined && !(coSigner !== undefined && isUserId(via) && serverNameOf(via) === coSigner)) {
     if (!isUserId(via) || !(await verifyServerSignedEvent(pdu, serverNameOf(via), version, eventKeyLookup(keys, pdu.origin_server_ts)))) {
       throw forbidden("The join is not signed by the server of join_authorised_via_users_server");
     }

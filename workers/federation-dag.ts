@@ -90,7 +90,8 @@ export async function dagSendMembership(req: SbRequest, env: Env, origin: string
   const stub = room(env, roomId);
   const version = getRoomVersion((await stub.info())?.version);
   if (!version || version.linearized) return undefined;
-  const pdu: Pdu = await checkInboundPdu(body, version, remoteKeyStore(env, req.config));
+  // A join this server is to authorise has no signature of ours yet: the room judges it and adds one.
+  const pdu: Pdu = await checkInboundPdu(body, version, remoteKeyStore(env, req.config), undefined, membership === "join" ? req.config.serverName : undefined);
   if (pdu.room_id !== roomId) throw badJson("room_id does not match the path");
   const answer = await stub.sendMembershipPdu(origin, pdu, membership);
   // omit_members (MSC3706) is accepted; the full state is always sent, which is what it allows.

@@ -26,6 +26,8 @@ function remoteError(what: string, res: FederationResponse): MatrixError {
   if (res.status === 403) return forbidden(`${what}: ${error}`);
   if (res.status === 404) return new MatrixError(404, "M_NOT_FOUND", `${what}: ${error}`);
   if (errcode === "M_INCOMPATIBLE_ROOM_VERSION") return new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", `${what}: ${error}`);
+  // Restricted rooms: the client is told why, and the join loop tries the next resident server.
+  if (res.status === 400 && (errcode === "M_UNABLE_TO_AUTHORISE_JOIN" || errcode === "M_UNABLE_TO_GRANT_JOIN")) return new MatrixError(400, errcode, `${what}: ${error}`);
   return new MatrixError(502, "M_UNKNOWN", `${what} failed (${res.status} ${errcode}): ${error}`);
 }
 
@@ -92,7 +94,21 @@ async function sendDagMembership(
   const send = await federationRequest(config, undefined, server, "PUT", membership === "join" ? `${path}?omit_members=false` : path, pdu);
   if (send.status !== 200) throw remoteError(`send_${membership} at ${server}`, send);
   const answer = send.body as Record<string, unknown> | null;
-  return membership === "join" && answer && typeof answer === "object" ? { ...answer, event: answer["event"] ?? pdu } : answer;
+  if (membership !== "join" || !answer || typeof answer !== "object") return answer;
+  // A restricted join comes back signed by the authorising server too; that copy is the one to keep,
+  // but only if it is the event we sent.
+  const echoed = answer["event"];
+  if (echoed !== undefined && !(await isSameEvent(echoed, eventId, version))) throw new MatrixError(502, "M_UNKNOWN", `send_join at ${server} answered with another event than the join sent`);
+  return { ...answer, event: echoed ?? pdu };
+}
+
+async function isSameEvent(raw: unknown, eventId: string, version: RoomVersion): Promise<boolean> {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return false;
+  try {
+    return (await eventIdOf(raw as Pdu, version)) === eventId;
+  } catch {
+    return false;
+  }
 }
 
 /** Joins a local user to a room hosted by `hub`, initialising our replica from the answer. */

@@ -3,6 +3,7 @@
 // engine sees the ports, so tests can run it on in-memory fakes.
 
 import type { Pdu } from "../../shared/event.js";
+import type { AllowedRoomFacts } from "../../shared/restricted-join.js";
 import type { RoomState, StrippedStateEvent } from "../../shared/room-state.js";
 import { parseSigningKeySecret, type SigningKey } from "../../shared/signing-key.js";
 import { indexEvents } from "../event-index.js";
@@ -58,6 +59,8 @@ export interface RoomParts {
   ports: EnginePorts;
   /** An invite for a local user to a room hosted elsewhere (kept until they join or reject it); their stream learns of it. */
   storeInvite(userId: string, pdu: Pdu, stripped: StrippedStateEvent[], origin: string, roomVersion: string | undefined): Promise<void>;
+  /** Restricted joins: what another room on this server knows of a user (room/restricted-join.ts). */
+  allowedRoomFacts(roomId: string, userId: string): Promise<AllowedRoomFacts>;
 }
 
 function retryMs(v: string | undefined, fallback: number): number {
@@ -160,5 +163,6 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
       store.putInvite(userId, JSON.stringify(pdu), JSON.stringify(stripped), origin);
       await stream(userId).notifyInvite(pdu.room_id as string, JSON.stringify([...stripped, strippedOf(pdu)]));
     },
+    allowedRoomFacts: (roomId, userId) => env.ROOM.get(env.ROOM.idFromName(roomId)).membershipFacts(userId),
   };
 }

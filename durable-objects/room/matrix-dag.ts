@@ -167,18 +167,19 @@ export class MatrixDag implements RoomProtocol {
   }
 
   /** make_join / make_leave / make_knock: the event as it would be built now, if the auth rules would pass it. */
-  membershipTemplate(userId: string, membership: MembershipKind): { template: JsonObject; roomVersion: string } | Rejected {
+  membershipTemplate(userId: string, membership: MembershipKind, content: JsonObject = {}): { template: JsonObject; roomVersion: string } | Rejected {
     const extremities = this.graph.extremitiesWithDepth();
     const prevEvents = prevEventsFor(extremities);
     const before = this.graph.stateBefore(prevEvents);
-    const fields = { room_id: this.core.roomId, type: "m.room.member", state_key: userId, sender: userId, origin_server_ts: Date.now(), content: { membership } as JsonObject };
+    const fields = { room_id: this.core.roomId, type: "m.room.member", state_key: userId, sender: userId, origin_server_ts: Date.now(), content: { ...content, membership } as JsonObject };
     const template = {
       ...fields,
       auth_events: authEventIdsFor(this.core.version, before.state, fields),
       prev_events: prevEvents,
       depth: depthAfter(prevEvents.map((p) => this.graph.row(p)?.depth ?? 0)),
     };
-    const trial = { ...template, hashes: {}, signatures: {} } as unknown as Pdu;
+    // A restricted join's authoriser (always one of ours) signs at send_join; the trial stands in for that.
+    const trial = { ...template, hashes: {}, signatures: { [this.ports.serverName]: { "ed25519:template": "" } } } as unknown as Pdu;
     return this.authorizeLocal(trial, before.state) ?? { template: template as unknown as JsonObject, roomVersion: this.core.version.id };
   }
 

@@ -38,8 +38,8 @@ export interface RoomProtocol {
   invite(sender: string, target: string, content: JsonObject): Promise<Verdict>;
   /** An invite completed here and offered to the invitee's server (federation /invite, as hub). */
   inviteRemote(w: Writer, request: InviteRequest): Promise<Verdict>;
-  /** make_join / make_leave / make_knock. */
-  membershipTemplate(userId: string, membership: MembershipKind): { template: JsonObject; roomVersion: string } | Rejected;
+  /** make_join / make_leave / make_knock; `content`: extra content the template carries (a restricted join's authoriser). */
+  membershipTemplate(userId: string, membership: MembershipKind, content?: JsonObject): { template: JsonObject; roomVersion: string } | Rejected;
   /** send_join / send_leave / send_knock. */
   membershipAnswer(w: Writer, origin: string, lpdu: Lpdu, membership: MembershipKind): Promise<JoinAnswer | Rejected>;
   /** Where history older than this server's copy comes from (verified PDUs up to `upTo`); absent when it holds it all. */
