@@ -14,6 +14,7 @@ import { authAgainst } from "./dag-auth.js";
 import { depthAfter } from "./dag-extremities.js";
 import type { DagGraph } from "./dag-graph.js";
 import type { DagPlacer } from "./dag-place.js";
+import { softFailCheck } from "./dag-soft-fail.js";
 import { rejected, type Verdict } from "./verdict.js";
 import type { Writer } from "./writer.js";
 
@@ -65,9 +66,8 @@ export class DagReceiver {
     const byState = authAgainst(version, pdu, before.state, pdu.auth_events, getEvent, this.core.state.get("m.room.create", ""));
     if (!byState.ok) return this.reject({ eventId, pdu, depth, before: before.group }, byState.rule, byState.reason);
 
-    // 6. Current state: the soft-fail check.
-    const current = this.graph.currentIds();
-    const byCurrent = authAgainst(version, pdu, current, pdu.auth_events, getEvent, this.core.state.get("m.room.create", ""));
+    // 6. Current state: the soft-fail check, with auth events chosen from current state.
+    const byCurrent = softFailCheck(version, pdu, this.graph.currentIds(), getEvent, this.core.state.get("m.room.create", ""));
     if (!byCurrent.ok) {
       this.placer.offTimeline({ eventId, pdu, depth, before: before.group }, "soft-failed");
       return { outcome: "soft-failed", eventId, reason: `Auth rule ${byCurrent.rule} against current state: ${byCurrent.reason}` };
