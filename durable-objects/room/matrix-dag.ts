@@ -137,6 +137,12 @@ export class MatrixDag implements RoomProtocol {
     this.placer.offTimeline({ eventId, pdu, depth: pdu.depth ?? 0, before: before ?? null }, "outlier");
   }
 
+  /** An event learnt at a gap that failed the auth rules: kept as rejected, so it is never fetched, used or served again. */
+  storeRejected(eventId: string, pdu: Pdu): void {
+    if (this.graph.row(eventId)) return;
+    this.placer.offTimeline({ eventId, pdu, depth: pdu.depth ?? 0, before: null }, "rejected");
+  }
+
   invite(sender: string, target: string, content: JsonObject): Promise<Verdict> {
     return this.core.exclusive((w) => this.inviteLocal(w, sender, target, content));
   }
