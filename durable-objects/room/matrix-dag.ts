@@ -20,6 +20,7 @@ import { depthAfter, prevEventsFor } from "./dag-extremities.js";
 import { DagGraph, type StateResolver } from "./dag-graph.js";
 import { DagPlacer, rowOf } from "./dag-place.js";
 import { DagReceiver, type GapFiller } from "./dag-receive.js";
+import { backfillWalk, servable } from "./dag-serving.js";
 import type { EnginePorts } from "./ports.js";
 import type { InboundItem, JoinAnswer, LocalEvent, MembershipKind, RoomProtocol } from "./protocol.js";
 import { rejected, type Rejected, type Verdict } from "./verdict.js";
@@ -213,6 +214,7 @@ export class MatrixDag implements RoomProtocol {
 
   /** The state before an event, as event IDs (federation /state and /state_ids), create first. */
   stateIdsBefore(eventId: string): string[] | undefined {
+    if (!this.servable(eventId)) return undefined;
     const g = this.graph.row(eventId)?.before;
     if (g == null) return undefined;
     const ids = [...this.graph.groups.get(g)];
@@ -239,6 +241,14 @@ export class MatrixDag implements RoomProtocol {
       queue.push(...e.prev_events);
     }
     return out.sort((a, b) => a.depth - b.depth).map((e) => e.id);
+  }
+
+  servable(eventId: string): boolean {
+    return servable(this.graph, eventId);
+  }
+
+  backfillIds(from: readonly string[], limit: number): string[] | undefined {
+    return backfillWalk(this.graph, from, limit);
   }
 
   /** Every server with a joined member, and the target of a membership change; never ourselves. */
