@@ -8,6 +8,7 @@
 
 import type { JsonObject } from "../../shared/canonical-json.js";
 import { stateKeyOf, type Pdu } from "../../shared/event.js";
+import { FEDERATION_V1 } from "../../shared/federation-paths.js";
 import { eventIdOf } from "../../shared/hashes.js";
 import { serverNameOf } from "../../shared/ids.js";
 import { buildLocalPdu } from "../../shared/local-event.js";
@@ -49,7 +50,11 @@ export class MatrixDag implements RoomProtocol {
     this.graph = new DagGraph(core, store, resolver);
     this.placer = new DagPlacer(core, this.graph, ports.transaction);
     this.receiver = new DagReceiver(core, this.graph, this.placer);
+    // A room created here holds its whole history; one joined elsewhere starts at our join.
+    if (core.identity.hub !== ports.serverName) this.olderHistory = (upTo, limit) => this.historyBeforeJoin(upTo, limit);
   }
+
+  readonly olderHistory?: (upTo: string, limit: number) => Promise<Pdu[] | undefined>;
 
   set gapFiller(g: GapFiller) {
     this.receiver.gaps = g;
@@ -241,6 +246,14 @@ export class MatrixDag implements RoomProtocol {
       queue.push(...e.prev_events);
     }
     return out.sort((a, b) => a.depth - b.depth).map((e) => e.id);
+  }
+
+  /** A room joined elsewhere: history from before our join, from the server we joined through (verified by the Worker). */
+  private async historyBeforeJoin(upTo: string, limit: number): Promise<Pdu[] | undefined> {
+    const { roomId, hub, version } = this.core.identity;
+    const path = `${FEDERATION_V1}/backfill/${encodeURIComponent(roomId)}?v=${encodeURIComponent(upTo)}&limit=${limit}`;
+    const res = await this.ports.federation.fetchVerified(hub, "GET", path, undefined, version.id);
+    return "pdus" in res ? (res.pdus as unknown as Pdu[]) : undefined;
   }
 
   servable(eventId: string): boolean {

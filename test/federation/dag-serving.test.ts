@@ -1,7 +1,8 @@
 // What a server of a full-mesh (v12) room serves to other servers: never a rejected event (event,
 // state, state_ids, event_auth, get_missing_events, backfill), soft-failed ones as Synapse does,
 // backfill by walking prev_events rather than local order, and nothing at all (403 M_FORBIDDEN) to a
-// server with no member in the room.
+// server with no member in the room; and the other side of backfill, a server that joined the room
+// through another fetching the history from before its join for /messages.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Pdu } from "../../shared/event.js";
@@ -119,5 +120,24 @@ describe("serving a v12 room over federation", () => {
       const res = await fed(e3, e1, method, path, body);
       expect([path, res.status, res.body.errcode]).toEqual([path, 403, "M_FORBIDDEN"]);
     }
+  });
+
+  it("shows a user who joined on another server the history from before the join in /messages, fetched by backfill", async () => {
+    await alice.send(roomId, "merging before carol");
+    const before = await alice.send(roomId, "said before carol joined");
+    const carol = await TestClient.register(e3, "carol");
+    await carol.join(roomId, "e1.test");
+    const seen: Array<{ event_id: string; type: string }> = [];
+    let from: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const res = await carol.request<{ chunk: Array<{ event_id: string; type: string }>; end?: string }>("GET", `/rooms/${enc(roomId)}/messages?dir=b&limit=50${from ? `&from=${from}` : ""}`);
+      seen.push(...res.chunk);
+      if (!res.end || res.chunk.length === 0) break;
+      from = res.end;
+    }
+    expect(seen.filter((e) => e.event_id === before)).toHaveLength(1);
+    expect(seen.some((e) => e.type === "m.room.create")).toBe(true);
+    // e3 had no member before carol's join; now it may read the room.
+    expect((await fed(e3, e1, "GET", eventPath(before, roomId))).status).toBe(200);
   });
 });
