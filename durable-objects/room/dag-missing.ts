@@ -65,6 +65,29 @@ export class DagGapFiller implements GapFiller {
     await this.stateAtParents(origin, pdu, pending);
   }
 
+  async vetHistory(origin: string, pdus: readonly Pdu[]): Promise<Pdu[]> {
+    const page = new Map<string, Pdu>();
+    for (const e of pdus) page.set(await eventIdOf(e, this.core.version), e);
+    // Events of other rooms are left for the caller to drop, not judged (nor stored) here.
+    const fresh = new Map([...page].filter(([id, e]) => e.room_id === this.core.roomId && !this.core.store.getEvent(id)));
+    const checked = await this.check(origin, fresh);
+    for (const [id, { pdu }] of checked.rejected) this.dag.storeRejected(id, pdu);
+    return [...page].filter(([id]) => !fresh.has(id) || checked.accepted.has(id)).map(([, e]) => e);
+  }
+
+  private check(origin: string, fetched: ReadonlyMap<string, Pdu>) {
+    const roomCreate = this.core.state.get("m.room.create", "");
+    return checkOutliers({
+      version: this.core.version,
+      fetched,
+      standing: (id) => (this.graph.row(id)?.status === "rejected" ? "rejected" : this.core.store.getEvent(id) ? "ok" : undefined),
+      getEvent: this.graph.getEvent,
+      source: { authChain: (id) => this.fetchAuthChain(origin, id), event: (id) => this.fetchEvent(origin, id) },
+      ...(roomCreate ? { roomCreate } : {}),
+      maxEvents: MAX_STATE_FETCH,
+    });
+  }
+
   /** For each parent of `e` we still lack (and will not judge next), the parent and the state at it, as outliers. */
   private async stateAtParents(origin: string, e: Pdu, pending: ReadonlySet<string>): Promise<void> {
     for (const p of e.prev_events) if (!pending.has(p) && !this.graph.hasStateAfter(p)) await this.stateAt(origin, p);
@@ -84,15 +107,7 @@ export class DagGapFiller implements GapFiller {
       const e = await this.fetchEvent(origin, id);
       if (e) got.set(id, e);
     }
-    const checked = await checkOutliers({
-      version: this.core.version,
-      fetched: got,
-      standing: (id) => (this.graph.row(id)?.status === "rejected" ? "rejected" : this.core.store.getEvent(id) ? "ok" : undefined),
-      getEvent: this.graph.getEvent,
-      source: { authChain: (id) => this.fetchAuthChain(origin, id), event: (id) => this.fetchEvent(origin, id) },
-      ...(this.core.state.get("m.room.create", "") ? { roomCreate: this.core.state.get("m.room.create", "") as Pdu } : {}),
-      maxEvents: MAX_STATE_FETCH,
-    });
+    const checked = await this.check(origin, got);
     // Rejected outliers are kept as such (never state, never a parent); the rest of the gap goes on without them.
     for (const [id, { pdu }] of checked.rejected) this.dag.storeRejected(id, pdu);
     const prev = checked.accepted.get(prevId) ?? this.graph.getEvent(prevId);

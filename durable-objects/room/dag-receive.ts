@@ -21,6 +21,8 @@ import type { Writer } from "./writer.js";
 /** Fetches what a PDU needs before it can be judged: its missing parents and auth events. */
 export interface GapFiller {
   fill(w: Writer, origin: string, pdu: Pdu, eventId: string): Promise<void>;
+  /** Of a page of history from `origin`, the events held already or passing the auth rules against their own auth events. */
+  vetHistory(origin: string, pdus: readonly Pdu[]): Promise<Pdu[]>;
 }
 
 export class DagReceiver {

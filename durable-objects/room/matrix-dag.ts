@@ -253,7 +253,9 @@ export class MatrixDag implements RoomProtocol {
     const { roomId, hub, version } = this.core.identity;
     const path = `${FEDERATION_V1}/backfill/${encodeURIComponent(roomId)}?v=${encodeURIComponent(upTo)}&limit=${limit}`;
     const res = await this.ports.federation.fetchVerified(hub, "GET", path, undefined, version.id);
-    return "pdus" in res ? (res.pdus as unknown as Pdu[]) : undefined;
+    if (!("pdus" in res)) return undefined;
+    const pdus = res.pdus as unknown as Pdu[];
+    return this.receiver.gaps ? this.receiver.gaps.vetHistory(hub, pdus) : pdus;
   }
 
   servable(eventId: string): boolean {

@@ -19,6 +19,7 @@ describe("state fetched at a gap in a v12 room", () => {
   let servers: TestServer[] = [];
   let e1: TestServer;
   let e2: TestServer;
+  let e3: TestServer;
   let alice: TestClient;
   let bob: TestClient;
   let roomId: string;
@@ -26,30 +27,39 @@ describe("state fetched at a gap in a v12 room", () => {
   const asked: string[] = [];
 
   beforeAll(async () => {
-    servers = await startServers(["e1.test", "e2.test"]);
-    [e1, e2] = servers as [TestServer, TestServer];
+    servers = await startServers(["e1.test", "e2.test", "e3.test"]);
+    [e1, e2, e3] = servers as [TestServer, TestServer, TestServer];
     [alice, bob] = await Promise.all([TestClient.register(e1, "alice"), TestClient.register(e2, "bob")]);
     roomId = (await alice.createRoom({ room_version: V, preset: "public_chat", topic: "the real topic" })).room_id;
     await bob.join(roomId, "e1.test");
-    await sameStateEverywhere(servers, roomId);
+    await sameStateEverywhere([e1, e2], roomId);
   });
   afterAll(async () => {
     await new Promise<void>((r) => (impostor ? impostor.close(() => r()) : r()));
     await stopServers(servers);
   });
 
-  /** e2's port answered by the test: its key, and these answers to e1's questions. */
-  async function impersonateE2(answer: (method: string, url: string) => unknown): Promise<void> {
+  type Answer = (method: string, url: string, body: unknown) => unknown;
+  let answer: Answer = () => undefined;
+
+  /** e2's port answered by the test: its key, and `next`'s answers to other servers' questions. */
+  async function impersonateE2(next: Answer): Promise<void> {
+    answer = next;
+    if (impostor) return;
     const keyDoc = await (await e2.fetch("/_matrix/key/v2/server")).text();
     await e2.stop();
     impostor = createServer((req, res) => {
-      req.resume();
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        const url = req.url ?? "";
-        asked.push(`${req.method} ${url}`);
-        const body = url === "/_matrix/key/v2/server" ? keyDoc : answer(req.method ?? "", url);
-        res.writeHead(body === undefined ? 404 : 200, { "content-type": "application/json" });
-        res.end(body === undefined ? JSON.stringify({ errcode: "M_NOT_FOUND", error: "Not here" }) : typeof body === "string" ? body : JSON.stringify(body));
+        void (async () => {
+          const url = req.url ?? "";
+          asked.push(`${req.method} ${url}`);
+          const text = Buffer.concat(chunks).toString("utf8");
+          const body = url === "/_matrix/key/v2/server" ? keyDoc : await answer(req.method ?? "", url, text ? JSON.parse(text) : undefined);
+          res.writeHead(body === undefined ? 404 : 200, { "content-type": "application/json" });
+          res.end(body === undefined ? JSON.stringify({ errcode: "M_NOT_FOUND", error: "Not here" }) : typeof body === "string" ? body : JSON.stringify(body));
+        })();
       });
     });
     await new Promise<void>((r) => impostor?.listen(e2.port, "127.0.0.1", r));
@@ -113,5 +123,45 @@ describe("state fetched at a gap in a v12 room", () => {
     const current = await stateOf(e1, roomId);
     expect(current.get("m.room.topic\u0000")?.event_id).toBe(realTopic);
     expect(current.has("m.room.name\u0000")).toBe(false);
+  });
+
+  it("leaves out of the pre-join history it backfills an event that fails its auth rules, served by a dishonest server", async () => {
+    // e1 holds a power-level grab by bob as rejected, and a message of his that names it as a parent.
+    await alice.send(roomId, "merging before the grab");
+    const [tipId] = await eventually(async () => {
+      const ex = await extremitiesOn([e1, e3], e1, roomId, V);
+      return ex.length === 1 ? ex : undefined;
+    }, "one forward extremity on e1");
+    const tip = { eventId: tipId as string, depth: (await pduOn(e2, e1, tipId as string, roomId)).depth as number };
+    const grab = await forgeEvent(e2, e1, roomId, V, { type: "m.room.power_levels", sender: bob.userId, state_key: "", content: { users: { [bob.userId]: 100 } } }, [tip]);
+    expect(Object.keys(await sendPdus(e2, e1, [grab.pdu]))).toEqual([grab.eventId]);
+    const child = await forgeEvent(e2, e1, roomId, V, { type: "m.room.message", sender: bob.userId, content: { msgtype: "m.text", body: "after the grab" } }, [{ eventId: grab.eventId, depth: grab.pdu.depth as number }, tip]);
+    expect(await sendPdus(e2, e1, [child.pdu])).toEqual({});
+    await alice.send(roomId, "said before carol joined");
+
+    // carol joins through "e2", which relays to e1 but slips the rejected grab into its backfill.
+    const relayed = (method: string, url: string, body: unknown) => fed(e3, e1, method, url, body).then((r) => (r.status === 200 ? r.body : undefined));
+    await impersonateE2(async (method, url, body) => {
+      if (method === "PUT" && url.startsWith("/_matrix/federation/v1/send/")) return { pdus: {} };
+      if (url.startsWith("/_matrix/federation/v1/backfill/")) {
+        const page = (await relayed(method, url, body)) as { pdus: Pdu[] } | undefined;
+        return page && { ...page, pdus: [...page.pdus, grab.pdu] };
+      }
+      return relayed(method, url, body);
+    });
+    const carol = await TestClient.register(e3, "carol");
+    await carol.join(roomId, "e2.test");
+    const seen: Array<{ event_id: string; type: string; sender: string }> = [];
+    let from: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const res = await carol.request<{ chunk: typeof seen; end?: string }>("GET", `/rooms/${enc(roomId)}/messages?dir=b&limit=50${from ? `&from=${from}` : ""}`);
+      seen.push(...res.chunk);
+      if (!res.end || res.chunk.length === 0) break;
+      from = res.end;
+    }
+    expect(asked.some((a) => a.startsWith(`GET /_matrix/federation/v1/backfill/${enc(roomId)}`))).toBe(true);
+    expect(seen.some((e) => e.event_id === child.eventId)).toBe(true);
+    expect(seen.some((e) => e.type === "m.room.create")).toBe(true);
+    expect(seen.some((e) => e.event_id === grab.eventId)).toBe(false);
   });
 });
