@@ -1,5 +1,6 @@
-// A participant fetches the room's history from before its replica began from the hub, one page at
-// a time, when a user pages back that far. The hub's answer is verified by the Worker (hub and
+// A participant fetches the room's history from before its replica began from the hub (or, in a
+// full-mesh room joined elsewhere, from the server it joined through), one page at a time, when a
+// user pages back that far. The hub's answer is verified by the Worker (hub and
 // sender signatures, content hashes); here each event must be the one its successor names in
 // prev_events (event IDs are reference hashes, so the chain from our own verified first event
 // vouches for every link) and belong to this room. Accepted events are stored once, apart from the
@@ -46,24 +47,30 @@ export async function backfillOnce(d: BackfillDeps): Promise<BackfillOutcome> {
   if (!pdus) return "failed";
   const byId = new Map<string, Pdu>();
   for (const pdu of pdus) {
-    if (pdu.room_id !== d.roomId) continue;
     try {
       d.version.checkFormat(pdu);
     } catch {
       continue;
     }
-    byId.set(await eventIdOf(pdu, d.version), pdu);
+    const id = await eventIdOf(pdu, d.version);
+    // A v12 create event names no room: the room ID is its reference hash.
+    const ours = pdu.room_id === d.roomId || (d.version.roomIdFromCreateEvent && pdu.type === "m.room.create" && pdu.room_id === undefined && `!${id.slice(1)}` === d.roomId);
+    if (ours) byId.set(id, pdu);
   }
-  // Follow prev_events down from what we hold; anything off the chain is ignored.
+  // Follow prev_events down from what we hold, deepest first (an LM room has one parent per event,
+  // a full-mesh room may have several); anything not reached that way is ignored.
   const chain: Array<{ id: string; pdu: Pdu }> = [];
   let reachedCreate = false;
-  for (let id: string | undefined = wanted; id !== undefined; ) {
+  const queue = [wanted];
+  while (queue.length > 0) {
+    queue.sort((a, b) => (byId.get(b)?.depth ?? 0) - (byId.get(a)?.depth ?? 0));
+    const id = queue.shift() as string;
     const pdu = byId.get(id);
-    if (!pdu) break;
+    if (!pdu) continue;
     chain.push({ id, pdu });
     byId.delete(id);
-    id = pdu.prev_events[0];
-    if (id === undefined) reachedCreate = pdu.type === "m.room.create";
+    if (pdu.prev_events.length === 0) reachedCreate ||= pdu.type === "m.room.create";
+    for (const p of pdu.prev_events) if (byId.has(p) && !queue.includes(p)) queue.push(p);
   }
   if (chain.length === 0) return "failed";
   d.transaction(() => {

@@ -83,15 +83,28 @@ export abstract class RoomReads extends RoomBase {
     return this.parts.store.getEvents(ids);
   }
 
-  /** The auth chain of one event (federation /event_auth). */
+  /** An event as federation /event serves it: undefined for one the protocol does not serve (a rejected one). */
+  async servableEventJson(eventId: string): Promise<{ json: string; pos: number | null } | undefined> {
+    const servable = this.engine?.protocol.servable;
+    if (servable && !servable.call(this.engine?.protocol, eventId)) return undefined;
+    return this.parts.reads.eventJson(eventId, "federation");
+  }
+
+  /** The auth chain of one event (federation /event_auth); nothing for an event not served. */
   async eventAuth(eventId: string): Promise<StoredEvent[] | undefined> {
-    this.loaded();
+    const { protocol } = this.loaded();
+    if (protocol.servable && !protocol.servable(eventId)) return undefined;
     const e = this.parts.store.getEvent(eventId);
-    return e && authChainOf(this.parts.store, [e]);
+    return e && authChainOf(this.parts.store, [e]).filter((a) => protocol.servable?.(a.eventId) ?? true);
   }
 
   async backfill(from: string[], limit: number): Promise<StoredEvent[]> {
-    this.loaded();
+    const { protocol } = this.loaded();
+    if (protocol.backfillIds) {
+      const ids = protocol.backfillIds(from, limit);
+      if (!ids) throw notFound("None of the requested events is in this room");
+      return this.parts.store.getEvents(ids);
+    }
     return this.parts.reads.backfill(from, limit);
   }
 

@@ -2,7 +2,7 @@
 // get_missing_events, event_auth, the v2 send_join/send_leave/send_knock with a signed PDU, and the
 // room version each PDU of a /send is checked under (the room's own, not the LM default).
 
-import { badJson, MatrixError, notFound } from "../shared/errors.js";
+import { badJson, forbidden, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { FEDERATION_V1 } from "../shared/federation-paths.js";
 import { isEventId, isRoomId } from "../shared/ids.js";
@@ -33,14 +33,14 @@ export async function roomVersionsOf(env: Env, roomIds: readonly string[]): Prom
   return out;
 }
 
-/** A known full-mesh room that `origin` may read (a server with a joined member). */
+/** A known full-mesh room that `origin` may read (a server with a joined member now; 403 otherwise). */
 async function dagRoom(env: Env, roomId: string, origin: string): Promise<{ stub: RoomStub; version: RoomVersion }> {
   if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
   const stub = room(env, roomId);
   const version = getRoomVersion((await stub.info())?.version);
   if (!version) throw notFound("Unknown room");
   if (version.linearized) throw new MatrixError(400, "M_UNRECOGNIZED", "Not a full-mesh room");
-  if (!(await stub.serverHasMembers(origin))) throw notFound("Room not visible to this server");
+  if (!(await stub.serverHasMembers(origin))) throw forbidden(`${origin} has no member in this room`);
   return { stub, version };
 }
 
@@ -102,7 +102,7 @@ export async function dagSendMembership(req: SbRequest, env: Env, origin: string
 export async function dagEventResponse(req: SbRequest, stub: RoomStub, eventId: string): Promise<Response | undefined> {
   const info = await stub.info();
   if (!info || getRoomVersion(info.version)?.linearized !== false) return undefined;
-  const e = await stub.getEventJson(eventId);
+  const e = await stub.servableEventJson(eventId);
   if (!e) throw notFound("Event not found");
   return new Response(`{"origin":${JSON.stringify(req.config.serverName)},"origin_server_ts":${Date.now()},"pdus":[${e.json}]}`, { headers: { "content-type": "application/json" } });
 }

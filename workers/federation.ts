@@ -79,8 +79,14 @@ async function hostedRoom(env: Env, roomId: string) {
 }
 
 /** A server may read a room's history only if it has (or had) a member in it. */
+/**
+ * Only a server with a joined member now reads a room's events and state. An LM room answers others
+ * 404, as if unknown; a full-mesh room answers 403 M_FORBIDDEN, as the Matrix spec and Synapse do.
+ */
 async function requireVisibility(stub: ReturnType<typeof room>, origin: string): Promise<void> {
-  if (!(await stub.serverHasMembers(origin))) throw notFound("Room not visible to this server");
+  if (await stub.serverHasMembers(origin)) return;
+  if (getRoomVersion((await stub.info())?.version)?.linearized === false) throw forbidden(`${origin} has no member in this room`);
+  throw notFound("Room not visible to this server");
 }
 
 // --------------------------------------------------------------------------------------------

@@ -64,14 +64,15 @@ export async function backfillVerified(env: Env, config: Config, hub: string, ro
   }
 }
 
-/** Any request whose answer carries PDUs: `events` (get_missing_events), `pdus` (event, state, backfill) or a bare event; all verified. */
+/** Any request whose answer carries PDUs: `events` (get_missing_events), `pdus` (event, state, backfill), `auth_chain` (event_auth) or a bare event; all verified. */
 export async function fetchVerified(env: Env, config: Config, server: string, method: string, path: string, body: unknown, roomVersion: string): Promise<BackfillResult> {
   const version = getRoomVersion(roomVersion);
   if (!version) return { ok: false, error: "unsupported room version" };
   const res = await federationRequest(config, undefined, server, method, path, body);
   if (res.status !== 200 || typeof res.body !== "object" || res.body === null) return { ok: false, error: `${method} ${path.split("?")[0]} at ${server} failed (${res.status})` };
   const answer = res.body as Record<string, unknown>;
-  const raw = Array.isArray(answer["events"]) ? answer["events"] : Array.isArray(answer["pdus"]) ? answer["pdus"] : "auth_events" in answer ? [answer] : [];
+  const list = answer["events"] ?? answer["pdus"] ?? answer["auth_chain"];
+  const raw = Array.isArray(list) ? list : "auth_events" in answer ? [answer] : [];
   const keys = remoteKeyStore(env, config, { notaries: [server] });
   const settled = await Promise.allSettled(raw.map((e) => checkInboundPdu(e, version, keys)));
   // Events that fail verification are left out; the caller judges what is left.

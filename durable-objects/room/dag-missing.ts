@@ -9,6 +9,7 @@ import { eventIdOf } from "../../shared/hashes.js";
 import type { RoomCore } from "./core.js";
 import type { DagReceiver, GapFiller } from "./dag-receive.js";
 import type { DagGraph } from "./dag-graph.js";
+import { checkOutliers } from "./dag-outliers.js";
 import type { EnginePorts } from "./ports.js";
 import type { Writer } from "./writer.js";
 
@@ -24,6 +25,7 @@ export interface GapHost {
   readonly graph: DagGraph;
   readonly receiver: DagReceiver;
   storeOutlier(eventId: string, pdu: Pdu, before?: number): void;
+  storeRejected(eventId: string, pdu: Pdu): void;
 }
 
 export class DagGapFiller implements GapFiller {
@@ -63,6 +65,29 @@ export class DagGapFiller implements GapFiller {
     await this.stateAtParents(origin, pdu, pending);
   }
 
+  async vetHistory(origin: string, pdus: readonly Pdu[]): Promise<Pdu[]> {
+    const page = new Map<string, Pdu>();
+    for (const e of pdus) page.set(await eventIdOf(e, this.core.version), e);
+    // Events of other rooms are left for the caller to drop, not judged (nor stored) here.
+    const fresh = new Map([...page].filter(([id, e]) => e.room_id === this.core.roomId && !this.core.store.getEvent(id)));
+    const checked = await this.check(origin, fresh);
+    for (const [id, { pdu }] of checked.rejected) this.dag.storeRejected(id, pdu);
+    return [...page].filter(([id]) => !fresh.has(id) || checked.accepted.has(id)).map(([, e]) => e);
+  }
+
+  private check(origin: string, fetched: ReadonlyMap<string, Pdu>) {
+    const roomCreate = this.core.state.get("m.room.create", "");
+    return checkOutliers({
+      version: this.core.version,
+      fetched,
+      standing: (id) => (this.graph.row(id)?.status === "rejected" ? "rejected" : this.core.store.getEvent(id) ? "ok" : undefined),
+      getEvent: this.graph.getEvent,
+      source: { authChain: (id) => this.fetchAuthChain(origin, id), event: (id) => this.fetchEvent(origin, id) },
+      ...(roomCreate ? { roomCreate } : {}),
+      maxEvents: MAX_STATE_FETCH,
+    });
+  }
+
   /** For each parent of `e` we still lack (and will not judge next), the parent and the state at it, as outliers. */
   private async stateAtParents(origin: string, e: Pdu, pending: ReadonlySet<string>): Promise<void> {
     for (const p of e.prev_events) if (!pending.has(p) && !this.graph.hasStateAfter(p)) await this.stateAt(origin, p);
@@ -79,21 +104,39 @@ export class DagGapFiller implements GapFiller {
     if (unknown.length > MAX_STATE_FETCH) return;
     const got = new Map<string, Pdu>();
     for (const id of unknown) {
-      const one = await this.ports.federation.fetchVerified(origin, "GET", `${FEDERATION_V1}/event/${encodeURIComponent(id)}?room_id=${roomId}`, undefined, this.core.version.id);
-      const e = "pdus" in one ? (one.pdus[0] as unknown as Pdu | undefined) : undefined;
-      // (room_id: a hint Switchboard peers use before their event index has caught up; others ignore it.)
-      // The answer must be the event asked for: its ID is its hash.
-      if (e && e.room_id === this.core.roomId && (await eventIdOf(e, this.core.version)) === id) got.set(id, e);
+      const e = await this.fetchEvent(origin, id);
+      if (e) got.set(id, e);
     }
-    const prev = got.get(prevId) ?? this.graph.getEvent(prevId);
+    const checked = await this.check(origin, got);
+    // Rejected outliers are kept as such (never state, never a parent); the rest of the gap goes on without them.
+    for (const [id, { pdu }] of checked.rejected) this.dag.storeRejected(id, pdu);
+    const prev = checked.accepted.get(prevId) ?? this.graph.getEvent(prevId);
     if (!prev) return;
     const state = new Map<string, string>();
     for (const id of stateIds) {
-      const e = got.get(id) ?? this.graph.getEvent(id);
+      const e = checked.accepted.get(id) ?? this.graph.getEvent(id);
       if (e && typeof e.state_key === "string") state.set(stateKeyOf(e.type, e.state_key), id);
     }
-    for (const [id, e] of got) if (id !== prevId) this.dag.storeOutlier(id, e);
+    for (const [id, e] of checked.accepted) if (id !== prevId) this.dag.storeOutlier(id, e);
     const before = this.graph.groups.save(state);
     this.dag.storeOutlier(prevId, prev, before);
+  }
+
+  /** One event of the room by ID, verified, and only if it is the event asked for (its ID is its hash). */
+  private async fetchEvent(origin: string, id: string): Promise<Pdu | undefined> {
+    const roomId = encodeURIComponent(this.core.roomId);
+    // (room_id: a hint Switchboard peers use before their event index has caught up; others ignore it.)
+    const one = await this.ports.federation.fetchVerified(origin, "GET", `${FEDERATION_V1}/event/${encodeURIComponent(id)}?room_id=${roomId}`, undefined, this.core.version.id);
+    const e = "pdus" in one ? (one.pdus[0] as unknown as Pdu | undefined) : undefined;
+    return e && e.room_id === this.core.roomId && (await eventIdOf(e, this.core.version)) === id ? e : undefined;
+  }
+
+  /** GET /event_auth: the verified auth chain of an event, by ID, events of other rooms left out. */
+  private async fetchAuthChain(origin: string, id: string): Promise<Map<string, Pdu>> {
+    const path = `${FEDERATION_V1}/event_auth/${encodeURIComponent(this.core.roomId)}/${encodeURIComponent(id)}`;
+    const res = await this.ports.federation.fetchVerified(origin, "GET", path, undefined, this.core.version.id);
+    const out = new Map<string, Pdu>();
+    for (const e of "pdus" in res ? (res.pdus as unknown as Pdu[]) : []) if (e.room_id === this.core.roomId) out.set(await eventIdOf(e, this.core.version), e);
+    return out;
   }
 }

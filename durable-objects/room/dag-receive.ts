@@ -14,12 +14,15 @@ import { authAgainst } from "./dag-auth.js";
 import { depthAfter } from "./dag-extremities.js";
 import type { DagGraph } from "./dag-graph.js";
 import type { DagPlacer } from "./dag-place.js";
+import { softFailCheck } from "./dag-soft-fail.js";
 import { rejected, type Verdict } from "./verdict.js";
 import type { Writer } from "./writer.js";
 
 /** Fetches what a PDU needs before it can be judged: its missing parents and auth events. */
 export interface GapFiller {
   fill(w: Writer, origin: string, pdu: Pdu, eventId: string): Promise<void>;
+  /** Of a page of history from `origin`, the events held already or passing the auth rules against their own auth events. */
+  vetHistory(origin: string, pdus: readonly Pdu[]): Promise<Pdu[]>;
 }
 
 export class DagReceiver {
@@ -65,9 +68,8 @@ export class DagReceiver {
     const byState = authAgainst(version, pdu, before.state, pdu.auth_events, getEvent, this.core.state.get("m.room.create", ""));
     if (!byState.ok) return this.reject({ eventId, pdu, depth, before: before.group }, byState.rule, byState.reason);
 
-    // 6. Current state: the soft-fail check.
-    const current = this.graph.currentIds();
-    const byCurrent = authAgainst(version, pdu, current, pdu.auth_events, getEvent, this.core.state.get("m.room.create", ""));
+    // 6. Current state: the soft-fail check, with auth events chosen from current state.
+    const byCurrent = softFailCheck(version, pdu, this.graph.currentIds(), getEvent, this.core.state.get("m.room.create", ""));
     if (!byCurrent.ok) {
       this.placer.offTimeline({ eventId, pdu, depth, before: before.group }, "soft-failed");
       return { outcome: "soft-failed", eventId, reason: `Auth rule ${byCurrent.rule} against current state: ${byCurrent.reason}` };

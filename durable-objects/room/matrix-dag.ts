@@ -8,6 +8,7 @@
 
 import type { JsonObject } from "../../shared/canonical-json.js";
 import { stateKeyOf, type Pdu } from "../../shared/event.js";
+import { FEDERATION_V1 } from "../../shared/federation-paths.js";
 import { eventIdOf } from "../../shared/hashes.js";
 import { serverNameOf } from "../../shared/ids.js";
 import { buildLocalPdu } from "../../shared/local-event.js";
@@ -20,6 +21,7 @@ import { depthAfter, prevEventsFor } from "./dag-extremities.js";
 import { DagGraph, type StateResolver } from "./dag-graph.js";
 import { DagPlacer, rowOf } from "./dag-place.js";
 import { DagReceiver, type GapFiller } from "./dag-receive.js";
+import { backfillWalk, servable } from "./dag-serving.js";
 import type { EnginePorts } from "./ports.js";
 import type { InboundItem, JoinAnswer, LocalEvent, MembershipKind, RoomProtocol } from "./protocol.js";
 import { rejected, type Rejected, type Verdict } from "./verdict.js";
@@ -48,7 +50,11 @@ export class MatrixDag implements RoomProtocol {
     this.graph = new DagGraph(core, store, resolver);
     this.placer = new DagPlacer(core, this.graph, ports.transaction);
     this.receiver = new DagReceiver(core, this.graph, this.placer);
+    // A room created here holds its whole history; one joined elsewhere starts at our join.
+    if (core.identity.hub !== ports.serverName) this.olderHistory = (upTo, limit) => this.historyBeforeJoin(upTo, limit);
   }
+
+  readonly olderHistory?: (upTo: string, limit: number) => Promise<Pdu[] | undefined>;
 
   set gapFiller(g: GapFiller) {
     this.receiver.gaps = g;
@@ -137,6 +143,12 @@ export class MatrixDag implements RoomProtocol {
     this.placer.offTimeline({ eventId, pdu, depth: pdu.depth ?? 0, before: before ?? null }, "outlier");
   }
 
+  /** An event learnt at a gap that failed the auth rules: kept as rejected, so it is never fetched, used or served again. */
+  storeRejected(eventId: string, pdu: Pdu): void {
+    if (this.graph.row(eventId)) return;
+    this.placer.offTimeline({ eventId, pdu, depth: pdu.depth ?? 0, before: null }, "rejected");
+  }
+
   invite(sender: string, target: string, content: JsonObject): Promise<Verdict> {
     return this.core.exclusive((w) => this.inviteLocal(w, sender, target, content));
   }
@@ -208,6 +220,7 @@ export class MatrixDag implements RoomProtocol {
 
   /** The state before an event, as event IDs (federation /state and /state_ids), create first. */
   stateIdsBefore(eventId: string): string[] | undefined {
+    if (!this.servable(eventId)) return undefined;
     const g = this.graph.row(eventId)?.before;
     if (g == null) return undefined;
     const ids = [...this.graph.groups.get(g)];
@@ -234,6 +247,24 @@ export class MatrixDag implements RoomProtocol {
       queue.push(...e.prev_events);
     }
     return out.sort((a, b) => a.depth - b.depth).map((e) => e.id);
+  }
+
+  /** A room joined elsewhere: history from before our join, from the server we joined through (verified by the Worker). */
+  private async historyBeforeJoin(upTo: string, limit: number): Promise<Pdu[] | undefined> {
+    const { roomId, hub, version } = this.core.identity;
+    const path = `${FEDERATION_V1}/backfill/${encodeURIComponent(roomId)}?v=${encodeURIComponent(upTo)}&limit=${limit}`;
+    const res = await this.ports.federation.fetchVerified(hub, "GET", path, undefined, version.id);
+    if (!("pdus" in res)) return undefined;
+    const pdus = res.pdus as unknown as Pdu[];
+    return this.receiver.gaps ? this.receiver.gaps.vetHistory(hub, pdus) : pdus;
+  }
+
+  servable(eventId: string): boolean {
+    return servable(this.graph, eventId);
+  }
+
+  backfillIds(from: readonly string[], limit: number): string[] | undefined {
+    return backfillWalk(this.graph, from, limit);
   }
 
   /** Every server with a joined member, and the target of a membership change; never ourselves. */

@@ -52,6 +52,10 @@ export interface RoomProtocol {
   stateIdsBefore?(eventId: string): string[] | undefined;
   /** Full-mesh rooms: get_missing_events, as event IDs oldest first. */
   missingEvents?(earliest: readonly string[], latest: readonly string[], limit: number, minDepth: number): string[];
+  /** Full-mesh rooms: whether an event may be served to other servers (held, not rejected). */
+  servable?(eventId: string): boolean;
+  /** Full-mesh rooms: /backfill as event IDs oldest first, walking prev_events; undefined when none of `from` is held. */
+  backfillIds?(from: readonly string[], limit: number): string[] | undefined;
   /** The hub refused an LPDU this server sent; `details` is the rest of its failed_pdus entry. */
   lpduRejected(lpduHash: string, error: string, details?: Readonly<Record<string, unknown>>): void;
 }
