@@ -9,8 +9,8 @@ import type { JsonObject } from "../../shared/canonical-json.js";
 import { buildVouchedPdu } from "../../shared/lpdu.js";
 import { MIMI_PROVIDER_KEY } from "../../shared/mimi-vouched.js";
 import { LM_ROOM_VERSION } from "../../shared/room-versions.js";
-import type { TestClient } from "./client.js";
-import { keyOf, linksAt, lpduIdOf, lpduWith, marker, sendTxn, serversHolding, type EventFields } from "./forge.js";
+import { eventually, type TestClient } from "./client.js";
+import { keyOf, linksAt, lpduIdOf, lpduWith, marker, sendTxn, serversHolding, serversHoldingId, type EventFields } from "./forge.js";
 import { stopServers, type TestServer } from "./harness.js";
 import { message, startHostileRoom } from "./hostile-setup.js";
 
@@ -45,7 +45,9 @@ describe("hub-vouched MIMI events and LM servers", () => {
   });
 
   it("p1 still accepts hub-vouched events for a user of a server that takes no part over LM (control)", async () => {
-    await alice.setState(roomId, "m.room.join_rules", "", { join_rule: "public" });
+    const rules = await alice.setState(roomId, "m.room.join_rules", "", { join_rule: "public" });
+    // The forged join names p1's last event as its parent, so p1 must hold the hub's change first.
+    await eventually(async () => ((await serversHoldingId([p1], roomId, rules)).length === 1 ? true : undefined), "the join rules on p1");
     const join = await vouched({ room_id: roomId, type: "m.room.member", sender: "@dan:f9.test", state_key: "@dan:f9.test", content: { membership: "join" } });
     const joined = await sendTxn(hub, p1, [join.pdu]);
     expect(joined.body.failed_pdus).toEqual({});
