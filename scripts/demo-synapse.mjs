@@ -2,7 +2,7 @@
 // pairs the demo's LM room with a Matrix v12 room, a Synapse user joins that room, and messages cross
 // the protocol converter both ways. Synapse federates only over HTTPS to the host and port in a
 // server name, so in this mode the hub serves HTTPS (a throwaway self-signed certificate) and its
-// name resolves inside Synapse's root.
+// name resolves inside Synapse's root; `hub.fetch` reaches its Worker without the certificate.
 
 import { execFile, execFileSync } from "node:child_process";
 import { join } from "node:path";
@@ -67,7 +67,7 @@ async function synapseTimeline(user, roomId) {
 /** The converter part of the demo: pairing, a Synapse user in the same conversation, all timelines. */
 export async function converse({ hub, syn, roomId, lmUsers: [alice, bob, carol] }) {
   print("\nThrough the protocol converter, with a Synapse user:");
-  const pair = await fetch(`${hub.url}/_matrix/client/unstable/io.switchboard/rooms/${encodeURIComponent(roomId)}/pair`, {
+  const pair = await hub.fetch(`${hub.url}/_matrix/client/unstable/io.switchboard/rooms/${encodeURIComponent(roomId)}/pair`, {
     method: "POST",
     headers: { authorization: `Bearer ${alice.token}`, "content-type": "application/json" },
     body: JSON.stringify({ preset: "public_chat" }),

@@ -144,7 +144,9 @@ async function startServer({ Miniflare, base, statements }, { name, port, hostMa
   await mf.ready;
   const db = await mf.getD1Database("DB");
   for (const sql of statements) await db.prepare(sql).run();
-  return { name, port, url: `${tls ? "https" : "http"}://127.0.0.1:${port}`, adminToken };
+  const url = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
+  // The demo's own requests to an HTTPS server go straight to its Worker, so they need not trust its throwaway certificate.
+  return { name, port, url, adminToken, ...(tls ? { fetch: (u, init) => mf.dispatchFetch(u, init) } : {}) };
 }
 
 
@@ -174,10 +176,6 @@ async function main() {
   let synStarting;
   if (synapse.version) {
     tls = hubCertificate(stateDir, "hub.localhost");
-    // The demo's own client talks to the hub over HTTPS too, and trusts its throwaway certificate.
-    process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
-    process.removeAllListeners("warning");
-    process.on("warning", (w) => !String(w.message).includes("NODE_TLS_REJECT_UNAUTHORIZED") && process.stderr.write(`${w.name}: ${w.message}\n`));
     say(`Synapse ${synapse.version} is installed: starting it as a fourth server, ${synName}`);
     synStarting = startSynapse(root, synName, base + 3, "hub.localhost", cleanups);
     synStarting.catch(() => undefined);
