@@ -9,7 +9,6 @@ import { convertEvent, type Conversion } from "../../shared/converter/convert.js
 import { dedupKeyOf } from "../../shared/converter/dedup-key.js";
 import { serviceUserId } from "../../shared/converter/ghost-user.js";
 import type { Pdu } from "../../shared/event.js";
-import type { RoomVersion } from "../../shared/room-version.js";
 import { getRoomVersion } from "../../shared/room-versions.js";
 import type { ConversionItem } from "./converter.js";
 import type { KeyWait, SeenKeys } from "./converter-seen.js";
@@ -48,23 +47,26 @@ export class ConverterImport {
     const version = getRoomVersion(item.sourceVersion);
     if (!version) return { outcome: "rejected", reason: `unknown room version ${item.sourceVersion}` };
     const pdu = JSON.parse(item.pduJson) as Pdu;
-    const key = await dedupKeyOf(pdu, item.sourceRoomId, item.eventId);
+    const result = convertEvent({ roomId: item.sourceRoomId, version, eventId: item.eventId, pdu }, core.roomId, this.serverName);
+    if (!result.ok) return { outcome: "skipped", reason: result.reason };
+    const c = result.conversion;
+    // Keyed as written here (a membership per ghost), the key every server computes from the copy.
+    const key = await dedupKeyOf(c, core.roomId, item.eventId);
     if (key === undefined) return { outcome: "skipped", reason: "the event has no dedup key" };
     const known = this.keys.eventWithKey(key);
     if (known !== undefined) return { outcome: "duplicate", eventId: known };
     const viaHub = core.version.linearized && core.identity.hub !== this.serverName;
+    // A second converter's ghost joins only to carry a message (ensureJoined): one ghost per member unless it must.
+    if (viaHub && c.type === "m.room.member" && c.content.membership === "join") return { outcome: "skipped", reason: "a second converter's ghost joins with its first message" };
     const other = viaHub ? this.seen.waitFor(key) : undefined;
     try {
-      return await this.convert(core, protocol, item, version, pdu, key, other);
+      return await this.convert(core, protocol, c, key, other);
     } finally {
       other?.cancel();
     }
   }
 
-  private async convert(core: RoomCore, protocol: RoomProtocol, item: ConversionItem, version: RoomVersion, pdu: Pdu, key: string, other: KeyWait | undefined): Promise<ImportResult> {
-    const result = convertEvent({ roomId: item.sourceRoomId, version, eventId: item.eventId, pdu }, core.roomId, this.serverName);
-    if (!result.ok) return { outcome: "skipped", reason: result.reason };
-    const c = result.conversion;
+  private async convert(core: RoomCore, protocol: RoomProtocol, c: Conversion, key: string, other: KeyWait | undefined): Promise<ImportResult> {
     if (c.type === "m.room.member") {
       const now = core.state.membership(c.sender);
       const settled = c.content.membership === "join" ? now === "join" : now !== "join" && now !== "invite";

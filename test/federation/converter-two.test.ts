@@ -118,6 +118,21 @@ describe("two live converters between the same LM room and Matrix room", () => {
     await eventually(async () => ((await withCiphertext(part, lm, ct)).length === 1 ? true : undefined), "the copy on the LM participant");
   });
 
+  it("removes both converters' ghosts of a Matrix user from the LM room when that user leaves the Matrix room", async () => {
+    // Dave has a ghost from each converter in the LM room: the hub's (his join) and the second's (its message above).
+    const ghosts = [`@_mx_dave=3ac2m.test:${HUB}`, `@_mx_dave=3ac2m.test:${SECOND}`];
+    const joined = async () => Object.keys((await alice.request<{ joined: Record<string, unknown> }>("GET", `/rooms/${enc(lm)}/joined_members`)).joined);
+    const before = await joined();
+    expect(ghosts.filter((g) => before.includes(g))).toEqual(ghosts);
+    await dave.leave(mx);
+    await eventually(async () => {
+      const now = await joined();
+      return ghosts.every((g) => !now.includes(g)) || undefined;
+    }, "both of dave's ghosts gone from the LM room");
+    await dave.join(mx, HUB);
+    await eventually(async () => ((await joined()).includes(ghosts[0]!) ? true : undefined), "dave's hub ghost back in the LM room");
+  });
+
   it("carries 100 encrypted messages from each side through both converters: every ciphertext exactly once in each room on every server, none converted back", async () => {
     const fromLm = Array.from({ length: 100 }, (_, i) => fresh(`lm-${i}`));
     const fromMx = Array.from({ length: 100 }, (_, i) => fresh(`mx-${i}`));
