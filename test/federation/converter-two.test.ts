@@ -167,7 +167,7 @@ describe("two live converters between the same LM room and Matrix room", () => {
     }, "the hub's Matrix copy on the second converter's server");
     // What a converter without the loop rule would send: the Matrix copy, converted back into the LM room.
     const content = convertedContent(mxCopy!.pdu as unknown as Pdu, mxCopy!.event_id, mx, ROOM_VERSION_12);
-    const back = await buildLpdu({ room_id: lm, type: "m.room.encrypted", sender: `@_mx__lm_carol=3ac2p.test=3ac2h.test:${SECOND}`, origin_server_ts: Date.now(), content }, await keyOf(second), HUB);
+    const back = await buildLpdu({ room_id: lm, type: "m.room.encrypted", sender: `@_switchboard:${SECOND}`, origin_server_ts: Date.now(), content }, await keyOf(second), HUB);
     const answer = await sendTxn(second, hub, [back]);
     expect(answer.status).toBe(200);
     expect(answer.body.failed_pdus ?? {}).toEqual({});
