@@ -9,6 +9,7 @@ import { adminCall } from "./cli-http.mjs";
 import { out, printJson, table, when } from "./cli-output.mjs";
 import { outboxCommands } from "./cli-outbox.mjs";
 import { pairCommands } from "./cli-pair.mjs";
+import { converterCommands } from "./cli-converter.mjs";
 import { roomCommands } from "./cli-rooms.mjs";
 import { setupCommands } from "./cli-setup.mjs";
 import { mimiPeerCommands } from "./mimi-peers.mjs";
@@ -37,6 +38,7 @@ const COMMANDS = {
   ...setupCommands,
   ...roomCommands,
   ...pairCommands,
+  ...converterCommands,
   ...outboxCommands,
   ...mimiPeerCommands({
     adminCall: (ctx, method, path, body) => adminCall(ctx, method, path, body),

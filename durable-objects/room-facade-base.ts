@@ -19,6 +19,7 @@ import { resolveState } from "../shared/state-resolution.js";
 import type { RoomVersion } from "../shared/room-version.js";
 import type { RoomProtocol } from "./room/protocol.js";
 import { Writer } from "./room/writer.js";
+import { unnamedConverterCopy } from "./room/converter-mesh.js";
 import { DEDUP_WINDOW_MS } from "./room-converter-storage.js";
 
 export interface Engine {
@@ -74,6 +75,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     const version: RoomVersion = core.version;
     const dag = new MatrixDag(core, this.parts.ports, this.parts.dag, (stateSets, getEvent) => resolveState({ version, stateSets, getEvent }));
     dag.gapFiller = new DagGapFiller(core, dag, this.parts.ports);
+    dag.receiver.screen = unnamedConverterCopy(core.state);
     return dag;
   }
 

@@ -46,7 +46,7 @@ export class User {
 export async function call(server, method, path, token, body) {
   let res;
   try {
-    res = await fetch(`${server.url}/_matrix/client/v3${path}`, {
+    res = await (server.fetch ?? fetch)(`${server.url}/_matrix/client/v3${path}`, {
       method,
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { "content-type": "application/json" } : {}) },
       body: body ? JSON.stringify(body) : undefined,

@@ -13,6 +13,8 @@ export function summary(e) {
       return `name = ${JSON.stringify(c.name)}`;
     case "m.room.topic":
       return `topic = ${JSON.stringify(c.topic)}`;
+    case "io.switchboard.pair":
+      return `paired with ${e.state_key} through ${(c.converters ?? []).join(", ")}`;
     case "m.room.create":
       return `room version ${c.room_version}`;
     case "m.room.join_rules":

@@ -2,8 +2,10 @@
 // `npm run demo`: three Switchboard servers on loopback — a hub and two participant servers — each its own
 // workerd (programmatic Miniflare) with its own server name, signing key, D1 and Durable Objects. Users on
 // all three share one room; the demo then shows the room's timeline from each server's point of view and
-// checks that the three views agree event for event.
-// Environment: DEMO_BASE_PORT (default 8787; the servers use BASE, BASE+1, BASE+2).
+// checks that the three views agree event for event. When Synapse is installed (scripts/synapse.sh), a fourth
+// server joins the conversation through the protocol converter (demo-synapse.mjs); otherwise that part is skipped.
+// Environment: DEMO_BASE_PORT (default 8787; the servers use BASE, BASE+1, BASE+2, Synapse BASE+3);
+// DEMO_SYNAPSE=0 skips Synapse even when it is installed.
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -15,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { DemoError, elapsed, fail, print, say } from "./demo-output.mjs";
 import { User } from "./demo-client.mjs";
 import { compare, converge, printTimeline, summary } from "./demo-timeline.mjs";
+import { converse, hubCertificate, startSynapse, synapseAvailability } from "./demo-synapse.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bundleDir = join(root, "dist", "demo-bundle");
@@ -104,7 +107,12 @@ function migrationStatements(splitSql) {
     .flatMap((f) => splitSql(readFileSync(join(dir, f), "utf8")));
 }
 
-async function startServer({ Miniflare, base, statements }, { name, port, hostMap, stateDir }) {
+/** Outbound fetch that trusts the hub's self-signed certificate (the Synapse mode's HTTPS hub). */
+function trusting(certPath) {
+  return { network: { allow: ["public", "private", "local"], tlsOptions: { trustBrowserCas: true, trustedCertificates: [readFileSync(certPath, "utf8")] } } };
+}
+
+async function startServer({ Miniflare, base, statements }, { name, port, hostMap, stateDir, tls, trust }) {
   const seed = randomBytes(32).toString("base64").replace(/=+$/, "");
   const adminToken = randomBytes(18).toString("base64url");
   const mf = new Miniflare({
@@ -128,13 +136,17 @@ async function startServer({ Miniflare, base, statements }, { name, port, hostMa
     },
     host: "127.0.0.1",
     port,
+    ...(tls ? { https: true, httpsKeyPath: tls.keyPath, httpsCertPath: tls.certPath } : {}),
+    ...(trust ? { outboundService: trusting(trust) } : {}),
     cf: false,
   });
   cleanups.push(() => mf.dispose());
   await mf.ready;
   const db = await mf.getD1Database("DB");
   for (const sql of statements) await db.prepare(sql).run();
-  return { name, port, url: `http://127.0.0.1:${port}`, adminToken };
+  const url = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
+  // The demo's own requests to an HTTPS server go straight to its Worker, so they need not trust its throwaway certificate.
+  return { name, port, url, adminToken, ...(tls ? { fetch: (u, init) => mf.dispatchFetch(u, init) } : {}) };
 }
 
 
@@ -148,14 +160,28 @@ async function main() {
   const ports = [base, base + 1, base + 2];
   print("Switchboard demo: one Linearized Matrix hub and two participant servers, federating over loopback\n");
 
+  const synapse = synapseAvailability(root);
+  const synName = `127.0.0.1:${base + 3}`;
   const busy = [];
   for (let i = 0; i < 3; i++) if (!(await portIsFree(ports[i]))) busy.push(`${ports[i]} (for ${names[i]})`);
+  if (synapse.version && !(await portIsFree(base + 3))) busy.push(`${base + 3} (for Synapse ${synName})`);
   if (busy.length > 0) {
     fail(`port ${busy.join(", ")} ${busy.length === 1 ? "is" : "are"} already in use.\nStop whatever listens there, or pick other ports: DEMO_BASE_PORT=${base + 100} npm run demo`);
   }
 
   stateDir = mkdtempSync(join(tmpdir(), "switchboard-demo-"));
   cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
+
+  let tls;
+  let synStarting;
+  if (synapse.version) {
+    tls = hubCertificate(stateDir, "hub.localhost");
+    say(`Synapse ${synapse.version} is installed: starting it as a fourth server, ${synName}`);
+    synStarting = startSynapse(root, synName, base + 3, "hub.localhost", cleanups);
+    synStarting.catch(() => undefined);
+  } else {
+    say(`Synapse part skipped: ${synapse.skip}`);
+  }
 
   say("bundling the Worker (wrangler deploy --dry-run) …");
   const bundleStart = Date.now();
@@ -168,8 +194,9 @@ async function main() {
     base: wrangler.unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml")).workerOptions,
     statements: migrationStatements(wrangler.unstable_splitSqlQuery),
   };
-  const hostMap = Object.fromEntries(names.map((n, i) => [n, `http://127.0.0.1:${ports[i]}`]));
-  const servers = await Promise.all(names.map((name, i) => startServer(env, { name, port: ports[i], hostMap, stateDir })));
+  const hostMap = Object.fromEntries(names.map((n, i) => [n, `${tls && i === 0 ? "https" : "http"}://127.0.0.1:${ports[i]}`]));
+  if (tls) hostMap[synName] = `http://127.0.0.1:${base + 3}`;
+  const servers = await Promise.all(names.map((name, i) => startServer(env, { name, port: ports[i], hostMap, stateDir, tls: i === 0 ? tls : undefined, trust: tls?.certPath })));
   for (const s of servers) say(`started ${s.name.padEnd(20)} on ${s.url}`);
   const [hub, p1, p2] = servers;
 
@@ -241,6 +268,14 @@ async function main() {
   for (let i = 1; i < 3; i++) {
     const at = views[0].findIndex((e) => e.event_id === views[i][0].event_id);
     print(`${names[i]}'s replica starts at its user's join, the hub's event #${at + 1}, and matches the hub's timeline from there to the end.`);
+  }
+
+  if (synStarting) {
+    const syn = await synStarting;
+    say(`Synapse ${syn.name} is up`);
+    await converse({ hub, syn, roomId, lmUsers: [alice, bob, carol] });
+  } else {
+    print(`\nThe protocol converter part (a Synapse user in the same conversation) was skipped: ${synapse.skip}.`);
   }
 }
 

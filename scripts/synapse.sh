@@ -12,6 +12,8 @@
 #   scripts/synapse.sh register NAME PORT USER PASS   registers USER (logs in if taken); prints a token
 #   scripts/synapse.sh reset NAME                     stops it and deletes its data (fresh database)
 #   scripts/synapse.sh log NAME                       path of its log file
+#   scripts/synapse.sh installed                      prints the Synapse version; fails when not installed
+#   scripts/synapse.sh resolve HOST                   makes HOST resolve to 127.0.0.1 inside the root
 #
 # Environment: SYNAPSE_ROOT (default /var/cache/switchboard-synapse), SYNAPSE_MIRROR, SYNAPSE_SUITE
 # (sid), SYNAPSE_LOG_LEVEL (WARNING).
@@ -115,15 +117,20 @@ rc_federation: {window_size: 1000, sleep_limit: 100000, sleep_delay: 1, reject_l
 EOF
 }
 
+resolve() {
+  local host=${1:?usage: resolve HOST}; valid_name "$host"; require_installed
+  if ! [[ $host =~ ^[0-9.]+$ ]] && ! grep -qxF "127.0.0.1 $host" "$ROOT/etc/hosts"; then
+    echo "127.0.0.1 $host" >>"$ROOT/etc/hosts"
+  fi
+}
+
 start() {
   local name=${1:?usage: start NAME PORT} port=${2:?usage: start NAME PORT}
   valid_name "$name"; valid_port "$port"; require_installed
   local dir="$ROOT/srv/$name" in="/srv/$name"
   local pidfile="$dir/synapse.pid" log="$dir/homeserver.log" host=${name%:*}
   # A hostname in a server name must resolve inside the root (other Synapses there reach it by name).
-  if ! [[ $host =~ ^[0-9.]+$ ]] && ! grep -qxF "127.0.0.1 $host" "$ROOT/etc/hosts"; then
-    echo "127.0.0.1 $host" >>"$ROOT/etc/hosts"
-  fi
+  resolve "$host"
   if [ -f "$pidfile" ] && ours "$(cat "$pidfile")" "$name"; then
     responds "$port" /_matrix/client/versions || fail "$name runs on another port; stop it first"
     echo "$pidfile"; return
@@ -205,6 +212,8 @@ case "${1:-}" in
   stop) shift; stop "$@" ;;
   reset) shift; reset "$@" ;;
   register) shift; register "$@" ;;
+  installed) require_installed; synapse_version ;;
+  resolve) shift; resolve "$@" ;;
   log) valid_name "${2:?usage: log NAME}"; echo "$ROOT/srv/$2/homeserver.log" ;;
-  *) fail "usage: $0 install | start NAME PORT | stop NAME | reset NAME | register NAME PORT USER PASS | log NAME" ;;
+  *) fail "usage: $0 install | installed | start NAME PORT | stop NAME | reset NAME | register NAME PORT USER PASS | log NAME | resolve HOST" ;;
 esac

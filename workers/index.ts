@@ -31,6 +31,7 @@ import { mountClientPublicRooms } from "./client-public-rooms.js";
 import { mountClientUserDirectory } from "./client-user-directory.js";
 import { mountClientHierarchy } from "./client-hierarchy.js";
 import { mountConverterPairing } from "./converter-pairing.js";
+import { mountConverterSecond } from "./converter-second.js";
 
 export { Room } from "../durable-objects/room.js";
 export { Destination } from "../durable-objects/destination.js";
@@ -39,7 +40,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountMimi, mountMimiClient, mountAdminMimiPeers, mountMimiDirectory, mountMediaUpload, mountMediaDownload, mountMediaFederation, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory, mountClientHierarchy, mountConverterPairing]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountMimi, mountMimiClient, mountAdminMimiPeers, mountMimiDirectory, mountMediaUpload, mountMediaDownload, mountMediaFederation, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory, mountClientHierarchy, mountConverterPairing, mountConverterSecond]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

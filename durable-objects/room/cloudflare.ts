@@ -19,6 +19,7 @@ import { RelationsStore } from "../room-relations-storage.js";
 import { RoomStorage } from "../room-storage.js";
 import { ConverterStorage } from "../room-converter-storage.js";
 import { ConverterImport } from "./converter-import.js";
+import { SeenKeys } from "./converter-seen.js";
 import { ConverterListener } from "./converter.js";
 import { commitRefusal } from "./converter-refusal.js";
 import { serviceUserId } from "../../shared/converter/ghost-user.js";
@@ -111,6 +112,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     sendEdu: async (servers, id, json) => void (await Promise.all(servers.map((s) => destination(s).enqueue(s, [{ roomId: "", id, json, kind: "edu" }])))),
   });
   const converterStore = new ConverterStorage(ctx.storage);
+  const seenKeys = new SeenKeys(converterStore);
   const converter = new ConverterListener(env.SERVER_NAME, state, converterStore, core, {
     deliver: async (target, item) => {
       const r = await env.ROOM.get(env.ROOM.idFromName(target)).importConverted(item);
@@ -121,7 +123,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     },
     waitUntil,
     alarmWithin,
-  });
+  }, seenKeys);
   const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
   const hubProposals = new HubProposalFanout(mls, state, { store: mimiStore, followers }, {
     deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id),
@@ -144,7 +146,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     ephemeral,
     converterStore,
     converter,
-    converterImport: new ConverterImport(env.SERVER_NAME, converterStore),
+    converterImport: new ConverterImport(env.SERVER_NAME, converterStore, seenKeys),
     ports: {
       serverName: env.SERVER_NAME,
       signingKey: () => (signingKey ??= parseSigningKeySecret(env.SIGNING_KEY)),

@@ -1,9 +1,10 @@
 // Events carrying provenance that reach an LM room we order from other servers: accepted only from
 // a converter the room's pairing names, and a second copy of one (two converters bridging the same
-// rooms both send it) is answered as a duplicate - not re-appended, not fanned out, not failed.
+// rooms both send it) is answered as a duplicate - not re-appended, not fanned out, not failed. So is
+// one whose provenance chain runs through this room already (L -> D -> L): it is the event it started from.
 
 import { dedupKeyOf } from "../../shared/converter/dedup-key.js";
-import { hasProvenance, readProvenance } from "../../shared/converter/provenance.js";
+import { hasProvenance, provenanceChain, readProvenance } from "../../shared/converter/provenance.js";
 import { isNamedConverter } from "../../shared/converter/pairing.js";
 import { pairingsOf } from "./converter.js";
 import type { DedupKeys } from "./converter-import.js";
@@ -31,6 +32,11 @@ export async function screenProvenance(core: RoomCore, origin: string, items: re
     const block = readProvenance(event.content);
     if (!isNamedConverter(pairings, origin) || !block || !pairings.some((p) => p.peerRoomId === block.room_id)) {
       out.answered.push({ id: item.id, verdict: rejected("converter", `${origin} is not a converter this room's pairing names for events from ${block?.room_id ?? "an unreadable origin"}`) });
+      continue;
+    }
+    const here = provenanceChain(event.content)?.find((hop) => hop.roomId === core.roomId);
+    if (here !== undefined) {
+      out.answered.push({ id: item.id, verdict: { outcome: "duplicate", eventId: here.eventId } });
       continue;
     }
     const key = await dedupKeyOf(event, core.roomId, item.id);

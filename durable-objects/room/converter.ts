@@ -3,14 +3,19 @@
 // server converts into, and after the commit the queue is handed to the target room's object,
 // which writes the event through its own protocol (converter-import.ts). An LM room is converted
 // from only by its hub, the one server that sees its order first; a full-mesh room by every
-// converter its pairing names, the LM hub's dedup table answering the second copy.
+// converter its pairing names, the LM hub's dedup table answering the second copy. What converters
+// themselves wrote (their ghosts' and service users' events, and provenance copies from a server
+// the pairing does not name) is never carried on.
 
 import { carriedAs } from "../../shared/converter/carried-events.js";
-import { mayConvertInto } from "../../shared/converter/provenance.js";
+import { isConverterUser } from "../../shared/converter/converter-users.js";
+import { hasProvenance, mayConvertInto } from "../../shared/converter/provenance.js";
 import { PAIR_EVENT, parsePairing, type Pairing } from "../../shared/converter/pairing.js";
 import type { Pdu } from "../../shared/event.js";
 import type { RoomState } from "../../shared/room-state.js";
 import type { QueuedConversion } from "../room-converter-storage.js";
+import { serverNameOf } from "../../shared/ids.js";
+import type { SeenKeys } from "./converter-seen.js";
 import type { CommitListener, Committed, RoomCore } from "./core.js";
 import { referencedCommitJson } from "./converter-mls.js";
 
@@ -51,6 +56,13 @@ export function pairingsOf(state: RoomState): Pairing[] {
   return out;
 }
 
+/** Whether `pdu` is a converter's own writing as far as pairing `p` goes (see the file comment). */
+function convertersOwn(pdu: Pdu, p: Pairing): boolean {
+  if (isConverterUser(pdu.sender, p.converters)) return true;
+  if (pdu.type === "m.room.member" && typeof pdu.state_key === "string" && isConverterUser(pdu.state_key, p.converters)) return true;
+  return hasProvenance(pdu.content) && !p.converters.includes(serverNameOf(pdu.sender));
+}
+
 export class ConverterListener implements CommitListener {
   private pairings: Pairing[] | undefined;
   private flushing: Promise<void> | undefined;
@@ -62,6 +74,7 @@ export class ConverterListener implements CommitListener {
     private readonly queue: ConverterQueue,
     private readonly core: () => RoomCore | undefined,
     private readonly ports: ConverterPorts,
+    private readonly seen?: SeenKeys,
   ) {}
 
   /** The pairings this server converts into from this room. */
@@ -69,14 +82,16 @@ export class ConverterListener implements CommitListener {
     const core = this.core();
     if (!core) return [];
     if (core.version.linearized && core.identity.hub !== this.serverName) return [];
-    this.pairings ??= pairingsOf(this.state);
-    return this.pairings.filter((p) => p.converters.includes(this.serverName));
+    // A replica's first join commits before the state it joined with is in place: read it again later.
+    const pairings = this.pairings ?? pairingsOf(this.state);
+    if (this.state.get("m.room.create", "") !== undefined) this.pairings = pairings;
+    return pairings.filter((p) => p.converters.includes(this.serverName));
   }
 
   record(c: Committed): void {
     if (!carriedAs(c.pdu)) return;
     for (const p of this.targets()) {
-      if (mayConvertInto(c.pdu.content, p.peerRoomId)) {
+      if (mayConvertInto(c.pdu.content, p.peerRoomId) && !convertersOwn(c.pdu, p)) {
         this.queue.enqueue({ pos: c.pos, targetRoom: p.peerRoomId, eventId: c.eventId });
         this.pending = true;
       }
@@ -85,6 +100,8 @@ export class ConverterListener implements CommitListener {
 
   committed(c: Committed): void {
     if (c.pdu.type === PAIR_EVENT) this.pairings = undefined;
+    const core = this.core();
+    if (this.seen && core && hasProvenance(c.pdu.content)) this.ports.waitUntil(this.seen.observe(core.roomId, c.eventId, c.pdu));
   }
 
   settle(): void {

@@ -27,6 +27,8 @@ export interface GapFiller {
 
 export class DagReceiver {
   gaps: GapFiller | undefined;
+  /** A reason to soft-fail an event that passes the auth rules (the converter's, converter-mesh.ts). */
+  screen: ((pdu: Pdu) => string | undefined) | undefined;
 
   constructor(
     private readonly core: RoomCore,
@@ -73,6 +75,11 @@ export class DagReceiver {
     if (!byCurrent.ok) {
       this.placer.offTimeline({ eventId, pdu, depth, before: before.group }, "soft-failed");
       return { outcome: "soft-failed", eventId, reason: `Auth rule ${byCurrent.rule} against current state: ${byCurrent.reason}` };
+    }
+    const screened = this.screen?.(pdu);
+    if (screened !== undefined) {
+      this.placer.offTimeline({ eventId, pdu, depth, before: before.group }, "soft-failed");
+      return { outcome: "soft-failed", eventId, reason: screened };
     }
     this.placer.onTimeline(w, { eventId, pdu, depth, before: before.group }, destinations.filter((d) => d !== serverNameOf(pdu.sender)));
     return { outcome: "accepted", eventId, pdu };

@@ -25,7 +25,7 @@ function ciphertextOf(type: string, content: Json): unknown {
  * The event's dedup key; undefined when it has none: an encrypted event whose ciphertext is not
  * base64 (its bytes are unknown), or an event with an unreadable provenance chain.
  */
-export async function dedupKeyOf(event: { type: string; content: unknown }, roomId: string, eventId: string): Promise<DedupKey | undefined> {
+export async function dedupKeyOf(event: { type: string; content: unknown; state_key?: unknown }, roomId: string, eventId: string): Promise<DedupKey | undefined> {
   const content = isPlainObject(event.content) ? event.content : {};
   if (event.type === ENCRYPTED_EVENT || event.type === MLS_COMMIT_EVENT) {
     const bytes = tryDecodeBase64(ciphertextOf(event.type, content));
@@ -33,6 +33,9 @@ export async function dedupKeyOf(event: { type: string; content: unknown }, room
     return `ct:${encodeBase64Url(await sha256(bytes))}` as DedupKey;
   }
   const origin = originOf(content, roomId, eventId);
-  // Room IDs cannot contain a space, so the pair is unambiguous.
-  return origin && (`ev:${origin.roomId} ${origin.eventId}` as DedupKey);
+  if (!origin) return undefined;
+  // Each converter's ghost of a member joins and leaves on its own: a membership is keyed per member too.
+  const member = event.type === "m.room.member" && typeof event.state_key === "string" ? ` ${event.state_key}` : "";
+  // Room IDs cannot contain a space, so the parts are unambiguous.
+  return `ev:${origin.roomId} ${origin.eventId}${member}` as DedupKey;
 }

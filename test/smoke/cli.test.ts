@@ -226,6 +226,20 @@ describe("switchboard admin commands", () => {
     const shown = (await cli(["room", peer, ...admin()])).stdout;
     expect(shown).toMatch(/^version:\s+12$/m);
   });
+
+  it("pair-converter names p1's converter in both pair events, and converter-join on p1 joins its service user to both rooms", async () => {
+    const lm = (await alice.createRoom({ room_version: "org.matrix.i-d.ralston-mimi-linearized-matrix.02", preset: "public_chat" })).room_id;
+    const peer = (JSON.parse((await cli(["pair", lm, "--user", alice.userId, "--public", "--json", ...admin()])).stdout) as { peer_room_id: string }).peer_room_id;
+    const named = await cli(["pair-converter", lm, "--user", alice.userId, "--server", p1.name, ...admin()]);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stdout).toMatch(new RegExp(`^converters:\\s+${hub.name}, ${p1.name}$`, "m"));
+    const joined = await cli(["converter-join", lm, "--via", hub.name, "--json", "--url", p1.url, "--admin-token", ADMIN_TOKEN]);
+    expect(joined.code, joined.stderr).toBe(0);
+    expect(JSON.parse(joined.stdout)).toEqual({ room_id: lm, peer_room_ids: [peer] });
+    const missing = await cli(["converter-join", lm, "--url", p1.url, "--admin-token", ADMIN_TOKEN]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("--via <hub> is required");
+  });
 });
 
 describe("switchboard errors and help", () => {

@@ -46,6 +46,16 @@ describe("dedup keys", () => {
     expect(await dedupKeyOf(event("m.room.message", copy), MX_ROOM, "$copy")).toBe(`ev:${LM_ROOM} ${EV}`);
     expect(await dedupKeyOf(event("m.room.message", { [PROVENANCE_KEY]: "broken" }), MX_ROOM, "$copy")).toBeUndefined();
   });
+
+  it("keys a membership copy per member, so two converters' ghosts of one user each join and leave", async () => {
+    const block = { [PROVENANCE_KEY]: { room_id: MX_ROOM, event_id: EV, room_version: "12", event: {} } };
+    const hubGhost = await dedupKeyOf(event("m.room.member", { membership: "leave", ...block }, "@_mx_dave=3am.example:hub.example"), LM_ROOM, "$a");
+    const secondGhost = await dedupKeyOf(event("m.room.member", { membership: "leave", ...block }, "@_mx_dave=3am.example:second.example"), LM_ROOM, "$b");
+    expect(hubGhost).toBe(`ev:${MX_ROOM} ${EV} @_mx_dave=3am.example:hub.example`);
+    expect(secondGhost).not.toBe(hubGhost);
+    // The same ghost's copy from anywhere is still one key.
+    expect(await dedupKeyOf(event("m.room.member", { membership: "leave", ...block }, "@_mx_dave=3am.example:hub.example"), LM_ROOM, "$c")).toBe(hubGhost);
+  });
 });
 
 describe("pairing state event", () => {
