@@ -99,6 +99,21 @@ describe("Megolm across the converter: an LM participant's OlmMachine and a Syna
     }
   });
 
+  it("drops the real user's device keys when they are listed under the ghost, so a hub cannot answer a ghost's keys/query with them", async () => {
+    const ghost = ghostUserId("mx", sam.userId, hub.name) as string;
+    const real = await carol.user.request<{ device_keys: Record<string, Record<string, unknown>> }>("POST", "/keys/query", { device_keys: { [sam.userId]: [] } });
+    const samDevice = real.device_keys[sam.userId]?.[sam.deviceId];
+    expect(samDevice, "sam's signed device object").toBeDefined();
+    const query = carol.machine.queryKeysForUsers([new UserId(ghost)]);
+    await carol.machine.markRequestAsSent(query.id as string, query.type, JSON.stringify({ device_keys: { [ghost]: { [sam.deviceId]: samDevice } }, failures: {} }));
+    const devices = await carol.machine.getUserDevices(new UserId(ghost), 1);
+    expect(devices.keys()).toEqual([]);
+    devices.free();
+    // What the ghost's own server says: it has no devices.
+    const asked = await carol.user.request<{ device_keys: Record<string, Record<string, unknown>> }>("POST", "/keys/query", { device_keys: { [ghost]: [] } });
+    expect(Object.keys(asked.device_keys[ghost] ?? {})).toEqual([]);
+  });
+
   for (const direction of ["LM participant -> Synapse", "Synapse -> LM participant"] as const) {
     it(`carries a Megolm message ${direction} byte-identical on all three servers; the receiving OlmMachine decrypts the original rebuilt from the copy's provenance, not the ghost-sent copy`, async () => {
       const [from, to, fromRoom, toRoom] = direction === "LM participant -> Synapse" ? ([carol, sam, lm, mx] as const) : ([sam, carol, mx, lm] as const);
