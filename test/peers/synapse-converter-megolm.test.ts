@@ -7,7 +7,7 @@
 // session's room but the ghost as sender the machine refuses it as MismatchedSender whatever
 // TrustRequirement it is given. No server holds a room key.
 
-import { DecryptionErrorCode, DecryptionSettings, DeviceId, initAsync, RoomId, ShieldStateCode, TrustRequirement, UserId, type MegolmDecryptionError } from "@matrix-org/matrix-sdk-crypto-wasm";
+import { DecryptionErrorCode, DecryptionSettings, DeviceId, DeviceLists, initAsync, RoomId, ShieldStateCode, TrustRequirement, UserId, type MegolmDecryptionError } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canonicalJson, type JsonObject } from "../../shared/canonical-json.js";
 import { ghostUserId } from "../../shared/converter/ghost-user.js";
@@ -34,6 +34,30 @@ async function decryptOutcome(d: CryptoDevice, event: SyncEvent & { room_id: str
     return { decrypted: true, shield: out.shieldState(false).code };
   } catch (e) {
     return { decrypted: false, code: (e as MegolmDecryptionError).code };
+  }
+}
+
+const changed = (userId: string) => (r: SyncResult) => ((r.body.device_lists?.changed ?? []).includes(userId) ? true : undefined);
+
+async function login(server: Homeserver, userId: string, deviceId: string): Promise<User> {
+  const res = await server.fetch("/_matrix/client/v3/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user: userId }, password: "peer test password", device_id: deviceId }),
+  });
+  return new User(server, userId, deviceId, ((await res.json()) as { access_token: string }).access_token);
+}
+
+/** Decrypts `event`, syncing meanwhile: its room key travels apart from it and may come later. */
+async function decryptEventually(d: CryptoDevice, event: SyncEvent & { room_id: string }, ms = 20_000): ReturnType<CryptoDevice["decrypt"]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await d.decrypt(event.room_id, event);
+    } catch (e) {
+      if ((e as MegolmDecryptionError).code !== DecryptionErrorCode.MissingRoomKey || Date.now() > deadline) throw e;
+      await d.sync(1_000);
+    }
   }
 }
 
@@ -163,6 +187,33 @@ describe("Megolm across the converter: an LM participant's OlmMachine and a Syna
       expect(decrypted.senderDevice).toBe(from.deviceId);
     });
   }
+
+  // Only towards an LM participant (a Switchboard): Synapse tells its users of a remote user's change
+  // only when the re-fetched list differs, and a ghost's list is always empty (docs/converter-e2ee.md).
+  it("announces the Synapse user's new device to the LM participant as a change of the ghost's device list; carol's client re-queries sam, and sam's new device decrypts her next message", async () => {
+    const [owner, watcher, ownerServer, ownerRoom, watcherRoom] = [sam, carol, syn, mx, lm] as const;
+    const ghost = ghostUserId("mx", owner.userId, hub.name) as string;
+    const second = await CryptoDevice.attach(await login(ownerServer, owner.userId, "SECOND"));
+    await second.flush();
+    await second.sync();
+    await watcher.syncUntil(`${ghost} in ${watcher.userId}'s device_lists.changed`, changed(ghost));
+    // A converter-aware client passes the ghost's news on as news about the real user.
+    await watcher.machine.receiveSyncChanges("[]", new DeviceLists([new UserId(owner.userId)], []), new Map(Object.entries(watcher.lastCounts)), new Set());
+    await watcher.flush();
+    const device = await watcher.machine.getDevice(new UserId(owner.userId), new DeviceId("SECOND"));
+    expect(device?.curve25519Key?.toBase64(), `${watcher.userId} knows ${owner.userId}'s SECOND`).toBe(second.machine.identityKeys.curve25519.toBase64());
+    device?.free();
+
+    await watcher.shareRoomKey(watcherRoom, await realMembers(watcher, watcherRoom));
+    const plaintext = { msgtype: "m.text", body: `to ${owner.userId}'s second device ${Date.now()}` };
+    const encrypted = await watcher.machine.encryptRoomEvent(new RoomId(watcherRoom), "m.room.message", JSON.stringify(plaintext));
+    await watcher.sendRoomEvent(watcherRoom, "m.room.encrypted", encrypted);
+    const copy = await second.syncUntil("the converted message on the second device", encryptedCopy(ownerRoom, (JSON.parse(encrypted) as { ciphertext: string }).ciphertext));
+    const decrypted = await decryptEventually(second, await originOfCopy(second, ownerRoom, copy, notaryKeys(ownerServer)));
+    expect(decrypted.content).toEqual(plaintext);
+    expect(decrypted.senderDevice).toBe(watcher.deviceId);
+    second.close();
+  });
 
   it("refuses to treat a copy as another user's message: a ghost that does not stand for the original sender fails the origin check", async () => {
     const events = (await sam.user.request<{ chunk: SyncEvent[] }>("GET", `/rooms/${enc(mx)}/messages?dir=b&limit=50`)).chunk;
