@@ -11,7 +11,6 @@ import { isDeviceId, isUserId, serverNameOf } from "../shared/ids.js";
 import { parseRateLimits } from "../shared/token-bucket.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import type { Config } from "./config.js";
-import { announceGhostDeviceChange } from "./converter-device-lists.js";
 import { remoteDeviceListChanged } from "./device-list-updates.js";
 import { claimLocalKeys, parseClaimRequest, parseDeviceQuery, queryLocalDeviceKeys } from "./e2ee-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
@@ -123,11 +122,7 @@ export async function handleE2eeEdus(env: Env, ctx: ExecutionContext, config: Co
         // at all (a converter's ghost, or a Matrix update without keys) still means "query again".
         const valid = await Promise.all(edu.changed.map((d) => validateDeviceKeys(d, { userId: edu.userId }).then(() => true, () => false)));
         if (edu.removed.length === 0 && edu.changed.length > 0 && !valid.some((v) => v)) return;
-        ctx.waitUntil(
-          Promise.all([remoteDeviceListChanged(env, config.serverName, edu.userId, edu.removed), announceGhostDeviceChange(env, config.serverName, edu.userId)]).catch((e) =>
-            console.error("device list update failed", e),
-          ),
-        );
+        ctx.waitUntil(remoteDeviceListChanged(env, config.serverName, edu.userId, edu.removed).catch((e) => console.error("device list update failed", e)));
       } catch (e) {
         console.error("EDU processing failed", e);
       }
