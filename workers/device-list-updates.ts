@@ -13,6 +13,7 @@ import { possibleGhostsOf } from "./converter-device-lists.js";
 import { deleteKeysOfDevices } from "./e2ee-keys.js";
 import { deleteSignaturesOn } from "./storage/cross-signing.js";
 import { deleteDevicePushers } from "./storage/pushers.js";
+import { advanceGhostStream } from "./storage/ghost-device-streams.js";
 import { listRooms } from "./storage/rooms.js";
 
 /** Rooms asked at once for their members; bounds the fan-out's concurrent RPCs. */
@@ -54,9 +55,9 @@ async function notifyLocal(env: Env, userIds: Iterable<string>, changedUser: str
  * A local user's devices changed: `changed` holds the device objects now published, `removed` the
  * devices that are gone.
  */
-export async function announceDeviceChange(env: Env, serverName: string, userId: string, changed: JsonObject[], removed: string[]): Promise<void> {
+export async function announceDeviceChange(env: Env, serverName: string, userId: string, changed: JsonObject[], removed: string[], stream?: { prev: number; next: number }): Promise<void> {
   const { rooms, locals, servers } = await audienceOf(env, serverName, userId);
-  const edu = canonicalJson(deviceListUpdateEdu(userId, changed, removed));
+  const edu = canonicalJson(deviceListUpdateEdu(userId, changed, removed, stream));
   const id = `dlu/${userId}/${Date.now()}/${crypto.randomUUID()}`;
   await Promise.all([
     notifyLocal(env, locals, userId),
@@ -128,7 +129,7 @@ export async function remoteDeviceListChanged(env: Env, serverName: string, remo
   await Promise.all([
     notifyLocal(env, locals, remoteUser),
     tellRoomsDevicesRemoved(env, roomIds, remoteUser, removed),
-    ...[...ghostsSeen].map((ghost) => announceDeviceChange(env, serverName, ghost, [], [])),
+    ...[...ghostsSeen].map(async (ghost) => announceDeviceChange(env, serverName, ghost, [], [], await advanceGhostStream(env.DB, ghost))),
   ]);
 }
 

@@ -1,8 +1,8 @@
 // Device-list news across a converter: an LM room on hub dh.test with a participant server (dp.test),
 // paired with a Matrix v12 room that a full-mesh server (dm.test) joins. The participant and the
 // mesh server share no room with each other's users, only with their ghosts on the hub, so the hub
-// announces a real user's device change as a change of the ghost's (empty) list; the client then
-// queries the real user's keys from the real user's server.
+// announces a real user's device change as a change of the ghost's (empty) list, one step on the
+// ghost's own stream; the client then queries the real user's keys from the real user's server.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ghostUserId } from "../../shared/converter/ghost-user.js";
@@ -85,8 +85,12 @@ describe("device-list news across a converter", () => {
     // The ghost itself has no devices, as its own server says.
     const ghost = await carol.request<QueryBody>("POST", "/keys/query", { device_keys: { [daveGhost()]: [] } });
     expect(ghost.device_keys[daveGhost()] ?? {}).toEqual({});
-    const devices = await fed<{ devices: unknown[] }>(part, hub, "GET", `/_matrix/federation/v1/user/devices/${enc(daveGhost())}`);
+    // Its list, over federation: empty, at the stream position its announcements have reached.
+    const devices = await fed<{ devices: unknown[]; stream_id: number }>(part, hub, "GET", `/_matrix/federation/v1/user/devices/${enc(daveGhost())}`);
     expect(devices).toMatchObject({ status: 200, body: { user_id: daveGhost(), devices: [] } });
+    expect(devices.body.stream_id).toBeGreaterThanOrEqual(1);
+    const again = await fed<{ stream_id: number }>(part, hub, "GET", `/_matrix/federation/v1/user/devices/${enc(daveGhost())}`);
+    expect(again.body.stream_id).toBe(devices.body.stream_id);
   });
 
   it("tells the Matrix-side user that the LM participant's devices changed, as news about her ghost", async () => {

@@ -4,8 +4,10 @@
 // user's own server, Olm to-device sent there directly), the ciphertext crosses the converter byte
 // for byte, and the receiving machine decrypts the original event rebuilt from the copy's verified
 // provenance. The copy itself does not decrypt: its room is not the session's room, and with the
-// session's room but the ghost as sender the machine refuses it as MismatchedSender whatever
-// TrustRequirement it is given. No server holds a room key.
+// session's room but the ghost as sender the machine refuses it as MismatchedSender under any
+// TrustRequirement stricter than Untrusted. A new device on either side reaches the
+// other side's client as news about the ghost (the hub's ghost device-list stream, which Synapse
+// follows too). No server holds a room key.
 
 import { DecryptionErrorCode, DecryptionSettings, DeviceId, DeviceLists, initAsync, RoomId, ShieldStateCode, TrustRequirement, UserId, type MegolmDecryptionError } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -188,31 +190,35 @@ describe("Megolm across the converter: an LM participant's OlmMachine and a Syna
     });
   }
 
-  // Only towards an LM participant (a Switchboard): Synapse tells its users of a remote user's change
-  // only when the re-fetched list differs, and a ghost's list is always empty (docs/converter-e2ee.md).
-  it("announces the Synapse user's new device to the LM participant as a change of the ghost's device list; carol's client re-queries sam, and sam's new device decrypts her next message", async () => {
-    const [owner, watcher, ownerServer, ownerRoom, watcherRoom] = [sam, carol, syn, mx, lm] as const;
-    const ghost = ghostUserId("mx", owner.userId, hub.name) as string;
-    const second = await CryptoDevice.attach(await login(ownerServer, owner.userId, "SECOND"));
-    await second.flush();
-    await second.sync();
-    await watcher.syncUntil(`${ghost} in ${watcher.userId}'s device_lists.changed`, changed(ghost));
-    // A converter-aware client passes the ghost's news on as news about the real user.
-    await watcher.machine.receiveSyncChanges("[]", new DeviceLists([new UserId(owner.userId)], []), new Map(Object.entries(watcher.lastCounts)), new Set());
-    await watcher.flush();
-    const device = await watcher.machine.getDevice(new UserId(owner.userId), new DeviceId("SECOND"));
-    expect(device?.curve25519Key?.toBase64(), `${watcher.userId} knows ${owner.userId}'s SECOND`).toBe(second.machine.identityKeys.curve25519.toBase64());
-    device?.free();
+  it("announces either user's new device to the other side as a change of their ghost's device list; the client re-queries the real user, and the new device decrypts the next message", async () => {
+    for (const [owner, watcher, ownerServer, ownerRoom, watcherRoom, kind] of [
+      [sam, carol, syn, mx, lm, "mx"],
+      [carol, sam, part as Homeserver, lm, mx, "lm"],
+    ] as const) {
+      const ghost = ghostUserId(kind, owner.userId, hub.name) as string;
+      // A client tracks every member of an encrypted room, ghosts included: that is how it hears their news.
+      await watcher.user.request("POST", "/keys/query", { device_keys: { [ghost]: [] } });
+      const second = await CryptoDevice.attach(await login(ownerServer, owner.userId, "SECOND"));
+      await second.flush();
+      await second.sync();
+      await watcher.syncUntil(`${ghost} in ${watcher.userId}'s device_lists.changed`, changed(ghost));
+      // A converter-aware client passes the ghost's news on as news about the real user.
+      await watcher.machine.receiveSyncChanges("[]", new DeviceLists([new UserId(owner.userId)], []), new Map(Object.entries(watcher.lastCounts)), new Set());
+      await watcher.flush();
+      const device = await watcher.machine.getDevice(new UserId(owner.userId), new DeviceId("SECOND"));
+      expect(device?.curve25519Key?.toBase64(), `${watcher.userId} knows ${owner.userId}'s SECOND`).toBe(second.machine.identityKeys.curve25519.toBase64());
+      device?.free();
 
-    await watcher.shareRoomKey(watcherRoom, await realMembers(watcher, watcherRoom));
-    const plaintext = { msgtype: "m.text", body: `to ${owner.userId}'s second device ${Date.now()}` };
-    const encrypted = await watcher.machine.encryptRoomEvent(new RoomId(watcherRoom), "m.room.message", JSON.stringify(plaintext));
-    await watcher.sendRoomEvent(watcherRoom, "m.room.encrypted", encrypted);
-    const copy = await second.syncUntil("the converted message on the second device", encryptedCopy(ownerRoom, (JSON.parse(encrypted) as { ciphertext: string }).ciphertext));
-    const decrypted = await decryptEventually(second, await originOfCopy(second, ownerRoom, copy, notaryKeys(ownerServer)));
-    expect(decrypted.content).toEqual(plaintext);
-    expect(decrypted.senderDevice).toBe(watcher.deviceId);
-    second.close();
+      await watcher.shareRoomKey(watcherRoom, await realMembers(watcher, watcherRoom));
+      const plaintext = { msgtype: "m.text", body: `to ${owner.userId}'s second device ${Date.now()}` };
+      const encrypted = await watcher.machine.encryptRoomEvent(new RoomId(watcherRoom), "m.room.message", JSON.stringify(plaintext));
+      await watcher.sendRoomEvent(watcherRoom, "m.room.encrypted", encrypted);
+      const copy = await second.syncUntil("the converted message on the second device", encryptedCopy(ownerRoom, (JSON.parse(encrypted) as { ciphertext: string }).ciphertext));
+      const decrypted = await decryptEventually(second, await originOfCopy(second, ownerRoom, copy, notaryKeys(ownerServer)));
+      expect(decrypted.content).toEqual(plaintext);
+      expect(decrypted.senderDevice).toBe(watcher.deviceId);
+      second.close();
+    }
   });
 
   it("refuses to treat a copy as another user's message: a ghost that does not stand for the original sender fails the origin check", async () => {
