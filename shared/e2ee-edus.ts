@@ -35,8 +35,11 @@ export function toDeviceEdu(sender: string, t: ToDeviceTarget): JsonObject {
  * The draft's m.device_list_update EDU. The draft's EDU section names the field `sender`, its device
  * section `sender_id`: both are sent, with the same value.
  */
-export function deviceListUpdateEdu(userId: string, changed: JsonObject[], removed: string[]): JsonObject {
-  return { type: DEVICE_LIST_EDU, sender: userId, sender_id: userId, content: { changed, removed } };
+export function deviceListUpdateEdu(userId: string, changed: JsonObject[], removed: string[], stream?: { prev: number; next: number }): JsonObject {
+  // A stream position (a converter ghost's) lets the Matrix form name the update it follows (matrix-edus.ts).
+  const content: JsonObject = { changed, removed };
+  if (stream) Object.assign(content, { stream_id: stream.next, prev_id: [stream.prev] });
+  return { type: DEVICE_LIST_EDU, sender: userId, sender_id: userId, content };
 }
 
 /** Matrix's m.signing_key_update EDU: the user's master and self-signing keys (never the user-signing key). */

@@ -11,6 +11,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** The device a converter ghost's news names in Matrix form: never a device of anyone's, so deleting it changes nothing. */
+export const RESYNC_DEVICE_ID = "io.switchboard.ghost";
+
+/**
+ * A converter ghost's news (no device named, a stream position given): Matrix needs a device in the
+ * EDU, and a receiver that re-fetched the (always empty) list would see nothing new and tell no one,
+ * so it goes as the deletion of a device that never existed, following the ghost's previous update.
+ */
+function ghostNews(raw: Record<string, unknown>, named: number): { stream_id: number; prev_id: number[] } | undefined {
+  const content = raw["content"];
+  if (named > 0 || !isObject(content)) return undefined;
+  const { stream_id: streamId, prev_id: prevId } = content;
+  if (typeof streamId !== "number" || !Array.isArray(prevId) || !prevId.every((p) => typeof p === "number")) return undefined;
+  return { stream_id: streamId, prev_id: prevId as number[] };
+}
+
 export interface MatrixEduContext {
   /** Unique per EDU of this transaction and stable across its retries (the receiver deduplicates on it). */
   messageId: (index: number) => string;
@@ -45,6 +61,8 @@ export function toMatrixEdus(raw: unknown, index: number, ctx: MatrixEduContext)
       out.push({ edu_type: DEVICE_LIST_EDU, content: { ...base, device_id: keys["device_id"], keys: keys as JsonObject } });
     }
     for (const deviceId of parsed.removed) out.push({ edu_type: DEVICE_LIST_EDU, content: { ...base, device_id: deviceId, deleted: true } });
+    const ghost = ghostNews(raw, parsed.changed.length + parsed.removed.length);
+    if (ghost) out.push({ edu_type: DEVICE_LIST_EDU, content: { user_id: parsed.userId, device_id: RESYNC_DEVICE_ID, deleted: true, ...ghost } });
     return out;
   }
   // Other EDUs in the draft's shape: `type` is Matrix's `edu_type`. A key EDU that did not parse stays behind.

@@ -9,9 +9,11 @@ import { canonicalJson } from "../shared/canonical-json.js";
 import type { JsonObject } from "../shared/canonical-json.js";
 import { deviceListUpdateEdu, signingKeyUpdateEdu } from "../shared/e2ee-edus.js";
 import { serverNameOf } from "../shared/ids.js";
+import { possibleGhostsOf } from "./converter-device-lists.js";
 import { deleteKeysOfDevices } from "./e2ee-keys.js";
 import { deleteSignaturesOn } from "./storage/cross-signing.js";
 import { deleteDevicePushers } from "./storage/pushers.js";
+import { advanceGhostStream } from "./storage/ghost-device-streams.js";
 import { listRooms } from "./storage/rooms.js";
 
 /** Rooms asked at once for their members; bounds the fan-out's concurrent RPCs. */
@@ -53,9 +55,9 @@ async function notifyLocal(env: Env, userIds: Iterable<string>, changedUser: str
  * A local user's devices changed: `changed` holds the device objects now published, `removed` the
  * devices that are gone.
  */
-export async function announceDeviceChange(env: Env, serverName: string, userId: string, changed: JsonObject[], removed: string[]): Promise<void> {
+export async function announceDeviceChange(env: Env, serverName: string, userId: string, changed: JsonObject[], removed: string[], stream?: { prev: number; next: number }): Promise<void> {
   const { rooms, locals, servers } = await audienceOf(env, serverName, userId);
-  const edu = canonicalJson(deviceListUpdateEdu(userId, changed, removed));
+  const edu = canonicalJson(deviceListUpdateEdu(userId, changed, removed, stream));
   const id = `dlu/${userId}/${Date.now()}/${crypto.randomUUID()}`;
   await Promise.all([
     notifyLocal(env, locals, userId),
@@ -97,14 +99,16 @@ export async function announceSigningKeyChange(env: Env, serverName: string, use
  * per-user room index for remote users, so this asks every room this server knows: fine at this
  * scale, and bounded by the page cap.
  */
-async function roomsSharedWith(env: Env, serverName: string, remoteUser: string): Promise<{ roomIds: string[]; locals: Set<string> }> {
+async function roomsSharedWith(env: Env, serverName: string, remoteUser: string, ghosts: readonly string[]): Promise<{ roomIds: string[]; locals: Set<string>; ghostsSeen: Set<string> }> {
   const locals = new Set<string>();
+  const ghostsSeen = new Set<string>();
   const roomIds: string[] = [];
   let after = 0;
   for (let page = 0; page < MAX_ROOM_PAGES; page++) {
     const rows = await listRooms(env.DB, ROOM_PAGE, after);
     const lists = await mapLimit(rows, CONCURRENCY, (r) => roomMembers(env, r.room_id));
     lists.forEach((members, i) => {
+      for (const g of ghosts) if (members.includes(g)) ghostsSeen.add(g);
       if (!members.includes(remoteUser)) return;
       roomIds.push((rows[i] as { room_id: string }).room_id);
       for (const m of members) if (serverNameOf(m) === serverName) locals.add(m);
@@ -112,16 +116,21 @@ async function roomsSharedWith(env: Env, serverName: string, remoteUser: string)
     if (rows.length < ROOM_PAGE) break;
     after = (rows[rows.length - 1] as { created_ts: number }).created_ts;
   }
-  return { roomIds, locals };
+  return { roomIds, locals, ghostsSeen };
 }
 
 /**
  * A remote user's devices changed (their server told us): tell our users who share a room with them,
- * and the rooms they are in about devices that are gone (`removed`).
+ * the rooms they are in about devices that are gone (`removed`), and, through the user's converter
+ * ghosts here, the other side of each pairing (converter-device-lists.ts).
  */
 export async function remoteDeviceListChanged(env: Env, serverName: string, remoteUser: string, removed: string[] = []): Promise<void> {
-  const { roomIds, locals } = await roomsSharedWith(env, serverName, remoteUser);
-  await Promise.all([notifyLocal(env, locals, remoteUser), tellRoomsDevicesRemoved(env, roomIds, remoteUser, removed)]);
+  const { roomIds, locals, ghostsSeen } = await roomsSharedWith(env, serverName, remoteUser, possibleGhostsOf(remoteUser, serverName));
+  await Promise.all([
+    notifyLocal(env, locals, remoteUser),
+    tellRoomsDevicesRemoved(env, roomIds, remoteUser, removed),
+    ...[...ghostsSeen].map(async (ghost) => announceDeviceChange(env, serverName, ghost, [], [], await advanceGhostStream(env.DB, ghost))),
+  ]);
 }
 
 /**

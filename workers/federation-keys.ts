@@ -11,7 +11,9 @@ import { isDeviceId, isUserId, serverNameOf } from "../shared/ids.js";
 import { parseRateLimits } from "../shared/token-bucket.js";
 import type { RouteTable, SbRequest } from "./app.js";
 import type { Config } from "./config.js";
+import { parseGhost } from "../shared/converter/ghost-user.js";
 import { remoteDeviceListChanged } from "./device-list-updates.js";
+import { ghostStreamId } from "./storage/ghost-device-streams.js";
 import { claimLocalKeys, parseClaimRequest, parseDeviceQuery, queryLocalDeviceKeys } from "./e2ee-keys.js";
 import { authenticateFederationRequest } from "./federation-auth.js";
 import { checkedRemoteCrossSigning, localCrossSigning, withDeviceSignatures } from "./cross-signing-keys.js";
@@ -64,6 +66,8 @@ async function onUserDevices(req: SbRequest, env: Env): Promise<Response> {
   await authenticated(req, env, "none");
   const userId = pathParam(req, "userId");
   if (!isUserId(userId) || serverNameOf(userId) !== req.config.serverName) throw notFound("Not a user of this server");
+  // A converter ghost has no devices; its own stream position lets its announcements follow on.
+  if (parseGhost(userId, req.config.serverName)) return json({ user_id: userId, stream_id: await ghostStreamId(env.DB, userId), devices: [] });
   const rows = await listDeviceKeys(env.DB, [userId]);
   const devices = rows.map((r) => ({ device_id: r.deviceId, keys: JSON.parse(r.keyJson) as JsonObject }));
   return json({ user_id: userId, stream_id: Date.now(), devices });
@@ -118,9 +122,10 @@ export async function handleE2eeEdus(env: Env, ctx: ExecutionContext, config: Co
           ctx.waitUntil(remoteDeviceListChanged(env, config.serverName, edu.userId).catch((e) => console.error("signing key update failed", e)));
           return;
         }
-        // Invalid device objects are refused; news made only of them is no news.
+        // Invalid device objects are refused; news made only of them is no news. News naming no device
+        // at all (a converter's ghost, or a Matrix update without keys) still means "query again".
         const valid = await Promise.all(edu.changed.map((d) => validateDeviceKeys(d, { userId: edu.userId }).then(() => true, () => false)));
-        if (edu.removed.length === 0 && !valid.some((v) => v)) return;
+        if (edu.removed.length === 0 && edu.changed.length > 0 && !valid.some((v) => v)) return;
         ctx.waitUntil(remoteDeviceListChanged(env, config.serverName, edu.userId, edu.removed).catch((e) => console.error("device list update failed", e)));
       } catch (e) {
         console.error("EDU processing failed", e);
