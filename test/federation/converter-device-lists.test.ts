@@ -12,6 +12,7 @@ import { KeyDevice } from "../support/e2ee-keys.js";
 import { eventually, TestClient } from "./client.js";
 import { fed, sendTxn } from "./forge.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
+import { pairPublic } from "./converter-setup.js";
 
 const HUB = "dh.test";
 const enc = encodeURIComponent;
@@ -61,13 +62,7 @@ describe("device-list news across a converter", () => {
     [alice, carol, dave] = await Promise.all([register(hub, "alice"), register(part, "carol"), register(mesh, "dave")]);
     lm = (await alice.createRoom({ room_version: LM_ROOM_VERSION_ID, preset: "public_chat" })).room_id;
     await carol.join(lm, HUB);
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${enc(lm)}/pair`, {
-      method: "POST",
-      headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
-      body: JSON.stringify({ user_id: alice.userId, preset: "public_chat" }),
-    });
-    expect(res.status).toBe(200);
-    mx = ((await res.json()) as { peer_room_id: string }).peer_room_id;
+    mx = await pairPublic(hub, lm, alice.userId);
     await dave.join(mx, HUB);
     await eventually(async () => (daveGhost() in (await carol.request<{ joined: Record<string, unknown> }>("GET", `/rooms/${enc(lm)}/joined_members`)).joined) || undefined, "dave's ghost in the LM room on dp.test");
     await eventually(async () => (carolGhost() in (await dave.request<{ joined: Record<string, unknown> }>("GET", `/rooms/${enc(mx)}/joined_members`)).joined) || undefined, "carol's ghost in the Matrix room on dm.test");

@@ -14,6 +14,7 @@ import { LM_ROOM_VERSION_ID } from "../../shared/room-versions.js";
 import { eventually, MatrixApiError, storedEvents, TestClient, type StoredPdu } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
+import { pairPublic } from "./converter-setup.js";
 
 const HUB = "ch.test";
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -98,9 +99,7 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
   it("pairs an MLS LM room with a Matrix room, where the Matrix users' joins become their ghosts' joins", async () => {
     ({ room_id: lm } = await alice.client.createRoom({ room_version: LM_ROOM_VERSION_ID, preset: "public_chat", creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     await carol.client.join(lm, HUB);
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${enc(lm)}/pair`, { method: "POST", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ user_id: alice.userId, preset: "public_chat" }) });
-    expect(res.status).toBe(200);
-    mx = ((await res.json()) as { peer_room_id: string }).peer_room_id;
+    mx = await pairPublic(hub, lm, alice.userId);
     for (const c of [dave.client, fay.client, erin]) await c.join(mx, HUB);
     for (const u of [dave.userId, fay.userId, erin.userId]) {
       await eventually(async () => ((await latestMember(part, lm, mxGhost(u)))?.pdu.content["membership"] === "join" ? true : undefined), `${u}'s ghost joined on cp.test`);

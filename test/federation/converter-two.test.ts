@@ -16,11 +16,11 @@ import { eventually, storedEvents, TestClient, type StoredPdu } from "./client.j
 import { forgeEvent, sendPdus } from "./dag-helpers.js";
 import { keyOf, lpduIdOf, marker, sendTxn, stateOf } from "./forge.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
+import { adminPost, pairPublic } from "./converter-setup.js";
 
 const HUB = "c2h.test";
 const SECOND = "c2s.test";
 const enc = encodeURIComponent;
-const admin = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
 const megolm = (ciphertext: string) => ({ algorithm: "m.megolm.v1.aes-sha2", ciphertext, session_id: "s", sender_key: "k", device_id: "D" });
 
 describe("two live converters between the same LM room and Matrix room", () => {
@@ -38,10 +38,6 @@ describe("two live converters between the same LM room and Matrix room", () => {
   let lmRooms: Array<[TestServer, string]>;
   let mxRooms: Array<[TestServer, string]>;
 
-  const post = async (server: TestServer, path: string, body: unknown) => {
-    const res = await server.fetch(path, { method: "POST", headers: admin, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
   const ciphertexts = async (server: TestServer, roomId: string) =>
     (await storedEvents(server, roomId)).map((e) => e.pdu.content["ciphertext"]).filter((c): c is string => typeof c === "string");
   const withCiphertext = async (server: TestServer, roomId: string, ct: string): Promise<StoredPdu[]> =>
@@ -73,9 +69,7 @@ describe("two live converters between the same LM room and Matrix room", () => {
     [alice, carol, dave, erin] = await Promise.all([TestClient.register(hub, "alice"), TestClient.register(part, "carol"), TestClient.register(mesh, "dave"), TestClient.register(second, "erin")]);
     lm = (await alice.createRoom({ room_version: LM_ROOM_VERSION_ID, preset: "public_chat" })).room_id;
     await carol.join(lm, HUB);
-    const paired = await post(hub, `/_switchboard/admin/v1/rooms/${enc(lm)}/pair`, { user_id: alice.userId, preset: "public_chat" });
-    expect(paired.status).toBe(200);
-    mx = paired.body["peer_room_id"] as string;
+    mx = await pairPublic(hub, lm, alice.userId);
     await dave.join(mx, HUB);
     lmRooms = [[hub, lm], [second, lm], [part, lm]];
     mxRooms = [[hub, mx], [second, mx], [mesh, mx]];
@@ -83,9 +77,9 @@ describe("two live converters between the same LM room and Matrix room", () => {
   afterAll(() => stopServers(servers));
 
   it("names the second converter in both rooms' pair events, and its service user joins both rooms", async () => {
-    const named = await post(hub, `/_switchboard/admin/v1/rooms/${enc(lm)}/pair/converters`, { user_id: alice.userId, server: SECOND });
+    const named = await adminPost(hub, `/_switchboard/admin/v1/rooms/${enc(lm)}/pair/converters`, { user_id: alice.userId, server: SECOND });
     expect(named).toEqual({ status: 200, body: { room_id: lm, converters: [HUB, SECOND] } });
-    const joined = await post(second, `/_switchboard/admin/v1/rooms/${enc(lm)}/converter/join`, { via: HUB });
+    const joined = await adminPost(second, `/_switchboard/admin/v1/rooms/${enc(lm)}/converter/join`, { via: HUB });
     expect(joined).toEqual({ status: 200, body: { room_id: lm, peer_room_ids: [mx] } });
     await erin.join(mx, HUB);
     // Every server of each room holds a pair event naming both converters.

@@ -16,6 +16,7 @@ import type { SigningKey } from "../../shared/signing-key.js";
 import { eventually, storedEvents, TestClient, type StoredPdu } from "./client.js";
 import { keyOf, lpduIdOf, marker, sendTxn } from "./forge.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
+import { pairPublic } from "./converter-setup.js";
 
 const HUB = "ch.test";
 const CIPHERTEXT = "AwgBEiBjaXBoZXJ0ZXh0IGNyb3NzaW5nIGJ5dGUgZm9yIGJ5dGU";
@@ -50,13 +51,7 @@ describe("a converter between an LM room and a Matrix v12 room", () => {
   it("pairs the LM room through the admin API, and the Matrix server's user joins the new room", async () => {
     lm = (await alice.createRoom({ room_version: LM_ROOM_VERSION_ID, preset: "public_chat" })).room_id;
     await carol.join(lm, HUB);
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(lm)}/pair`, {
-      method: "POST",
-      headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
-      body: JSON.stringify({ user_id: alice.userId, preset: "public_chat" }),
-    });
-    expect(res.status).toBe(200);
-    mx = ((await res.json()) as { peer_room_id: string }).peer_room_id;
+    mx = await pairPublic(hub, lm, alice.userId);
     await dave.join(mx, HUB);
     // Carol was in the LM room before the pairing: her ghost is in the Matrix room, as cm.test sees it.
     await eventually(async () => {

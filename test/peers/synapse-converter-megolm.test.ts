@@ -21,6 +21,7 @@ import { notaryKeys, originOfCopy, realMembers } from "./converter-client.js";
 import { CryptoDevice, type SyncEvent, type SyncResult } from "./crypto-device.js";
 import { synapse, startSwitchboards, User, type Homeserver } from "./peer.js";
 import { createRoom, hasMembership, join } from "./rooms.js";
+import { pairPublic } from "../federation/converter-setup.js";
 
 const enc = encodeURIComponent;
 
@@ -100,13 +101,7 @@ describe("Megolm across the converter: an LM participant's OlmMachine and a Syna
   it("pairs the hub's LM room with a v12 room; each client resolves the other side's ghost to the real user and learns that user's device from its own server", async () => {
     lm = await createRoom(alice, { room_version: LM_ROOM_VERSION_ID, preset: "public_chat" });
     await join(carol.user, lm, hub.name);
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${enc(lm)}/pair`, {
-      method: "POST",
-      headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
-      body: JSON.stringify({ user_id: alice.userId, preset: "public_chat" }),
-    });
-    expect(res.status).toBe(200);
-    mx = ((await res.json()) as { peer_room_id: string }).peer_room_id;
+    mx = await pairPublic(hub, lm, alice.userId);
     await join(sam.user, mx, hub.name);
     await hasMembership(sam.user, mx, ghostUserId("lm", carol.userId, hub.name) as string, "join");
     await hasMembership(carol.user, lm, ghostUserId("mx", sam.userId, hub.name) as string, "join");

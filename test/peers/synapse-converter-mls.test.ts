@@ -18,6 +18,7 @@ import { stopServers, type TestServer } from "../federation/harness.js";
 import { MLS_KEY_PACKAGE_ALGORITHM, PeerMlsDevice, ROOM_ALGORITHM, WELCOME_ALGORITHM } from "./mls-peer.js";
 import { ApiError, eventually, startSwitchboards, synapse, User, type Homeserver } from "./peer.js";
 import { createRoom, hasMembership, join, setState, timeline, type ClientEvent } from "./rooms.js";
+import { pairPublic } from "../federation/converter-setup.js";
 
 const enc = encodeURIComponent;
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -86,9 +87,7 @@ describe("one MLS group across the converter: an LM participant's device and a S
   it("pairs an MLS LM room with a v12 room the Synapse users join", async () => {
     lm = await createRoom(alice.user, { room_version: LM_ROOM_VERSION_ID, preset: "public_chat", creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } });
     await join(carol.user, lm, hub.name);
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${enc(lm)}/pair`, { method: "POST", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ user_id: alice.userId, preset: "public_chat" }) });
-    expect(res.status).toBe(200);
-    mx = ((await res.json()) as { peer_room_id: string }).peer_room_id;
+    mx = await pairPublic(hub, lm, alice.userId);
     for (const u of [sam.user, sue, tom]) await join(u, mx, hub.name);
     for (const u of [sam.user, tom]) await hasMembership(carol.user, lm, mxGhost(u.userId), "join");
   });

@@ -19,6 +19,7 @@ import { keyOf, marker } from "../federation/forge.js";
 import { stopServers, type TestServer } from "../federation/harness.js";
 import { synapse, startSwitchboards, User, type Homeserver } from "./peer.js";
 import { createRoom, hasMembership, join, send, syncPosition, timeline, type ClientEvent } from "./rooms.js";
+import { pairPublic } from "../federation/converter-setup.js";
 
 /** The most a message may take to show on the other side's /sync. */
 const VISIBLE_WITHIN_MS = 1_000;
@@ -66,13 +67,7 @@ describe("an LM participant and a Synapse user in one conversation through a Swi
   it("pairs the hub's LM room with a v12 room that the Synapse user joins; each side sees the other's user as a ghost of the hub", async () => {
     lm = await createRoom(alice, { room_version: LM_ROOM_VERSION_ID, preset: "public_chat" });
     await join(carol, lm, hub.name);
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${enc(lm)}/pair`, {
-      method: "POST",
-      headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
-      body: JSON.stringify({ user_id: alice.userId, preset: "public_chat" }),
-    });
-    expect(res.status).toBe(200);
-    mx = ((await res.json()) as { peer_room_id: string }).peer_room_id;
+    mx = await pairPublic(hub, lm, alice.userId);
     await join(sam, mx, hub.name);
     await hasMembership(sam, mx, lmGhost(carol), "join");
     await hasMembership(carol, lm, mxGhost(sam), "join");

@@ -12,10 +12,10 @@ import { marker } from "../federation/forge.js";
 import { stopServers, type TestServer } from "../federation/harness.js";
 import { eventually, synapse, startSwitchboards, User, type Homeserver } from "./peer.js";
 import { createRoom, join, timeline } from "./rooms.js";
+import { adminPost, pairPublic } from "../federation/converter-setup.js";
 
 const PER_SIDE = 50;
 const enc = encodeURIComponent;
-const admin = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
 
 describe("two live converters between an LM room and a Matrix room that a Synapse user is in", () => {
   let syn: Homeserver;
@@ -40,20 +40,13 @@ describe("two live converters between an LM room and a Matrix room that a Synaps
     if (servers.length) await stopServers(servers);
   });
 
-  const post = async (server: TestServer, path: string, body: unknown) => {
-    const res = await server.fetch(path, { method: "POST", headers: admin, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
-
   it("pairs the rooms, names the second Switchboard as a converter in both, and both converters' service users and the Synapse user join", async () => {
     lm = await createRoom(alice, { room_version: LM_ROOM_VERSION_ID, preset: "public_chat" });
     await join(carol, lm, hub.name);
-    const paired = await post(hub, `/_switchboard/admin/v1/rooms/${enc(lm)}/pair`, { user_id: alice.userId, preset: "public_chat" });
-    expect(paired.status).toBe(200);
-    mx = paired.body["peer_room_id"] as string;
+    mx = await pairPublic(hub, lm, alice.userId);
     await join(sam, mx, hub.name);
-    expect(await post(hub, `/_switchboard/admin/v1/rooms/${enc(lm)}/pair/converters`, { user_id: alice.userId, server: second.name })).toMatchObject({ status: 200, body: { converters: [hub.name, second.name] } });
-    expect(await post(second, `/_switchboard/admin/v1/rooms/${enc(lm)}/converter/join`, { via: hub.name })).toEqual({ status: 200, body: { room_id: lm, peer_room_ids: [mx] } });
+    expect(await adminPost(hub, `/_switchboard/admin/v1/rooms/${enc(lm)}/pair/converters`, { user_id: alice.userId, server: second.name })).toMatchObject({ status: 200, body: { converters: [hub.name, second.name] } });
+    expect(await adminPost(second, `/_switchboard/admin/v1/rooms/${enc(lm)}/converter/join`, { via: hub.name })).toEqual({ status: 200, body: { room_id: lm, peer_room_ids: [mx] } });
     // Synapse holds the pair event naming both converters, and sees the second converter's service user joined.
     await eventually("the pair event naming both converters on Synapse", async () => {
       const pair = await sam.request<{ converters?: string[] }>("GET", `/rooms/${enc(mx)}/state/io.switchboard.pair/${enc(lm)}`);
