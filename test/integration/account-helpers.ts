@@ -3,9 +3,9 @@
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 
-// The request helper and unique names are the client-API tests' own.
-export { call, SERVER, uniqueName, type CallOptions } from "./client-calls.js";
-import { call } from "./client-calls.js";
+// The request helper (with headers: the login tests read Retry-After) and unique names are the client-API tests' own.
+export { callWithHeaders as call, SERVER, uniqueName, type CallOptions } from "./client-calls.js";
+import { callWithHeaders as call } from "./client-calls.js";
 
 export interface Session {
   user_id: string;
