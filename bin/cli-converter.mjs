@@ -3,24 +3,23 @@
 // the second has that server's service user join both rooms (run against the second server).
 
 import { usageError } from "./cli-errors.mjs";
-import { ADMIN_PREFIX, adminToken, request } from "./cli-http.mjs";
+import { adminCall } from "./cli-http.mjs";
 import { fields, out, printJson } from "./cli-output.mjs";
 
 async function pairConverter(ctx, roomId) {
   if (!ctx.options.user) throw usageError("--user <userId> is required: the room member who changes the pairing", "pair-converter");
   if (!ctx.options.server) throw usageError("--server <name> is required: the server whose converter to name", "pair-converter");
-  const { token, source } = adminToken(ctx);
   const body = { user_id: ctx.options.user, server: ctx.options.server };
-  // Not marked admin: a 403 here is usually the auth rules refusing --user, not the token.
-  const { data } = await request(ctx, "POST", `${ADMIN_PREFIX}/rooms/${encodeURIComponent(roomId)}/pair/converters`, { body, token, tokenSource: source });
+  // A 403 here is usually the auth rules refusing --user, not the token.
+  const data = await adminCall(ctx, "POST", `/rooms/${encodeURIComponent(roomId)}/pair/converters`, body, { refusalMeansToken: false });
   if (ctx.options.json) return printJson(data);
   out(fields([["room", data.room_id], ["converters", data.converters.join(", ")]]));
 }
 
 async function converterJoin(ctx, roomId) {
   if (!ctx.options.via) throw usageError("--via <hub> is required: the LM room's hub", "converter-join");
-  const { token, source } = adminToken(ctx);
-  const { data } = await request(ctx, "POST", `${ADMIN_PREFIX}/rooms/${encodeURIComponent(roomId)}/converter/join`, { body: { via: ctx.options.via }, token, tokenSource: source });
+  // A 403 here is the hub refusing the join, not the token.
+  const data = await adminCall(ctx, "POST", `/rooms/${encodeURIComponent(roomId)}/converter/join`, { via: ctx.options.via }, { refusalMeansToken: false });
   if (ctx.options.json) return printJson(data);
   out(fields([["room", data.room_id], ["paired rooms joined", data.peer_room_ids.join(", ")]]));
 }
