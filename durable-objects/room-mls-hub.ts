@@ -23,7 +23,8 @@ export interface HubEffect {
   participants?: Array<{ userId: string; role: number }>;
 }
 
-export type HubCommitVet = { ok: true; commit: InspectedCommit; effect?: HubEffect } | { ok: false; code: string; reason: string };
+/** `carried`: the hub proposals the commit includes, in its order, for LM participants (shared/mls-hub-references.ts). */
+export type HubCommitVet = { ok: true; commit: InspectedCommit; effect?: HubEffect; carried?: Uint8Array[] } | { ok: false; code: string; reason: string };
 
 /** -06 leaves roles to the room-policy draft; until rooms map power levels to roles, everyone has role 0. */
 const DEFAULT_ROLE = 0;
@@ -111,11 +112,13 @@ export class MlsHubSender {
     }
     const pending = new Map(this.store.proposals().map((p) => [p.ref, p]));
     const seen = new Set<string>();
+    const carried: Uint8Array[] = [];
     const proposals: CommitProposal[] = commit.proposals.map((p) => {
       if (p.type !== "reference") return p;
       const row = pending.get(encodeBase64(p.ref));
       if (!row) return p; // the roster refuses it: not a proposal this hub sent
       seen.add(row.ref);
+      carried.push(row.message);
       return row.leaf === null ? { type: "other", name: "app_data_update" } : { type: "remove", leaf: row.leaf, byHub: true };
     });
     const missing = [...pending.values()].filter((p) => !seen.has(p.ref));
@@ -123,7 +126,7 @@ export class MlsHubSender {
       const whom = [...new Set(missing.map((m) => m.userId || "the participant list"))].join(", ");
       return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference` };
     }
-    return { ok: true, commit: { ...commit, proposals }, effect: { clear: true } };
+    return { ok: true, commit: { ...commit, proposals }, effect: { clear: true }, carried };
   }
 
   /** The proposals a membership change calls for, signed for the group's current epoch. */
