@@ -17,6 +17,8 @@ export function carryHubProposals(pdu: Pdu, carried: readonly Uint8Array[] | und
 export interface InstallingCommits {
   commitInto(epoch: number): string | undefined;
   eventById(eventId: string): Pdu | undefined;
+  /** The user at a leaf of the roster (a member proposal's sender). */
+  memberOf(leaf: number): string | undefined;
 }
 
 /** Participant: the commit with the hub's carried proposals resolved; unchanged when the hub's key is unknown. */
@@ -28,5 +30,5 @@ export async function resolveCarried(commit: InspectedCommit, pdu: Pdu, commits:
     const installing = id === undefined ? undefined : commits.eventById(id);
     key ??= installing ? hubKeyInstalledBy(installing.content["message"]) : undefined;
   }
-  return key ? resolveHubReferences(commit, pdu.unsigned?.[HUB_PROPOSALS_UNSIGNED], key) : commit;
+  return key ? resolveHubReferences(commit, pdu.unsigned?.[HUB_PROPOSALS_UNSIGNED], key, (leaf) => commits.memberOf(leaf)) : commit;
 }

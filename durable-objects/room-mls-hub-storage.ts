@@ -18,6 +18,12 @@ export const ROOM_MLS_HUB_SCHEMA: Schema = {
         `CREATE TABLE mls_participants (position INTEGER PRIMARY KEY, user_id TEXT NOT NULL UNIQUE, role INTEGER NOT NULL)`,
       ]),
     },
+    {
+      version: 2,
+      description: "members' standalone proposals held beside the hub's own (MIMI update)",
+      // proposer: the member (user ID) whose proposal this is; NULL for the hub's own.
+      up: runAll([`ALTER TABLE mls_hub_proposals ADD COLUMN proposer TEXT`]),
+    },
   ],
 };
 
@@ -29,6 +35,8 @@ export interface HubProposalRow {
   /** The user whose membership change caused it. */
   userId: string;
   message: Uint8Array;
+  /** A member's standalone proposal (a Remove, `leaf`): its user; absent for the hub's own. */
+  proposer?: string;
 }
 
 export class RoomMlsHubStorage {
@@ -53,14 +61,14 @@ export class RoomMlsHubStorage {
   }
 
   addProposal(p: HubProposalRow): void {
-    this.sql.exec(`INSERT OR IGNORE INTO mls_hub_proposals (ref, epoch, leaf, user_id, message) VALUES (?, ?, ?, ?, ?)`, p.ref, p.epoch, p.leaf, p.userId, p.message);
+    this.sql.exec(`INSERT OR IGNORE INTO mls_hub_proposals (ref, epoch, leaf, user_id, message, proposer) VALUES (?, ?, ?, ?, ?, ?)`, p.ref, p.epoch, p.leaf, p.userId, p.message, p.proposer ?? null);
   }
 
   proposals(): HubProposalRow[] {
     return this.sql
-      .exec<{ ref: string; epoch: number; leaf: number | null; user_id: string; message: ArrayBuffer }>(`SELECT ref, epoch, leaf, user_id, message FROM mls_hub_proposals ORDER BY seq`)
+      .exec<{ ref: string; epoch: number; leaf: number | null; user_id: string; message: ArrayBuffer; proposer: string | null }>(`SELECT ref, epoch, leaf, user_id, message, proposer FROM mls_hub_proposals ORDER BY seq`)
       .toArray()
-      .map((r) => ({ ref: r.ref, epoch: r.epoch, leaf: r.leaf, userId: r.user_id, message: new Uint8Array(r.message) }));
+      .map((r) => ({ ref: r.ref, epoch: r.epoch, leaf: r.leaf, userId: r.user_id, message: new Uint8Array(r.message), ...(r.proposer !== null ? { proposer: r.proposer } : {}) }));
   }
 
   clearProposals(): void {

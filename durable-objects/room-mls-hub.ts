@@ -119,12 +119,13 @@ export class MlsHubSender {
       if (!row) return p; // the roster refuses it: not a proposal this hub sent
       seen.add(row.ref);
       carried.push(row.message);
-      return row.leaf === null ? { type: "other", name: "app_data_update" } : { type: "remove", leaf: row.leaf, byHub: true };
+      if (row.leaf === null) return { type: "other", name: "app_data_update" };
+      return row.proposer !== undefined ? { type: "remove", leaf: row.leaf, proposer: row.proposer } : { type: "remove", leaf: row.leaf, byHub: true };
     });
     const missing = [...pending.values()].filter((p) => !seen.has(p.ref));
     if (missing.length > 0) {
       const whom = [...new Set(missing.map((m) => m.userId || "the participant list"))].join(", ");
-      return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference` };
+      return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference, members' standalone ones included` };
     }
     return { ok: true, commit: { ...commit, proposals }, effect: { clear: true }, carried };
   }
@@ -161,6 +162,14 @@ export class MlsHubSender {
     if (isIn || index >= 0) await sign(null);
     for (const leaf of leaves) await sign(leaf);
     return { proposals: rows, participants };
+  }
+
+  /**
+   * A member's standalone proposal (room/mimi-proposal.ts checked it), held beside the hub's own: -06
+   * §3.5 has the hub require the next commit to include it, so the gate treats it like the hub's.
+   */
+  holdMemberProposal(row: HubProposalRow & { proposer: string; leaf: number }): void {
+    this.store.addProposal(row);
   }
 
   /** Inside the Room's commit transaction. */

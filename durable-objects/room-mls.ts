@@ -119,7 +119,7 @@ export class RoomMls {
     this.converters ??= convertersOf(this.host.state);
     return mlsMembers(this.host.state, this.converters);
   }
-  private isJoined = (userId: string): boolean => this.members().isJoined(userId);
+  readonly isJoined = (userId: string): boolean => this.members().isJoined(userId);
 
   // ---- Checks: the hub refuses, a participant logs ----
 
@@ -214,7 +214,7 @@ export class RoomMls {
       // Joined after the group was created (or lost track): no roster to judge by, only the record.
       return this.untracked ? { commit: { epoch: commit.epoch } } : { commit: { epoch: commit.epoch }, untrack: true };
     }
-    if (role === "participant") commit = await resolveCarried(commit, pdu, { commitInto: (e) => this.store.commitInto(e), eventById: (id) => this.host.eventById(id) });
+    if (role === "participant") commit = await resolveCarried(commit, pdu, { commitInto: (e) => this.store.commitInto(e), eventById: (id) => this.host.eventById(id), memberOf: (l) => this.roster?.leaves[l]?.userId });
     // A participant trusts the hub's device checks (it would need the same lookups to repeat them).
     const sender = this.members().realUser(pdu.sender);
     const valid = role === "hub" ? await this.deviceCheck(commit, sender) : () => true;
@@ -273,6 +273,9 @@ export class RoomMls {
       return signatureKey === undefined || k === encodeBase64(signatureKey);
     };
   }
+
+  /** A device's base64 MLS signature key; null: not a valid MLS device; undefined: its server did not answer. */
+  signatureKeyOf = async (userId: string, deviceId: string): Promise<string | null | undefined> => (await this.devicesOf([[userId, deviceId]])).get(deviceKey(userId, deviceId));
 
   /** Device keys by deviceKey(); null = not a valid MLS device; absent = its server did not answer. */
   private async devicesOf(wanted: Array<[string, string]>): Promise<Map<string, string | null>> {

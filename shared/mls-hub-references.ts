@@ -1,8 +1,9 @@
-// How an LM participant server resolves the hub's proposals a commit includes by reference (docs/mimi.md
-// "Participant list"). The hub carries the referenced proposals beside the commit's PDU, in `unsigned`,
-// which no signature covers; what makes them trustworthy is the MLS signature of each, checked here
-// against the hub's key as the group's own GroupContextExtensions installed it. A proposal that fails
-// any check simply resolves nothing, so its reference stays unresolved and the roster refuses it.
+// How an LM participant server resolves the proposals a commit includes by reference (docs/mimi.md
+// "Participant list"). The hub carries them beside the commit's PDU, in `unsigned`, which no event
+// signature covers; the hub's own are trusted for their MLS signature, checked here against the hub's key
+// as the group's own GroupContextExtensions installed it; members' standalone Removes are the hub's word,
+// like its device checks. A proposal that fails any check resolves nothing, so its reference stays
+// unresolved and the roster refuses it.
 
 import { makeProposalRef } from "ts-mls/authenticatedContent.js";
 import { verifyWithLabel, type Signature } from "ts-mls/crypto/signature.js";
@@ -44,7 +45,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** One carried proposal -> [its ProposalRef (base64), what it proposes], when the hub signed it for this group and epoch. */
-async function verifiedHubProposal(base64: unknown, groupId: Uint8Array, epoch: number, hubKey: Uint8Array): Promise<[string, CommitProposal] | undefined> {
+async function verifiedHubProposal(base64: unknown, groupId: Uint8Array, epoch: number, hubKey: Uint8Array, memberOf: (leaf: number) => string | undefined): Promise<[string, CommitProposal] | undefined> {
   const bytes = tryDecodeBase64(base64);
   if (bytes === undefined) return undefined;
   let decoded: [MLSMessage, number] | undefined;
@@ -55,8 +56,16 @@ async function verifiedHubProposal(base64: unknown, groupId: Uint8Array, epoch: 
   }
   if (!decoded || decoded[1] !== bytes.length || decoded[0].wireformat !== "mls_public_message") return undefined;
   const { content, auth } = decoded[0].publicMessage;
-  if (content.contentType !== "proposal" || content.sender.senderType !== "external" || content.sender.senderIndex !== 0) return undefined;
-  if (!sameBytes(content.groupId, groupId) || content.epoch !== BigInt(epoch)) return undefined;
+  if (content.contentType !== "proposal" || !sameBytes(content.groupId, groupId) || content.epoch !== BigInt(epoch)) return undefined;
+  if (content.sender.senderType === "member") {
+    // A member's standalone Remove, which the hub checked against the epoch's GroupContext (this
+    // server has none); the list reached us from the hub, whose transaction signature covers it.
+    const proposer = memberOf(content.sender.leafIndex);
+    if (content.proposal.proposalType !== "remove" || proposer === undefined) return undefined;
+    const ref = await makeProposalRef({ wireformat: "mls_public_message", content, auth }, sha256);
+    return [encodeBase64(ref), { type: "remove", leaf: content.proposal.remove.removed, proposer }];
+  }
+  if (content.sender.senderType !== "external" || content.sender.senderIndex !== 0) return undefined;
   const tbs = { protocolVersion: "mls10", wireformat: "mls_public_message", content, senderType: "external" } as FramedContentTBS;
   if (!(await verifyWithLabel(hubKey, "FramedContentTBS", encodeFramedContentTBS(tbs), auth.signature, verifier))) return undefined;
   const p = content.proposal;
@@ -69,11 +78,11 @@ async function verifiedHubProposal(base64: unknown, groupId: Uint8Array, epoch: 
 }
 
 /** The commit with every reference to a carried, verified hub proposal replaced by what it proposes. */
-export async function resolveHubReferences(commit: InspectedCommit, carried: unknown, hubKey: Uint8Array): Promise<InspectedCommit> {
+export async function resolveHubReferences(commit: InspectedCommit, carried: unknown, hubKey: Uint8Array, memberOf: (leaf: number) => string | undefined = () => undefined): Promise<InspectedCommit> {
   if (!commit.proposals.some((p) => p.type === "reference") || !Array.isArray(carried)) return commit;
   const known = new Map<string, CommitProposal>();
   for (const c of carried.slice(0, MAX_CARRIED)) {
-    const v = await verifiedHubProposal(c, commit.groupId, commit.epoch, hubKey);
+    const v = await verifiedHubProposal(c, commit.groupId, commit.epoch, hubKey, memberOf);
     if (v) known.set(v[0], v[1]);
   }
   const proposals = commit.proposals.map((p) => (p.type === "reference" ? (known.get(encodeBase64(p.ref)) ?? p) : p));
