@@ -8,6 +8,26 @@ import { participantListProposal, removeProposal, signHubProposal } from "../../
 import { resolveHubReferences } from "../../shared/mls-hub-references.js";
 import { groupIdOfRoom } from "../../shared/mls-roster.js";
 import { generateSeed, signingKeyFromSeed } from "../../shared/signing-key.js";
+import { encodeMlsMessage, type MLSMessage } from "ts-mls/message.js";
+import { inspectMemberProposal, memberProposalRef, type MemberProposal } from "../../shared/mls-member-proposal.js";
+
+/** A member's Remove as its PublicMessage (signature and tag are not looked at on this side). */
+function memberRemove(epoch: number, senderLeaf: number, removed: number): { message: Uint8Array; proposal: MemberProposal } {
+  const m: MLSMessage = {
+    version: "mls10",
+    wireformat: "mls_public_message",
+    publicMessage: {
+      content: { groupId: groupIdOfRoom(ROOM), epoch: BigInt(epoch), sender: { senderType: "member", leafIndex: senderLeaf }, authenticatedData: new Uint8Array(), contentType: "proposal", proposal: { proposalType: "remove", remove: { removed } } },
+      auth: { contentType: "proposal", signature: new Uint8Array(64) },
+      senderType: "member",
+      membershipTag: new Uint8Array(32),
+    },
+  };
+  const message = encodeMlsMessage(m);
+  const inspected = inspectMemberProposal(message);
+  if (!inspected.ok) throw new Error(inspected.reason);
+  return { message, proposal: inspected.proposal };
+}
 
 const ROOM = "!room:hub.test";
 const listUpdate = participantListProposal({ changedRoleParticipants: [], removedIndices: [1], addedParticipants: [] });
@@ -43,6 +63,18 @@ describe("resolving the hub's carried proposals", () => {
     const commit = commitReferring(4, [forged.ref, stale.ref, elsewhere.ref]);
     const resolved = await resolveHubReferences(commit, [...carried, "not base64!", 7], h.key);
     expect(resolved.proposals.map((p) => p.type)).toEqual(["reference", "reference", "reference"]);
+  });
+
+  it("resolves a member's standalone Remove as that member's, and only when the sender leaf is a known member", async () => {
+    const h = await hub();
+    const own = memberRemove(4, 1, 1);
+    const ref = await memberProposalRef(own.proposal);
+    const carried = [encodeBase64(own.message)];
+    expect((await resolveHubReferences(commitReferring(4, [ref]), carried, h.key, (leaf) => (leaf === 1 ? "@bob:f1.test" : undefined))).proposals).toEqual([
+      { type: "remove", leaf: 1, proposer: "@bob:f1.test" },
+    ]);
+    expect((await resolveHubReferences(commitReferring(4, [ref]), carried, h.key, () => undefined)).proposals[0]?.type).toBe("reference");
+    expect((await resolveHubReferences(commitReferring(5, [ref]), carried, h.key, () => "@bob:f1.test")).proposals[0]?.type).toBe("reference"); // another epoch
   });
 
   it("resolves nothing when the PDU carries no list", async () => {
