@@ -100,7 +100,7 @@ export class MlsHubSender {
       const participants = joined().map((userId) => ({ userId, role: DEFAULT_ROLE }));
       const update: ParticipantListUpdate = { changedRoleParticipants: [], removedIndices: [], addedParticipants: participants.map((p) => ({ user: userUriOf(p.userId), roleIndex: p.role })) };
       const signed = await signHubProposal(this.seed(), groupIdOfRoom(roomId), commit.epoch + 1, participantListProposal(update));
-      const proposal: HubProposalRow = { ref: encodeBase64(signed.ref), epoch: commit.epoch + 1, leaf: null, userId: "", message: signed.message };
+      const proposal: HubProposalRow = { ref: encodeBase64(signed.ref), epoch: commit.epoch + 1, leaf: null, userId: "", message: signed.message, acceptedTs: Date.now() };
       return { ok: true, commit, effect: { install: true, proposals: [proposal], participants } };
     }
     if (!installed) return { ok: true, commit };
@@ -157,7 +157,7 @@ export class MlsHubSender {
     const rows: HubProposalRow[] = [];
     const sign = async (leaf: number | null) => {
       const s = await signHubProposal(seed, groupId, roster.epoch, leaf === null ? participantListProposal(update) : removeProposal(leaf));
-      rows.push({ ref: encodeBase64(s.ref), epoch: roster.epoch, leaf, userId, message: s.message });
+      rows.push({ ref: encodeBase64(s.ref), epoch: roster.epoch, leaf, userId, message: s.message, acceptedTs: Date.now() });
     };
     if (isIn || index >= 0) await sign(null);
     for (const leaf of leaves) await sign(leaf);

@@ -21,7 +21,7 @@ export interface MemberProposalView {
   leavesBeingRemoved(): number[];
   /** A device's base64 MLS signature key; null when not a valid MLS device; undefined when its server did not answer. */
   signatureKeyOf(userId: string, deviceId: string): Promise<string | null | undefined>;
-  hold(row: { ref: string; epoch: number; leaf: number; userId: string; message: Uint8Array; proposer: string }): void;
+  hold(row: { ref: string; epoch: number; leaf: number; userId: string; message: Uint8Array; proposer: string; acceptedTs: number }): void;
   /** The group's devices with their leaves, for the to-device fan-out. */
   leaves(): Array<{ userId: string; deviceId: string }>;
 }
@@ -76,8 +76,8 @@ export async function acceptMemberProposal(c: MemberProposalContext, provider: s
     return { code: "invalidProposal", description: `${sender.userId} may not remove ${target.userId}'s device: that user is still joined` };
   }
   const ref = encodeBase64(await memberProposalRef(p));
-  view.hold({ ref, epoch, leaf: p.removed, userId: target.userId, message, proposer: sender.userId });
   const now = c.now();
+  view.hold({ ref, epoch, leaf: p.removed, userId: target.userId, message, proposer: sender.userId, acceptedTs: now });
   fanOut(c, provider, message, epoch, ref, now);
   return { code: "success", acceptedTimestamp: now, eventId: "" };
 }

@@ -9,7 +9,7 @@ import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { HUB_PROPOSALS_EVENT } from "../../durable-objects/room/mls-hub-fanout.js";
 import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { awaitFanout, commitViaView, MIMI_CLIENT, openView, addParticipant } from "./mimi-member.js";
+import { awaitFanout, commitViaView, groupInfoOverMimi, MIMI_CLIENT, openView, addParticipant } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 import { ADMIN, BINDINGS, FP, refusal } from "./mimi-participants-support.js";
 import { MlsDevice } from "../support/mls-client.js";
@@ -110,6 +110,9 @@ describe("members' standalone proposals through MIMI update", () => {
     expect(await pendingOnHub()).toEqual([own]);
     for (const m of [alice, carol]) expect(await proposalsTo(m, 4)).toEqual([own]); // to-device, here and on the LM server
     await awaitFanout(bob, viewId, own); // recorded in the proposer's view from the hub's answer
+    const info = await groupInfoOverMimi(bob, roomId); // groupInfo lists what the next commit must include
+    expect(info.tbe?.pendingProposals.map((p) => encodeBase64(p.proposal.bytes))).toEqual([own]);
+    expect(Number(info.tbe?.pendingProposals[0]?.hubAcceptedTime)).toBeGreaterThan(Date.now() - 60_000);
 
     const omitting = await alice.mls.commit();
     expect(await refusal(alice.sendCommit(roomId, omitting))).toMatchObject({ status: 403, mls_code: "missing_hub_proposals", current_epoch: 4 });
