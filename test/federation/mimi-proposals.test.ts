@@ -11,8 +11,10 @@ import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { awaitFanout, commitViaView, groupInfoOverMimi, MIMI_CLIENT, openView, addParticipant } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
-import { ADMIN, BINDINGS, FP, refusal } from "./mimi-participants-support.js";
-import { MlsDevice } from "../support/mls-client.js";
+import { ADMIN, BINDINGS, FP, participantListUpdateOf, refusal } from "./mimi-participants-support.js";
+import { decodeMessage, MlsDevice } from "../support/mls-client.js";
+import { decodeUpdateRoomResponse, encodeUpdateRequest, mlsMessageField } from "../../shared/mimi/index.js";
+import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
 
 const isWelcomeFor = (commitEventId: string) => (e: ToDeviceEvent) => e.type === "m.room.encrypted" && e.content["algorithm"] === WELCOME_ALGORITHM && e.content["commit_event_id"] === commitEventId;
 
@@ -104,7 +106,7 @@ describe("members' standalone proposals through MIMI update", () => {
     expect(await pendingOnHub()).toEqual([]);
   });
 
-  it("holds a member's own Remove, fans it out, requires it by reference in the next commit, and LM participants follow the roster", async () => {
+  it("holds a member's own Remove, fans it out, lists it in groupInfo, requires it by reference beside a kick's list removal (no second Remove), and LM participants follow the roster", async () => {
     const own = await bob.mls.propose({ proposalType: "remove", remove: { removed: bob.mls.leafOf(bob.userId, bob.deviceId) as number } });
     await proposeViaView(own);
     expect(await pendingOnHub()).toEqual([own]);
@@ -114,21 +116,33 @@ describe("members' standalone proposals through MIMI update", () => {
     expect(info.tbe?.pendingProposals.map((p) => encodeBase64(p.proposal.bytes))).toEqual([own]);
     expect(Number(info.tbe?.pendingProposals[0]?.hubAcceptedTime)).toBeGreaterThan(Date.now() - 60_000);
 
+    // Bob is kicked meanwhile: the hub proposes his list removal but no second Remove of the leaf his own proposal removes.
+    await alice.client.kick(roomId, bob.userId);
+    const pending = await pendingOnHub();
+    expect(pending).toHaveLength(2);
+    expect(pending[0]).toBe(own);
+    expect(participantListUpdateOf(pending[1] as string)).toMatchObject({ removedIndices: [2] });
+
     const omitting = await alice.mls.commit();
     expect(await refusal(alice.sendCommit(roomId, omitting))).toMatchObject({ status: 403, mls_code: "missing_hub_proposals", current_epoch: 4 });
-    await alice.mls.processProposal(own);
+    for (const p of pending) await alice.mls.processProposal(p);
     const removal = await alice.mls.commit();
     lastCommit = await alice.sendCommit(roomId, removal);
     expect(alice.mls.leafOf(bob.userId, bob.deviceId)).toBeUndefined();
     expect(await pendingOnHub()).toEqual([]); // the epoch moved: nothing of epoch 4 is held
     expect(await mlsStatus(hub)).toMatchObject({ epoch: 5, members: 2, pending: 0 });
 
-    await carol.mls.processProposal(own);
+    for (const p of pending) await carol.mls.processProposal(p);
     await carol.catchUpTo(roomId, lastCommit);
     expect(carol.mls.epoch).toBe(5);
     expect(await mlsStatus(p1)).toEqual(await mlsStatus(hub)); // p1 resolved the member's Remove from the carried proposals
 
-    expect(await refusal(proposeViaView(own))).toMatchObject({ status: 403, mimi_code: "wrongEpoch" });
+    // Bob is gone, so his provider sends the stale proposal to the hub itself: its epoch has passed.
+    const stale = encodeUpdateRequest({ kind: "proposal", proposalOrCommit: mlsMessageField(decodeMessage(own)), moreProposals: [] });
+    const res = await hub.fetch(`/mimi/v1/update/${encodeURIComponent(roomId)}`, { method: "POST", headers: { "content-type": "application/octet-stream", [MIMI_STAND_IN_HEADER]: FP }, body: stale });
+    const answer = decodeUpdateRoomResponse(new Uint8Array(await res.arrayBuffer()));
+    expect(answer.ok && answer.value).toMatchObject({ responseCode: "wrongEpoch", currentEpoch: 5n });
+    expect(await pendingOnHub()).toEqual([]);
     const text = await alice.mls.encrypt("after bob's device left");
     await alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext: text, commit_event_id: lastCommit });
     expect(await carol.mls.decrypt(text)).toBe("after bob's device left");
