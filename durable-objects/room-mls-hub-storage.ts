@@ -18,6 +18,13 @@ export const ROOM_MLS_HUB_SCHEMA: Schema = {
         `CREATE TABLE mls_participants (position INTEGER PRIMARY KEY, user_id TEXT NOT NULL UNIQUE, role INTEGER NOT NULL)`,
       ]),
     },
+    {
+      version: 2,
+      description: "members' standalone proposals held beside the hub's own (MIMI update)",
+      // proposer: the member (user ID) whose proposal this is; NULL for the hub's own. accepted_ts: when
+      // the hub took it (groupInfo's PendingProposal.hub_accepted_time).
+      up: runAll([`ALTER TABLE mls_hub_proposals ADD COLUMN proposer TEXT`, `ALTER TABLE mls_hub_proposals ADD COLUMN accepted_ts INTEGER NOT NULL DEFAULT 0`]),
+    },
   ],
 };
 
@@ -29,6 +36,10 @@ export interface HubProposalRow {
   /** The user whose membership change caused it. */
   userId: string;
   message: Uint8Array;
+  /** A member's standalone proposal (a Remove, `leaf`): its user; absent for the hub's own. */
+  proposer?: string;
+  /** When the hub signed or accepted it (ms). */
+  acceptedTs?: number;
 }
 
 export class RoomMlsHubStorage {
@@ -53,14 +64,14 @@ export class RoomMlsHubStorage {
   }
 
   addProposal(p: HubProposalRow): void {
-    this.sql.exec(`INSERT OR IGNORE INTO mls_hub_proposals (ref, epoch, leaf, user_id, message) VALUES (?, ?, ?, ?, ?)`, p.ref, p.epoch, p.leaf, p.userId, p.message);
+    this.sql.exec(`INSERT OR IGNORE INTO mls_hub_proposals (ref, epoch, leaf, user_id, message, proposer, accepted_ts) VALUES (?, ?, ?, ?, ?, ?, ?)`, p.ref, p.epoch, p.leaf, p.userId, p.message, p.proposer ?? null, p.acceptedTs ?? 0);
   }
 
   proposals(): HubProposalRow[] {
     return this.sql
-      .exec<{ ref: string; epoch: number; leaf: number | null; user_id: string; message: ArrayBuffer }>(`SELECT ref, epoch, leaf, user_id, message FROM mls_hub_proposals ORDER BY seq`)
+      .exec<{ ref: string; epoch: number; leaf: number | null; user_id: string; message: ArrayBuffer; proposer: string | null; accepted_ts: number }>(`SELECT ref, epoch, leaf, user_id, message, proposer, accepted_ts FROM mls_hub_proposals ORDER BY seq`)
       .toArray()
-      .map((r) => ({ ref: r.ref, epoch: r.epoch, leaf: r.leaf, userId: r.user_id, message: new Uint8Array(r.message) }));
+      .map((r) => ({ ref: r.ref, epoch: r.epoch, leaf: r.leaf, userId: r.user_id, message: new Uint8Array(r.message), acceptedTs: r.accepted_ts, ...(r.proposer !== null ? { proposer: r.proposer } : {}) }));
   }
 
   clearProposals(): void {

@@ -23,7 +23,8 @@ export interface HubEffect {
   participants?: Array<{ userId: string; role: number }>;
 }
 
-export type HubCommitVet = { ok: true; commit: InspectedCommit; effect?: HubEffect } | { ok: false; code: string; reason: string };
+/** `carried`: the hub proposals the commit includes, in its order, for LM participants (shared/mls-hub-references.ts). */
+export type HubCommitVet = { ok: true; commit: InspectedCommit; effect?: HubEffect; carried?: Uint8Array[] } | { ok: false; code: string; reason: string };
 
 /** -06 leaves roles to the room-policy draft; until rooms map power levels to roles, everyone has role 0. */
 const DEFAULT_ROLE = 0;
@@ -99,7 +100,7 @@ export class MlsHubSender {
       const participants = joined().map((userId) => ({ userId, role: DEFAULT_ROLE }));
       const update: ParticipantListUpdate = { changedRoleParticipants: [], removedIndices: [], addedParticipants: participants.map((p) => ({ user: userUriOf(p.userId), roleIndex: p.role })) };
       const signed = await signHubProposal(this.seed(), groupIdOfRoom(roomId), commit.epoch + 1, participantListProposal(update));
-      const proposal: HubProposalRow = { ref: encodeBase64(signed.ref), epoch: commit.epoch + 1, leaf: null, userId: "", message: signed.message };
+      const proposal: HubProposalRow = { ref: encodeBase64(signed.ref), epoch: commit.epoch + 1, leaf: null, userId: "", message: signed.message, acceptedTs: Date.now() };
       return { ok: true, commit, effect: { install: true, proposals: [proposal], participants } };
     }
     if (!installed) return { ok: true, commit };
@@ -111,19 +112,22 @@ export class MlsHubSender {
     }
     const pending = new Map(this.store.proposals().map((p) => [p.ref, p]));
     const seen = new Set<string>();
+    const carried: Uint8Array[] = [];
     const proposals: CommitProposal[] = commit.proposals.map((p) => {
       if (p.type !== "reference") return p;
       const row = pending.get(encodeBase64(p.ref));
       if (!row) return p; // the roster refuses it: not a proposal this hub sent
       seen.add(row.ref);
-      return row.leaf === null ? { type: "other", name: "app_data_update" } : { type: "remove", leaf: row.leaf, byHub: true };
+      carried.push(row.message);
+      if (row.leaf === null) return { type: "other", name: "app_data_update" };
+      return row.proposer !== undefined ? { type: "remove", leaf: row.leaf, proposer: row.proposer } : { type: "remove", leaf: row.leaf, byHub: true };
     });
     const missing = [...pending.values()].filter((p) => !seen.has(p.ref));
     if (missing.length > 0) {
       const whom = [...new Set(missing.map((m) => m.userId || "the participant list"))].join(", ");
-      return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference` };
+      return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference, members' standalone ones included` };
     }
-    return { ok: true, commit: { ...commit, proposals }, effect: { clear: true } };
+    return { ok: true, commit: { ...commit, proposals }, effect: { clear: true }, carried };
   }
 
   /** The proposals a membership change calls for, signed for the group's current epoch. */
@@ -153,11 +157,19 @@ export class MlsHubSender {
     const rows: HubProposalRow[] = [];
     const sign = async (leaf: number | null) => {
       const s = await signHubProposal(seed, groupId, roster.epoch, leaf === null ? participantListProposal(update) : removeProposal(leaf));
-      rows.push({ ref: encodeBase64(s.ref), epoch: roster.epoch, leaf, userId, message: s.message });
+      rows.push({ ref: encodeBase64(s.ref), epoch: roster.epoch, leaf, userId, message: s.message, acceptedTs: Date.now() });
     };
     if (isIn || index >= 0) await sign(null);
     for (const leaf of leaves) await sign(leaf);
     return { proposals: rows, participants };
+  }
+
+  /**
+   * A member's standalone proposal (room/mimi-proposal.ts checked it), held beside the hub's own: -06
+   * §3.5 has the hub require the next commit to include it, so the gate treats it like the hub's.
+   */
+  holdMemberProposal(row: HubProposalRow & { proposer: string; leaf: number }): void {
+    this.store.addProposal(row);
   }
 
   /** Inside the Room's commit transaction. */

@@ -28,6 +28,7 @@ import { convertersOf, mlsMembers, type MlsMembers } from "../shared/converter/m
 import { PAIR_EVENT } from "../shared/converter/pairing.js";
 import { mlsError } from "./room-mls-errors.js";
 import { MlsHubSender, type HubEffect } from "./room-mls-hub.js";
+import { carryHubProposals, resolveCarried } from "./room-mls-hub-refs.js";
 import { RoomMlsStorage, type HeldWelcome } from "./room-mls-storage.js";
 import type { WelcomeVerdict } from "./room/verdict.js";
 import type { Writer } from "./room/writer.js";
@@ -118,11 +119,9 @@ export class RoomMls {
     this.converters ??= convertersOf(this.host.state);
     return mlsMembers(this.host.state, this.converters);
   }
-  private isJoined = (userId: string): boolean => this.members().isJoined(userId);
+  readonly isJoined = (userId: string): boolean => this.members().isJoined(userId);
 
-  // ------------------------------------------------------------------------------------------
-  // Checks: the hub refuses, a participant logs
-  // ------------------------------------------------------------------------------------------
+  // ---- Checks: the hub refuses, a participant logs ----
 
   /** Hub: the event's MLS and encryption checks at the current position. Throws the refusal. */
   async vetAsHub(pdu: Pdu, roomId: string): Promise<MlsEffect | undefined> {
@@ -209,11 +208,13 @@ export class RoomMls {
       const vetted = await this.hub.vetCommit(roomId, commit, pdu.content["message"], this.roster, joined);
       if (!vetted.ok) throw mlsError(vetted.code, vetted.reason, epoch);
       ({ commit, effect: hub } = vetted);
+      carryHubProposals(pdu, vetted.carried);
     }
     if (role === "participant" && (this.untracked || (this.roster === null && commit.epoch !== 0))) {
       // Joined after the group was created (or lost track): no roster to judge by, only the record.
       return this.untracked ? { commit: { epoch: commit.epoch } } : { commit: { epoch: commit.epoch }, untrack: true };
     }
+    if (role === "participant") commit = await resolveCarried(commit, pdu, { commitInto: (e) => this.store.commitInto(e), eventById: (id) => this.host.eventById(id), memberOf: (l) => this.roster?.leaves[l]?.userId });
     // A participant trusts the hub's device checks (it would need the same lookups to repeat them).
     const sender = this.members().realUser(pdu.sender);
     const valid = role === "hub" ? await this.deviceCheck(commit, sender) : () => true;
@@ -273,6 +274,9 @@ export class RoomMls {
     };
   }
 
+  /** A device's base64 MLS signature key; null: not a valid MLS device; undefined: its server did not answer. */
+  signatureKeyOf = async (userId: string, deviceId: string): Promise<string | null | undefined> => (await this.devicesOf([[userId, deviceId]])).get(deviceKey(userId, deviceId));
+
   /** Device keys by deviceKey(); null = not a valid MLS device; absent = its server did not answer. */
   private async devicesOf(wanted: Array<[string, string]>): Promise<Map<string, string | null>> {
     const now = Date.now();
@@ -298,9 +302,7 @@ export class RoomMls {
     return out;
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Recording: inside the Room's commit transaction
-  // ------------------------------------------------------------------------------------------
+  // ---- Recording: inside the Room's commit transaction ----
 
   /**
    * Persists what an accepted event changes: the commit's roster delta and its epoch record, and the
@@ -370,9 +372,7 @@ export class RoomMls {
     return this.store.commitEpoch(eventId) !== undefined;
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Welcomes held for their commit (docs/mls-membership.md "Welcome release")
-  // ------------------------------------------------------------------------------------------
+  // ---- Welcomes held for their commit (docs/mls-membership.md "Welcome release") ----
 
   /**
    * A Welcome whose commit is `commitEventId`: "deliver" when that commit is accepted, "held" until it

@@ -102,7 +102,8 @@ export class Room extends RoomWrites {
   async mimiGroupInfo(requester: string): Promise<GroupInfoAnswer> {
     if (!this.engine?.core.last || !this.engine.mimi) return { status: "noSuchRoom", reason: "this server is not the hub of that room" };
     const epoch = this.parts.mls.currentRoster()?.epoch ?? 0;
-    return answerGroupInfo(this.parts.mimi.store, epoch, this.state.membership(requester) === "join");
+    const pending = this.parts.mls.hub.pendingProposals().map((p) => ({ message: p.message, acceptedTs: p.acceptedTs ?? 0 }));
+    return answerGroupInfo(this.parts.mimi.store, epoch, this.state.membership(requester) === "join", pending);
   }
 
   /** Hub of an MLS room: its external sender (base64 ts-mls ExternalSender), whether the group installed it, and its pending proposals. */

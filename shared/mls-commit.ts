@@ -17,8 +17,11 @@ import { decodeDeviceIdentity, type DeviceIdentity } from "./mls-identity.js";
 
 export type CommitProposal =
   | { type: "add"; identity: DeviceIdentity; cipherSuite: CiphersuiteName }
-  /** byHub: the hub's own external Remove, resolved from its reference (room-mls-hub.ts). */
-  | { type: "remove"; leaf: number; byHub?: true }
+  /**
+   * byHub: the hub's own external Remove; proposer: a member's standalone Remove (its user), judged by
+   * that user's rights. Both are resolved from references (room-mls-hub.ts).
+   */
+  | { type: "remove"; leaf: number; byHub?: true; proposer?: string }
   /** An Update carried by value, so necessarily the committer's own (no proposals by reference here). */
   | { type: "update"; identity: DeviceIdentity }
   /** psk, reinit, external_init, group_context_extensions, or "custom:<number>". */

@@ -65,7 +65,7 @@ function webCryptoSignature(seed: Uint8Array): Signature {
   };
 }
 
-const sha256: Hash = {
+export const sha256: Hash = {
   digest: async (data) => new Uint8Array(await crypto.subtle.digest("SHA-256", data)),
   mac: async (key, data) => {
     const k = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);

@@ -207,6 +207,7 @@ export function applyCommit(roster: Roster | null, commit: InspectedCommit, ctx:
     const allowed =
       p.byHub === true ||
       target.userId === ctx.sender ||
+      target.userId === p.proposer ||
       !ctx.isJoined(target.userId) ||
       !ctx.isValidDevice(target.userId, target.deviceId) ||
       base.pending.some((q) => q.leaf === p.leaf);

@@ -8,6 +8,8 @@ import { checkLpduFormat } from "../shared/event-format.js";
 import { checkContentHashes, checkLpduContentHash, verifyEventSignatures, verifyLpduSignature, verifyServerSignedEvent, type KeyLookup } from "../shared/event-signatures.js";
 import { isUserId, serverNameOf } from "../shared/ids.js";
 import type { RoomVersion } from "../shared/room-version.js";
+import { HUB_PROPOSALS_UNSIGNED } from "../shared/mls-hub-references.js";
+import { MLS_COMMIT_EVENT } from "../shared/room-encryption.js";
 import type { VerifyKeyLookup } from "./remote-keys.js";
 
 /** Event signatures may use keys that were valid when the event was made. */
@@ -65,5 +67,16 @@ export async function checkInboundPdu(raw: unknown, version: RoomVersion, keys: 
   }
   const hashes = await checkContentHashes(pdu);
   if (!hashes.ok) return version.redact(pdu) as Pdu;
-  return pdu;
+  return keepHubProposals(pdu, _u);
+}
+
+/**
+ * A hub's m.mls.commit keeps the hub proposals it includes from `unsigned` (nothing else of it): the
+ * room verifies each against the hub's MLS key before it resolves a reference (shared/mls-hub-references.ts).
+ */
+function keepHubProposals(pdu: Pdu, unsigned: unknown): Pdu {
+  if (pdu.type !== MLS_COMMIT_EVENT || typeof unsigned !== "object" || unsigned === null) return pdu;
+  const carried = (unsigned as Record<string, unknown>)[HUB_PROPOSALS_UNSIGNED];
+  if (!Array.isArray(carried) || !carried.every((c) => typeof c === "string")) return pdu;
+  return { ...pdu, unsigned: { [HUB_PROPOSALS_UNSIGNED]: carried as string[] } };
 }

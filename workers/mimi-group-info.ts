@@ -12,6 +12,7 @@ import {
   decodeBody,
   decodeGroupInfoField,
   decodeGroupInfoRequest,
+  decodeMlsMessageField,
   encodeGroupInfoRequestTbs,
   encodeGroupInfoResponse,
   readRatchetTree,
@@ -54,12 +55,14 @@ export async function serveGroupInfo(req: SbRequest, env: Env): Promise<Response
   if (answer.status !== "success") return refuse(answer.status);
   const groupInfo = decodeGroupInfoField(answer.groupInfo);
   const tree = answer.ratchetTree && decodeBody("RatchetTree", answer.ratchetTree, readRatchetTree);
+  const pending = answer.pendingProposals.map((p) => ({ proposal: decodeMlsMessageField(p.message), hubAcceptedTime: BigInt(p.acceptedTs) }));
   if (!groupInfo.ok || (tree && !tree.ok)) throw new MatrixError(500, "M_UNKNOWN", "the kept GroupInfo does not decode");
+  const pendingProposals = pending.flatMap((p) => (p.proposal.ok ? [{ proposal: p.proposal.value, hubAcceptedTime: p.hubAcceptedTime }] : []));
   // Without a tree from the committer, the joiner takes it from the GroupInfo's ratchet_tree extension or from members.
   const ratchetTreeOption: RatchetTreeOption = tree?.ok ? { representation: "full", ratchetTree: tree.value } : { representation: "outOfBand", treeSignature: new Uint8Array() };
   let sealed;
   try {
-    sealed = await sealGroupInfoResponse({ roomId, cipherSuite: suite, groupInfoPublicKey: request.groupInfoPublicKey, tbe: { groupInfo: groupInfo.value, ratchetTreeOption, pendingProposals: [] }, hubName: req.config.serverName, hubKey: req.config.signingKey });
+    sealed = await sealGroupInfoResponse({ roomId, cipherSuite: suite, groupInfoPublicKey: request.groupInfoPublicKey, tbe: { groupInfo: groupInfo.value, ratchetTreeOption, pendingProposals }, hubName: req.config.serverName, hubKey: req.config.signingKey });
   } catch {
     throw new MatrixError(400, "M_INVALID_PARAM", `groupInfoPublicKey is not a public key of ${suite}`);
   }

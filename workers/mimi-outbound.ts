@@ -21,6 +21,7 @@ import {
   readRatchetTree,
   type FanoutMessage,
   type MimiEndpoint,
+  type MlsMessageField,
   type RatchetTreeOption,
 } from "../shared/mimi/index.js";
 import type { ForwardFailure } from "../durable-objects/room/mimi-follower.js";
@@ -96,22 +97,28 @@ export async function forwardSubmit(env: Env, config: Config, hub: string, roomI
   return { code: "notAllowed", description: `${hub} did not allow the message` };
 }
 
-export async function forwardUpdate(env: Env, config: Config, hub: string, roomId: string, req: UpdateRequest): Promise<UpdateOutcome | ForwardFailure> {
-  const message = decodeMlsMessageField(req.message);
-  if (!message.ok) return { code: "notAllowed", description: `not an MLS message: ${message.error.detail}` };
+/** A commit's HandshakeBundle: it needs the new epoch's GroupInfo; a Welcome and ratchet tree when given. */
+function commitBundle(message: MlsMessageField, req: UpdateRequest): Uint8Array | { code: "notAllowed"; description: string } {
   if (!req.groupInfo) return { code: "notAllowed", description: "an update needs the new epoch's GroupInfo" };
   const groupInfo = decodeGroupInfoField(req.groupInfo);
   const welcome = req.welcome && decodeWelcomeField(req.welcome);
   const tree = req.ratchetTree && decodeBody("ratchet tree", req.ratchetTree, readRatchetTree);
   if (!groupInfo.ok || (welcome && !welcome.ok) || (tree && !tree.ok)) return { code: "notAllowed", description: "malformed Welcome, GroupInfo or ratchet tree" };
   const ratchetTreeOption: RatchetTreeOption = tree && tree.ok ? { representation: "full", ratchetTree: tree.value } : { representation: "distributionService" };
-  const body = encodeUpdateRequest({
+  return encodeUpdateRequest({
     kind: "commit",
-    proposalOrCommit: message.value,
+    proposalOrCommit: message,
     ...(welcome && welcome.ok ? { welcome: welcome.value } : {}),
     groupInfoOption: { representation: "full", groupInfo: groupInfo.value },
     ratchetTreeOption,
   });
+}
+
+export async function forwardUpdate(env: Env, config: Config, hub: string, roomId: string, req: UpdateRequest): Promise<UpdateOutcome | ForwardFailure> {
+  const message = decodeMlsMessageField(req.message);
+  if (!message.ok) return { code: "notAllowed", description: `not an MLS message: ${message.error.detail}` };
+  const body = message.value.value.wireformat === "mls_public_message" && message.value.value.publicMessage.content.contentType === "proposal" ? encodeUpdateRequest({ kind: "proposal", proposalOrCommit: message.value, moreProposals: [] }) : commitBundle(message.value, req);
+  if ("code" in body) return body;
   const reply = await mimiPost(env, config, hub, "update", roomId, body);
   if ("error" in reply) return failed(reply.error);
   if (reply.status !== 200) return failed(`${hub} answered ${reply.status}`);

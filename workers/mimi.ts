@@ -39,16 +39,21 @@ async function onUpdate(req: SbRequest, env: Env): Promise<Response> {
   const bundle = decodedOrThrow(decodeUpdateRequest(await readBodyBytes(req, MAX_MIMI_BODY)));
   const room = roomStub(env, roomId);
   let res: UpdateRoomResponse;
-  if (bundle.kind === "proposal") {
-    // The room's commits carry their proposals by value (docs/mls-membership.md), so a proposal on its own could never be committed.
-    res = { responseCode: "notAllowed", errorDescription: "this hub takes proposals only by value inside a commit" };
+  if (bundle.kind === "proposal" && bundle.moreProposals.length > 0) {
+    // Held one by one, several could be half accepted; a client sends each in its own update.
+    res = { responseCode: "notAllowed", errorDescription: "this hub takes one standalone proposal per update" };
   } else {
-    const o = await room.mimiUpdate(provider, {
-      message: bundle.proposalOrCommit.bytes,
-      welcome: bundle.welcome?.bytes,
-      groupInfo: bundle.groupInfoOption.representation === "full" ? bundle.groupInfoOption.groupInfo.bytes : undefined,
-      ratchetTree: bundle.ratchetTreeOption.representation === "full" ? bundle.ratchetTreeOption.ratchetTree.bytes : undefined,
-    });
+    const o = await room.mimiUpdate(
+      provider,
+      bundle.kind === "proposal"
+        ? { message: bundle.proposalOrCommit.bytes }
+        : {
+            message: bundle.proposalOrCommit.bytes,
+            welcome: bundle.welcome?.bytes,
+            groupInfo: bundle.groupInfoOption.representation === "full" ? bundle.groupInfoOption.groupInfo.bytes : undefined,
+            ratchetTree: bundle.ratchetTreeOption.representation === "full" ? bundle.ratchetTreeOption.ratchetTree.bytes : undefined,
+          },
+    );
     switch (o.code) {
       case "success":
         res = { responseCode: "success", errorDescription: "", acceptedTimestamp: BigInt(o.acceptedTimestamp) };

@@ -8,7 +8,7 @@ import { groupIdOfRoom } from "../../shared/mls-roster.js";
 import type { RoomMimiStorage, StoredGroupInfo } from "../room-mimi-storage.js";
 
 export type GroupInfoAnswer =
-  | { status: "success"; groupInfo: Uint8Array; ratchetTree?: Uint8Array }
+  | { status: "success"; groupInfo: Uint8Array; ratchetTree?: Uint8Array; pendingProposals: HeldProposal[] }
   | { status: "notAuthorized" | "noSuchRoom"; reason: string };
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -26,11 +26,17 @@ export function groupInfoToKeep(roomId: string, epochNow: number, groupInfo: Uin
   return { epoch: epochNow, groupInfo: decoded.value.bytes, ...(ratchetTree ? { ratchetTree } : {}) };
 }
 
+/** A proposal the next commit must include (the hub's own or a member's), as groupInfo lists it. */
+export interface HeldProposal {
+  message: Uint8Array;
+  acceptedTs: number;
+}
+
 /** What the hub answers `requester` (already tied to the requesting provider by the Worker). */
-export function answerGroupInfo(store: RoomMimiStorage, epochNow: number, requesterJoined: boolean): GroupInfoAnswer {
+export function answerGroupInfo(store: RoomMimiStorage, epochNow: number, requesterJoined: boolean, pendingProposals: HeldProposal[] = []): GroupInfoAnswer {
   // -06 lets the credential alone authorize; here the user must be a participant (joiningCode is not supported).
   if (!requesterJoined) return { status: "notAuthorized", reason: "the requesting user is not a participant of the room" };
   const kept = store.groupInfo();
   if (!kept || kept.epoch !== epochNow) return { status: "notAuthorized", reason: `the hub holds no GroupInfo for epoch ${epochNow}` };
-  return { status: "success", groupInfo: kept.groupInfo, ...(kept.ratchetTree ? { ratchetTree: kept.ratchetTree } : {}) };
+  return { status: "success", groupInfo: kept.groupInfo, ...(kept.ratchetTree ? { ratchetTree: kept.ratchetTree } : {}), pendingProposals };
 }

@@ -16,6 +16,8 @@ import { ENCRYPTED_EVENT, MLS_COMMIT_EVENT } from "../../shared/room-encryption.
 import type { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
 import { groupInfoToKeep } from "./mimi-group-info.js";
 import { applyParticipantRemovals } from "./mimi-participant-removal.js";
+import { acceptMemberProposal, type MemberProposalView } from "./mimi-proposal.js";
+import { isProposalMessage } from "../../shared/mls-member-proposal.js";
 import type { LocalEvent } from "./protocol.js";
 import type { Verdict } from "./verdict.js";
 import type { Writer } from "./writer.js";
@@ -38,7 +40,10 @@ export interface MimiMlsView {
   participants(): string[];
   /** Runs `run` with the hub proposing nothing for `users`' departures (the commit at hand removes them). */
   coveredByCommit<T>(users: readonly string[], run: () => Promise<T>): Promise<T>;
+  /** Members' standalone proposals (room/mimi-proposal.ts). */
+  readonly proposals: MemberProposalView;
 }
+
 
 export interface MimiHubPorts {
   /** Writes an event of `provider`'s user through the protocol that orders the room (LmHub.appendVouched). */
@@ -99,6 +104,7 @@ export class MimiHub {
   async update(w: Writer, provider: string, req: UpdateRequest): Promise<UpdateOutcome> {
     const algorithm = this.ports.mls.algorithm();
     if (!algorithm) return { code: "notAllowed", description: "this room is not an MLS room" };
+    if (isProposalMessage(req.message)) return acceptMemberProposal({ ...this.ports, store: this.store, followers: this.followers, roomId: this.roomId }, provider, req.message);
     const message = encodeBase64(req.message);
     const found = this.ports.mls.committerOf(message);
     if ("code" in found) return PROPOSAL_CODES.has(found.code) ? { code: "invalidProposal", description: found.reason } : { code: "notAllowed", description: found.reason };

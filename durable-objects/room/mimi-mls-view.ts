@@ -27,6 +27,15 @@ export function mimiMlsView(mls: RoomMls): MimiMlsView {
     leavesOf: (userId) => (mls.currentRoster()?.leaves ?? []).flatMap((l, i) => (l?.userId === userId ? [i] : [])),
     participants: () => mls.hub.participants(),
     coveredByCommit: (users, run) => mls.hub.coveredByCommit(users, run),
+    proposals: {
+      hubInstalled: () => mls.hub.isInstalled(),
+      leafAt: (leaf) => mls.currentRoster()?.leaves[leaf] ?? undefined,
+      isJoined: (userId) => mls.isJoined(userId),
+      leavesBeingRemoved: () => [...(mls.currentRoster()?.pending.map((p) => p.leaf) ?? []), ...mls.hub.pendingProposals().flatMap((p) => (p.leaf === null ? [] : [p.leaf]))],
+      signatureKeyOf: (userId, deviceId) => mls.signatureKeyOf(userId, deviceId),
+      hold: (row) => mls.hub.holdMemberProposal(row),
+      leaves: () => (mls.currentRoster()?.leaves ?? []).flatMap((l) => (l ? [l] : [])),
+    },
     devices: () => (mls.currentRoster()?.leaves ?? []).flatMap((l) => (l ? [{ userId: l.userId, deviceId: l.deviceId }] : [])),
   };
 }

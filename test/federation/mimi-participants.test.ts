@@ -41,8 +41,8 @@ describe("the hub proposes the participant list as the MLS group's external send
     return (await res.json()) as { external_sender: string; installed: boolean; pending_proposals: string[] };
   }
 
-  async function mlsStatus(): Promise<{ epoch: number; members: number; pending: number } | null> {
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
+  async function mlsStatus(on: TestServer = hub): Promise<{ epoch: number; members: number; pending: number } | null> {
+    const res = await on.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
     return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
   }
 
@@ -50,6 +50,14 @@ describe("the hub proposes the participant list as the MLS group's external send
   async function proposalsTo(m: MlsMember, epoch: number): Promise<string[]> {
     const e = await m.receive((x) => x.type === HUB_PROPOSALS_EVENT && x.content["room_id"] === roomId && x.content["epoch"] === epoch, `the hub's proposals for epoch ${epoch}`);
     return e.content["proposals"] as string[];
+  }
+
+  /** p1's roster (LM participant) once it has taken the hub's commit `eventId`: it must equal the hub's. */
+  async function participantInStep(eventId: string): Promise<void> {
+    await eventually(async () => ((await erin.client.timeline(roomId)).some((e) => e.event_id === eventId) ? true : undefined), "the commit on p1");
+    const [onHub, onP1] = [await mlsStatus(), await mlsStatus(p1)];
+    expect(onP1).not.toBeNull();
+    expect(onP1).toEqual(onHub);
   }
 
   async function onHub(message: string): Promise<string> {
@@ -113,6 +121,7 @@ describe("the hub proposes the participant list as the MLS group's external send
     await alice.sendToDevice("m.room.encrypted", Object.fromEntries([carol, erin, dave, bob].map((m) => [m.userId, { [m.deviceId]: welcome }])));
     for (const m of [carol, erin, dave, bob]) await m.mls.join((await m.receive(isWelcomeFor(lastCommit), "the Welcome")).content["ciphertext"] as string);
     expect(await mlsStatus()).toMatchObject({ epoch: 3, members: 5, pending: 0 });
+    await participantInStep(lastCommit); // p1 resolved the reference to the hub's list proposal
   });
 
   it("removes a participant over MIMI: a follower's commit with the list removal kicks the user as the power levels allow", async () => {
@@ -137,6 +146,7 @@ describe("the hub proposes the participant list as the MLS group's external send
     expect(kick.sender).toBe(bob.userId); // LM participants see bob's kick
     expect((await hubSender()).pending_proposals).toEqual([]); // the commit itself removed him
     expect(await mlsStatus()).toMatchObject({ epoch: 4, members: 4, pending: 0 });
+    await participantInStep(lastCommit);
     listHistory.push(listUpdate);
 
     const fromDave = await refusal(dave.send(roomId, "m.room.encrypted", await dave.encrypted("still here?", lastCommit)));
@@ -170,6 +180,7 @@ describe("the hub proposes the participant list as the MLS group's external send
     lastCommit = await alice.sendCommit(roomId, removal);
     expect(alice.mls.leafOf(carol.userId, carol.deviceId)).toBeUndefined();
     expect(await mlsStatus()).toMatchObject({ epoch: 5, members: 3, pending: 0 });
+    await participantInStep(lastCommit); // the hub's Remove of carol, resolved on p1 from the carried proposals
 
     for (const m of [erin]) {
       for (const p of pending) await m.mls.processProposal(p);
@@ -198,6 +209,7 @@ describe("the hub proposes the participant list as the MLS group's external send
     expect(await refusal(alice.sendCommit(roomId, await alice.mls.commit()))).toMatchObject({ mls_code: "missing_hub_proposals" });
     await alice.mls.processProposal(joinProposal as string);
     lastCommit = await alice.sendCommit(roomId, await alice.mls.commit());
+    await participantInStep(lastCommit);
 
     await alice.client.ban(roomId, erin.userId);
     const banned = (await hubSender()).pending_proposals;

@@ -153,7 +153,7 @@ describe("malformed MIMI bodies", () => {
     expect(await events()).toEqual(eventsBefore);
   });
 
-  it("answers an update carrying only proposals with notAllowed: this hub's commits carry proposals by value", async () => {
+  it("answers a standalone proposal with notAllowed where the room has no MLS group with the hub as external sender", async () => {
     const proposal: MLSMessage = {
       version: "mls10",
       wireformat: "mls_public_message",
