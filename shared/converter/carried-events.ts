@@ -15,12 +15,13 @@ export type Carried =
   | { kind: "state" }
   /**
    * The member (the state key) joins, leaves or is banned in the other room; `content` is the
-   * ghost's member content. A ban stays a ban, so the other room's auth rules judge it as one.
+   * ghost's member content. A ban stays a ban, so the other room's auth rules judge it as one, and
+   * an unban (a banned member's leave sent by someone else) lifts the ghost's ban there.
    */
-  | { kind: "membership"; target: string; membership: "join" | "leave" | "ban"; content: JsonObject };
+  | { kind: "membership"; target: string; membership: "join" | "leave" | "ban" | "unban"; content: JsonObject };
 
-/** How `pdu` crosses, or undefined when it stays in its room. */
-export function carriedAs(pdu: Pdu): Carried | undefined {
+/** How `pdu` crosses, or undefined when it stays in its room; `before` is the target's membership before it. */
+export function carriedAs(pdu: Pdu, before?: string): Carried | undefined {
   if (MESSAGE_TYPES.has(pdu.type)) return pdu.state_key === undefined ? { kind: "message" } : undefined;
   if (ROOM_STATE.has(pdu.type)) return pdu.state_key === "" ? { kind: "state" } : undefined;
   if (pdu.type !== "m.room.member" || typeof pdu.state_key !== "string") return undefined;
@@ -36,5 +37,6 @@ export function carriedAs(pdu: Pdu): Carried | undefined {
       if (typeof v === "string") content[k] = v;
     }
   }
-  return { kind: "membership", target: pdu.state_key, membership, content };
+  const unban = membership === "leave" && before === "ban" && pdu.sender !== pdu.state_key;
+  return { kind: "membership", target: pdu.state_key, membership: unban ? "unban" : membership, content };
 }
