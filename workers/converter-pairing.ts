@@ -2,12 +2,14 @@
 // the pair event asks (client API), or the operator does on their behalf (admin API, used by the
 // CLI). The Matrix room is created by the hub's own service user, so no other server's admin can
 // lock the converter out; both rooms record the pairing in an io.switchboard.pair state event, and
-// the LM room's current members appear in the new room as ghosts.
+// the LM room's current members appear in the new room as ghosts. The new room starts with the LM
+// room's encryption.
 
 import type { JsonObject } from "../shared/canonical-json.js";
 import { planCreateRoom } from "../shared/create-room.js";
 import { serviceUserId } from "../shared/converter/ghost-user.js";
 import { PAIR_EVENT, pairContent } from "../shared/converter/pairing.js";
+import { pairedEncryption } from "../shared/converter/paired-encryption.js";
 import { badJson, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { roomIdFromCreateEvent } from "../shared/hashes.js";
@@ -37,16 +39,16 @@ export async function pairRoom(env: Env, config: Config, roomId: string, userId:
   const info = await lm.info();
   if (!info || info.lastPos === 0) throw notFound("Room not known to this server");
   if (!getRoomVersion(info.version)?.linearized || info.hub !== server) throw new MatrixError(400, "M_BAD_STATE", "Only an LM room this server orders can be paired");
-  const existing = (await lm.currentStateJson()).some(({ json: j }) => {
-    const pdu = JSON.parse(j) as Pdu;
-    return pdu.type === PAIR_EVENT && Object.keys(pdu.content).length > 0;
-  });
-  if (existing) throw new MatrixError(400, "M_BAD_STATE", "The room is already paired");
+  const lmState = (await lm.currentStateJson()).map(({ eventId, json: j }) => ({ eventId, json: j, pdu: JSON.parse(j) as Pdu }));
+  const stateOf = (type: string) => lmState.find(({ pdu }) => pdu.type === type && pdu.state_key === "")?.pdu;
+  if (lmState.some(({ pdu }) => pdu.type === PAIR_EVENT && Object.keys(pdu.content).length > 0)) throw new MatrixError(400, "M_BAD_STATE", "The room is already paired");
 
   const service = serviceUserId(server);
   // The member who pairs moderates the Matrix side too (bans there cross as bans: docs/converter-membership.md).
   const powers = { users: { [userId]: 100 } };
-  const plan = planCreateRoom({ room_version: ROOM_VERSION_12.id, preset, power_level_content_override: powers }, service, new Set([ROOM_VERSION_12.id]), ROOM_VERSION_12.id);
+  const encryption = pairedEncryption(stateOf("m.room.encryption")?.content, stateOf("m.room.create")?.content);
+  const initial_state = encryption ? [{ type: "m.room.encryption", state_key: "", content: encryption }] : [];
+  const plan = planCreateRoom({ room_version: ROOM_VERSION_12.id, preset, power_level_content_override: powers, initial_state }, service, new Set([ROOM_VERSION_12.id]), ROOM_VERSION_12.id);
   const create = plan.events[0];
   if (create?.type !== "m.room.create") throw new MatrixError(500, "M_UNKNOWN", "Room plan has no create event");
   const createTs = Date.now();
