@@ -3,13 +3,14 @@
 // CLI). The Matrix room is created by the hub's own service user, so no other server's admin can
 // lock the converter out; both rooms record the pairing in an io.switchboard.pair state event, and
 // the LM room's current members appear in the new room as ghosts. The new room starts with the LM
-// room's encryption.
+// room's encryption, and the service user gets the LM room's invite level from the pairing member.
 
 import type { JsonObject } from "../shared/canonical-json.js";
 import { planCreateRoom } from "../shared/create-room.js";
 import { serviceUserId } from "../shared/converter/ghost-user.js";
 import { PAIR_EVENT, pairContent } from "../shared/converter/pairing.js";
 import { pairedEncryption } from "../shared/converter/paired-encryption.js";
+import { serviceInviteGrant } from "../shared/converter/service-power.js";
 import { badJson, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { roomIdFromCreateEvent } from "../shared/hashes.js";
@@ -44,6 +45,9 @@ export async function pairRoom(env: Env, config: Config, roomId: string, userId:
   if (lmState.some(({ pdu }) => pdu.type === PAIR_EVENT && Object.keys(pdu.content).length > 0)) throw new MatrixError(400, "M_BAD_STATE", "The room is already paired");
 
   const service = serviceUserId(server);
+  // Checked before anything is written: a pairing whose ghosts could not be invited is refused whole.
+  const grant = serviceInviteGrant(stateOf("m.room.power_levels")?.content, stateOf("m.room.create"), userId, service);
+  if ("refused" in grant) throw new MatrixError(403, "M_FORBIDDEN", `Cannot pair the room: ${grant.refused}`);
   // The member who pairs moderates the Matrix side too (bans there cross as bans: docs/converter-membership.md).
   const powers = { users: { [userId]: 100 } };
   const encryption = pairedEncryption(stateOf("m.room.encryption")?.content, stateOf("m.room.create")?.content);
@@ -57,7 +61,8 @@ export async function pairRoom(env: Env, config: Config, roomId: string, userId:
 
   // The LM side first: its auth rules decide whether this user may pair the room at all.
   await lm.send(userId, { type: PAIR_EVENT, state_key: peerRoomId, content: pairContent({ peerRoomVersion: ROOM_VERSION_12.id, converters: [server] }) }, undefined, true);
-  // The service user joins the LM room, so it can invite ghosts where the join rules ask for it.
+  // The service user joins the LM room with the invite level, so it can invite ghosts where the join rules ask for it.
+  if (grant.grant) await lm.send(userId, { type: "m.room.power_levels", state_key: "", content: grant.content }, undefined, true);
   if ((await lm.membership(service)) !== "join") {
     await lm.invite(userId, service, {});
     await lm.send(service, { type: "m.room.member", state_key: service, content: { membership: "join" } });
