@@ -98,7 +98,7 @@ describe("Megolm across the converter: an LM participant's OlmMachine and a Syna
   });
 
   it("pairs the hub's LM room with a v12 room; each client resolves the other side's ghost to the real user and learns that user's device from its own server", async () => {
-    lm = await createRoom(alice, { room_version: LM_ROOM_VERSION_ID, preset: "public_chat" });
+    lm = await createRoom(alice, { room_version: LM_ROOM_VERSION_ID, preset: "public_chat", initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] });
     await join(carol.user, lm, hub.name);
     const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${enc(lm)}/pair`, {
       method: "POST",
@@ -108,6 +108,8 @@ describe("Megolm across the converter: an LM participant's OlmMachine and a Syna
     expect(res.status).toBe(200);
     mx = ((await res.json()) as { peer_room_id: string }).peer_room_id;
     await join(sam.user, mx, hub.name);
+    // Synapse's clients see the paired room as encrypted as the LM room is.
+    expect(await sam.user.request("GET", `/rooms/${enc(mx)}/state/m.room.encryption/`)).toEqual({ algorithm: "m.megolm.v1.aes-sha2" });
     await hasMembership(sam.user, mx, ghostUserId("lm", carol.userId, hub.name) as string, "join");
     await hasMembership(carol.user, lm, ghostUserId("mx", sam.userId, hub.name) as string, "join");
 
