@@ -76,11 +76,8 @@ export async function converse({ hub, syn, roomId, lmUsers: [alice, bob, carol] 
   if (!pair.ok) fail(`pairing the room: ${pair.status} ${paired.errcode ?? ""} ${paired.error ?? ""}`);
   const mx = paired.peer_room_id;
   say(`alice paired the LM room with the Matrix v12 room ${mx} (created by @_switchboard:${hub.name})`);
-  // The LM room is invite-only: the hub's service user invites each Matrix user's ghost, which takes power to invite.
-  const service = `@_switchboard:${hub.name}`;
-  const levels = await alice.request("GET", `/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`);
-  await alice.setState(roomId, "m.room.power_levels", { ...levels, users: { ...levels.users, [service]: levels.invite ?? 0 } });
-  say(`alice let ${service} invite (power ${levels.invite ?? 0}), so Matrix users' ghosts can enter the invite-only LM room`);
+  // Pairing gave the service user the LM room's invite level, so Matrix users' ghosts can enter the invite-only room.
+  say(`pairing let @_switchboard:${hub.name} invite, so Matrix users' ghosts can enter the invite-only LM room`);
 
   const sam = await User.register(syn, "sam");
   await call(syn, "POST", `/join/${encodeURIComponent(mx)}?server_name=${encodeURIComponent(hub.name)}`, sam.token, {});

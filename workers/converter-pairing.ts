@@ -2,12 +2,15 @@
 // the pair event asks (client API), or the operator does on their behalf (admin API, used by the
 // CLI). The Matrix room is created by the hub's own service user, so no other server's admin can
 // lock the converter out; both rooms record the pairing in an io.switchboard.pair state event, and
-// the LM room's current members appear in the new room as ghosts.
+// the LM room's current members appear in the new room as ghosts. The new room starts with the LM
+// room's encryption, and the service user gets the LM room's invite level from the pairing member.
 
 import type { JsonObject } from "../shared/canonical-json.js";
 import { planCreateRoom } from "../shared/create-room.js";
 import { serviceUserId } from "../shared/converter/ghost-user.js";
 import { PAIR_EVENT, pairContent } from "../shared/converter/pairing.js";
+import { pairedEncryption } from "../shared/converter/paired-encryption.js";
+import { serviceInviteGrant } from "../shared/converter/service-power.js";
 import { badJson, MatrixError, notFound } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { roomIdFromCreateEvent } from "../shared/hashes.js";
@@ -37,16 +40,19 @@ export async function pairRoom(env: Env, config: Config, roomId: string, userId:
   const info = await lm.info();
   if (!info || info.lastPos === 0) throw notFound("Room not known to this server");
   if (!getRoomVersion(info.version)?.linearized || info.hub !== server) throw new MatrixError(400, "M_BAD_STATE", "Only an LM room this server orders can be paired");
-  const existing = (await lm.currentStateJson()).some(({ json: j }) => {
-    const pdu = JSON.parse(j) as Pdu;
-    return pdu.type === PAIR_EVENT && Object.keys(pdu.content).length > 0;
-  });
-  if (existing) throw new MatrixError(400, "M_BAD_STATE", "The room is already paired");
+  const lmState = (await lm.currentStateJson()).map(({ eventId, json: j }) => ({ eventId, json: j, pdu: JSON.parse(j) as Pdu }));
+  const stateOf = (type: string) => lmState.find(({ pdu }) => pdu.type === type && pdu.state_key === "")?.pdu;
+  if (lmState.some(({ pdu }) => pdu.type === PAIR_EVENT && Object.keys(pdu.content).length > 0)) throw new MatrixError(400, "M_BAD_STATE", "The room is already paired");
 
   const service = serviceUserId(server);
+  // Checked before anything is written: a pairing whose ghosts could not be invited is refused whole.
+  const grant = serviceInviteGrant(stateOf("m.room.power_levels")?.content, stateOf("m.room.create"), userId, service);
+  if ("refused" in grant) throw new MatrixError(403, "M_FORBIDDEN", `Cannot pair the room: ${grant.refused}`);
   // The member who pairs moderates the Matrix side too (bans there cross as bans: docs/converter-membership.md).
   const powers = { users: { [userId]: 100 } };
-  const plan = planCreateRoom({ room_version: ROOM_VERSION_12.id, preset, power_level_content_override: powers }, service, new Set([ROOM_VERSION_12.id]), ROOM_VERSION_12.id);
+  const encryption = pairedEncryption(stateOf("m.room.encryption")?.content, stateOf("m.room.create")?.content);
+  const initial_state = encryption ? [{ type: "m.room.encryption", state_key: "", content: encryption }] : [];
+  const plan = planCreateRoom({ room_version: ROOM_VERSION_12.id, preset, power_level_content_override: powers, initial_state }, service, new Set([ROOM_VERSION_12.id]), ROOM_VERSION_12.id);
   const create = plan.events[0];
   if (create?.type !== "m.room.create") throw new MatrixError(500, "M_UNKNOWN", "Room plan has no create event");
   const createTs = Date.now();
@@ -55,7 +61,8 @@ export async function pairRoom(env: Env, config: Config, roomId: string, userId:
 
   // The LM side first: its auth rules decide whether this user may pair the room at all.
   await lm.send(userId, { type: PAIR_EVENT, state_key: peerRoomId, content: pairContent({ peerRoomVersion: ROOM_VERSION_12.id, converters: [server] }) }, undefined, true);
-  // The service user joins the LM room, so it can invite ghosts where the join rules ask for it.
+  // The service user joins the LM room with the invite level, so it can invite ghosts where the join rules ask for it.
+  if (grant.grant) await lm.send(userId, { type: "m.room.power_levels", state_key: "", content: grant.content }, undefined, true);
   if ((await lm.membership(service)) !== "join") {
     await lm.invite(userId, service, {});
     await lm.send(service, { type: "m.room.member", state_key: service, content: { membership: "join" } });

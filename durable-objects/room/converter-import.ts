@@ -17,7 +17,7 @@ import type { RoomCore } from "./core.js";
 import type { RoomProtocol } from "./protocol.js";
 import type { Verdict } from "./verdict.js";
 import { rememberCommitCopy, withLocalCommit } from "./converter-mls.js";
-import { banAsLeave } from "./converter-ban.js";
+import { banAsLeave, isUnban } from "./converter-ban.js";
 
 export interface DedupKeys {
   eventWithKey(key: string): string | undefined;
@@ -49,7 +49,7 @@ export class ConverterImport {
     const version = getRoomVersion(item.sourceVersion);
     if (!version) return { outcome: "rejected", reason: `unknown room version ${item.sourceVersion}` };
     const pdu = JSON.parse(item.pduJson) as Pdu;
-    const result = convertEvent({ roomId: item.sourceRoomId, version, eventId: item.eventId, pdu }, core.roomId, this.serverName);
+    const result = convertEvent({ roomId: item.sourceRoomId, version, eventId: item.eventId, pdu, before: item.before }, core.roomId, this.serverName);
     if (!result.ok) return { outcome: "skipped", reason: result.reason };
     const c = await withLocalCommit(result.conversion, { sourceRoomId: item.sourceRoomId, eventId: item.eventId, version, pdu, commitJson: item.commitJson }, core.roomId, this.keys);
     // Keyed as written here (a membership per ghost), the key every server computes from the copy.
@@ -70,10 +70,11 @@ export class ConverterImport {
 
   private async convert(core: RoomCore, protocol: RoomProtocol, item: ConversionItem, c: Conversion, key: string, other: KeyWait | undefined): Promise<ImportResult> {
     if (c.type === "m.room.member") {
-      const now = core.state.membership(c.sender);
+      // The member's, not the sender's: a ban or unban is sent by the service user.
+      const now = core.state.membership(c.state_key ?? c.sender);
       const m = c.content.membership;
-      const settled = m === "join" ? now === "join" : m === "ban" ? now === "ban" : now !== "join" && now !== "invite";
-      if (settled) return { outcome: "skipped", reason: `${c.sender} is already ${c.content.membership === "join" ? "joined" : "not in the room"}` };
+      const settled = m === "join" ? now === "join" : m === "ban" ? now === "ban" : isUnban(c) ? now !== "ban" : now !== "join" && now !== "invite";
+      if (settled) return { outcome: "skipped", reason: `${c.state_key ?? c.sender} is already ${c.content.membership === "join" ? "joined" : "not in the room"}` };
     }
     if (c.type !== "m.room.member") {
       const joined = await this.ensureJoined(core, protocol, c.sender);

@@ -18,6 +18,7 @@ import { serverNameOf } from "../../shared/ids.js";
 import type { SeenKeys } from "./converter-seen.js";
 import type { CommitListener, Committed, RoomCore } from "./core.js";
 import { referencedCommitJson } from "./converter-mls.js";
+import { membershipBefore } from "./converter-ban.js";
 
 export interface ConverterQueue {
   enqueue(q: QueuedConversion): void;
@@ -33,6 +34,8 @@ export interface ConversionItem {
   pduJson: string;
   /** For an m.room.encrypted: the m.mls.commit its commit_event_id names (converter-mls.ts). */
   commitJson?: string | undefined;
+  /** For a leave: the target's membership before it, so that an unban crosses as one (converter-ban.ts). */
+  before?: string | undefined;
 }
 
 export interface ConverterPorts {
@@ -127,8 +130,10 @@ export class ConverterListener implements CommitListener {
       for (const row of rows) {
         const pdu: Pdu | undefined = core.eventById(row.eventId);
         try {
-          const commitJson = pdu && referencedCommitJson(pdu, (id) => core.eventById(id));
-          if (pdu) await this.ports.deliver(row.targetRoom, { sourceRoomId: core.roomId, sourceVersion: core.version.id, eventId: row.eventId, pduJson: JSON.stringify(pdu), ...(commitJson ? { commitJson } : {}) });
+          const byId = (id: string) => core.eventById(id);
+          const commitJson = pdu && referencedCommitJson(pdu, byId);
+          const before = pdu && membershipBefore(pdu, byId);
+          if (pdu) await this.ports.deliver(row.targetRoom, { sourceRoomId: core.roomId, sourceVersion: core.version.id, eventId: row.eventId, pduJson: JSON.stringify(pdu), ...(commitJson ? { commitJson } : {}), ...(before ? { before } : {}) });
         } catch {
           await this.ports.alarmWithin(RETRY_MS);
           return;

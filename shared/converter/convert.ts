@@ -14,6 +14,8 @@ export interface ConversionSource {
   version: RoomVersion;
   eventId: string;
   pdu: Pdu;
+  /** For a membership event: the target's membership in the source room before it (an unban is told by it). */
+  before?: string | undefined;
 }
 
 export interface Conversion {
@@ -32,7 +34,7 @@ export const ghostKindOf = (version: RoomVersion): GhostKind => (version.lineari
 /** What `src` becomes in `targetRoomId` when `hub` converts it, or why it stays where it is. */
 export function convertEvent(src: ConversionSource, targetRoomId: string, hub: string): ConversionResult {
   const { pdu } = src;
-  const carried = carriedAs(pdu);
+  const carried = carriedAs(pdu, src.before);
   if (!carried) return { ok: false, reason: `${pdu.type} is not carried` };
   if (!mayConvertInto(pdu.content, targetRoomId)) return { ok: false, reason: "the target room is on the event's provenance chain" };
   const kind = ghostKindOf(src.version);
@@ -40,8 +42,8 @@ export function convertEvent(src: ConversionSource, targetRoomId: string, hub: s
     const member = convertedSender(kind, carried.target, hub);
     if (!member) return { ok: false, reason: `${carried.target} has no ghost here` };
     const content = convertedContent(pdu, src.eventId, src.roomId, src.version, carried.content);
-    // Only someone with the power to ban can ban: the converter's service user (converter-import.ts).
-    const sender = carried.membership === "ban" ? serviceUserId(hub) : member;
+    // Only someone with the power to ban can ban or unban: the converter's service user (converter-import.ts).
+    const sender = carried.membership === "ban" || carried.membership === "unban" ? serviceUserId(hub) : member;
     return { ok: true, conversion: { sender, type: pdu.type, state_key: member, content } };
   }
   const sender = convertedSender(kind, pdu.sender, hub);

@@ -4,7 +4,8 @@
 // commits and messages cross both ways byte for byte with `commit_event_id` naming each room's own
 // copy of the commit; and membership crosses: a leave in the Matrix room is the ghost's leave, a ban in the LM room bans the ghost in the Matrix room,
 // a ban in the Matrix room bans (or, while the service user lacks the power, removes) the ghost in
-// the LM room, and the banned user's devices owe removal by the next commit. Steps run in order.
+// the LM room, and the banned user's devices owe removal by the next commit; unbans lift the ghosts'
+// bans on the other side. Steps run in order.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ghostUserId, serviceUserId } from "../../shared/converter/ghost-user.js";
@@ -104,6 +105,9 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
     for (const u of [dave.userId, fay.userId, erin.userId]) {
       await eventually(async () => ((await latestMember(part, lm, mxGhost(u)))?.pdu.content["membership"] === "join" ? true : undefined), `${u}'s ghost joined on cp.test`);
     }
+    // The Matrix room's clients learn from its own state that the room is MLS-encrypted.
+    const encryption = (await storedEvents(hub, mx)).find((e) => e.pdu.type === "m.room.encryption");
+    expect(encryption?.pdu.content).toEqual({ algorithm: ROOM_ALGORITHM });
   });
 
   it("adds the Matrix user's device to the LM room's group: the roster counts the ghost's join as the user's, and the Welcome reaches the device by to-device", async () => {
@@ -228,5 +232,24 @@ describe("one MLS group spanning an LM room and its paired Matrix room", () => {
     expect(await refusal(alice.send(lm, "m.room.encrypted", await alice.encrypted("too early", current.lm)))).toMatchObject({ status: 403, mls_code: "pending_removals" });
     await commitInLm(alice, { remove: [alice.mls.leafOf(dave.userId, dave.deviceId) as number] });
     expect(await rosterOn(hub, lm)).toMatchObject({ members: 1, pending: 0 });
+  });
+
+  it("lifts the ghosts' bans on the other side when carol is unbanned in the LM room and dave in the Matrix room", async () => {
+    await alice.client.unban(lm, carol.userId);
+    await alice.client.unban(mx, dave.userId);
+    const carolGhost = await eventually(async () => {
+      // On the hub: no cm.test user is joined to the Matrix room now (dave and erin are banned, fay left).
+      const m = await latestMember(hub, mx, lmGhost(carol.userId));
+      return m?.pdu.content["membership"] === "leave" ? m : undefined;
+    }, "carol's ghost unbanned in the Matrix room");
+    expect(carolGhost.pdu.sender).toBe(serviceUserId(HUB));
+    const daveGhost = await eventually(async () => {
+      const m = await latestMember(hub, lm, mxGhost(dave.userId));
+      return m?.pdu.content["membership"] === "leave" ? m : undefined;
+    }, "dave's ghost unbanned in the LM room");
+    expect(daveGhost.pdu.sender).toBe(serviceUserId(HUB));
+    // Dave may come back: his join from cm.test becomes his ghost's join in the LM room again.
+    await dave.client.join(mx, HUB);
+    await eventually(async () => ((await latestMember(hub, lm, mxGhost(dave.userId)))?.pdu.content["membership"] === "join" ? true : undefined), "dave's ghost joined again");
   });
 });

@@ -3,7 +3,6 @@
 // ways with their content and a provenance block an independent check verifies; a second copy is
 // answered as a duplicate; a copy is never converted back; clients cannot forge provenance.
 
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { decodeBase64 } from "../../shared/base64.js";
 import { checkProvenance } from "../../shared/converter/provenance-check.js";
@@ -13,29 +12,11 @@ import type { KeyLookup } from "../../shared/event-signatures.js";
 import { eventIdOf } from "../../shared/hashes.js";
 import { LM_ROOM_VERSION_ID, LM_ROOM_VERSION } from "../../shared/room-versions.js";
 import { C, call, enc, register } from "./client-helpers.js";
+import { events, PAIR, room, waitFor } from "./converter-helpers.js";
 
-const PAIR = (roomId: string) => `/_matrix/client/unstable/io.switchboard/rooms/${enc(roomId)}/pair`;
 const HUB = "hub.test";
 const SERVICE = `@_switchboard:${HUB}`;
 const CIPHERTEXT = "AwgAEmVuY3J5cHRlZCBieXRlcyB0aGF0IG11c3QgY3Jvc3MgdW5jaGFuZ2Vk";
-
-const room = (roomId: string) => env.ROOM.get(env.ROOM.idFromName(roomId));
-
-async function events(roomId: string): Promise<Array<{ eventId: string; pdu: Pdu }>> {
-  const rows = await room(roomId).timeline({ dir: "f", limit: 1000 });
-  return rows.map((r) => ({ eventId: r.eventId, pdu: JSON.parse(r.json) as Pdu }));
-}
-
-/** Waits (up to 5 s) until `roomId` has an event matching `pred`. */
-async function waitFor(roomId: string, pred: (e: { eventId: string; pdu: Pdu }) => boolean): Promise<{ eventId: string; pdu: Pdu }> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const hit = (await events(roomId)).find(pred);
-    if (hit) return hit;
-    if (Date.now() > deadline) throw new Error(`no matching event in ${roomId}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function hubKeys(): Promise<KeyLookup> {
   const doc = (await call("GET", "/_matrix/key/v2/server")).json as { verify_keys: Record<string, { key: string }> };

@@ -99,10 +99,12 @@ describe("Megolm across the converter: an LM participant's OlmMachine and a Syna
   });
 
   it("pairs the hub's LM room with a v12 room; each client resolves the other side's ghost to the real user and learns that user's device from its own server", async () => {
-    lm = await createRoom(alice, { room_version: LM_ROOM_VERSION_ID, preset: "public_chat" });
+    lm = await createRoom(alice, { room_version: LM_ROOM_VERSION_ID, preset: "public_chat", initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] });
     await join(carol.user, lm, hub.name);
     mx = await pairPublic(hub, lm, alice.userId);
     await join(sam.user, mx, hub.name);
+    // Synapse's clients see the paired room as encrypted as the LM room is.
+    expect(await sam.user.request("GET", `/rooms/${enc(mx)}/state/m.room.encryption/`)).toEqual({ algorithm: "m.megolm.v1.aes-sha2" });
     await hasMembership(sam.user, mx, ghostUserId("lm", carol.userId, hub.name) as string, "join");
     await hasMembership(carol.user, lm, ghostUserId("mx", sam.userId, hub.name) as string, "join");
 
