@@ -4,8 +4,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stopServers, type TestServer } from "../federation/harness.js";
-import { synapse, startSwitchboard, User, type Homeserver } from "./peer.js";
-import { createRoom, hasMembership, join, send, timeline } from "./rooms.js";
+import { startPeerPair, type Homeserver, type User } from "./peer.js";
+import { allSeen, createRoom, hasMembership, join, send, timeline } from "./rooms.js";
 
 describe("history from before a join, in a v12 room on Synapse", () => {
   let syn: Homeserver;
@@ -14,11 +14,7 @@ describe("history from before a join, in a v12 room on Synapse", () => {
   let bob: User; // on Switchboard
 
   beforeAll(async () => {
-    syn = synapse();
-    sb = await startSwitchboard(syn, 7);
-    const tag = Date.now().toString(36);
-    alice = await User.register(syn, `alice-history-${tag}`);
-    bob = await User.register(sb, `bob-history-${tag}`);
+    ({ syn, sb, alice, bob } = await startPeerPair(7, "history"));
   });
 
   afterAll(async () => {
@@ -33,6 +29,8 @@ describe("history from before a join, in a v12 room on Synapse", () => {
     await hasMembership(alice, roomId, bob.userId, "join");
     const after = await send(alice, roomId, "after the join");
     await hasMembership(bob, roomId, bob.userId, "join");
+    // The message after the join reaches Switchboard by federation, a moment after Synapse answers its send.
+    await allSeen(bob, roomId, [after]);
 
     const [onSynapse, onSwitchboard] = await Promise.all([timeline(alice, roomId), timeline(bob, roomId)]);
     const messages = (t: typeof onSynapse) => t.filter((e) => e.type === "m.room.message").map((e) => e.event_id);
