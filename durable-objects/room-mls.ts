@@ -13,7 +13,7 @@ import { encodeBase64 } from "../shared/base64.js";
 import { MatrixError } from "../shared/errors.js";
 import type { Pdu } from "../shared/event.js";
 import { inspectCommit, readEncryptedHeader, type InspectedCommit } from "../shared/mls-commit.js";
-import { applyCommit, checkEncrypted, deviceInvalidated, userJoined, userLeft, type LeafChange, type Roster } from "../shared/mls-roster.js";
+import { applyCommit, checkEncrypted, deviceInvalidated, userJoined, userLeft, type Roster } from "../shared/mls-roster.js";
 import {
   checkEncryptionEvent,
   checkRedaction,
@@ -23,7 +23,7 @@ import {
   MLS_COMMIT_EVENT,
   type RoomEncryption,
 } from "../shared/room-encryption.js";
-import { membershipOf, type Membership, type RoomState } from "../shared/room-state.js";
+import { membershipOf, type Membership } from "../shared/room-state.js";
 import { convertersOf, mlsMembers, type MlsMembers } from "../shared/converter/mls-members.js";
 import { PAIR_EVENT } from "../shared/converter/pairing.js";
 import { mlsError } from "./room-mls-errors.js";
@@ -33,32 +33,8 @@ import { RoomMlsStorage, type HeldWelcome } from "./room-mls-storage.js";
 import type { WelcomeVerdict } from "./room/verdict.js";
 import type { Writer } from "./room/writer.js";
 
-/**
- * The Worker's answer about devices (Outbound.mlsDevices): user -> device -> the base64 MLS signature
- * key of its valid published credential, or null when the device is unknown, invalid or publishes no
- * MLS credential. Users whose server could not be asked are listed in `unreachable`.
- */
-export interface MlsDeviceKeys {
-  keys: Record<string, Record<string, string | null>>;
-  unreachable: string[];
-}
-
-export interface MlsHost {
-  readonly state: RoomState;
-  readonly serverName: string;
-  eventById(eventId: string): Pdu | undefined;
-  lookupDevices(query: Record<string, string[]>): Promise<MlsDeviceKeys>;
-}
-
-/** What an accepted event does to the MLS records; applied inside the Room's commit transaction. */
-export interface MlsEffect {
-  /** An m.mls.commit: the epoch it was for and, when the roster is followed, the roster after it. */
-  commit?: { epoch: number; result?: { roster: Roster; added: LeafChange[]; removed: LeafChange[] } };
-  /** A participant stops following the roster. */
-  untrack?: true;
-  /** The hub's external-sender records (room-mls-hub.ts). */
-  hub?: HubEffect;
-}
+export type { MlsDeviceKeys, MlsEffect, MlsHost } from "./room-mls-types.js";
+import type { MlsEffect, MlsHost } from "./room-mls-types.js";
 
 /** How long a Welcome waits for its commit before it is dropped. */
 export const WELCOME_HOLD_MS = 10 * 60_000;
