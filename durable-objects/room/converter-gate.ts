@@ -7,7 +7,7 @@ import { dedupKeyOf } from "../../shared/converter/dedup-key.js";
 import { hasProvenance, provenanceChain, readProvenance } from "../../shared/converter/provenance.js";
 import { isNamedConverter } from "../../shared/converter/pairing.js";
 import { pairingsOf } from "./converter.js";
-import type { DedupKeys } from "./converter-import.js";
+import type { DedupKeys } from "./converter-dedup-keys.js";
 import type { RoomCore } from "./core.js";
 import type { InboundItem } from "./protocol.js";
 import { rejected, type Verdict } from "./verdict.js";

@@ -16,13 +16,9 @@ import { pairingsOf } from "./converter.js";
 import type { RoomCore } from "./core.js";
 import type { RoomProtocol } from "./protocol.js";
 import type { Verdict } from "./verdict.js";
+import type { DedupKeys } from "./converter-dedup-keys.js";
 import { rememberCommitCopy, withLocalCommit } from "./converter-mls.js";
 import { banAsLeave, isUnban } from "./converter-ban.js";
-
-export interface DedupKeys {
-  eventWithKey(key: string): string | undefined;
-  putKey(key: string, eventId: string, ts: number): void;
-}
 
 export type ImportResult = { outcome: "accepted" | "duplicate"; eventId: string } | { outcome: "skipped" | "rejected"; reason: string };
 

@@ -12,12 +12,8 @@ import { convertedContent, PROVENANCE_KEY, provenanceChain } from "../../shared/
 import type { Pdu } from "../../shared/event.js";
 import { ENCRYPTED_EVENT, MLS_COMMIT_EVENT } from "../../shared/room-encryption.js";
 import type { RoomVersion } from "../../shared/room-version.js";
+import type { DedupKeys } from "./converter-dedup-keys.js";
 
-/** The room's dedup table (converter-import.ts's DedupKeys). */
-interface DedupKeys {
-  eventWithKey(key: string): string | undefined;
-  putKey(key: string, eventId: string, ts: number): void;
-}
 
 /**
  * The key under which a room remembers its copy of a commit from the paired room. An epoch can

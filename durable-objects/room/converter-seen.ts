@@ -5,12 +5,7 @@
 
 import { dedupKeyOf } from "../../shared/converter/dedup-key.js";
 import type { Pdu } from "../../shared/event.js";
-
-/** The room's dedup table (room-converter-storage.ts). */
-interface DedupKeys {
-  eventWithKey(key: string): string | undefined;
-  putKey(key: string, eventId: string, ts: number): void;
-}
+import type { DedupKeys } from "./converter-dedup-keys.js";
 
 export interface KeyWait {
   /** Settles with the ID of the event committed under the key. */
