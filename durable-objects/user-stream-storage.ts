@@ -3,6 +3,7 @@
 // versioning existed is at version 0 and migration 1 adopts its tables as they are.
 
 import { migrate, runAll, type Schema } from "./do-schema.js";
+import type { ToDeviceDelivery } from "./user-stream-types.js";
 
 /** The tables as the stream first created them; IF NOT EXISTS lets migration 1 adopt them. */
 const INITIAL_TABLES = [
@@ -62,13 +63,8 @@ export interface StreamRoomRow {
   inviteState: string | null;
 }
 
-export interface QueuedToDevice {
-  deviceId: string;
-  messageId: string;
-  sender: string;
-  type: string;
-  contentJson: string;
-}
+/** What the queue takes is what a delivery carries. */
+export type QueuedToDevice = ToDeviceDelivery;
 
 export class UserStreamStorage {
   private readonly sql: SqlStorage;
