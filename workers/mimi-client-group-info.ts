@@ -3,31 +3,24 @@
 // is encrypted to its key, so this server cannot read it); this server checks the request is the
 // caller's and relays it to the room's hub as this provider.
 
-import { decodeBase64, encodeBase64 } from "../shared/base64.js";
+import { encodeBase64 } from "../shared/base64.js";
 import { MatrixError } from "../shared/errors.js";
-import { isRoomId, serverNameOf } from "../shared/ids.js";
+import { serverNameOf } from "../shared/ids.js";
 import { decodeDeviceIdentity } from "../shared/mls-identity.js";
 import { decodeGroupInfoRequest, decodeGroupInfoResponse } from "../shared/mimi/index.js";
 import type { SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
-import { json, readJsonBody } from "./http.js";
-import { decodedOrThrow } from "./mimi-http.js";
+import { json } from "./http.js";
+import { clientRelayBody, decodedOrThrow } from "./mimi-http.js";
 import { mimiPost } from "./mimi-outbound.js";
 
 /** `{room_id, request}`: a base64 GroupInfoRequest whose credential is one of the caller's clients; answers `{response}` (base64). */
 export async function clientGroupInfo(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  const { body } = await readJsonBody(req, { maxBytes: 64 * 1024 });
-  const roomId = body["room_id"];
-  if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "room_id must be a room ID");
+  const { roomId, bytes } = await clientRelayBody(req, (id) => {
+    if (serverNameOf(id) === req.config.serverName) throw new MatrixError(400, "M_INVALID_PARAM", "That room is hosted here");
+  });
   const hub = serverNameOf(roomId);
-  if (hub === req.config.serverName) throw new MatrixError(400, "M_INVALID_PARAM", "That room is hosted here");
-  let bytes: Uint8Array;
-  try {
-    bytes = decodeBase64(String(body["request"]));
-  } catch {
-    throw new MatrixError(400, "M_BAD_JSON", "request must be base64");
-  }
   const request = decodedOrThrow(decodeGroupInfoRequest(bytes));
   const cred = request.requestingCredential;
   const identity = cred.credentialType === "basic" ? decodeDeviceIdentity(cred.identity) : undefined;

@@ -4,9 +4,8 @@
 // relays a KeyMaterialRequest or GroupInfoRequest they signed to that room's hub. Everything else
 // (sending, /sync, /messages) is the ordinary client API on the view room.
 
-import { decodeBase64 } from "../shared/base64.js";
 import { MatrixError } from "../shared/errors.js";
-import { isRoomId, isUserId, serverNameOf } from "../shared/ids.js";
+import { isUserId, serverNameOf } from "../shared/ids.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
 import { decodeKeyMaterialRequest } from "../shared/mimi/index.js";
 import { viewRoomIdOf } from "../durable-objects/room/mimi-follower.js";
@@ -14,7 +13,7 @@ import type { RouteTable, SbRequest } from "./app.js";
 import { requireUser } from "./client-auth.js";
 import { roomIdParam, roomStub } from "./client-common.js";
 import { json, readJsonBody } from "./http.js";
-import { decodedOrThrow } from "./mimi-http.js";
+import { clientRelayBody, decodedOrThrow } from "./mimi-http.js";
 import { clientGroupInfo } from "./mimi-client-group-info.js";
 import { relayKeyMaterial } from "./mimi-outbound.js";
 
@@ -61,15 +60,7 @@ async function joinView(req: SbRequest, env: Env): Promise<Response> {
 /** Follower: `{room_id, request}`, a base64 KeyMaterialRequest whose requestingUser is the caller, sent to the room's hub. */
 async function keyMaterial(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
-  const { body } = await readJsonBody(req, SMALL_BODY);
-  const roomId = body["room_id"];
-  if (!isRoomId(roomId)) throw new MatrixError(400, "M_INVALID_PARAM", "room_id must be a room ID");
-  let bytes: Uint8Array;
-  try {
-    bytes = decodeBase64(String(body["request"]));
-  } catch {
-    throw new MatrixError(400, "M_BAD_JSON", "request must be base64");
-  }
+  const { roomId, bytes } = await clientRelayBody(req);
   const request = decodedOrThrow(decodeKeyMaterialRequest(bytes));
   if (request.requestingUser !== userUriOf(userId)) throw new MatrixError(403, "M_FORBIDDEN", "requestingUser must be the caller");
   const out = await relayKeyMaterial(env, req.config, serverNameOf(roomId), request.targetUser, bytes);
