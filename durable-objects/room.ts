@@ -16,6 +16,8 @@ import type { ParticipantOutcome, SubmitOutcome, UpdateOutcome, UpdateRequest } 
 import { bridgeUserOf, type FanoutItem } from "./room/mimi-follower.js";
 import { answerGroupInfo, type GroupInfoAnswer } from "./room/mimi-group-info.js";
 import { viewRoomEvents } from "./room/mimi-view.js";
+import type { RelayVerdict, WelcomeMessage } from "./room/mimi-welcome.js";
+import type { WelcomeRelay } from "../shared/mimi-welcome-relay.js";
 import { eventIdOrThrow, type WelcomeVerdict } from "./room/verdict.js";
 import type { ConversionItem } from "./room/converter.js";
 import type { ImportResult } from "./room/converter-import.js";
@@ -77,7 +79,16 @@ export class Room extends RoomWrites {
   async holdWelcome(commitEventId: string, sender: string, type: string, messagesJson: string, messageId: string): Promise<WelcomeVerdict> {
     if (!this.engine?.core.last || this.state.membership(sender) !== "join") return { kind: "refused", reason: "the sender is not joined to the room" };
     const known = this.parts.store.getEvent(commitEventId) !== undefined;
-    return this.parts.mls.holdWelcome({ commitEventId, sender, type, messagesJson, messageId }, known, Date.now());
+    const verdict = this.parts.mls.holdWelcome({ commitEventId, sender, type, messagesJson, messageId }, known, Date.now());
+    if (verdict.kind !== "deliver") return verdict;
+    const messages = JSON.parse(messagesJson) as WelcomeMessage[];
+    const rest = new Set(await this.parts.mimi.welcomes.divert(commitEventId, sender, messages));
+    return { kind: "deliver", viaMimi: messages.filter((m) => !rest.has(m)).map((m) => m.target) };
+  }
+
+  /** Hub: a Welcome an LM participant server (`origin`, authenticated) relays for users of MIMI followers (room/mimi-welcome.ts). */
+  async mimiRelayedWelcome(origin: string, relay: WelcomeRelay): Promise<RelayVerdict> {
+    return this.parts.mimi.welcomes.relayed(origin, relay);
   }
 
   async mimiUpdate(provider: string, req: UpdateRequest): Promise<UpdateOutcome> {

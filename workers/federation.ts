@@ -52,7 +52,7 @@ async function authed(req: SbRequest, env: Env, maxBytes?: number): Promise<Auth
 }
 
 /** Authenticated, and charged to the origin's request rate (every endpoint but /send, which the Inbox meters by PDU). */
-async function authedLimited(req: SbRequest, env: Env, maxBytes?: number): Promise<Authed> {
+export async function authedLimited(req: SbRequest, env: Env, maxBytes?: number): Promise<Authed> {
   const a = await authed(req, env, maxBytes);
   const { serverRequests } = parseRateLimits(env.RATE_LIMITS);
   const verdict = await env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`server:${a.origin}`)).take(`server:${a.origin}`, serverRequests.capacity, serverRequests.refillPerSecond);

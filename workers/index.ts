@@ -17,6 +17,7 @@ import { mountMimi } from "./mimi.js";
 import { mountMimiClient } from "./mimi-client.js";
 import { mountAdminMimiPeers } from "./admin-mimi-peers.js";
 import { mountMimiDirectory } from "./mimi-directory.js";
+import { mountMimiWelcomeRelay } from "./mimi-welcome-relay.js";
 import { mountMediaUpload } from "./media-upload.js";
 import { mountMediaDownload } from "./media-download.js";
 import { mountMediaFederation } from "./media-federation.js";
@@ -40,7 +41,7 @@ export { UserStream } from "../durable-objects/user-stream.js";
 export { RateLimiter } from "../durable-objects/rate-limiter.js";
 export { Outbound } from "./outbound.js";
 
-const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountMimi, mountMimiClient, mountAdminMimiPeers, mountMimiDirectory, mountMediaUpload, mountMediaDownload, mountMediaFederation, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory, mountClientHierarchy, mountConverterPairing, mountConverterSecond]);
+const router = buildRouter([mountKeys, mountKeyQueries, mountFederation, mountClientAccounts, mountClientRooms, mountClientSync, mountClientMisc, mountClientProfile, mountClientDirectory, mountFederationKeys, mountClientKeys, mountClientToDevice, mountAdmin, mountMimi, mountMimiClient, mountAdminMimiPeers, mountMimiDirectory, mountMediaUpload, mountMediaDownload, mountMediaFederation, mountClientPushRules, mountClientDevices, mountClientPushers, mountClientCrossSigning, mountClientKeyBackup, mountClientRelations, mountClientPresence, mountClientPublicRooms, mountClientUserDirectory, mountClientHierarchy, mountConverterPairing, mountConverterSecond, mountMimiWelcomeRelay]);
 
 export default {
   fetch: (req, env, ctx) => router.fetch(req as never, env, ctx),

@@ -3,7 +3,8 @@
 // added its recipient (`commit_event_id`). A Welcome for a commit that lost its epoch would put its
 // recipient into a group state that does not exist, so the sender's server passes a Welcome on only
 // once that commit is an accepted m.mls.commit. Until then the room holds it, and drops it if the
-// commit is not accepted within the hold period (Room.holdWelcome).
+// commit is not accepted within the hold period (Room.holdWelcome). Welcomes for users of the room's
+// MIMI followers are sent by the room the MIMI way (durable-objects/room/mimi-welcome.ts), never as to-device.
 //
 // The room is the Welcome's optional `room_id`; without one, the event index (D1 `event_rooms`), then
 // the sender's joined rooms are asked. A Welcome whose room cannot be found this way names a commit no
@@ -72,7 +73,7 @@ export async function gateWelcomes(env: Env, sender: string, welcomes: readonly 
       const messagesJson = JSON.stringify(list.map((m) => ({ target: m.target, targetDevice: m.targetDevice, content: m.content })));
       // Each commit's Welcomes get their own message ID, so a release never collides with this send's other messages.
       const verdict = await env.ROOM.get(env.ROOM.idFromName(room)).holdWelcome(commit, sender, list[0]?.type ?? "m.room.encrypted", messagesJson, `${messageId}|${commit}`);
-      if (verdict.kind === "deliver") now.push(...list);
+      if (verdict.kind === "deliver") now.push(...list.filter((m) => !verdict.viaMimi?.includes(m.target)));
       else if (verdict.kind === "refused") console.warn(`Welcome from ${sender} dropped: ${commit} cannot become an accepted commit of ${room}: ${verdict.reason}`);
     }),
   );

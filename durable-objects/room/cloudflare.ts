@@ -26,6 +26,8 @@ import { serviceUserId } from "../../shared/converter/ghost-user.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
 import { MimiNotifier } from "./mimi-notify.js";
+import { MimiWelcomes, type WelcomeMessage } from "./mimi-welcome.js";
+import { MimiWelcomeStorage } from "../room-mimi-welcome-storage.js";
 import { HubProposalFanout } from "./mls-hub-fanout.js";
 import { MlsListener } from "./mls-listener.js";
 import { LocalNotifier, strippedOf } from "./notifier.js";
@@ -43,7 +45,7 @@ export interface RoomParts {
   mls: RoomMls;
   outbox: Outbox;
   /** MIMI: followers, notify queue, GroupInfo, held proposals (room-mimi-storage.ts), and notify fan-out. */
-  mimi: { store: RoomMimiStorage; followers: FollowerSet; notifier: MimiNotifier };
+  mimi: { store: RoomMimiStorage; followers: FollowerSet; notifier: MimiNotifier; welcomes: MimiWelcomes };
   indexer: EventIndexer;
   notifier: LocalNotifier;
   /** Paired rooms: the dedup table and the queue of events to carry into the peer room. */
@@ -124,7 +126,37 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     waitUntil,
     alarmWithin,
   }, seenKeys);
-  const welcomes = new MlsListener(mls, state, { deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id), waitUntil });
+  const mimiWelcomes = new MimiWelcomes({
+    identity: () => {
+      const c = core();
+      return c && { roomId: c.roomId, hub: c.identity.hub, linearized: c.version.linearized };
+    },
+    serverName: env.SERVER_NAME,
+    state,
+    sent: new MimiWelcomeStorage(ctx.storage),
+    followers,
+    enqueueNotify: (provider, ts, welcome) => mimiStore.enqueueNotify(provider, "welcome", ts, welcome),
+    kickNotify: (roomId) => mimiNotifier.kick(roomId),
+    mls: {
+      algorithm: () => {
+        const e = mls.encryption();
+        return e.mls ? e.algorithm : undefined;
+      },
+      isAcceptedCommit: (id) => mls.isAcceptedCommit(id),
+      devices: () => (mls.currentRoster()?.leaves ?? []).flatMap((l) => (l ? [{ userId: l.userId, deviceId: l.deviceId }] : [])),
+    },
+    eventContent: (id) => {
+      const e = store.getEvent(id);
+      return e && (JSON.parse(e.json) as { type: string; content: Record<string, never> });
+    },
+    request: (server, method, path, body) => env.OUTBOUND.request(server, method, path, body),
+    now: () => Date.now(),
+  });
+  const welcomes = new MlsListener(mls, state, {
+    divert: async (commit, sender, json) => JSON.stringify(await mimiWelcomes.divert(commit, sender, JSON.parse(json) as WelcomeMessage[])),
+    deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id),
+    waitUntil,
+  });
   const hubProposals = new HubProposalFanout(mls, state, { store: mimiStore, followers }, {
     deliverToDevice: (s, t, m, id) => env.OUTBOUND.deliverToDevice(s, t, m, id),
     kickNotify: (roomId) => mimiNotifier.kick(roomId),
@@ -139,7 +171,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     outbox,
     indexer,
     notifier,
-    mimi: { store: mimiStore, followers, notifier: mimiNotifier },
+    mimi: { store: mimiStore, followers, notifier: mimiNotifier, welcomes: mimiWelcomes },
     listeners: [outbox, indexer, welcomes, hubProposals, mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
     reads,
     relations: new RelationReads(relationsIndex, reads),

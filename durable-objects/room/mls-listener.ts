@@ -1,5 +1,6 @@
 // Commit listener: MLS. Inside the commit it records what the event does to the roster and the
-// accepted commits (room-mls.ts); after it, an accepted m.mls.commit releases the Welcomes held for it.
+// accepted commits (room-mls.ts); after it, an accepted m.mls.commit releases the Welcomes held for it
+// (those for users of MIMI followers go the MIMI way, room/mimi-welcome.ts).
 
 import { MLS_COMMIT_EVENT } from "../../shared/room-encryption.js";
 import type { RoomState } from "../../shared/room-state.js";
@@ -7,6 +8,8 @@ import type { RoomMls } from "../room-mls.js";
 import type { CommitListener, Committed } from "./core.js";
 
 export interface WelcomePorts {
+  /** Sends the messages for MIMI followers' users their way; answers the rest (JSON, as held). */
+  divert(commitEventId: string, sender: string, messagesJson: string): Promise<string>;
   deliverToDevice(sender: string, type: string, messagesJson: string, messageId: string): Promise<void>;
   waitUntil(p: Promise<unknown>): void;
 }
@@ -36,7 +39,8 @@ export class MlsListener implements CommitListener {
       Promise.all(
         ready.map(async (w) => {
           try {
-            await this.ports.deliverToDevice(w.sender, w.type, w.messagesJson, w.messageId);
+            const rest = await this.ports.divert(w.commitEventId, w.sender, w.messagesJson);
+            if (rest !== "[]") await this.ports.deliverToDevice(w.sender, w.type, rest, w.messageId);
             this.mls.welcomeReleased(w.seq);
           } catch (e) {
             console.error("releasing a held Welcome failed", w.commitEventId, e);

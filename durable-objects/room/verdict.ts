@@ -89,4 +89,5 @@ export function failedPdus(results: ReadonlyArray<{ id: string; verdict: Verdict
 }
 
 /** What becomes of a Welcome: sent now (its commit is accepted), held until it is, or refused with why. */
-export type WelcomeVerdict = { kind: "deliver" } | { kind: "held" } | { kind: "refused"; reason: string };
+/** "deliver": the commit is accepted; the Welcomes for `viaMimi` (users of MIMI followers) went the MIMI way, the rest go to-device. */
+export type WelcomeVerdict = { kind: "deliver"; viaMimi?: string[] } | { kind: "held" } | { kind: "refused"; reason: string };

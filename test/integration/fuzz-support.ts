@@ -19,6 +19,7 @@ import { ADMIN_PREFIX } from "../../workers/admin.js";
 import { FEDERATION_V1, FEDERATION_V2, FEDERATION_V3, LM_PREFIX } from "../../shared/federation-paths.js";
 import { MIMI_DIRECTORY_PATH, MIMI_PATH_PREFIX } from "../../shared/mimi/directory.js";
 import { MIMI_CLIENT_PREFIX } from "../../workers/mimi-client.js";
+import { MIMI_FEDERATION_PREFIX } from "../../shared/mimi-welcome-relay.js";
 import type { FakeServer } from "./fake-remote.js";
 
 // The host's FUZZ_RUNS reaches the worker as a binding (vitest.workers.config.ts).
@@ -53,6 +54,7 @@ const PLACEHOLDERS: Record<string, readonly string[]> = {
   MIMI_PATH_PREFIX: [MIMI_PATH_PREFIX],
   MIMI_CLIENT_PREFIX: [MIMI_CLIENT_PREFIX],
   MIMI_DIRECTORY_PATH: [MIMI_DIRECTORY_PATH],
+  MIMI_FEDERATION_PREFIX: [MIMI_FEDERATION_PREFIX],
 };
 
 export interface Route {
