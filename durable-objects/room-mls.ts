@@ -144,7 +144,7 @@ export class RoomMls {
       case "m.room.member": {
         const userId = pdu.state_key;
         if (role !== "hub" || typeof userId !== "string") return undefined;
-        const hub = await this.hub.membershipProposals(userId, this.host.state.membership(userId), membershipOf(pdu), this.roster);
+        const hub = await this.hub.membershipEffect(userId, this.host.state.membership(userId), membershipOf(pdu), this.roster);
         return hub ? { hub } : undefined;
       }
       case "m.room.redaction":
