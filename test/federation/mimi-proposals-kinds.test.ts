@@ -127,6 +127,11 @@ describe("members' standalone Adds and Updates, several per MIMI update", () => 
     const impostor = await MlsDevice.create(carol.userId, carol.deviceId);
     const addImpostor = await bob.mls.propose({ proposalType: "add", add: { keyPackage: keyPackageOf(await impostor.keyPackage()) } });
     expect(await refusal(proposeViaView(addImpostor))).toMatchObject({ status: 403, mimi_code: "invalidProposal" });
+    // A device already in the group.
+    const again = await bob.mls.propose({ proposalType: "add", add: { keyPackage: keyPackageOf(await claimKeyPackage(carol)) } });
+    const member = await updateWith([again]);
+    expect(member).toMatchObject({ responseCode: "invalidProposal" });
+    expect(member.errorDescription).toContain("already a member");
     expect(await pendingOnHub()).toEqual([]);
   });
 
