@@ -56,7 +56,30 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.leng
 export const MAX_PROPOSALS_PER_UPDATE = 16;
 
 type Refusal = Exclude<ProposalOutcome, { code: "success" }>;
-type Checked = { ok: true; effect: MemberProposalEffect; row: HeldRow } | { ok: false; outcome: Refusal };
+type Judged = { effect: MemberProposalEffect; sender: HoldState["sender"]; published: string | null };
+type Checked = { ok: true; judged: Judged; row: HeldRow } | { ok: false; outcome: Refusal };
+
+function holdStateNow(view: MemberProposalView): Omit<HoldState, "sender"> {
+  const held = view.heldEffects();
+  return {
+    leaves: view.rosterLeaves(),
+    isJoined: (u) => view.isJoined(u),
+    removing: new Set(view.leavesBeingRemoved()),
+    updating: new Set(held.flatMap((e) => (e.type === "update" ? [e.leaf] : []))),
+    adding: new Set(held.flatMap((e) => (e.type === "add" ? [deviceKey(e.identity)] : []))),
+  };
+}
+
+/** Judges the whole batch against `state`, each proposal after those before it; the first refusal. */
+function judgeBatch(state: Omit<HoldState, "sender">, batch: readonly Judged[]): { index: number; reason: string } | undefined {
+  let s = state;
+  for (const [index, j] of batch.entries()) {
+    const v = judgeMemberProposal(j.effect, { ...s, sender: j.sender }, j.published);
+    if (!v.ok) return { index, reason: v.reason };
+    s = afterHolding(s, j.effect);
+  }
+  return undefined;
+}
 
 /**
  * An update's proposals (-06 §3.5: `proposal` and `moreProposals`): all are checked first, each against
@@ -67,21 +90,20 @@ export async function acceptMemberProposals(c: MemberProposalContext, provider: 
   const algorithm = c.mls.algorithm();
   if (messages.length > MAX_PROPOSALS_PER_UPDATE) return { code: "notAllowed", description: `at most ${MAX_PROPOSALS_PER_UPDATE} proposals per update` };
   if (!algorithm || !view.hubInstalled()) return { code: "notAllowed", description: "standalone proposals need the hub installed as the group's external sender" };
-  const held = view.heldEffects();
-  let state: Omit<HoldState, "sender"> = {
-    leaves: view.rosterLeaves(),
-    isJoined: (u) => view.isJoined(u),
-    removing: new Set(view.leavesBeingRemoved()),
-    updating: new Set(held.flatMap((e) => (e.type === "update" ? [e.leaf] : []))),
-    adding: new Set(held.flatMap((e) => (e.type === "add" ? [deviceKey(e.identity)] : []))),
-  };
+  const epoch = c.mls.epoch();
+  const named = (i: number, d: string) => (messages.length > 1 ? `proposal ${i}: ${d}` : d);
   const rows: HeldRow[] = [];
+  const batch: Judged[] = [];
   for (const [i, message] of messages.entries()) {
-    const checked = await checkOne(c, provider, message, ciphersuiteOfAlgorithm(algorithm), state);
-    if (!checked.ok) return messages.length > 1 ? { ...checked.outcome, description: `proposal ${i}: ${checked.outcome.description}` } : checked.outcome;
-    state = afterHolding(state, checked.effect);
+    const checked = await checkOne(c, provider, message, ciphersuiteOfAlgorithm(algorithm), holdStateNow(view), batch);
+    if (!checked.ok) return { ...checked.outcome, description: named(i, checked.outcome.description) };
+    batch.push(checked.judged);
     rows.push(checked.row);
   }
+  // The key look-ups may have let a commit or another update in: judge again, with no await before holding.
+  if (c.mls.epoch() !== epoch) return { code: "wrongEpoch", currentEpoch: c.mls.epoch(), description: `the group moved to epoch ${c.mls.epoch()} meanwhile` };
+  const late = judgeBatch(holdStateNow(view), batch);
+  if (late) return { code: "invalidProposal", description: named(late.index, late.reason) };
   const now = c.now();
   for (const row of rows) view.hold({ ...row, acceptedTs: now });
   fanOut(c, provider, rows, now);
@@ -90,7 +112,14 @@ export async function acceptMemberProposals(c: MemberProposalContext, provider: 
 
 type HeldRow = { ref: string; epoch: number; leaf: number | null; userId: string; message: Uint8Array; proposer: string; acceptedTs: number };
 
-async function checkOne(c: MemberProposalContext, provider: string, message: Uint8Array, suite: ReturnType<typeof ciphersuiteOfAlgorithm>, state: Omit<HoldState, "sender">): Promise<Checked> {
+async function checkOne(
+  c: MemberProposalContext,
+  provider: string,
+  message: Uint8Array,
+  suite: ReturnType<typeof ciphersuiteOfAlgorithm>,
+  state: Omit<HoldState, "sender">,
+  before: readonly Judged[],
+): Promise<Checked> {
   const view = c.mls.proposals;
   const refuse = (outcome: Refusal): Checked => ({ ok: false, outcome });
   const inspected = inspectMemberProposal(message, suite);
@@ -117,15 +146,17 @@ async function checkOne(c: MemberProposalContext, provider: string, message: Uin
   const named = deviceNamedBy(p.effect);
   const published = named === undefined ? null : named.userId === sender.userId && named.deviceId === sender.deviceId ? key : await view.signatureKeyOf(named.userId, named.deviceId);
   if (published === undefined) return refuse({ code: "notAllowed", description: `${named?.userId ?? ""}'s server did not answer for the device` });
-  const verdict = judgeMemberProposal(p.effect, { ...state, sender: { leaf: p.senderLeaf, ...sender } }, published);
+  const judged: Judged = { effect: p.effect, sender: { leaf: p.senderLeaf, ...sender }, published };
+  const verdict = judgeMemberProposal(p.effect, { ...before.reduce((s, b) => afterHolding(s, b.effect), state), sender: judged.sender }, published);
   if (!verdict.ok) return refuse({ code: "invalidProposal", description: verdict.reason });
   const ref = encodeBase64(await memberProposalRef(p));
   // A Remove keeps the leaf it removes; an Add or Update keeps the user it lapses with (room-mls-hub-storage.ts).
   const e = p.effect;
-  const row: HeldRow = e.type === "remove"
-    ? { ref, epoch, leaf: e.leaf, userId: state.leaves[e.leaf]?.userId ?? "", message, proposer: sender.userId, acceptedTs: 0 }
-    : { ref, epoch, leaf: null, userId: e.identity.userId, message, proposer: sender.userId, acceptedTs: 0 };
-  return { ok: true, effect: e, row };
+  const row: HeldRow =
+    e.type === "remove"
+      ? { ref, epoch, leaf: e.leaf, userId: state.leaves[e.leaf]?.userId ?? "", message, proposer: sender.userId, acceptedTs: 0 }
+      : { ref, epoch, leaf: null, userId: e.identity.userId, message, proposer: sender.userId, acceptedTs: 0 };
+  return { ok: true, judged, row };
 }
 
 /** As a commit's: the proposer's own provider records it from the answer, not by notify. */
