@@ -25,6 +25,12 @@ export const ROOM_MLS_HUB_SCHEMA: Schema = {
       // the hub took it (groupInfo's PendingProposal.hub_accepted_time).
       up: runAll([`ALTER TABLE mls_hub_proposals ADD COLUMN proposer TEXT`, `ALTER TABLE mls_hub_proposals ADD COLUMN accepted_ts INTEGER NOT NULL DEFAULT 0`]),
     },
+    {
+      version: 3,
+      description: "a member's held Add or Update stops being required when its user leaves",
+      // required = 0: the next commit need not include it; one that does is judged by the roster.
+      up: runAll([`ALTER TABLE mls_hub_proposals ADD COLUMN required INTEGER NOT NULL DEFAULT 1`]),
+    },
   ],
 };
 
@@ -40,6 +46,8 @@ export interface HubProposalRow {
   proposer?: string;
   /** When the hub signed or accepted it (ms). */
   acceptedTs?: number;
+  /** A member's Add or Update whose user left: no longer required, still resolvable. */
+  lapsed?: true;
 }
 
 export class RoomMlsHubStorage {
@@ -69,9 +77,25 @@ export class RoomMlsHubStorage {
 
   proposals(): HubProposalRow[] {
     return this.sql
-      .exec<{ ref: string; epoch: number; leaf: number | null; user_id: string; message: ArrayBuffer; proposer: string | null; accepted_ts: number }>(`SELECT ref, epoch, leaf, user_id, message, proposer, accepted_ts FROM mls_hub_proposals ORDER BY seq`)
+      .exec<{ ref: string; epoch: number; leaf: number | null; user_id: string; message: ArrayBuffer; proposer: string | null; accepted_ts: number; required: number }>(
+        `SELECT ref, epoch, leaf, user_id, message, proposer, accepted_ts, required FROM mls_hub_proposals ORDER BY seq`,
+      )
       .toArray()
-      .map((r) => ({ ref: r.ref, epoch: r.epoch, leaf: r.leaf, userId: r.user_id, message: new Uint8Array(r.message), acceptedTs: r.accepted_ts, ...(r.proposer !== null ? { proposer: r.proposer } : {}) }));
+      .map((r) => ({
+        ref: r.ref,
+        epoch: r.epoch,
+        leaf: r.leaf,
+        userId: r.user_id,
+        message: new Uint8Array(r.message),
+        acceptedTs: r.accepted_ts,
+        ...(r.proposer !== null ? { proposer: r.proposer } : {}),
+        ...(r.required === 0 ? { lapsed: true as const } : {}),
+      }));
+  }
+
+  /** Members' held Adds of `userId`'s devices and Updates of their leaves (rows with no leaf): not required any more. */
+  lapseMemberProposals(userId: string): void {
+    this.sql.exec(`UPDATE mls_hub_proposals SET required = 0 WHERE proposer IS NOT NULL AND leaf IS NULL AND user_id = ?`, userId);
   }
 
   clearProposals(): void {

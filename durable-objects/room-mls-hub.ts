@@ -7,6 +7,7 @@
 import { encodeBase64 } from "../shared/base64.js";
 import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
 import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
+import { resolvedMemberProposal } from "../shared/mls-member-proposal.js";
 import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
 import type { ParticipantListUpdate } from "../shared/mimi/participant-list.js";
@@ -21,6 +22,8 @@ export interface HubEffect {
   clear?: true;
   proposals?: HubProposalRow[];
   participants?: Array<{ userId: string; role: number }>;
+  /** A user who stopped being joined: members' held Adds of their devices and Updates of their leaves lapse. */
+  lapse?: string;
 }
 
 /** `carried`: the hub proposals the commit includes, in its order, for LM participants (shared/mls-hub-references.ts). */
@@ -79,7 +82,7 @@ export class MlsHubSender {
   }
 
   pendingProposals(): HubProposalRow[] {
-    return this.isInstalled() ? this.store.proposals() : [];
+    return this.isInstalled() ? this.store.proposals().filter((p) => !p.lapsed) : [];
   }
 
   /**
@@ -110,7 +113,9 @@ export class MlsHubSender {
         return { ok: false, code: "external_sender_removed", reason: "a GroupContextExtensions proposal must keep this hub as the only external sender" };
       }
     }
-    const pending = new Map(this.store.proposals().map((p) => [p.ref, p]));
+    // Lapsed rows still resolve, so a commit including one is judged by the roster (e.g. add_not_joined).
+    const held = this.store.proposals();
+    const pending = new Map(held.map((p) => [p.ref, p]));
     const seen = new Set<string>();
     const carried: Uint8Array[] = [];
     const proposals: CommitProposal[] = commit.proposals.map((p) => {
@@ -119,15 +124,23 @@ export class MlsHubSender {
       if (!row) return p; // the roster refuses it: not a proposal this hub sent
       seen.add(row.ref);
       carried.push(row.message);
+      if (row.proposer !== undefined) return resolvedMemberProposal(row.message, row.proposer) ?? p;
       if (row.leaf === null) return { type: "other", name: "app_data_update" };
-      return row.proposer !== undefined ? { type: "remove", leaf: row.leaf, proposer: row.proposer } : { type: "remove", leaf: row.leaf, byHub: true };
+      return { type: "remove", leaf: row.leaf, byHub: true };
     });
-    const missing = [...pending.values()].filter((p) => !seen.has(p.ref));
+    const missing = held.filter((p) => !p.lapsed && !seen.has(p.ref));
     if (missing.length > 0) {
       const whom = [...new Set(missing.map((m) => m.userId || "the participant list"))].join(", ");
       return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference, members' standalone ones included` };
     }
     return { ok: true, commit: { ...commit, proposals }, effect: { clear: true }, carried };
+  }
+
+  /** membershipProposals, and a departure's lapse of members' held Adds and Updates for the user. */
+  async membershipEffect(userId: string, before: Membership | undefined, after: Membership | undefined, roster: Roster | null): Promise<HubEffect | undefined> {
+    const effect = await this.membershipProposals(userId, before, after, roster);
+    if (before !== "join" || after === "join" || !this.isInstalled()) return effect;
+    return { ...effect, lapse: userId };
   }
 
   /** The proposals a membership change calls for, signed for the group's current epoch. */
@@ -168,7 +181,7 @@ export class MlsHubSender {
    * A member's standalone proposal (room/mimi-proposal.ts checked it), held beside the hub's own: -06
    * §3.5 has the hub require the next commit to include it, so the gate treats it like the hub's.
    */
-  holdMemberProposal(row: HubProposalRow & { proposer: string; leaf: number }): void {
+  holdMemberProposal(row: HubProposalRow & { proposer: string }): void {
     this.store.addProposal(row);
   }
 
@@ -176,6 +189,7 @@ export class MlsHubSender {
   record(effect: HubEffect): void {
     if (effect.install) this.store.markInstalled();
     if (effect.clear) this.store.clearProposals();
+    if (effect.lapse !== undefined) this.store.lapseMemberProposals(effect.lapse);
     for (const p of effect.proposals ?? []) this.store.addProposal(p);
     if (effect.participants) this.store.saveParticipants(effect.participants);
   }

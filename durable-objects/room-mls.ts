@@ -144,7 +144,7 @@ export class RoomMls {
       case "m.room.member": {
         const userId = pdu.state_key;
         if (role !== "hub" || typeof userId !== "string") return undefined;
-        const hub = await this.hub.membershipProposals(userId, this.host.state.membership(userId), membershipOf(pdu), this.roster);
+        const hub = await this.hub.membershipEffect(userId, this.host.state.membership(userId), membershipOf(pdu), this.roster);
         return hub ? { hub } : undefined;
       }
       case "m.room.redaction":
@@ -232,7 +232,7 @@ export class RoomMls {
     const committer = roster ? roster.leaves[commit.senderLeaf] : commit.pathIdentity;
     if (committer) wanted.push([committer.userId, committer.deviceId]);
     for (const p of commit.proposals) {
-      if (p.type === "add") wanted.push([p.identity.userId, p.identity.deviceId]);
+      if (p.type === "add" || p.type === "update") wanted.push([p.identity.userId, p.identity.deviceId]);
       if (p.type === "remove" && roster) {
         const target = roster.leaves[p.leaf];
         // Validity only decides a removal of another joined user's device that is not already owed.

@@ -22,8 +22,11 @@ export type CommitProposal =
    * that user's rights. Both are resolved from references (room-mls-hub.ts).
    */
   | { type: "remove"; leaf: number; byHub?: true; proposer?: string }
-  /** An Update carried by value, so necessarily the committer's own (no proposals by reference here). */
-  | { type: "update"; identity: DeviceIdentity }
+  /**
+   * An Update. By value it is necessarily the committer's own; `leaf`: resolved from a member's
+   * standalone Update by reference (room-mls-hub.ts), for the proposer's leaf.
+   */
+  | { type: "update"; identity: DeviceIdentity; leaf?: number }
   /** psk, reinit, external_init, group_context_extensions, or "custom:<number>". */
   | { type: "other"; name: string }
   /** A proposal sent earlier, by its ProposalRef: only the hub's own external proposals resolve (room-mls-hub.ts). */
@@ -89,11 +92,12 @@ function leafIdentity(leaf: LeafNode, what: string): DeviceIdentity | Rejected {
   return decoded.ok ? decoded.identity : reject("bad_credential", `${what}: ${decoded.reason}`);
 }
 
-function describe(proposal: Proposal, suite: CiphersuiteName, index: number): CommitProposal | Rejected {
+/** What a proposal does to the roster; `suite` undefined: the KeyPackage's ciphersuite was checked before. */
+export function describeProposal(proposal: Proposal, suite: CiphersuiteName | undefined, index: number): CommitProposal | Rejected {
   switch (proposal.proposalType) {
     case "add": {
       const kp = proposal.add.keyPackage;
-      if (kp.cipherSuite !== suite) {
+      if (suite !== undefined && kp.cipherSuite !== suite) {
         return reject("wrong_ciphersuite", `proposal ${index}: KeyPackage uses ${kp.cipherSuite}, the room uses ${suite}`);
       }
       const identity = leafIdentity(kp.leafNode, `proposal ${index}`);
@@ -130,7 +134,7 @@ export function inspectCommit(message: unknown, algorithm: string): CommitInspec
       proposals.push({ type: "reference", ref: p.reference });
       continue;
     }
-    const described = describe(p.proposal, suite, i);
+    const described = describeProposal(p.proposal, suite, i);
     if ("ok" in described) return described;
     proposals.push(described);
   }

@@ -1,7 +1,7 @@
 // How an LM participant server resolves the proposals a commit includes by reference (docs/mimi.md
 // "Participant list"). The hub carries them beside the commit's PDU, in `unsigned`, which no event
 // signature covers; the hub's own are trusted for their MLS signature, checked here against the hub's key
-// as the group's own GroupContextExtensions installed it; members' standalone Removes are the hub's word,
+// as the group's own GroupContextExtensions installed it; members' standalone proposals are the hub's word,
 // like its device checks. A proposal that fails any check resolves nothing, so its reference stays
 // unresolved and the roster refuses it.
 
@@ -13,6 +13,7 @@ import { decodeMlsMessage, type MLSMessage } from "ts-mls/message.js";
 import { encodeBase64, tryDecodeBase64 } from "./base64.js";
 import type { CommitProposal, InspectedCommit } from "./mls-commit.js";
 import { APP_DATA_UPDATE_PROPOSAL_TYPE, externalSendersIn, sha256 } from "./mls-hub-proposals.js";
+import { resolvedMemberProposal } from "./mls-member-proposal.js";
 import { verifyEd25519 } from "./signing-key.js";
 
 /** The `unsigned` key of an accepted m.mls.commit PDU: the base64 hub proposals it includes, in order. */
@@ -58,12 +59,14 @@ async function verifiedHubProposal(base64: unknown, groupId: Uint8Array, epoch: 
   const { content, auth } = decoded[0].publicMessage;
   if (content.contentType !== "proposal" || !sameBytes(content.groupId, groupId) || content.epoch !== BigInt(epoch)) return undefined;
   if (content.sender.senderType === "member") {
-    // A member's standalone Remove, which the hub checked against the epoch's GroupContext (this
-    // server has none); the list reached us from the hub, whose transaction signature covers it.
+    // A member's standalone Remove, Add or Update, which the hub checked against the epoch's
+    // GroupContext (this server has none); the list reached us from the hub, whose transaction
+    // signature covers it. The roster judges it here as at the hub.
     const proposer = memberOf(content.sender.leafIndex);
-    if (content.proposal.proposalType !== "remove" || proposer === undefined) return undefined;
+    const effect = proposer === undefined ? undefined : resolvedMemberProposal(bytes, proposer);
+    if (effect === undefined) return undefined;
     const ref = await makeProposalRef({ wireformat: "mls_public_message", content, auth }, sha256);
-    return [encodeBase64(ref), { type: "remove", leaf: content.proposal.remove.removed, proposer }];
+    return [encodeBase64(ref), effect];
   }
   if (content.sender.senderType !== "external" || content.sender.senderIndex !== 0) return undefined;
   const tbs = { protocolVersion: "mls10", wireformat: "mls_public_message", content, senderType: "external" } as FramedContentTBS;

@@ -54,6 +54,8 @@ export type RosterRejection =
   | "needs_update_path"
   | "identity_changed"
   | "update_by_value"
+  | "update_conflict"
+  | "update_forbidden"
   | "unsupported_proposal"
   | "remove_blank"
   | "self_remove"
@@ -182,13 +184,17 @@ export function applyCommit(roster: Roster | null, commit: InspectedCommit, ctx:
     return fail("identity_changed", `the UpdatePath would turn ${describeLeaf(committer)} into another device`, epoch);
   }
 
-  // RFC 9420 §12.3 applies removes before adds; updates are invalid here (see below).
+  // RFC 9420 §12.3 applies removes before adds; updates come only by reference (see below).
   const removed: LeafChange[] = [];
   const adds: DeviceIdentity[] = [];
+  const updates: Array<{ leaf: number; identity: DeviceIdentity }> = [];
   for (const p of commit.proposals) {
     if (p.type === "update") {
-      // RFC 9420 §12.2: a commit may not include an Update from its own sender, and by-value is all there is.
-      return fail("update_by_value", "a commit may not carry the committer's own Update; use the UpdatePath", epoch);
+      // RFC 9420 §12.2: a commit may not include an Update from its own sender, so one by value is
+      // always invalid; one by reference is another member's (resolved with its `leaf`).
+      if (p.leaf === undefined || p.leaf === commit.senderLeaf) return fail("update_by_value", "a commit may not carry the committer's own Update; use the UpdatePath", epoch);
+      updates.push({ leaf: p.leaf, identity: p.identity });
+      continue;
     }
     if (p.type === "other") {
       // ReInit ends the group the room is tied to; ExternalInit is for external joiners, who are not members.
@@ -221,6 +227,9 @@ export function applyCommit(roster: Roster | null, commit: InspectedCommit, ctx:
     return fail("pending_removals", `the commit must also remove ${names.map(describeLeaf).join(", ")}`, epoch, names);
   }
 
+  const badUpdate = checkUpdates(base, updates, removed, ctx);
+  if (badUpdate) return fail(badUpdate.code, badUpdate.reason, epoch);
+
   const leaves = base.leaves.slice();
   for (const r of removed) leaves[r.leaf] = null;
   const added: LeafChange[] = [];
@@ -246,6 +255,27 @@ export function applyCommit(roster: Roster | null, commit: InspectedCommit, ctx:
     removalEpoch: removed.length > 0 ? epoch + 1 : base.removalEpoch,
   };
   return { ok: true, roster: next, added, removed };
+}
+
+/**
+ * Members' Updates by reference, each judged for its proposer's leaf rather than the committer: the leaf
+ * keeps its user and device, that user is joined, and the new signature key is the device's published
+ * one (as for any leaf). RFC 9420 §12.2: at most one Update or Remove per leaf.
+ */
+function checkUpdates(base: Roster, updates: Array<{ leaf: number; identity: DeviceIdentity }>, removed: LeafChange[], ctx: CommitContext): { code: RosterRejection; reason: string } | undefined {
+  for (const [i, u] of updates.entries()) {
+    const target = leafAt(base, u.leaf);
+    if (!target) return { code: "update_forbidden", reason: `leaf ${u.leaf} is blank` };
+    if (removed.some((r) => r.leaf === u.leaf) || updates.some((o, j) => j !== i && o.leaf === u.leaf)) {
+      return { code: "update_conflict", reason: `leaf ${u.leaf} is updated twice, or updated and removed` };
+    }
+    if (!sameDevice(u.identity, target)) return { code: "identity_changed", reason: `the Update would turn ${describeLeaf(target)} into another device` };
+    if (!ctx.isJoined(target.userId)) return { code: "update_forbidden", reason: `${target.userId} is not joined` };
+    if (!ctx.isValidDevice(target.userId, target.deviceId, u.identity.signatureKey)) {
+      return { code: "update_forbidden", reason: `${describeLeaf(target)} is not a valid device with the Update's signature key` };
+    }
+  }
+  return undefined;
 }
 
 /**

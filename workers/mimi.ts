@@ -39,35 +39,30 @@ async function onUpdate(req: SbRequest, env: Env): Promise<Response> {
   const bundle = decodedOrThrow(decodeUpdateRequest(await readBodyBytes(req, MAX_MIMI_BODY)));
   const room = roomStub(env, roomId);
   let res: UpdateRoomResponse;
-  if (bundle.kind === "proposal" && bundle.moreProposals.length > 0) {
-    // Held one by one, several could be half accepted; a client sends each in its own update.
-    res = { responseCode: "notAllowed", errorDescription: "this hub takes one standalone proposal per update" };
-  } else {
-    const o = await room.mimiUpdate(
-      provider,
-      bundle.kind === "proposal"
-        ? { message: bundle.proposalOrCommit.bytes }
-        : {
-            message: bundle.proposalOrCommit.bytes,
-            welcome: bundle.welcome?.bytes,
-            groupInfo: bundle.groupInfoOption.representation === "full" ? bundle.groupInfoOption.groupInfo.bytes : undefined,
-            ratchetTree: bundle.ratchetTreeOption.representation === "full" ? bundle.ratchetTreeOption.ratchetTree.bytes : undefined,
-          },
-    );
-    switch (o.code) {
-      case "success":
-        res = { responseCode: "success", errorDescription: "", acceptedTimestamp: BigInt(o.acceptedTimestamp) };
-        break;
-      case "wrongEpoch":
-        res = { responseCode: "wrongEpoch", errorDescription: o.description, currentEpoch: BigInt(o.currentEpoch) };
-        break;
-      case "invalidProposal":
-        res = { responseCode: "invalidProposal", errorDescription: o.description, invalidProposals: [] };
-        break;
-      case "notAllowed":
-        res = { responseCode: "notAllowed", errorDescription: o.description };
-        break;
-    }
+  const o = await room.mimiUpdate(
+    provider,
+    bundle.kind === "proposal"
+      ? { message: bundle.proposalOrCommit.bytes, moreProposals: bundle.moreProposals.map((p) => p.bytes) }
+      : {
+          message: bundle.proposalOrCommit.bytes,
+          welcome: bundle.welcome?.bytes,
+          groupInfo: bundle.groupInfoOption.representation === "full" ? bundle.groupInfoOption.groupInfo.bytes : undefined,
+          ratchetTree: bundle.ratchetTreeOption.representation === "full" ? bundle.ratchetTreeOption.ratchetTree.bytes : undefined,
+        },
+  );
+  switch (o.code) {
+    case "success":
+      res = { responseCode: "success", errorDescription: "", acceptedTimestamp: BigInt(o.acceptedTimestamp) };
+      break;
+    case "wrongEpoch":
+      res = { responseCode: "wrongEpoch", errorDescription: o.description, currentEpoch: BigInt(o.currentEpoch) };
+      break;
+    case "invalidProposal":
+      res = { responseCode: "invalidProposal", errorDescription: o.description, invalidProposals: [] };
+      break;
+    case "notAllowed":
+      res = { responseCode: "notAllowed", errorDescription: o.description };
+      break;
   }
   return binary(encodeUpdateRoomResponse(res));
 }

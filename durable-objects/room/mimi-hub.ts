@@ -16,7 +16,7 @@ import { ENCRYPTED_EVENT, MLS_COMMIT_EVENT } from "../../shared/room-encryption.
 import type { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
 import { groupInfoToKeep } from "./mimi-group-info.js";
 import { applyParticipantRemovals } from "./mimi-participant-removal.js";
-import { acceptMemberProposal, type MemberProposalView } from "./mimi-proposal.js";
+import { acceptMemberProposals, type MemberProposalView } from "./mimi-proposal.js";
 import { isProposalMessage } from "../../shared/mls-member-proposal.js";
 import type { LocalEvent } from "./protocol.js";
 import type { Verdict } from "./verdict.js";
@@ -68,6 +68,8 @@ export interface UpdateRequest {
   welcome?: Uint8Array | undefined;
   groupInfo?: Uint8Array | undefined;
   ratchetTree?: Uint8Array | undefined;
+  /** With a proposal: the HandshakeBundle's `moreProposals`, held with it or not at all. */
+  moreProposals?: Uint8Array[] | undefined;
 }
 
 /** UpdateResponseCode of -06, with what each case carries. */
@@ -84,7 +86,7 @@ export type SubmitOutcome =
   | { code: "notAllowed"; description: string };
 
 /** Roster refusals that concern the proposals a commit carries rather than who may commit. */
-const PROPOSAL_CODES = new Set(["proposal_by_reference", "update_by_value", "unsupported_proposal", "remove_blank", "duplicate_remove", "add_duplicate", "wrong_ciphersuite", "bad_credential"]);
+const PROPOSAL_CODES = new Set(["proposal_by_reference", "update_by_value", "update_conflict", "update_forbidden", "unsupported_proposal", "remove_blank", "duplicate_remove", "add_duplicate", "wrong_ciphersuite", "bad_credential"]);
 
 const deviceKey = (d: { userId: string; deviceId: string }): string => `${d.userId}\u0000${d.deviceId}`;
 
@@ -104,7 +106,8 @@ export class MimiHub {
   async update(w: Writer, provider: string, req: UpdateRequest): Promise<UpdateOutcome> {
     const algorithm = this.ports.mls.algorithm();
     if (!algorithm) return { code: "notAllowed", description: "this room is not an MLS room" };
-    if (isProposalMessage(req.message)) return acceptMemberProposal({ ...this.ports, store: this.store, followers: this.followers, roomId: this.roomId }, provider, req.message);
+    if (isProposalMessage(req.message)) return acceptMemberProposals({ ...this.ports, store: this.store, followers: this.followers, roomId: this.roomId }, provider, [req.message, ...(req.moreProposals ?? [])]);
+    if (req.moreProposals?.length) return { code: "notAllowed", description: "moreProposals go with a proposal, not a commit" };
     const message = encodeBase64(req.message);
     const found = this.ports.mls.committerOf(message);
     if ("code" in found) return PROPOSAL_CODES.has(found.code) ? { code: "invalidProposal", description: found.reason } : { code: "notAllowed", description: found.reason };

@@ -3,6 +3,7 @@
 // the current epoch, the commit that started an epoch, and the devices in the group.
 
 import { inspectCommit } from "../../shared/mls-commit.js";
+import { resolvedMemberProposal } from "../../shared/mls-member-proposal.js";
 import type { RoomMls } from "../room-mls.js";
 import type { MimiMlsView } from "./mimi-hub.js";
 
@@ -32,6 +33,8 @@ export function mimiMlsView(mls: RoomMls): MimiMlsView {
       leafAt: (leaf) => mls.currentRoster()?.leaves[leaf] ?? undefined,
       isJoined: (userId) => mls.isJoined(userId),
       leavesBeingRemoved: () => [...(mls.currentRoster()?.pending.map((p) => p.leaf) ?? []), ...mls.hub.pendingProposals().flatMap((p) => (p.leaf === null ? [] : [p.leaf]))],
+      heldEffects: () => mls.hub.pendingProposals().flatMap((p) => (p.proposer === undefined ? [] : (resolvedMemberProposal(p.message, p.proposer) ?? []))),
+      rosterLeaves: () => mls.currentRoster()?.leaves ?? [],
       signatureKeyOf: (userId, deviceId) => mls.signatureKeyOf(userId, deviceId),
       hold: (row) => mls.hub.holdMemberProposal(row),
       leaves: () => (mls.currentRoster()?.leaves ?? []).flatMap((l) => (l ? [l] : [])),

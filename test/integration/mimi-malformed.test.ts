@@ -153,7 +153,7 @@ describe("malformed MIMI bodies", () => {
     expect(await events()).toEqual(eventsBefore);
   });
 
-  it("answers a standalone proposal with notAllowed where the room has no MLS group with the hub as external sender", async () => {
+  it("answers a standalone proposal, or a batch of them, with notAllowed where the room has no MLS group with the hub as external sender", async () => {
     const proposal: MLSMessage = {
       version: "mls10",
       wireformat: "mls_public_message",
@@ -168,6 +168,21 @@ describe("malformed MIMI bodies", () => {
     expect(res.status).toBe(200);
     const answer = decodeUpdateRoomResponse(new Uint8Array(await res.arrayBuffer()));
     expect(answer.ok && answer.value.responseCode).toBe("notAllowed");
+
+    // Hostile batches (moreProposals): too many, or a repeat, are refused whole; a non-handshake
+    // message among them fails the codec. Nothing is stored.
+    const before = await d1Counts();
+    const field = mlsMessageField(proposal);
+    for (const moreProposals of [Array.from({ length: 40 }, () => field), [field, field]]) {
+      const r = await post(`${MIMI_PATH_PREFIX}/update/${enc(roomId)}`, encodeUpdateRequest({ kind: "proposal", proposalOrCommit: field, moreProposals }));
+      expect(r.status).toBe(200);
+      const a = decodeUpdateRoomResponse(new Uint8Array(await r.arrayBuffer()));
+      expect(a.ok && a.value.responseCode).toBe("notAllowed");
+    }
+    const app = await post(`${MIMI_PATH_PREFIX}/update/${enc(roomId)}`, encodeUpdateRequest({ kind: "proposal", proposalOrCommit: field, moreProposals: [appMessage] }));
+    expect(app.status).toBe(400);
+    expect(((await app.json()) as { errcode?: string }).errcode).toBe("M_BAD_JSON");
+    expect(await d1Counts()).toEqual(before);
   });
 
   it("answers groupInfo with notAuthorized for a request whose signature does not verify, whether or not the room exists here", async () => {

@@ -30,6 +30,10 @@ import {
   type PrivateKeyPackage,
   type Proposal,
 } from "ts-mls";
+import { makeProposalRef } from "ts-mls/authenticatedContent.js";
+import { signWithLabel } from "ts-mls/crypto/signature.js";
+import { encodeLeafNodeTBS, type LeafNode, type LeafNodeTBS } from "ts-mls/leafNode.js";
+import { updateLeafKey } from "ts-mls/privateKeyPath.js";
 import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { decodeDeviceIdentity, encodeDeviceIdentity } from "../../shared/mls-identity.js";
 import { groupIdOfRoom } from "../../shared/mls-roster.js";
@@ -80,6 +84,8 @@ export interface CommitOptions {
 export class MlsDevice {
   private keyPackages: { publicPackage: KeyPackage; privatePackage: PrivateKeyPackage }[] = [];
   private current: ClientState | undefined;
+  /** This device's Update proposal of the current epoch: its ref (base64) and the new leaf's HPKE private key. */
+  private ownUpdate: { ref: string; privateKey: Uint8Array } | undefined;
 
   private constructor(
     readonly userId: string,
@@ -174,6 +180,13 @@ export class MlsDevice {
   async processCommit(message: string): Promise<void> {
     const m = decodeMessage(message);
     if (m.wireformat !== "mls_public_message") throw new Error("not a PublicMessage");
+    const c = m.publicMessage.content;
+    const own = this.ownUpdate;
+    if (c.contentType === "commit" && own && c.commit.proposals.some((p) => p.proposalOrRefType === "reference" && encodeBase64(p.reference) === own.ref)) {
+      // The commit installs this device's Update: its leaf now has the Update's HPKE key (ts-mls keeps none for it).
+      this.current = { ...this.state, privatePath: updateLeafKey(this.state.privatePath, own.privateKey) };
+    }
+    if (c.contentType === "commit") this.ownUpdate = undefined;
     const result = await processMessage(m, this.state, emptyPskIndex, acceptAll, this.cs);
     this.current = result.newState;
   }
@@ -183,6 +196,37 @@ export class MlsDevice {
     const result = await createProposal(this.state, true, proposal, this.cs);
     this.current = result.newState;
     return encodeMessage(result.message);
+  }
+
+  /**
+   * Proposes an Update of this device's own leaf: a fresh HPKE key, the same credential and signature
+   * key (the device's published one), signed as RFC 9420 §7.2 has an update LeafNode signed.
+   * `tamper` alters the LeafNode after signing, for tests of what the hub refuses.
+   */
+  async proposeUpdate(tamper?: (leaf: LeafNode) => void): Promise<string> {
+    const node = this.state.ratchetTree[this.leafIndex * 2];
+    if (node?.nodeType !== "leaf") throw new Error("no own leaf");
+    const keys = await this.cs.hpke.generateKeyPair();
+    const { leaf } = node;
+    const tbs: LeafNodeTBS = {
+      hpkePublicKey: await this.cs.hpke.exportPublicKey(keys.publicKey),
+      signaturePublicKey: leaf.signaturePublicKey,
+      credential: leaf.credential,
+      capabilities: leaf.capabilities,
+      leafNodeSource: "update",
+      extensions: leaf.extensions,
+      groupId: this.state.groupContext.groupId,
+      leafIndex: this.leafIndex,
+    };
+    const signature = await signWithLabel(this.signature.signKey, "LeafNodeTBS", encodeLeafNodeTBS(tbs), this.cs.signature);
+    const leafNode = { hpkePublicKey: tbs.hpkePublicKey, signaturePublicKey: tbs.signaturePublicKey, credential: tbs.credential, capabilities: tbs.capabilities, leafNodeSource: "update", extensions: tbs.extensions, signature } as LeafNode;
+    tamper?.(leafNode);
+    const message = await this.propose({ proposalType: "update", update: { leafNode } } as Proposal);
+    const m = decodeMessage(message);
+    if (m.wireformat !== "mls_public_message") throw new Error("not a PublicMessage");
+    const ref = await makeProposalRef({ wireformat: "mls_public_message", content: m.publicMessage.content, auth: m.publicMessage.auth }, this.cs.hash);
+    this.ownUpdate = { ref: encodeBase64(ref), privateKey: await this.cs.hpke.exportPrivateKey(keys.privateKey) };
+    return message;
   }
 
   /** Keeps another sender's proposal (e.g. the hub's, as external sender) for the next commit to include by reference. */

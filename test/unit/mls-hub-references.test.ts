@@ -2,7 +2,8 @@
 // signed for that group and epoch; anything else leaves the reference unresolved.
 
 import { describe, expect, it } from "vitest";
-import { encodeBase64 } from "../../shared/base64.js";
+import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
+import { decodeMessage, MlsDevice } from "../support/mls-client.js";
 import type { InspectedCommit } from "../../shared/mls-commit.js";
 import { participantListProposal, removeProposal, signHubProposal } from "../../shared/mls-hub-proposals.js";
 import { resolveHubReferences } from "../../shared/mls-hub-references.js";
@@ -75,6 +76,31 @@ describe("resolving the hub's carried proposals", () => {
     ]);
     expect((await resolveHubReferences(commitReferring(4, [ref]), carried, h.key, () => undefined)).proposals[0]?.type).toBe("reference");
     expect((await resolveHubReferences(commitReferring(5, [ref]), carried, h.key, () => "@bob:f1.test")).proposals[0]?.type).toBe("reference"); // another epoch
+  });
+
+  it("resolves a member's standalone Add and Update (real ts-mls messages) as the roster reads them, the Update for its sender's leaf", async () => {
+    const h = await hub();
+    const [alice, bob, carol] = await Promise.all([MlsDevice.create("@alice:hub.test", "A1"), MlsDevice.create("@bob:f1.test", "B1"), MlsDevice.create("@carol:p1.test", "C1")]);
+    await alice.createGroup(ROOM);
+    const adding = await alice.commit({ add: [await bob.keyPackage()] });
+    alice.confirm(adding);
+    await bob.join(adding.welcome as string);
+    const update = await bob.proposeUpdate();
+    const kp = decodeMessage(await carol.keyPackage());
+    if (kp.wireformat !== "mls_key_package") throw new Error("not a KeyPackage");
+    const add = await bob.propose({ proposalType: "add", add: { keyPackage: kp.keyPackage } });
+    const refs = await Promise.all(
+      [update, add].map((m) => {
+        const inspected = inspectMemberProposal(decodeBase64(m));
+        if (!inspected.ok) throw new Error(inspected.reason);
+        return memberProposalRef(inspected.proposal);
+      }),
+    );
+    const resolved = await resolveHubReferences(commitReferring(1, refs), [update, add], h.key, (leaf) => (leaf === 1 ? bob.userId : undefined));
+    expect(resolved.proposals).toEqual([
+      { type: "update", identity: { userId: bob.userId, deviceId: "B1", signatureKey: bob.signatureKey }, leaf: 1 },
+      { type: "add", identity: { userId: carol.userId, deviceId: "C1", signatureKey: carol.signatureKey }, cipherSuite: kp.keyPackage.cipherSuite },
+    ]);
   });
 
   it("resolves nothing when the PDU carries no list", async () => {
