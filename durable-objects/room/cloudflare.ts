@@ -26,6 +26,7 @@ import { serviceUserId } from "../../shared/converter/ghost-user.js";
 import type { CommitListener, RoomCore } from "./core.js";
 import { EventIndexer } from "./event-indexer.js";
 import { MimiNotifier } from "./mimi-notify.js";
+import { GroupInfoKeeper } from "./mimi-group-info.js";
 import { HubProposalFanout } from "./mls-hub-fanout.js";
 import { MlsListener } from "./mls-listener.js";
 import { LocalNotifier, strippedOf } from "./notifier.js";
@@ -140,7 +141,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     indexer,
     notifier,
     mimi: { store: mimiStore, followers, notifier: mimiNotifier },
-    listeners: [outbox, indexer, welcomes, hubProposals, mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
+    listeners: [outbox, indexer, welcomes, hubProposals, new GroupInfoKeeper(mimiStore), mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
     reads,
     relations: new RelationReads(relationsIndex, reads),
     ephemeral,
