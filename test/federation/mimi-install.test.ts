@@ -107,8 +107,7 @@ describe("the hub as external sender is required for MIMI participation; LM comm
     expect(await mlsStatus()).toMatchObject({ epoch: 4, members: 1 });
     expect((await hubExternalSender(alice, roomId)).pending_proposals).toEqual(pending);
 
-    lastCommit = await send({ group_info: await alice.mls.groupInfoAfter(add) });
-    alice.mls.confirm(add);
+    lastCommit = await alice.sendCommit(roomId, add, { groupInfo: true });
     expect(await mlsStatus()).toMatchObject({ epoch: 5, members: 2, pending: 0 });
     await alice.sendToDevice("m.room.encrypted", { [bob.userId]: { BOB: { algorithm: WELCOME_ALGORITHM, ciphertext: add.welcome, commit_event_id: lastCommit, room_id: roomId } } });
     await bob.mls.join((await bob.receive(isWelcomeFor(lastCommit), "the Welcome")).content["ciphertext"] as string);
