@@ -1,6 +1,7 @@
 // Issue 17: MIMI participation needs the hub installed as the MLS group's external sender, and the hub
-// holds a GroupInfo after LM commits too. Real ts-mls clients against two real servers: hub.test hosts
-// an LM room with an MLS group (alice); f1.test is a MIMI follower (bob). Before installation the room
+// holds a GroupInfo after LM commits too. Real ts-mls clients against three real servers: hub.test hosts
+// an LM room with an MLS group (alice); p1.test takes part over LM (carol, no device in the group);
+// f1.test is a MIMI follower (bob). Before installation the room
 // takes no MIMI participant and no follower traffic; an install at a later epoch works and gates the
 // next commit; an LM commit's GroupInfo is checked against the committer's key and then served.
 
@@ -9,6 +10,7 @@ import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { decodeMlsMessageField, decodeSubmitMessageResponse, encodeSubmitMessageRequest } from "../../shared/mimi/index.js";
 import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
 import { userUriOf } from "../../shared/mimi-identifiers.js";
+import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { addParticipant, awaitFanout, groupInfoOverMimi, hubExternalSender, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
@@ -20,15 +22,17 @@ const isWelcomeFor = (commitEventId: string) => (e: ToDeviceEvent) => e.type ===
 describe("the hub as external sender is required for MIMI participation; LM commits carry a checked GroupInfo", () => {
   let servers: TestServer[] = [];
   let hub: TestServer;
+  let p1: TestServer;
   let f1: TestServer;
   let alice: MlsMember; // hub.test
   let bob: MlsMember; // f1.test, MIMI follower
+  let carol: MlsMember; // p1.test, LM
   let roomId: string;
   let viewId: string;
   let lastCommit: string;
 
-  async function mlsStatus(): Promise<{ epoch: number; members: number; pending: number } | null> {
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
+  async function mlsStatus(on: TestServer = hub): Promise<{ epoch: number; members: number; pending: number } | null> {
+    const res = await on.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
     return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
   }
 
@@ -45,9 +49,10 @@ describe("the hub as external sender is required for MIMI participation; LM comm
   }
 
   beforeAll(async () => {
-    servers = await startServers(["hub.test", "f1.test"], { bindings: BINDINGS });
-    [hub, f1] = servers as [TestServer, TestServer];
+    servers = await startServers(["hub.test", "p1.test", "f1.test"], { bindings: BINDINGS });
+    [hub, p1, f1] = servers as [TestServer, TestServer, TestServer];
     alice = await MlsMember.register(hub, "alice", "ALICE");
+    carol = await MlsMember.register(p1, "carol", "CAROL");
     bob = await MlsMember.register(f1, "bob", "BOB");
     for (const m of [alice, bob]) await m.publish(2);
     for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
@@ -55,6 +60,8 @@ describe("the hub as external sender is required for MIMI participation; LM comm
       expect(res.status).toBe(200);
     }
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
+    await alice.client.invite(roomId, carol.userId);
+    await carol.client.join(roomId, hub.name); // p1 sees the group created, so it follows the roster
     await alice.mls.createGroup(roomId);
     for (let i = 0; i < 3; i++) lastCommit = await alice.sendCommit(roomId, await alice.mls.commit()); // an LM group at epoch 3
   });
@@ -109,6 +116,9 @@ describe("the hub as external sender is required for MIMI participation; LM comm
 
     lastCommit = await alice.sendCommit(roomId, add, { groupInfo: true });
     expect(await mlsStatus()).toMatchObject({ epoch: 5, members: 2, pending: 0 });
+    // p1 resolved the references from the key the epoch-3 commit installed, so its roster is the hub's.
+    await eventually(async () => ((await carol.client.timeline(roomId)).some((e) => e.event_id === lastCommit) ? true : undefined), "the commit on p1");
+    expect(await mlsStatus(p1)).toEqual(await mlsStatus());
     await alice.sendToDevice("m.room.encrypted", { [bob.userId]: { BOB: { algorithm: WELCOME_ALGORITHM, ciphertext: add.welcome, commit_event_id: lastCommit, room_id: roomId } } });
     await bob.mls.join((await bob.receive(isWelcomeFor(lastCommit), "the Welcome")).content["ciphertext"] as string);
     expect(bob.mls.epoch).toBe(5);
