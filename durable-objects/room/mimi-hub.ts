@@ -27,8 +27,8 @@ export interface MimiMlsView {
   algorithm(): string | undefined;
   /** The group's current epoch (0 before the group exists). */
   epoch(): number;
-  /** The user whose device sent this commit (base64 PublicMessage), as the roster knows it, and whether it names an external sender; or why not known. */
-  committerOf(message: string): { userId: string; installs: boolean } | { code: string; reason: string };
+  /** The user whose device sent this commit (base64 PublicMessage), as the roster knows it; or why not known. */
+  committerOf(message: string): { userId: string } | { code: string; reason: string };
   /** The accepted m.mls.commit that moved the group into `epoch`. */
   commitStarting(epoch: number): string | undefined;
   /** The devices in the group now, for finding who a commit added. */
@@ -110,8 +110,7 @@ export class MimiHub {
     const message = encodeBase64(req.message);
     const found = this.ports.mls.committerOf(message);
     if ("code" in found) return PROPOSAL_CODES.has(found.code) ? { code: "invalidProposal", description: found.reason } : { code: "notAllowed", description: found.reason };
-    // A follower's user may install the hub itself (external-sender vetting decides whether it does).
-    if (!this.ports.mls.proposals.hubInstalled() && !found.installs) return { code: "notAllowed", description: NOT_INSTALLED };
+    if (!this.ports.mls.proposals.hubInstalled()) return { code: "notAllowed", description: NOT_INSTALLED };
     const committer = found.userId;
     if (serverNameOf(committer) !== provider) return { code: "notAllowed", description: `${provider} cannot commit for ${committer}` };
     const removal = await applyParticipantRemovals(this.ports, w, provider, committer, req.message);

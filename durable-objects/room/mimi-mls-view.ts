@@ -3,7 +3,6 @@
 // the current epoch, the commit that started an epoch, and the devices in the group.
 
 import { inspectCommit } from "../../shared/mls-commit.js";
-import { externalSendersIn } from "../../shared/mls-hub-proposals.js";
 import type { RoomMls } from "../room-mls.js";
 import type { MimiMlsView } from "./mimi-hub.js";
 
@@ -22,8 +21,7 @@ export function mimiMlsView(mls: RoomMls): MimiMlsView {
       if (!inspected.ok) return { code: inspected.code, reason: inspected.reason };
       const roster = mls.currentRoster();
       const userId = roster ? roster.leaves[inspected.commit.senderLeaf]?.userId : inspected.commit.pathIdentity?.userId;
-      const installs = externalSendersIn(message).some((s) => s !== undefined);
-      return userId ? { userId, installs } : { code: "unknown_sender", reason: `leaf ${inspected.commit.senderLeaf} holds no member` };
+      return userId ? { userId } : { code: "unknown_sender", reason: `leaf ${inspected.commit.senderLeaf} holds no member` };
     },
     commitStarting: (epoch) => mls.commitInto(epoch),
     leavesOf: (userId) => (mls.currentRoster()?.leaves ?? []).flatMap((l, i) => (l?.userId === userId ? [i] : [])),
