@@ -25,6 +25,7 @@ import { decodeMlsMessageField, decodeSubmitMessageResponse, decodeUpdateRoomRes
 import { generateSeed, signingKeyFromSeed } from "../shared/signing-key.js";
 import { MLS_ALGORITHM, signAs } from "../test/support/e2ee-keys.js";
 import { MlsDevice, type PendingCommit } from "../test/support/mls-client.js";
+import { installHubAsExternalSender } from "../test/support/mimi-hub-install.js";
 import { httpJson, httpRequest, target, type HttpTarget } from "./src/http.js";
 import { waitQuiet } from "./src/proc.js";
 import { ADMIN_TOKEN, freePort, ROOT, startServer, NO_LIMITS, type BenchServer } from "./src/servers.js";
@@ -140,11 +141,19 @@ async function main(): Promise<void> {
     const alice: Member = { ...(await device(reg.user_id)), token: reg.access_token };
     await httpJson(hub, "POST", `${C}/keys/upload`, { headers: auth(alice), body: JSON.stringify({ device_keys: alice.deviceKeys }) });
     const { room_id: roomId } = await httpJson<{ room_id: string }>(hub, "POST", `${C}/createRoom`, { headers: auth(alice), body: JSON.stringify({ creation_content: { encryption: { algorithm: MLS_DEFAULT_ALGORITHM } } }) });
-    await httpJson(hub, "POST", `/_matrix/client/unstable/org.switchboard.mimi/rooms/${encodeURIComponent(roomId)}/participants`, { headers: auth(alice), body: JSON.stringify({ user_id: bob.userId }) });
+    // A room takes MIMI participants only once its group has installed the hub as external sender.
     await alice.mls.createGroup(roomId);
-    const genesis = await alice.mls.commit();
-    let lastCommit = await lmSend(alice, roomId, "m.mls.commit", { message: genesis.message });
-    alice.mls.confirm(genesis);
+    const mimiRoom = `/_matrix/client/unstable/org.switchboard.mimi/rooms/${encodeURIComponent(roomId)}`;
+    const externalSender = () => httpJson<{ external_sender: string; installed: boolean; pending_proposals: string[] }>(hub, "GET", `${mimiRoom}/external_sender`, { headers: auth(alice) });
+    const sendCommit = async (p: PendingCommit): Promise<string> => {
+      const id = await lmSend(alice, roomId, "m.mls.commit", { message: p.message });
+      alice.mls.confirm(p);
+      return id;
+    };
+    const installed = await installHubAsExternalSender({ mls: alice.mls, externalSender, sendCommit });
+    let lastCommit = installed.commitEventId;
+    await httpJson(hub, "POST", `${mimiRoom}/participants`, { headers: auth(alice), body: JSON.stringify({ user_id: bob.userId }) });
+    for (const p of (await externalSender()).pending_proposals) if (!installed.proposals.includes(p)) await alice.mls.processProposal(p);
     const add = await alice.mls.commit({ add: [await bob.mls.keyPackage()] });
     lastCommit = await lmSend(alice, roomId, "m.mls.commit", { message: add.message });
     alice.mls.confirm(add);

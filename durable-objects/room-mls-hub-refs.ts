@@ -1,7 +1,8 @@
 // Both ends of carrying the hub's proposals to LM participants (docs/mimi.md "Participant list"): the
 // hub puts the proposals an accepted commit includes by reference into the PDU's `unsigned`; a
-// participant checks them against the hub's key, which it reads from the commit that installed it
-// (the group's first or second, the only ones the hub lets install it), and resolves the references.
+// participant checks them against the hub's key, which it reads from the commit that installed it (the
+// first that names an external sender: the hub refuses any other sender and any later change), and
+// resolves the references.
 
 import { encodeBase64 } from "../shared/base64.js";
 import type { Pdu } from "../shared/event.js";
@@ -24,11 +25,12 @@ export interface InstallingCommits {
 /** Participant: the commit with the hub's carried proposals resolved; unchanged when the hub's key is unknown. */
 export async function resolveCarried(commit: InspectedCommit, pdu: Pdu, commits: InstallingCommits): Promise<InspectedCommit> {
   if (!commit.proposals.some((p) => p.type === "reference")) return commit;
+  // Oldest first: most groups install the hub with their first commits, so the scan ends early.
   let key: Uint8Array | undefined;
-  for (const epoch of [1, 2]) {
+  for (let epoch = 1; epoch <= commit.epoch && key === undefined; epoch++) {
     const id = commits.commitInto(epoch);
     const installing = id === undefined ? undefined : commits.eventById(id);
-    key ??= installing ? hubKeyInstalledBy(installing.content["message"]) : undefined;
+    key = installing ? hubKeyInstalledBy(installing.content["message"]) : undefined;
   }
   return key ? resolveHubReferences(commit, pdu.unsigned?.[HUB_PROPOSALS_UNSIGNED], key, (leaf) => commits.memberOf(leaf)) : commit;
 }

@@ -1,8 +1,9 @@
-// The hub as its room's MLS external sender (docs/mimi.md "Participant list"). One of the group's first
-// two commits may install the hub's key in external_senders (GroupContextExtensions); from then on the
+// The hub as its room's MLS external sender (docs/mimi.md "Participant list"). Any commit may install the
+// hub's key in external_senders (GroupContextExtensions) while it is not installed; from then on the
 // hub proposes, for every membership change, the participant-list AppDataUpdate and, for a departure,
 // a Remove for each of the user's leaves, and refuses every commit that does not include all of them
-// by reference. A group created without the hub's key keeps the LM rules alone (mls-roster.ts).
+// by reference. Until a group installs it, the room keeps the LM rules alone (mls-roster.ts) and takes
+// no MIMI participants (room/mimi-hub.ts).
 
 import { encodeBase64 } from "../shared/base64.js";
 import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
@@ -86,16 +87,16 @@ export class MlsHubSender {
   }
 
   /**
-   * A commit's external-sender checks: the first commit may install the hub's key; later ones may not
-   * drop it, must include every pending hub proposal, and may refer to no other proposal. Hub Removes
-   * come back as ordinary removes, marked as the hub's.
+   * A commit's external-sender checks: while the hub is not installed, a commit may install its key (and
+   * nothing else as external sender); once installed, a commit may not drop it, must include every pending
+   * hub proposal, and may refer to no other proposal. Hub Removes come back as ordinary removes, marked as the hub's.
    */
-  async vetCommit(roomId: string, commit: InspectedCommit, message: unknown, roster: Roster | null, joined: () => string[]): Promise<HubCommitVet> {
+  async vetCommit(roomId: string, commit: InspectedCommit, message: unknown, joined: () => string[]): Promise<HubCommitVet> {
     const installed = this.isInstalled();
     const senders = commit.proposals.some((p) => p.type === "other" && p.name === "group_context_extensions") ? externalSendersIn(message) : [];
-    // ts-mls sends a commit carrying only GroupContextExtensions without an UpdatePath, which the
-    // group's first commit needs (mls-roster.ts genesis), so the commit after it may install the hub too.
-    if (!installed && (roster === null || roster.epoch <= 1) && senders.some((s) => s !== undefined)) {
+    // At any epoch, so an LM room's group can take MIMI participants later; the list proposal then names
+    // every user joined at that point.
+    if (!installed && senders.some((s) => s !== undefined)) {
       const key = await this.key();
       if (!senders.every((s) => s !== undefined && namesExternalSender(s, key))) {
         return { ok: false, code: "foreign_external_sender", reason: "external_senders may name only this hub" };

@@ -3,6 +3,7 @@
 import type { Pdu } from "../shared/event.js";
 import type { LeafChange, Roster } from "../shared/mls-roster.js";
 import type { RoomState } from "../shared/room-state.js";
+import type { CommitGroupInfo } from "../shared/mls-commit-group-info.js";
 import type { HubEffect } from "./room-mls-hub.js";
 
 /**
@@ -30,4 +31,6 @@ export interface MlsEffect {
   untrack?: true;
   /** The hub's external-sender records (room-mls-hub.ts). */
   hub?: HubEffect;
+  /** Hub: the checked GroupInfo the commit carried (room-mls-group-info.ts), kept for MIMI groupInfo. */
+  groupInfo?: CommitGroupInfo;
 }

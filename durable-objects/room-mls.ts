@@ -29,6 +29,7 @@ import { PAIR_EVENT } from "../shared/converter/pairing.js";
 import { mlsError } from "./room-mls-errors.js";
 import { MlsHubSender, type HubEffect } from "./room-mls-hub.js";
 import { carryHubProposals, resolveCarried } from "./room-mls-hub-refs.js";
+import { vetCommitGroupInfo } from "./room-mls-group-info.js";
 import { RoomMlsStorage, type HeldWelcome } from "./room-mls-storage.js";
 import type { WelcomeVerdict } from "./room/verdict.js";
 import type { Writer } from "./room/writer.js";
@@ -181,7 +182,7 @@ export class RoomMls {
     let hub: HubEffect | undefined;
     if (role === "hub") {
       const joined = () => this.host.state.members("join").flatMap((e) => (typeof e.pdu.state_key === "string" ? [e.pdu.state_key] : []));
-      const vetted = await this.hub.vetCommit(roomId, commit, pdu.content["message"], this.roster, joined);
+      const vetted = await this.hub.vetCommit(roomId, commit, pdu.content["message"], joined);
       if (!vetted.ok) throw mlsError(vetted.code, vetted.reason, epoch);
       ({ commit, effect: hub } = vetted);
       carryHubProposals(pdu, vetted.carried);
@@ -196,7 +197,8 @@ export class RoomMls {
     const valid = role === "hub" ? await this.deviceCheck(commit, sender) : () => true;
     const result = applyCommit(this.roster, commit, { roomId, sender, isJoined: this.isJoined, isValidDevice: valid });
     if (!result.ok) throw mlsError(result.code, result.reason, result.currentEpoch, result.missing);
-    return { commit: { epoch: commit.epoch, result }, ...(hub ? { hub } : {}) };
+    const groupInfo = role === "hub" ? await vetCommitGroupInfo(pdu, commit, roomId, this.roster, this.signatureKeyOf) : undefined;
+    return { commit: { epoch: commit.epoch, result }, ...(hub ? { hub } : {}), ...(groupInfo ? { groupInfo } : {}) };
   }
 
   private evaluateEncrypted(pdu: Pdu, role: "hub" | "participant"): void {

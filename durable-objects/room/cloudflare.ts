@@ -28,6 +28,7 @@ import { EventIndexer } from "./event-indexer.js";
 import { MimiNotifier } from "./mimi-notify.js";
 import { MimiWelcomes, type WelcomeMessage } from "./mimi-welcome.js";
 import { MimiWelcomeStorage } from "../room-mimi-welcome-storage.js";
+import { GroupInfoKeeper } from "./mimi-group-info.js";
 import { HubProposalFanout } from "./mls-hub-fanout.js";
 import { MlsListener } from "./mls-listener.js";
 import { LocalNotifier, strippedOf } from "./notifier.js";
@@ -172,7 +173,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     indexer,
     notifier,
     mimi: { store: mimiStore, followers, notifier: mimiNotifier, welcomes: mimiWelcomes },
-    listeners: [outbox, indexer, welcomes, hubProposals, mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
+    listeners: [outbox, indexer, welcomes, hubProposals, new GroupInfoKeeper(mimiStore), mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
     reads,
     relations: new RelationReads(relationsIndex, reads),
     ephemeral,

@@ -14,7 +14,6 @@ import { serverNameOf } from "../../shared/ids.js";
 import { readEncryptedHeader } from "../../shared/mls-commit.js";
 import { ENCRYPTED_EVENT, MLS_COMMIT_EVENT } from "../../shared/room-encryption.js";
 import type { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
-import { groupInfoToKeep } from "./mimi-group-info.js";
 import { applyParticipantRemovals } from "./mimi-participant-removal.js";
 import { acceptMemberProposals, type MemberProposalView } from "./mimi-proposal.js";
 import { isProposalMessage } from "../../shared/mls-member-proposal.js";
@@ -88,6 +87,9 @@ export type SubmitOutcome =
 /** Roster refusals that concern the proposals a commit carries rather than who may commit. */
 const PROPOSAL_CODES = new Set(["proposal_by_reference", "update_by_value", "update_conflict", "update_forbidden", "unsupported_proposal", "remove_blank", "duplicate_remove", "add_duplicate", "wrong_ciphersuite", "bad_credential"]);
 
+/** MIMI participation needs the hub to propose every participant-list change, which it can only as external sender. */
+const NOT_INSTALLED = "the room's MLS group has not installed this hub as its external sender (external_senders), so it takes no MIMI participants";
+
 const deviceKey = (d: { userId: string; deviceId: string }): string => `${d.userId}\u0000${d.deviceId}`;
 
 export class MimiHub {
@@ -111,12 +113,15 @@ export class MimiHub {
     const message = encodeBase64(req.message);
     const found = this.ports.mls.committerOf(message);
     if ("code" in found) return PROPOSAL_CODES.has(found.code) ? { code: "invalidProposal", description: found.reason } : { code: "notAllowed", description: found.reason };
+    if (!this.ports.mls.proposals.hubInstalled()) return { code: "notAllowed", description: NOT_INSTALLED };
     const committer = found.userId;
     if (serverNameOf(committer) !== provider) return { code: "notAllowed", description: `${provider} cannot commit for ${committer}` };
     const removal = await applyParticipantRemovals(this.ports, w, provider, committer, req.message);
     if (removal) return removal;
     const before = new Set(this.ports.mls.devices().map(deviceKey));
-    const verdict = await this.ports.appendVouched(w, provider, committer, { type: MLS_COMMIT_EVENT, content: { message } });
+    // The GroupInfo rides in the event, so the room's MLS part checks and keeps it as for an LM commit.
+    const content: JsonObject = { message, ...(req.groupInfo ? { group_info: encodeBase64(req.groupInfo) } : {}), ...(req.ratchetTree ? { ratchet_tree: encodeBase64(req.ratchetTree) } : {}) };
+    const verdict = await this.ports.appendVouched(w, provider, committer, { type: MLS_COMMIT_EVENT, content });
     if (verdict.outcome === "rejected") {
       const code = verdict.fields?.["mls_code"];
       const current = verdict.fields?.["current_epoch"];
@@ -126,8 +131,6 @@ export class MimiHub {
     }
     if (verdict.outcome !== "accepted") return { code: "notAllowed", description: "this commit was already accepted" };
     const now = this.ports.now();
-    const kept = groupInfoToKeep(this.roomId, this.ports.mls.epoch(), req.groupInfo, req.ratchetTree);
-    if (kept) this.store.setGroupInfo(kept);
     if (req.welcome) this.fanOutWelcome(req.welcome, before, now, { commitEventId: verdict.eventId, algorithm });
     return { code: "success", acceptedTimestamp: now, eventId: verdict.eventId };
   }
@@ -161,6 +164,7 @@ export class MimiHub {
     const algorithm = this.ports.mls.algorithm();
     if (!algorithm) return { code: "notAllowed", description: "this room is not an MLS room" };
     if (serverNameOf(sender) !== provider) return { code: "notAllowed", description: `${provider} cannot send for ${sender}` };
+    if (!this.ports.mls.proposals.hubInstalled()) return { code: "notAllowed", description: NOT_INSTALLED };
     const ciphertext = encodeBase64(appMessage);
     const header = readEncryptedHeader(ciphertext);
     if (!header.ok) return { code: "notAllowed", description: header.reason };
@@ -189,6 +193,7 @@ export class MimiHub {
   async addParticipant(w: Writer, inviter: string, userId: string): Promise<ParticipantOutcome> {
     const provider = serverNameOf(userId);
     if (provider === this.ports.serverName) return { ok: false, description: "local users join through the client API" };
+    if (!this.ports.mls.proposals.hubInstalled()) return { ok: false, description: NOT_INSTALLED };
     if (!this.followers.has(provider) && this.ports.isLmServer(provider)) return { ok: false, description: `${provider} takes part in this room through LM` };
     const firstUser = !this.followers.has(provider);
     this.followers.add(provider, this.ports.now());

@@ -2,7 +2,8 @@
 // MLS room as LM hub and MIMI hub; p1.test takes part through LM (carol); f1.test is a MIMI follower
 // (bob), whose client uses the room through f1's view room. Key material claimed over MIMI, a commit
 // with a Welcome through update, messages both ways with identical ciphertext on every path, stale
-// commits and messages, a replayed notify, and an LM kick. Steps share one room and run in order.
+// commits and messages, a replayed notify, and an LM kick. Steps share one room and run in order; the
+// group installs the hub as external sender first, so each membership change brings the hub's proposals.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBase64, decodeBase64 } from "../../shared/base64.js";
@@ -10,7 +11,7 @@ import { encodeNotifyBody, decodeMlsMessageField } from "../../shared/mimi/index
 import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
 import { eventually, MatrixApiError } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, groupInfoOverMimi, openView } from "./mimi-member.js";
+import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, groupInfoOverMimi, hubExternalSender, installHub, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 
 const ADMIN = { authorization: "Bearer test-admin-token" };
@@ -46,6 +47,18 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
   let roomId: string;
   let viewId: string;
   let lastCommit: string;
+  /** The hub's proposals alice's device has taken (so her next commit includes them). */
+  const taken = new Set<string>();
+
+  /** The hub's pending proposals that `members` have not taken yet, taken by all of them. */
+  async function takeHubProposals(...members: MlsMember[]): Promise<string[]> {
+    const fresh = (await hubExternalSender(alice, roomId)).pending_proposals.filter((p) => !taken.has(p));
+    for (const p of fresh) {
+      for (const m of members) await m.mls.processProposal(p);
+      taken.add(p);
+    }
+    return fresh;
+  }
 
   /** The content of `eventId` as `reader`'s server holds it. */
   async function contentOn(reader: MlsMember, eventId: string): Promise<Record<string, unknown>> {
@@ -77,7 +90,9 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     await alice.client.invite(roomId, carol.userId);
     await carol.client.join(roomId, hub.name);
     await alice.mls.createGroup(roomId);
-    lastCommit = await alice.sendCommit(roomId, await alice.mls.commit());
+    const installed = await installHub(alice, roomId); // MIMI participants need the hub as external sender
+    lastCommit = installed.commitEventId;
+    for (const p of installed.proposals) taken.add(p);
 
     const joinId = await addParticipant(alice, roomId, bob.userId);
     // p1 accepts the hub's event for bob, which f1 never signed: the content names f1 as the MIMI provider.
@@ -93,6 +108,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
       one_time_keys: { [carol.userId]: { CAROL: KEY_PACKAGE_ALGORITHM }, [bob.userId]: { BOB: KEY_PACKAGE_ALGORITHM } },
     });
     const packages = [carol, bob].map((m) => Object.values(claimed.one_time_keys[m.userId]?.[m.deviceId] ?? {})[0] as string);
+    expect(await takeHubProposals(alice)).toHaveLength(1); // bob's join in the participant list
     const add = await alice.mls.commit({ add: packages });
     lastCommit = await alice.sendCommit(roomId, add);
     const welcome = { algorithm: WELCOME_ALGORITHM, ciphertext: add.welcome, commit_event_id: lastCommit, room_id: roomId };
@@ -102,7 +118,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     await bob.mls.join(add.welcome as string);
     for (const m of [carol, bob]) expect(m.mls.epoch).toBe(alice.mls.epoch);
     await awaitFanout(bob, viewId, add.message);
-    expect(await mlsStatus()).toMatchObject({ epoch: 2, members: 3, pending: 0 });
+    expect(await mlsStatus()).toMatchObject({ epoch: 3, members: 3, pending: 0 });
   });
 
   it("carries a message each way with the same ciphertext bytes over LM and MIMI, and every member decrypts it", async () => {
@@ -133,6 +149,8 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     const keysLeft = await dave.client.request<{ one_time_key_counts: Record<string, number> }>("POST", "/keys/upload", {});
     expect(keysLeft.one_time_key_counts[KEY_PACKAGE_ALGORITHM]).toBe(2); // single use: the claim took one
 
+    // dave's join made the hub propose his list entry: every member takes it before bob's commit includes it.
+    expect(await takeHubProposals(alice, carol, bob)).toHaveLength(1);
     const add = await bob.mls.commit({ add: packages });
     await commitViaView(bob, viewId, add);
     const onHub = await eventually(async () => (await alice.client.timeline(roomId)).find((e) => e.content["message"] === add.message), "bob's commit on the hub");
@@ -148,14 +166,14 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     const text = await bob.mls.encrypt("welcome dave");
     await bob.send(viewId, "m.room.encrypted", { ciphertext: text });
     for (const m of [alice, carol, dave]) expect(await m.mls.decrypt(text)).toBe("welcome dave");
-    expect(await mlsStatus()).toMatchObject({ epoch: 3, members: 4, pending: 0 });
+    expect(await mlsStatus()).toMatchObject({ epoch: 4, members: 4, pending: 0 });
   });
 
   it("serves the follower the GroupInfo its update came with, for the epoch that commit started, sealed to the requester and signed by the hub", async () => {
     const got = await groupInfoOverMimi(bob, roomId); // through f1, as bob's client would
     expect(got.status).toBe("success");
     const context = got.tbe?.groupInfo.value.groupContext;
-    expect(context?.epoch).toBe(3n);
+    expect(context?.epoch).toBe(4n);
     expect(context?.epoch).toBe(BigInt(bob.mls.epoch));
     expect(new TextDecoder().decode(context?.groupId)).toBe(roomId);
     expect(got.tbe?.pendingProposals).toEqual([]);
@@ -183,7 +201,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     await alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext: text, commit_event_id: lastCommit });
     await awaitFanout(bob2, viewId, text);
     expect(await bob2.mls.decrypt(text)).toBe("hello bob2");
-    expect(await mlsStatus()).toMatchObject({ epoch: 4, members: 5, pending: 0 });
+    expect(await mlsStatus()).toMatchObject({ epoch: 5, members: 5, pending: 0 });
   });
 
   it("answers a stale commit with wrongEpoch and the current epoch", async () => {
@@ -191,14 +209,14 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     const stale = await bob.mls.commit();
     lastCommit = await alice.sendCommit(roomId, winner);
     const refused = await refusal(commitViaView(bob, viewId, stale));
-    expect(refused).toMatchObject({ status: 403, mimi_code: "wrongEpoch", current_epoch: 5 });
+    expect(refused).toMatchObject({ status: 403, mimi_code: "wrongEpoch", current_epoch: 6 });
     await awaitFanout(bob, viewId, winner.message);
     await catchUpView(bob, viewId);
     for (const m of [carol, dave]) await m.mls.processCommit(winner.message);
-    expect(bob.mls.epoch).toBe(5);
+    expect(bob.mls.epoch).toBe(6);
   });
 
-  it("serves no GroupInfo once an LM commit (which carries none) has moved the group past the kept one", async () => {
+  it("serves no GroupInfo once an LM commit sent without one has moved the group past the kept one", async () => {
     expect((await groupInfoOverMimi(bob, roomId)).status).toBe("notAuthorized");
   });
 
@@ -245,12 +263,14 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     const lmBlocked = await refusal(alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext: await alice.mls.encrypt("blocked"), commit_event_id: lastCommit }));
     expect(lmBlocked).toMatchObject({ status: 403, mls_code: "pending_removals" });
 
-    const leaf = alice.mls.leafOf(carol.userId, carol.deviceId);
-    const removal = await alice.mls.commit({ remove: [leaf as number] });
+    // The hub proposed carol's list removal and the Remove of her device; the commit includes them.
+    expect(await takeHubProposals(alice, bob, dave)).toHaveLength(2);
+    const removal = await alice.mls.commit();
     lastCommit = await alice.sendCommit(roomId, removal);
-    expect(await mlsStatus()).toMatchObject({ epoch: 6, pending: 0 });
+    expect(alice.mls.leafOf(carol.userId, carol.deviceId)).toBeUndefined();
+    expect(await mlsStatus()).toMatchObject({ epoch: 7, pending: 0 });
     const stale = await refusal(bob.send(viewId, "m.room.encrypted", { ciphertext: early }));
-    expect(stale).toMatchObject({ status: 403, mimi_code: "epochTooOld", current_epoch: 6 });
+    expect(stale).toMatchObject({ status: 403, mimi_code: "epochTooOld", current_epoch: 7 });
 
     await awaitFanout(bob, viewId, removal.message);
     await catchUpView(bob, viewId);

@@ -9,14 +9,14 @@ import { decodeBase64 } from "../../shared/base64.js";
 import { encodeDeviceIdentity } from "../../shared/mls-identity.js";
 import { decodeKeyPackageField } from "../../shared/mimi/index.js";
 import { decodeDeviceIdentity } from "../../shared/mls-identity.js";
-import { startServers, stopServers, type TestServer } from "./harness.js";
-import { addParticipant, keyMaterialOverMimi } from "./mimi-member.js";
+import { freePort, startServers, stopServers, type TestServer } from "./harness.js";
+import { addParticipant, installHub, keyMaterialOverMimi } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM } from "./mls-member.js";
 
 const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
 const FP = "6".repeat(64); // hub.test and f1.test (one startServers call shares its bindings)
 const FP2 = "7".repeat(64); // f2.test
-const PORTS = [12210, 12211, 12212];
+let PORTS: number[] = [];
 const url = (port: number) => `http://127.0.0.1:${port}`;
 
 async function peer(server: TestServer, fingerprint: string, domain: string): Promise<void> {
@@ -36,6 +36,7 @@ describe("MIMI keyMaterial through the hub", () => {
   let roomId: string;
 
   beforeAll(async () => {
+    while (new Set(PORTS).size !== 3) PORTS = [await freePort(), await freePort(), await freePort()]; // fixed ports collide with parallel runs
     const pair = await startServers(["hub.test", "f1.test"], { ports: PORTS.slice(0, 2), extraHosts: { "f2.test": url(PORTS[2] as number) }, bindings: { MIMI_LOCAL_STAND_IN_FINGERPRINT: FP } });
     servers = [...pair];
     const single = await startServers(["f2.test"], { ports: PORTS.slice(2), extraHosts: { "hub.test": url(PORTS[0] as number), "f1.test": url(PORTS[1] as number) }, bindings: { MIMI_LOCAL_STAND_IN_FINGERPRINT: FP2 } });
@@ -49,8 +50,10 @@ describe("MIMI keyMaterial through the hub", () => {
     dave = await MlsMember.register(hub, "dave", "DAVE");
     bob = await MlsMember.register(f1, "bob", "BOB");
     erin = await MlsMember.register(f2, "erin", "ERIN");
-    for (const m of [dave, bob, erin]) await m.publish(2);
+    for (const m of [alice, dave, bob, erin]) await m.publish(2);
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
+    await alice.mls.createGroup(roomId);
+    await installHub(alice, roomId); // a room takes MIMI participants only then
     await addParticipant(alice, roomId, bob.userId);
     await addParticipant(alice, roomId, erin.userId);
   });

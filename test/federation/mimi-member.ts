@@ -22,6 +22,7 @@ import { openGroupInfoResponse } from "../../shared/mimi-group-info-seal.js";
 import { getCiphersuiteFromName } from "ts-mls/crypto/ciphersuite.js";
 import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js";
 import { decodeMessage, type PendingCommit } from "../support/mls-client.js";
+import { installHubAsExternalSender } from "../support/mimi-hub-install.js";
 import { eventually } from "./client.js";
 import type { TestServer } from "./harness.js";
 import type { MlsMember } from "./mls-member.js";
@@ -40,7 +41,23 @@ async function post<T>(m: MlsMember, path: string, body: unknown): Promise<T> {
   return json;
 }
 
-/** A hub user adds a follower's user to the room's participant list. */
+/** The hub's external sender record of `roomId`, read by `m`, a joined user of the hub. */
+export async function hubExternalSender(m: MlsMember, roomId: string): Promise<{ external_sender: string; installed: boolean; pending_proposals: string[] }> {
+  const res = await m.client.server.fetch(`${MIMI_CLIENT}/rooms/${encodeURIComponent(roomId)}/external_sender`, { headers: { authorization: `Bearer ${m.client.accessToken}` } });
+  if (res.status !== 200) throw new Error(`external_sender: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { external_sender: string; installed: boolean; pending_proposals: string[] };
+}
+
+/**
+ * `m` (a hub user whose device created the room's group, or is to send its first commit) installs the
+ * hub as the group's external sender, which MIMI participants need; `m`'s next commit includes the
+ * hub's participant-list proposal. Returns the install commit's event ID and that proposal.
+ */
+export async function installHub(m: MlsMember, roomId: string): Promise<{ commitEventId: string; proposals: string[] }> {
+  return installHubAsExternalSender({ mls: m.mls, externalSender: () => hubExternalSender(m, roomId), sendCommit: (p) => m.sendCommit(roomId, p) });
+}
+
+/** A hub user adds a follower's user to the room's participant list (the hub must be installed). */
 export async function addParticipant(adder: MlsMember, roomId: string, userId: string): Promise<string> {
   return (await post<{ event_id: string }>(adder, `/rooms/${encodeURIComponent(roomId)}/participants`, { user_id: userId })).event_id;
 }

@@ -80,14 +80,12 @@ describe("the hub proposes the participant list as the MLS group's external send
   });
   afterAll(() => stopServers(servers));
 
-  it("installs the hub's key with the commit after the establishing one, then refuses a commit without the hub's participant-list proposal", async () => {
+  it("installs the hub's key with the commit after the establishing one, then refuses a commit without the hub's participant-list proposals", async () => {
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     for (const m of [carol, erin, dave]) {
       await alice.client.invite(roomId, m.userId);
       await m.client.join(roomId, hub.name);
     }
-    await addParticipant(alice, roomId, bob.userId);
-    viewId = await openView(bob, roomId);
     const before = await hubSender();
     expect(before).toMatchObject({ installed: false, pending_proposals: [] });
 
@@ -103,8 +101,14 @@ describe("the hub proposes the participant list as the MLS group's external send
     const [listProposal] = await proposalsTo(alice, 2);
     expect(listProposal).toBe(after.pending_proposals[0]);
     listHistory.push(listProposal as string);
+    expect(new Set(participantsIn(listHistory))).toEqual(new Set([alice, dave, carol, erin].map((m) => m.userId)));
+    // Only now may the room take a MIMI participant: the hub proposes bob's addition like any join.
+    await addParticipant(alice, roomId, bob.userId);
+    viewId = await openView(bob, roomId);
+    const bobsJoin = (await hubSender()).pending_proposals[1] as string;
+    listHistory.push(bobsJoin);
     expect(new Set(participantsIn(listHistory))).toEqual(new Set([alice, dave, carol, erin, bob].map((m) => m.userId)));
-    await awaitFanout(bob, viewId, listProposal as string); // followers get it by notify
+    await awaitFanout(bob, viewId, bobsJoin); // followers get it by notify
 
     const claimed = await alice.client.request<{ one_time_keys: Record<string, Record<string, Record<string, string>>> }>("POST", "/keys/claim", {
       one_time_keys: Object.fromEntries([carol, erin, dave, bob].map((m) => [m.userId, { [m.deviceId]: KEY_PACKAGE_ALGORITHM }])),
@@ -113,7 +117,7 @@ describe("the hub proposes the participant list as the MLS group's external send
     const omitting = await alice.mls.commit({ add: packages });
     expect(await refusal(alice.sendCommit(roomId, omitting))).toMatchObject({ status: 403, errcode: "M_FORBIDDEN", mls_code: "missing_hub_proposals", current_epoch: 2 });
 
-    await alice.mls.processProposal(listProposal as string);
+    for (const p of [listProposal as string, bobsJoin]) await alice.mls.processProposal(p);
     const add = await alice.mls.commit({ add: packages });
     lastCommit = await alice.sendCommit(roomId, add);
     expect((await hubSender()).pending_proposals).toEqual([]);

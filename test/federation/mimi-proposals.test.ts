@@ -9,10 +9,10 @@ import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { HUB_PROPOSALS_EVENT } from "../../durable-objects/room/mls-hub-fanout.js";
 import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { awaitFanout, commitViaView, groupInfoOverMimi, MIMI_CLIENT, openView, addParticipant } from "./mimi-member.js";
+import { awaitFanout, commitViaView, groupInfoOverMimi, installHub, MIMI_CLIENT, openView, addParticipant } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 import { ADMIN, BINDINGS, FP, participantListUpdateOf, refusal } from "./mimi-participants-support.js";
-import { decodeMessage, MlsDevice } from "../support/mls-client.js";
+import { decodeMessage } from "../support/mls-client.js";
 import { decodeUpdateRoomResponse, encodeUpdateRequest, mlsMessageField } from "../../shared/mimi/index.js";
 import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
 
@@ -62,16 +62,13 @@ describe("members' standalone proposals through MIMI update", () => {
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     await alice.client.invite(roomId, carol.userId);
     await carol.client.join(roomId, hub.name);
+
+    // The group, the hub as external sender, bob as MIMI participant, and everyone added with the hub's list proposals.
+    await alice.mls.createGroup(roomId);
+    const installed = await installHub(alice, roomId);
     await addParticipant(alice, roomId, bob.userId);
     viewId = await openView(bob, roomId);
-
-    // The group, the hub as external sender, and everyone added with the hub's list proposal.
-    await alice.mls.createGroup(roomId);
-    lastCommit = await alice.sendCommit(roomId, await alice.mls.commit());
-    const res = await hub.fetch(`${MIMI_CLIENT}/rooms/${encodeURIComponent(roomId)}/external_sender`, { headers: { authorization: `Bearer ${alice.client.accessToken}` } });
-    const sender = ((await res.json()) as { external_sender: string }).external_sender;
-    lastCommit = await alice.sendCommit(roomId, await alice.mls.commit({ extra: [MlsDevice.installExternalSender(decodeBase64(sender))] }));
-    for (const p of await pendingOnHub()) await alice.mls.processProposal(p);
+    for (const p of await pendingOnHub()) if (!installed.proposals.includes(p)) await alice.mls.processProposal(p);
     const claimed = await alice.client.request<{ one_time_keys: Record<string, Record<string, Record<string, string>>> }>("POST", "/keys/claim", {
       one_time_keys: Object.fromEntries([carol, bob].map((m) => [m.userId, { [m.deviceId]: KEY_PACKAGE_ALGORITHM }])),
     });

@@ -112,9 +112,14 @@ export class MlsMember {
     return r.event_id;
   }
 
-  /** Sends a prepared commit; adopts it only when the hub accepted it (a refusal is thrown). */
-  async sendCommit(roomId: string, pending: PendingCommit): Promise<string> {
-    const eventId = await this.send(roomId, "m.mls.commit", { message: pending.message });
+  /**
+   * Sends a prepared commit; adopts it only when the hub accepted it (a refusal is thrown). With
+   * `groupInfo`, the commit carries the new epoch's GroupInfo, which the hub keeps for MIMI groupInfo.
+   */
+  async sendCommit(roomId: string, pending: PendingCommit, opts: { groupInfo?: boolean } = {}): Promise<string> {
+    const content: Record<string, unknown> = { message: pending.message };
+    if (opts.groupInfo) content["group_info"] = await this.mls.groupInfoAfter(pending);
+    const eventId = await this.send(roomId, "m.mls.commit", content);
     this.mls.confirm(pending);
     return eventId;
   }

@@ -34,6 +34,7 @@ import { makeProposalRef } from "ts-mls/authenticatedContent.js";
 import { signWithLabel } from "ts-mls/crypto/signature.js";
 import { encodeLeafNodeTBS, type LeafNode, type LeafNodeTBS } from "ts-mls/leafNode.js";
 import { updateLeafKey } from "ts-mls/privateKeyPath.js";
+import { signGroupInfo } from "ts-mls/groupInfo.js";
 import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { decodeDeviceIdentity, encodeDeviceIdentity } from "../../shared/mls-identity.js";
 import { groupIdOfRoom } from "../../shared/mls-roster.js";
@@ -164,10 +165,19 @@ export class MlsDevice {
     return pending;
   }
 
-  /** The GroupInfo of the epoch a pending commit leads to (MIMI's update carries it), base64 MLSMessage. */
-  async groupInfoAfter(pending: PendingCommit): Promise<string> {
+  /**
+   * The GroupInfo of the epoch a pending commit leads to (MIMI's update and an LM commit carry it), base64
+   * MLSMessage; with `forgedBy`, re-signed by that other signature key (ts-mls signKey) instead.
+   */
+  async groupInfoAfter(pending: PendingCommit, forgedBy?: Uint8Array): Promise<string> {
     const groupInfo = await createGroupInfoWithExternalPub(pending.newState, [], this.cs);
-    return encodeMessage({ version: "mls10", wireformat: "mls_group_info", groupInfo });
+    const signed = forgedBy ? await signGroupInfo(groupInfo, forgedBy, this.cs.signature) : groupInfo;
+    return encodeMessage({ version: "mls10", wireformat: "mls_group_info", groupInfo: signed });
+  }
+
+  /** A signature key pair that is not this device's (ts-mls signKey and public key), for forgeries. */
+  async otherSignatureKey(): Promise<{ signKey: Uint8Array; publicKey: Uint8Array }> {
+    return this.cs.signature.keygen();
   }
 
   /** The hub accepted this device's commit: adopt the next epoch. */

@@ -1,20 +1,24 @@
-// The groupInfo endpoint's pieces that need no server: which GroupInfo the hub keeps from an update
-// (durable-objects/room/mimi-group-info.ts) and the sealed, signed answer a requester opens
+// The groupInfo endpoint's pieces that need no server: which GroupInfo the hub keeps from a commit
+// (shared/mls-commit-group-info.ts) and the sealed, signed answer a requester opens
 // (shared/mimi-group-info-seal.ts), with a real ts-mls group.
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { getCiphersuiteFromName } from "ts-mls/crypto/ciphersuite.js";
 import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js";
-import { decodeBase64 } from "../../shared/base64.js";
+import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { decodeGroupInfoField, type GroupInfoRatchetTreeTbe } from "../../shared/mimi/index.js";
 import { openGroupInfoResponse, sealGroupInfoResponse } from "../../shared/mimi-group-info-seal.js";
 import { signingKeyFromSeed, type SigningKey } from "../../shared/signing-key.js";
-import { groupInfoToKeep } from "../../durable-objects/room/mimi-group-info.js";
+import { checkCommitGroupInfo } from "../../shared/mls-commit-group-info.js";
+import { groupIdOfRoom } from "../../shared/mls-roster.js";
 import { MlsDevice } from "../support/mls-client.js";
 
 const ROOM = "!g:hub.test";
 const SUITE = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" as const;
-let groupInfo: Uint8Array; // a GroupInfo of ROOM's group for epoch 1
+let groupInfo: Uint8Array; // a GroupInfo of ROOM's group for epoch 1, signed by alice at leaf 0
+let forgedInfo: Uint8Array; // the same, signed by another key
+let aliceKey: Uint8Array;
+let otherKey: { signKey: Uint8Array; publicKey: Uint8Array };
 let hubKey: SigningKey;
 
 beforeAll(async () => {
@@ -22,16 +26,36 @@ beforeAll(async () => {
   await alice.createGroup(ROOM);
   const pending = await alice.commit();
   groupInfo = decodeBase64(await alice.groupInfoAfter(pending));
+  aliceKey = alice.signatureKey;
+  otherKey = await alice.otherSignatureKey();
+  forgedInfo = decodeBase64(await alice.groupInfoAfter(pending, otherKey.signKey));
   hubKey = await signingKeyFromSeed(new Uint8Array(32).fill(3), "hub1");
 });
 
-describe("the GroupInfo a hub keeps from an update", () => {
-  it("is kept only when it is this room's group at the epoch the commit started", () => {
-    expect(groupInfoToKeep(ROOM, 1, groupInfo, undefined)).toMatchObject({ epoch: 1 });
-    expect(groupInfoToKeep(ROOM, 2, groupInfo, undefined)).toBeUndefined();
-    expect(groupInfoToKeep("!other:hub.test", 1, groupInfo, undefined)).toBeUndefined();
-    expect(groupInfoToKeep(ROOM, 1, groupInfo.slice(0, 20), undefined)).toBeUndefined();
-    expect(groupInfoToKeep(ROOM, 1, undefined, undefined)).toBeUndefined();
+describe("the GroupInfo a commit carries (checkCommitGroupInfo)", () => {
+  const b64 = (b: Uint8Array) => encodeBase64(b);
+  const signer = () => ({ groupId: groupIdOfRoom(ROOM), commitEpoch: 0, senderLeaf: 0, signatureKey: aliceKey });
+
+  it("is kept when it is this room's group at the epoch the commit starts, signed by the committing leaf's key", async () => {
+    const checked = await checkCommitGroupInfo(b64(groupInfo), undefined, signer());
+    expect(checked).toMatchObject({ ok: true, kept: { epoch: 1 } });
+    expect(checked.ok && checked.kept?.groupInfo).toEqual(groupInfo);
+    expect(await checkCommitGroupInfo(undefined, undefined, signer())).toEqual({ ok: true });
+  });
+
+  it("is refused for another epoch, another group, another signer leaf, another key, a forged signature, bad bytes or a tree alone", async () => {
+    const refused = { ok: false, code: "bad_group_info" };
+    expect(await checkCommitGroupInfo(b64(groupInfo), undefined, { ...signer(), commitEpoch: 1 })).toMatchObject(refused);
+    expect(await checkCommitGroupInfo(b64(groupInfo), undefined, { ...signer(), groupId: groupIdOfRoom("!other:hub.test") })).toMatchObject(refused);
+    expect(await checkCommitGroupInfo(b64(groupInfo), undefined, { ...signer(), senderLeaf: 1 })).toMatchObject(refused);
+    expect(await checkCommitGroupInfo(b64(groupInfo), undefined, { ...signer(), signatureKey: otherKey.publicKey })).toMatchObject(refused);
+    const forged = await checkCommitGroupInfo(b64(forgedInfo), undefined, signer());
+    expect(forged).toMatchObject(refused);
+    expect(!forged.ok && forged.reason).toContain("signature");
+    expect(await checkCommitGroupInfo(b64(groupInfo.slice(0, 20)), undefined, signer())).toMatchObject(refused);
+    expect(await checkCommitGroupInfo("not base64!", undefined, signer())).toMatchObject(refused);
+    expect(await checkCommitGroupInfo(b64(groupInfo), "AAAA", signer())).toMatchObject(refused);
+    expect(await checkCommitGroupInfo(undefined, b64(groupInfo), signer())).toMatchObject(refused);
   });
 });
 
