@@ -9,6 +9,7 @@ import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
 import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
 import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
+import { roleChangeFor } from "../shared/mimi-roles.js";
 import type { ParticipantListUpdate } from "../shared/mimi/participant-list.js";
 import type { Membership } from "../shared/room-state.js";
 import { generateSeed, signingKeyFromSeed } from "../shared/signing-key.js";
@@ -26,18 +27,19 @@ export interface HubEffect {
 /** `carried`: the hub proposals the commit includes, in its order, for LM participants (shared/mls-hub-references.ts). */
 export type HubCommitVet = { ok: true; commit: InspectedCommit; effect?: HubEffect; carried?: Uint8Array[] } | { ok: false; code: string; reason: string };
 
-/** -06 leaves roles to the room-policy draft; until rooms map power levels to roles, everyone has role 0. */
-const DEFAULT_ROLE = 0;
-
 export class MlsHubSender {
   private readonly store: RoomMlsHubStorage;
   private publicKey: Promise<Uint8Array> | undefined;
   /** Users whose departure the commit being written removes itself (a MIMI participant removal). */
   private covered = new Set<string>();
+  /** While set, a power-levels change proposes no role change: the commit being written carries it. */
+  private rolesCovered = false;
 
   constructor(
     storage: DurableObjectStorage,
     private readonly serverName: string,
+    /** A user's role index under the room's current power levels (shared/mimi-roles.ts). */
+    private readonly roleOf: (userId: string) => number,
   ) {
     this.store = new RoomMlsHubStorage(storage);
   }
@@ -78,8 +80,37 @@ export class MlsHubSender {
     }
   }
 
+  /** While `run` writes the committer's power-levels change, the hub proposes no role change: the commit at hand carries it. */
+  async rolesCoveredByCommit<T>(run: () => Promise<T>): Promise<T> {
+    this.rolesCovered = true;
+    try {
+      return await run();
+    } finally {
+      this.rolesCovered = false;
+    }
+  }
+
   pendingProposals(): HubProposalRow[] {
     return this.isInstalled() ? this.store.proposals() : [];
+  }
+
+  /** The participant list with roles, pending proposals applied (what the next commit makes it). */
+  participantList(): Array<{ userId: string; role: number }> {
+    return this.store.participants();
+  }
+
+  /**
+   * A power-levels change (`powerLevels`, the new content): one participant-list update with the new
+   * role of every participant whose role it changes, signed for the group's current epoch.
+   */
+  async roleProposals(powerLevels: unknown, roster: Roster | null): Promise<HubEffect | undefined> {
+    if (!roster || !this.isInstalled()) return undefined;
+    const change = roleChangeFor(this.store.participants(), powerLevels);
+    if (!change) return undefined;
+    if (this.rolesCovered) return { participants: change.participants };
+    const signed = await signHubProposal(this.seed(), groupIdOfRoom(roster.roomId), roster.epoch, participantListProposal(change.update));
+    const row: HubProposalRow = { ref: encodeBase64(signed.ref), epoch: roster.epoch, leaf: null, userId: "", message: signed.message, acceptedTs: Date.now() };
+    return { proposals: [row], participants: change.participants };
   }
 
   /**
@@ -97,7 +128,7 @@ export class MlsHubSender {
       if (!senders.every((s) => s !== undefined && namesExternalSender(s, key))) {
         return { ok: false, code: "foreign_external_sender", reason: "external_senders may name only this hub" };
       }
-      const participants = joined().map((userId) => ({ userId, role: DEFAULT_ROLE }));
+      const participants = joined().map((userId) => ({ userId, role: this.roleOf(userId) }));
       const update: ParticipantListUpdate = { changedRoleParticipants: [], removedIndices: [], addedParticipants: participants.map((p) => ({ user: userUriOf(p.userId), roleIndex: p.role })) };
       const signed = await signHubProposal(this.seed(), groupIdOfRoom(roomId), commit.epoch + 1, participantListProposal(update));
       const proposal: HubProposalRow = { ref: encodeBase64(signed.ref), epoch: commit.epoch + 1, leaf: null, userId: "", message: signed.message, acceptedTs: Date.now() };
@@ -142,8 +173,9 @@ export class MlsHubSender {
     let participants: Array<{ userId: string; role: number }>;
     if (isIn) {
       if (index >= 0) return undefined;
-      participants = [...list, { userId, role: DEFAULT_ROLE }];
-      update = { changedRoleParticipants: [], removedIndices: [], addedParticipants: [{ user: userUriOf(userId), roleIndex: DEFAULT_ROLE }] };
+      const role = this.roleOf(userId);
+      participants = [...list, { userId, role }];
+      update = { changedRoleParticipants: [], removedIndices: [], addedParticipants: [{ user: userUriOf(userId), roleIndex: role }] };
     } else {
       participants = list.filter((p) => p.userId !== userId);
       if (this.covered.has(userId)) return { participants };

@@ -1,0 +1,51 @@
+// A participant's role in the MIMI participant list (-06 §7.5, component 0x0022), taken from the room's
+// m.room.power_levels. -06 leaves what a role_index means to the room-policy draft, which Switchboard
+// does not implement; so the role index is the user's power level, and peers read it as such
+// (docs/mimi.md "Participant list").
+
+import type { ParticipantListUpdate, UserIndexRolePair } from "./mimi/participant-list.js";
+import { isPlainObject, isPowerLevel } from "./power-levels.js";
+
+/** role_index is a uint32. */
+export const MAX_ROLE_INDEX = 0xffff_ffff;
+
+const clamp = (level: number): number => Math.min(MAX_ROLE_INDEX, Math.max(0, level));
+
+/**
+ * `userId`'s role index under the power-levels content `powerLevels` (undefined: the room has none):
+ * `users[userId]`, else `users_default`, else 0, clamped to the uint32 range (a negative level is 0).
+ */
+export function roleIndexOf(powerLevels: unknown, userId: string): number {
+  if (!isPlainObject(powerLevels)) return 0;
+  const users = powerLevels["users"];
+  const own = isPlainObject(users) && Object.hasOwn(users, userId) ? users[userId] : undefined;
+  if (isPowerLevel(own)) return clamp(own);
+  const fallback = powerLevels["users_default"];
+  return isPowerLevel(fallback) ? clamp(fallback) : 0;
+}
+
+/** The participants (by list index) whose role under `roleOf` differs from the one the list holds. */
+export function roleChanges(list: ReadonlyArray<{ userId: string; role: number }>, roleOf: (userId: string) => number): UserIndexRolePair[] {
+  return list.flatMap((p, userIndex) => {
+    const roleIndex = roleOf(p.userId);
+    return roleIndex === p.role ? [] : [{ userIndex, roleIndex }];
+  });
+}
+
+export interface RoleChange {
+  /** The participant-list update the hub proposes: role changes only. */
+  update: ParticipantListUpdate;
+  /** The list after it. */
+  participants: Array<{ userId: string; role: number }>;
+}
+
+/** What a power-levels change (`powerLevels`, the new content) does to `list`; undefined when no role changes. */
+export function roleChangeFor(list: ReadonlyArray<{ userId: string; role: number }>, powerLevels: unknown): RoleChange | undefined {
+  const changed = roleChanges(list, (userId) => roleIndexOf(powerLevels, userId));
+  if (changed.length === 0) return undefined;
+  const roles = new Map(changed.map((c) => [c.userIndex, c.roleIndex]));
+  return {
+    update: { changedRoleParticipants: changed, removedIndices: [], addedParticipants: [] },
+    participants: list.map((p, i) => ({ userId: p.userId, role: roles.get(i) ?? p.role })),
+  };
+}

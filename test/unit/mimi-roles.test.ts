@@ -1,0 +1,93 @@
+// Participant roles from power levels (shared/mimi-roles.ts): the role index is the user's power level.
+
+import { describe, expect, it } from "vitest";
+import { MAX_ROLE_INDEX, roleChangeFor, roleChanges, roleIndexOf } from "../../shared/mimi-roles.js";
+import { participantListProposal } from "../../shared/mls-hub-proposals.js";
+import { decodeAppDataUpdate } from "../../shared/mimi/app-data.js";
+import { applyParticipantListUpdate, decodeParticipantListUpdate } from "../../shared/mimi/participant-list.js";
+import { userUriOf } from "../../shared/mimi-identifiers.js";
+
+const ALICE = "@alice:hub.example";
+const BOB = "@bob:f1.example";
+const CAROL = "@carol:p1.example";
+
+describe("a participant's role index from m.room.power_levels", () => {
+  it("is users[user] when the user has an entry", () => {
+    expect(roleIndexOf({ users: { [ALICE]: 100, [BOB]: 50 }, users_default: 10 }, BOB)).toBe(50);
+  });
+
+  it("is users_default for a user without an entry, and 0 when users_default is absent too", () => {
+    expect(roleIndexOf({ users: { [ALICE]: 100 }, users_default: 10 }, BOB)).toBe(10);
+    expect(roleIndexOf({ users: { [ALICE]: 100 } }, BOB)).toBe(0);
+  });
+
+  it("is 0 when the room has no power-levels event", () => {
+    expect(roleIndexOf(undefined, ALICE)).toBe(0);
+  });
+
+  it("is clamped to the uint32 range: a negative level is 0, a level past 2^32-1 is 2^32-1", () => {
+    expect(roleIndexOf({ users: { [ALICE]: -5 } }, ALICE)).toBe(0);
+    expect(roleIndexOf({ users_default: -1 }, BOB)).toBe(0);
+    expect(roleIndexOf({ users: { [ALICE]: 2 ** 40 } }, ALICE)).toBe(MAX_ROLE_INDEX);
+    expect(roleIndexOf({ users: { [ALICE]: MAX_ROLE_INDEX } }, ALICE)).toBe(MAX_ROLE_INDEX);
+  });
+
+  it("ignores a malformed entry (not an integer) and falls back to users_default", () => {
+    expect(roleIndexOf({ users: { [ALICE]: "100" }, users_default: 3 }, ALICE)).toBe(3);
+    expect(roleIndexOf({ users: { [ALICE]: 1.5 }, users_default: "7" }, ALICE)).toBe(0);
+    expect(roleIndexOf({ users: [100] }, ALICE)).toBe(0);
+    expect(roleIndexOf("not an object", ALICE)).toBe(0);
+  });
+
+  it("does not read inherited properties as a user's entry", () => {
+    expect(roleIndexOf({ users: {}, users_default: 4 }, "constructor")).toBe(4);
+  });
+});
+
+describe("the role changes a power-levels change makes", () => {
+  const list = [
+    { userId: ALICE, role: 100 },
+    { userId: BOB, role: 0 },
+    { userId: CAROL, role: 0 },
+  ];
+
+  it("lists, by list index, only the participants whose role differs", () => {
+    expect(roleChanges(list, (u) => (u === BOB ? 50 : u === ALICE ? 100 : 0))).toEqual([{ userIndex: 1, roleIndex: 50 }]);
+  });
+
+  it("is nothing when no participant's role changes (a change for a non-participant, or for another field)", () => {
+    expect(roleChangeFor(list, { users: { [ALICE]: 100, "@dave:hub.example": 75 }, state_default: 90 })).toBeUndefined();
+  });
+
+  it("builds one participant-list update with only changedRoleParticipants, and the list after it", () => {
+    const change = roleChangeFor(list, { users: { [ALICE]: 100, [BOB]: 50 }, users_default: 5 });
+    expect(change?.update).toEqual({
+      changedRoleParticipants: [
+        { userIndex: 1, roleIndex: 50 },
+        { userIndex: 2, roleIndex: 5 },
+      ],
+      removedIndices: [],
+      addedParticipants: [],
+    });
+    expect(change?.participants).toEqual([
+      { userId: ALICE, role: 100 },
+      { userId: BOB, role: 50 },
+      { userId: CAROL, role: 5 },
+    ]);
+  });
+
+  it("is applied by a client to the same list the hub keeps, after the AppDataUpdate's encoding", () => {
+    const change = roleChangeFor(list, { users: { [ALICE]: 0, [CAROL]: 20 } });
+    if (!change) throw new Error("expected a change");
+    const proposal = participantListProposal(change.update);
+    if (!("proposalData" in proposal)) throw new Error("not a custom proposal");
+    const appData = decodeAppDataUpdate(proposal.proposalData);
+    if (!appData.ok || appData.value.op !== "update") throw new Error("not an AppDataUpdate");
+    const body = decodeParticipantListUpdate(appData.value.update);
+    if (!body.ok) throw new Error(body.error.detail);
+    const before = { participants: list.map((p) => ({ user: userUriOf(p.userId), roleIndex: p.role })) };
+    const after = applyParticipantListUpdate(before, body.value);
+    expect(after).toEqual({ ok: true, list: { participants: change.participants.map((p) => ({ user: userUriOf(p.userId), roleIndex: p.role })) } });
+    expect(change.participants.map((p) => p.role)).toEqual([0, 0, 20]);
+  });
+});
