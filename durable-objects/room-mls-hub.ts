@@ -103,9 +103,9 @@ export class MlsHubSender {
    * A power-levels change (`powerLevels`, the new content): one participant-list update with the new
    * role of every participant whose role it changes, signed for the group's current epoch.
    */
-  async roleProposals(powerLevels: unknown, roster: Roster | null): Promise<HubEffect | undefined> {
+  async roleProposals(powerLevels: unknown, roster: Roster | null, privileged: ReadonlySet<string>): Promise<HubEffect | undefined> {
     if (!roster || !this.isInstalled()) return undefined;
-    const change = roleChangeFor(this.store.participants(), powerLevels);
+    const change = roleChangeFor(this.store.participants(), powerLevels, privileged);
     if (!change) return undefined;
     if (this.rolesCovered) return { participants: change.participants };
     const signed = await signHubProposal(this.seed(), groupIdOfRoom(roster.roomId), roster.epoch, participantListProposal(change.update));

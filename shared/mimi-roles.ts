@@ -3,19 +3,28 @@
 // does not implement; so the role index is the user's power level, and peers read it as such
 // (docs/mimi.md "Participant list").
 
+import type { Pdu } from "./event.js";
 import type { ParticipantListUpdate, UserIndexRolePair } from "./mimi/participant-list.js";
-import { isPlainObject, isPowerLevel } from "./power-levels.js";
+import { isPlainObject, isPowerLevel, roomCreators } from "./power-levels.js";
+import { getRoomVersion } from "./room-versions.js";
 
 /** role_index is a uint32. */
 export const MAX_ROLE_INDEX = 0xffff_ffff;
 
 const clamp = (level: number): number => Math.min(MAX_ROLE_INDEX, Math.max(0, level));
 
+/** The room's creators whose power level is infinite (room v12 and later); empty for other versions. */
+export function privilegedCreators(create: Pdu | undefined): ReadonlySet<string> {
+  return create && getRoomVersion(create.content["room_version"])?.creatorsPrivileged ? roomCreators(create, "12") : new Set();
+}
+
 /**
  * `userId`'s role index under the power-levels content `powerLevels` (undefined: the room has none):
  * `users[userId]`, else `users_default`, else 0, clamped to the uint32 range (a negative level is 0).
+ * A creator in `privileged` (room v12: an infinite level) has the highest role index.
  */
-export function roleIndexOf(powerLevels: unknown, userId: string): number {
+export function roleIndexOf(powerLevels: unknown, userId: string, privileged: ReadonlySet<string> = new Set()): number {
+  if (privileged.has(userId)) return MAX_ROLE_INDEX;
   if (!isPlainObject(powerLevels)) return 0;
   const users = powerLevels["users"];
   const own = isPlainObject(users) && Object.hasOwn(users, userId) ? users[userId] : undefined;
@@ -40,8 +49,8 @@ export interface RoleChange {
 }
 
 /** What a power-levels change (`powerLevels`, the new content) does to `list`; undefined when no role changes. */
-export function roleChangeFor(list: ReadonlyArray<{ userId: string; role: number }>, powerLevels: unknown): RoleChange | undefined {
-  const changed = roleChanges(list, (userId) => roleIndexOf(powerLevels, userId));
+export function roleChangeFor(list: ReadonlyArray<{ userId: string; role: number }>, powerLevels: unknown, privileged?: ReadonlySet<string>): RoleChange | undefined {
+  const changed = roleChanges(list, (userId) => roleIndexOf(powerLevels, userId, privileged));
   if (changed.length === 0) return undefined;
   const roles = new Map(changed.map((c) => [c.userIndex, c.roleIndex]));
   return {

@@ -1,7 +1,8 @@
 // Participant roles from power levels (shared/mimi-roles.ts): the role index is the user's power level.
 
 import { describe, expect, it } from "vitest";
-import { MAX_ROLE_INDEX, roleChangeFor, roleChanges, roleIndexOf } from "../../shared/mimi-roles.js";
+import type { Pdu } from "../../shared/event.js";
+import { MAX_ROLE_INDEX, privilegedCreators, roleChangeFor, roleChanges, roleIndexOf } from "../../shared/mimi-roles.js";
 import { participantListProposal } from "../../shared/mls-hub-proposals.js";
 import { decodeAppDataUpdate } from "../../shared/mimi/app-data.js";
 import { applyParticipantListUpdate, decodeParticipantListUpdate } from "../../shared/mimi/participant-list.js";
@@ -89,5 +90,21 @@ describe("the role changes a power-levels change makes", () => {
     const after = applyParticipantListUpdate(before, body.value);
     expect(after).toEqual({ ok: true, list: { participants: change.participants.map((p) => ({ user: userUriOf(p.userId), roleIndex: p.role })) } });
     expect(change.participants.map((p) => p.role)).toEqual([0, 0, 20]);
+  });
+});
+
+describe("room v12 creators", () => {
+  const create = (version: string) => ({ type: "m.room.create", sender: ALICE, state_key: "", content: { room_version: version, additional_creators: [CAROL] } }) as unknown as Pdu;
+
+  it("have the highest role index (their power level is infinite), whatever users_default says", () => {
+    const creators = privilegedCreators(create("12"));
+    expect([...creators].sort()).toEqual([ALICE, CAROL].sort());
+    expect(roleIndexOf({ users: { [BOB]: 50 }, users_default: 0 }, ALICE, creators)).toBe(MAX_ROLE_INDEX);
+    expect(roleIndexOf({ users: { [BOB]: 50 } }, BOB, creators)).toBe(50);
+  });
+
+  it("are ordinary users in versions where creators hold no special level", () => {
+    expect(privilegedCreators(create("11")).size).toBe(0);
+    expect(privilegedCreators(undefined).size).toBe(0);
   });
 });
