@@ -5,11 +5,12 @@
 // by reference. A group created without the hub's key keeps the LM rules alone (mls-roster.ts).
 
 import { encodeBase64 } from "../shared/base64.js";
+import type { JsonObject } from "../shared/canonical-json.js";
 import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
 import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
 import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
-import { roleChangeFor } from "../shared/mimi-roles.js";
+import { powerLevelsWithRoles, roleChangeFor, roleIndexOf } from "../shared/mimi-roles.js";
 import type { ParticipantListUpdate } from "../shared/mimi/participant-list.js";
 import type { Membership } from "../shared/room-state.js";
 import { generateSeed, signingKeyFromSeed } from "../shared/signing-key.js";
@@ -38,10 +39,19 @@ export class MlsHubSender {
   constructor(
     storage: DurableObjectStorage,
     private readonly serverName: string,
-    /** A user's role index under the room's current power levels (shared/mimi-roles.ts). */
-    private readonly roleOf: (userId: string) => number,
+    /** The room's current power-levels content and v12 creators, which give each participant's role (shared/mimi-roles.ts). */
+    private readonly roles: { powerLevels(): unknown; creators(): ReadonlySet<string> },
   ) {
     this.store = new RoomMlsHubStorage(storage);
+  }
+
+  private roleOf(userId: string): number {
+    return roleIndexOf(this.roles.powerLevels(), userId, this.roles.creators());
+  }
+
+  /** The current power-levels content with `changes` as the users' levels: how a committed role change is written. */
+  powerLevelsWith(changes: ReadonlyArray<{ userId: string; role: number }>): JsonObject {
+    return powerLevelsWithRoles(this.roles.powerLevels(), changes);
   }
 
   private seed(): Uint8Array {
@@ -103,9 +113,9 @@ export class MlsHubSender {
    * A power-levels change (`powerLevels`, the new content): one participant-list update with the new
    * role of every participant whose role it changes, signed for the group's current epoch.
    */
-  async roleProposals(powerLevels: unknown, roster: Roster | null, privileged: ReadonlySet<string>): Promise<HubEffect | undefined> {
+  async roleProposals(powerLevels: unknown, roster: Roster | null): Promise<HubEffect | undefined> {
     if (!roster || !this.isInstalled()) return undefined;
-    const change = roleChangeFor(this.store.participants(), powerLevels, privileged);
+    const change = roleChangeFor(this.store.participants(), powerLevels, this.roles.creators());
     if (!change) return undefined;
     if (this.rolesCovered) return { participants: change.participants };
     const signed = await signHubProposal(this.seed(), groupIdOfRoom(roster.roomId), roster.epoch, participantListProposal(change.update));

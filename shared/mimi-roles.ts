@@ -3,6 +3,7 @@
 // does not implement; so the role index is the user's power level, and peers read it as such
 // (docs/mimi.md "Participant list").
 
+import type { JsonObject } from "./canonical-json.js";
 import type { Pdu } from "./event.js";
 import type { ParticipantListUpdate, UserIndexRolePair } from "./mimi/participant-list.js";
 import { isPlainObject, isPowerLevel, roomCreators } from "./power-levels.js";
@@ -57,4 +58,16 @@ export function roleChangeFor(list: ReadonlyArray<{ userId: string; role: number
     update: { changedRoleParticipants: changed, removedIndices: [], addedParticipants: [] },
     participants: list.map((p, i) => ({ userId: p.userId, role: roles.get(i) ?? p.role })),
   };
+}
+
+/**
+ * `powerLevels` (the current content; undefined: none) with each of `changes` as that user's level, so
+ * that roleIndexOf gives them exactly their new role: how a member's committed role change is written.
+ */
+export function powerLevelsWithRoles(powerLevels: unknown, changes: ReadonlyArray<{ userId: string; role: number }>): JsonObject {
+  // Event content is JSON, so the object read from state is a JsonObject.
+  const base = (isPlainObject(powerLevels) ? powerLevels : {}) as JsonObject;
+  const users: JsonObject = isPlainObject(base["users"]) ? { ...base["users"] } : {};
+  for (const c of changes) users[c.userId] = c.role;
+  return { ...base, users };
 }

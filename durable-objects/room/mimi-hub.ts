@@ -16,6 +16,7 @@ import { ENCRYPTED_EVENT, MLS_COMMIT_EVENT } from "../../shared/room-encryption.
 import type { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
 import { groupInfoToKeep } from "./mimi-group-info.js";
 import { applyParticipantRemovals } from "./mimi-participant-removal.js";
+import type { RolePorts } from "./mimi-participant-roles.js";
 import { acceptMemberProposal, type MemberProposalView } from "./mimi-proposal.js";
 import { isProposalMessage } from "../../shared/mls-member-proposal.js";
 import type { LocalEvent } from "./protocol.js";
@@ -40,6 +41,8 @@ export interface MimiMlsView {
   participants(): string[];
   /** Runs `run` with the hub proposing nothing for `users`' departures (the commit at hand removes them). */
   coveredByCommit<T>(users: readonly string[], run: () => Promise<T>): Promise<T>;
+  /** Participants' roles as power levels (room/mimi-participant-roles.ts). */
+  readonly roles: RolePorts["mls"]["roles"];
   /** Members' standalone proposals (room/mimi-proposal.ts). */
   readonly proposals: MemberProposalView;
 }

@@ -9,11 +9,13 @@ import { decodeBase64 } from "../../shared/base64.js";
 import { HUB_PROPOSALS_EVENT } from "../../durable-objects/room/mls-hub-fanout.js";
 import { userIdOfUri } from "../../shared/mimi-identifiers.js";
 import { applyParticipantListUpdate, type ParticipantListData } from "../../shared/mimi/participant-list.js";
+import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { addParticipant, awaitFanout, catchUpView, commitViaView, fanouts, MIMI_CLIENT, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 import { ADMIN, BINDINGS, FP, participantListUpdateOf, refusal } from "./mimi-participants-support.js";
 import { decodeMessage, MlsDevice } from "../support/mls-client.js";
+import { participantListProposal } from "../../shared/mls-hub-proposals.js";
 
 const isWelcomeFor = (commitEventId: string) => (e: ToDeviceEvent) => e.type === "m.room.encrypted" && e.content["algorithm"] === WELCOME_ALGORITHM && e.content["commit_event_id"] === commitEventId;
 
@@ -65,9 +67,11 @@ describe("participant roles follow the room's power levels", () => {
     return ((await res.json()) as { roster: { epoch: number } | null }).roster?.epoch;
   }
 
-  async function setLevels(users: Record<string, number>): Promise<void> {
-    const levels = await alice.client.request<Record<string, unknown>>("GET", `/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`);
-    await alice.client.setState(roomId, "m.room.power_levels", "", { ...levels, users: { ...(levels["users"] as Roles), ...users } });
+  const levelsNow = () => alice.client.request<Record<string, unknown>>("GET", `/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`);
+
+  async function setLevels(users: Record<string, number>, events: Record<string, number> = {}): Promise<void> {
+    const levels = await levelsNow();
+    await alice.client.setState(roomId, "m.room.power_levels", "", { ...levels, users: { ...(levels["users"] as Roles), ...users }, events: { ...(levels["events"] as Roles), ...events } });
   }
 
   beforeAll(async () => {
@@ -180,5 +184,47 @@ describe("participant roles follow the room's power levels", () => {
     expect(alice.mls.epoch).toBe(5);
     const text = await alice.mls.encrypt("roles changed");
     expect(await bob.mls.decrypt(text)).toBe("roles changed");
+  });
+
+  it("a follower's commit that changes roles is written as the committer's power-levels change, and the auth rules decide", async () => {
+    const order = Object.keys(clientList(toAlice));
+    const frankTo = (role: number) => participantListProposal({ changedRoleParticipants: [{ userIndex: order.indexOf(frank.userId), roleIndex: role }], removedIndices: [], addedParticipants: [] });
+    const frankLevel = async () => ((await levelsNow())["users"] as Roles)[frank.userId];
+
+    // bob (10) may not send m.room.power_levels (100).
+    const unprivileged = await refusal(commitViaView(bob, viewId, await bob.mls.commit({ extra: [frankTo(40)] })));
+    expect(unprivileged).toMatchObject({ status: 403, mimi_code: "notAllowed" });
+    expect(String(unprivileged["error"])).toContain("changing roles");
+    expect(await frankLevel()).toBe(20);
+    expect(await mlsEpoch()).toBe(5);
+
+    await setLevels({ [bob.userId]: 60 }, { "m.room.power_levels": 50 });
+    const [bobsRole, ...rest] = (await hubSender()).pending_proposals;
+    expect(rest).toEqual([]);
+    expect(participantListUpdateOf(bobsRole as string)?.changedRoleParticipants).toEqual([{ userIndex: order.indexOf(bob.userId), roleIndex: 60 }]);
+    await awaitFanout(bob, viewId, bobsRole as string);
+    await bob.mls.processProposal(bobsRole as string);
+    await commitViaView(bob, viewId, await bob.mls.commit());
+    expect(await mlsEpoch()).toBe(6);
+
+    // Above bob's own level: the auth rules refuse it, nothing is written, the epoch stays.
+    const tooHigh = await refusal(commitViaView(bob, viewId, await bob.mls.commit({ extra: [frankTo(70)] })));
+    expect(tooHigh).toMatchObject({ status: 403, mimi_code: "notAllowed" });
+    expect(String(tooHigh["error"])).toContain("changing roles");
+    expect(await frankLevel()).toBe(20);
+    expect(await mlsEpoch()).toBe(6);
+
+    const change = await bob.mls.commit({ extra: [frankTo(40)] });
+    await commitViaView(bob, viewId, change);
+    expect(await mlsEpoch()).toBe(7);
+    expect(await frankLevel()).toBe(40);
+    const written = await alice.client.request<{ sender: string }[]>("GET", `/rooms/${encodeURIComponent(roomId)}/state`);
+    expect(written.find((e) => (e as { type?: string }).type === "m.room.power_levels")?.sender).toBe(bob.userId);
+    expect((await hubSender()).pending_proposals).toEqual([]); // the commit itself carries the change
+    expect(await hubList()).toEqual({ [alice.userId]: 100, [dave.userId]: 75, [bob.userId]: 60, [frank.userId]: 40 });
+
+    await alice.mls.processProposal(bobsRole as string);
+    await eventually(async () => ((await alice.catchUp(roomId)) >= 0 && alice.mls.epoch === 7 ? true : undefined), "alice at epoch 7");
+    expect(await bob.mls.decrypt(await alice.mls.encrypt("frank is 40"))).toBe("frank is 40");
   });
 });

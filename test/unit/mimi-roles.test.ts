@@ -2,7 +2,8 @@
 
 import { describe, expect, it } from "vitest";
 import type { Pdu } from "../../shared/event.js";
-import { MAX_ROLE_INDEX, privilegedCreators, roleChangeFor, roleChanges, roleIndexOf } from "../../shared/mimi-roles.js";
+import { MAX_ROLE_INDEX, powerLevelsWithRoles, privilegedCreators, roleChangeFor, roleChanges, roleIndexOf } from "../../shared/mimi-roles.js";
+import { committedRoleChanges } from "../../durable-objects/room/mimi-participant-roles.js";
 import { participantListProposal } from "../../shared/mls-hub-proposals.js";
 import { decodeAppDataUpdate } from "../../shared/mimi/app-data.js";
 import { applyParticipantListUpdate, decodeParticipantListUpdate } from "../../shared/mimi/participant-list.js";
@@ -106,5 +107,31 @@ describe("room v12 creators", () => {
   it("are ordinary users in versions where creators hold no special level", () => {
     expect(privilegedCreators(create("11")).size).toBe(0);
     expect(privilegedCreators(undefined).size).toBe(0);
+  });
+});
+
+describe("a member's committed role change", () => {
+  const list = [ALICE, BOB, CAROL];
+  const update = (changed: Array<[number, number]>, removed: number[] = []) => ({ changedRoleParticipants: changed.map(([userIndex, roleIndex]) => ({ userIndex, roleIndex })), removedIndices: removed, addedParticipants: [] });
+
+  it("names the users by the hub's list indices", () => {
+    expect(committedRoleChanges(list, [update([[2, 40]]), update([[0, 90]])])).toEqual([
+      { userId: CAROL, role: 40 },
+      { userId: ALICE, role: 90 },
+    ]);
+  });
+
+  it("is refused (invalidProposal) past the list, for a user changed twice, or for a user the commit also removes", () => {
+    expect(committedRoleChanges(list, [update([[3, 1]])])).toMatchObject({ code: "invalidProposal" });
+    expect(committedRoleChanges(list, [update([[1, 1]]), update([[1, 2]])])).toMatchObject({ code: "invalidProposal", description: expect.stringContaining("more than once") });
+    expect(committedRoleChanges(list, [update([[1, 1]], [1])])).toMatchObject({ code: "invalidProposal" });
+  });
+
+  it("is written as power levels giving exactly those roles, keeping every other field and user", () => {
+    const current = { users: { [ALICE]: 100, [BOB]: -3 }, users_default: 5, events: { "m.room.power_levels": 50 }, kick: 60 };
+    const written = powerLevelsWithRoles(current, [{ userId: CAROL, role: 40 }, { userId: BOB, role: 0 }]);
+    expect(written).toEqual({ users: { [ALICE]: 100, [BOB]: 0, [CAROL]: 40 }, users_default: 5, events: { "m.room.power_levels": 50 }, kick: 60 });
+    expect([ALICE, BOB, CAROL].map((u) => roleIndexOf(written, u))).toEqual([100, 0, 40]);
+    expect(current.users).toEqual({ [ALICE]: 100, [BOB]: -3 }); // the state's content is not changed in place
   });
 });
