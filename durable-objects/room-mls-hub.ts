@@ -1,8 +1,9 @@
 // The hub as its room's MLS external sender (docs/mimi.md "Participant list"). One of the group's first
 // two commits may install the hub's key in external_senders (GroupContextExtensions); from then on the
 // hub proposes, for every membership change, the participant-list AppDataUpdate and, for a departure,
-// a Remove for each of the user's leaves, and refuses every commit that does not include all of them
-// by reference. A group created without the hub's key keeps the LM rules alone (mls-roster.ts).
+// a Remove for each of the user's leaves; for a power-levels change, the participants' new roles
+// (roles are power levels, shared/mimi-roles.ts); and refuses every commit that does not include all
+// of them by reference. A group created without the hub's key keeps the LM rules alone (mls-roster.ts).
 
 import { encodeBase64 } from "../shared/base64.js";
 import type { JsonObject } from "../shared/canonical-json.js";
