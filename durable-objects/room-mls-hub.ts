@@ -8,10 +8,10 @@
 import { encodeBase64 } from "../shared/base64.js";
 import type { JsonObject } from "../shared/canonical-json.js";
 import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
-import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
+import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, participantListUpdateOfProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
 import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
-import { powerLevelsWithRoles, roleChangeFor, roleIndexOf } from "../shared/mimi-roles.js";
+import { powerLevelsWithRoles, roleChangeFor, roleIndexOf, touchedBy, type RoleChange } from "../shared/mimi-roles.js";
 import type { ParticipantListUpdate } from "../shared/mimi/participant-list.js";
 import type { Membership } from "../shared/room-state.js";
 import { generateSeed, signingKeyFromSeed } from "../shared/signing-key.js";
@@ -116,11 +116,21 @@ export class MlsHubSender {
    */
   async roleProposals(powerLevels: unknown, roster: Roster | null): Promise<HubEffect | undefined> {
     if (!roster || !this.isInstalled()) return undefined;
-    const change = roleChangeFor(this.store.participants(), powerLevels, this.roles.creators());
+    const list = this.store.participants();
+    if (this.rolesCovered) {
+      const change = roleChangeFor(list, powerLevels, this.roles.creators());
+      return change && { participants: change.participants };
+    }
+    // Users a pending list proposal already adds or changes wait for the next epoch (vetCommit).
+    const pending = this.store.proposals().flatMap((p) => (p.leaf === null ? [participantListUpdateOfProposal(p.message)] : []));
+    const skip = touchedBy(list.map((p) => p.userId), pending.filter((u) => u !== undefined));
+    return this.signRoleChange(roleChangeFor(list, powerLevels, this.roles.creators(), skip), roster.roomId, roster.epoch);
+  }
+
+  private async signRoleChange(change: RoleChange | undefined, roomId: string, epoch: number): Promise<HubEffect | undefined> {
     if (!change) return undefined;
-    if (this.rolesCovered) return { participants: change.participants };
-    const signed = await signHubProposal(this.seed(), groupIdOfRoom(roster.roomId), roster.epoch, participantListProposal(change.update));
-    const row: HubProposalRow = { ref: encodeBase64(signed.ref), epoch: roster.epoch, leaf: null, userId: "", message: signed.message, acceptedTs: Date.now() };
+    const signed = await signHubProposal(this.seed(), groupIdOfRoom(roomId), epoch, participantListProposal(change.update));
+    const row: HubProposalRow = { ref: encodeBase64(signed.ref), epoch, leaf: null, userId: "", message: signed.message, acceptedTs: Date.now() };
     return { proposals: [row], participants: change.participants };
   }
 
@@ -169,7 +179,8 @@ export class MlsHubSender {
       const whom = [...new Set(missing.map((m) => m.userId || "the participant list"))].join(", ");
       return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference, members' standalone ones included` };
     }
-    return { ok: true, commit: { ...commit, proposals }, effect: { clear: true }, carried };
+    const deferred = await this.signRoleChange(roleChangeFor(this.store.participants(), this.roles.powerLevels(), this.roles.creators()), roomId, commit.epoch + 1);
+    return { ok: true, commit: { ...commit, proposals }, effect: { clear: true, ...deferred }, carried };
   }
 
   /** The proposals a membership change calls for, signed for the group's current epoch. */

@@ -49,9 +49,17 @@ export interface RoleChange {
   participants: Array<{ userId: string; role: number }>;
 }
 
-/** What a power-levels change (`powerLevels`, the new content) does to `list`; undefined when no role changes. */
-export function roleChangeFor(list: ReadonlyArray<{ userId: string; role: number }>, powerLevels: unknown, privileged?: ReadonlySet<string>): RoleChange | undefined {
-  const changed = roleChanges(list, (userId) => roleIndexOf(powerLevels, userId, privileged));
+/**
+ * What a power-levels change (`powerLevels`, the new content) does to `list`; undefined when no role
+ * changes. Users in `skip` keep their role for now (see touchedBy).
+ */
+export function roleChangeFor(
+  list: ReadonlyArray<{ userId: string; role: number }>,
+  powerLevels: unknown,
+  privileged?: ReadonlySet<string>,
+  skip: ReadonlySet<string> = new Set(),
+): RoleChange | undefined {
+  const changed = roleChanges(list, (userId) => (skip.has(userId) ? (list.find((p) => p.userId === userId)?.role ?? 0) : roleIndexOf(powerLevels, userId, privileged)));
   if (changed.length === 0) return undefined;
   const roles = new Map(changed.map((c) => [c.userIndex, c.roleIndex]));
   return {
@@ -70,4 +78,24 @@ export function powerLevelsWithRoles(powerLevels: unknown, changes: ReadonlyArra
   const users: JsonObject = isPlainObject(base["users"]) ? { ...base["users"] } : {};
   for (const c of changes) users[c.userId] = c.role;
   return { ...base, users };
+}
+
+/**
+ * The users that `updates` (applied in order, ending in `list`) add or change the role of. -06 §7.5
+ * makes a commit invalid if its list updates touch a user twice, so the hub defers another role change
+ * for them to the next epoch. Walks back from the end: an update's additions are the list's tail, and
+ * its removed indices are reopened (as unknown users) before its role-change indices are read.
+ */
+export function touchedBy(list: readonly string[], updates: readonly ParticipantListUpdate[]): Set<string> {
+  const touched = new Set<string>();
+  const current: Array<string | undefined> = [...list];
+  for (const u of [...updates].reverse()) {
+    for (const added of current.splice(Math.max(0, current.length - u.addedParticipants.length))) if (added !== undefined) touched.add(added);
+    for (const i of [...u.removedIndices].sort((a, b) => a - b)) current.splice(i, 0, undefined);
+    for (const c of u.changedRoleParticipants) {
+      const user = current[c.userIndex];
+      if (user !== undefined) touched.add(user);
+    }
+  }
+  return touched;
 }

@@ -140,7 +140,8 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     indexer,
     notifier,
     mimi: { store: mimiStore, followers, notifier: mimiNotifier },
-    listeners: [outbox, indexer, welcomes, hubProposals, mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
+    // mimiNotifier before hubProposals: followers get a commit before the hub's proposals for the epoch it starts.
+    listeners: [outbox, indexer, welcomes, mimiNotifier, hubProposals, new RelationsListener(relationsIndex), notifier, converter],
     reads,
     relations: new RelationReads(relationsIndex, reads),
     ephemeral,

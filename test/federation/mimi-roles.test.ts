@@ -227,4 +227,43 @@ describe("participant roles follow the room's power levels", () => {
     await eventually(async () => ((await alice.catchUp(roomId)) >= 0 && alice.mls.epoch === 7 ? true : undefined), "alice at epoch 7");
     expect(await bob.mls.decrypt(await alice.mls.encrypt("frank is 40"))).toBe("frank is 40");
   });
+
+  it("a second role change for a user already changed in this epoch waits for the next epoch, so no commit touches a user twice", async () => {
+    expect([alice.mls.epoch, bob.mls.epoch]).toEqual([7, 7]);
+    const order = Object.keys(await hubList());
+
+    await setLevels({ [dave.userId]: 30 });
+    const [first] = (await hubSender()).pending_proposals;
+    await setLevels({ [dave.userId]: 35, [frank.userId]: 45 });
+    const [, second, ...none] = (await hubSender()).pending_proposals;
+    expect(none).toEqual([]);
+    expect(participantListUpdateOf(first as string)?.changedRoleParticipants).toEqual([{ userIndex: order.indexOf(dave.userId), roleIndex: 30 }]);
+    expect(participantListUpdateOf(second as string)?.changedRoleParticipants).toEqual([{ userIndex: order.indexOf(frank.userId), roleIndex: 45 }]);
+    expect((await hubList())[dave.userId]).toBe(30);
+
+    for (const p of [first, second]) await alice.mls.processProposal(p as string);
+    const commit = await alice.mls.commit();
+    await alice.sendCommit(roomId, commit);
+    const [deferred, ...more] = (await hubSender()).pending_proposals;
+    expect(more).toEqual([]);
+    expect(participantListUpdateOf(deferred as string)?.changedRoleParticipants).toEqual([{ userIndex: order.indexOf(dave.userId), roleIndex: 35 }]);
+    expect(await proposalsTo(alice, 8)).toEqual([deferred]);
+    expect(await hubList()).toEqual({ [alice.userId]: 100, [dave.userId]: 35, [bob.userId]: 60, [frank.userId]: 45 });
+
+    // The follower gets the commit before the proposal for the epoch it starts.
+    await awaitFanout(bob, viewId, deferred as string);
+    const seen = (await fanouts(bob, viewId)).map((f) => f.message);
+    expect(seen.indexOf(commit.message)).toBeGreaterThanOrEqual(0);
+    expect(seen.indexOf(commit.message)).toBeLessThan(seen.indexOf(deferred as string));
+    expect(await refusal(alice.sendCommit(roomId, await alice.mls.commit()))).toMatchObject({ status: 403, mls_code: "missing_hub_proposals", current_epoch: 8 });
+
+    for (const p of [first, second]) await bob.mls.processProposal(p as string);
+    await catchUpView(bob, viewId);
+    await bob.mls.processProposal(deferred as string);
+    await commitViaView(bob, viewId, await bob.mls.commit());
+    expect(await mlsEpoch()).toBe(9);
+    expect((await hubSender()).pending_proposals).toEqual([]);
+    const bobsList = clientList((await fanouts(bob, viewId)).map((f) => f.message));
+    expect([bobsList[dave.userId], bobsList[frank.userId]]).toEqual([35, 45]);
+  });
 });

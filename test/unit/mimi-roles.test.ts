@@ -2,9 +2,11 @@
 
 import { describe, expect, it } from "vitest";
 import type { Pdu } from "../../shared/event.js";
-import { MAX_ROLE_INDEX, powerLevelsWithRoles, privilegedCreators, roleChangeFor, roleChanges, roleIndexOf } from "../../shared/mimi-roles.js";
+import { MAX_ROLE_INDEX, powerLevelsWithRoles, privilegedCreators, roleChangeFor, roleChanges, roleIndexOf, touchedBy } from "../../shared/mimi-roles.js";
 import { committedRoleChanges } from "../../durable-objects/room/mimi-participant-roles.js";
-import { participantListProposal } from "../../shared/mls-hub-proposals.js";
+import { participantListProposal, participantListUpdateOfProposal, removeProposal, signHubProposal } from "../../shared/mls-hub-proposals.js";
+import { groupIdOfRoom } from "../../shared/mls-roster.js";
+import { generateSeed } from "../../shared/signing-key.js";
 import { decodeAppDataUpdate } from "../../shared/mimi/app-data.js";
 import { applyParticipantListUpdate, decodeParticipantListUpdate } from "../../shared/mimi/participant-list.js";
 import { userUriOf } from "../../shared/mimi-identifiers.js";
@@ -133,5 +135,47 @@ describe("a member's committed role change", () => {
     expect(written).toEqual({ users: { [ALICE]: 100, [BOB]: 0, [CAROL]: 40 }, users_default: 5, events: { "m.room.power_levels": 50 }, kick: 60 });
     expect([ALICE, BOB, CAROL].map((u) => roleIndexOf(written, u))).toEqual([100, 0, 40]);
     expect(current.users).toEqual({ [ALICE]: 100, [BOB]: -3 }); // the state's content is not changed in place
+  });
+});
+
+describe("users the pending list updates already touch", () => {
+  const add = (...users: string[]) => ({ changedRoleParticipants: [], removedIndices: [], addedParticipants: users.map((u) => ({ user: u, roleIndex: 0 })) });
+  const change = (userIndex: number) => ({ changedRoleParticipants: [{ userIndex, roleIndex: 1 }], removedIndices: [], addedParticipants: [] });
+  const remove = (...removedIndices: number[]) => ({ changedRoleParticipants: [], removedIndices, addedParticipants: [] });
+
+  it("are the users an update adds (the list's tail) and those it changes, read against the list before it", () => {
+    // [alice, bob, carol] -> change bob -> remove alice -> add dave: [bob, carol, dave]
+    expect(touchedBy([BOB, CAROL, "@dave:hub.example"], [change(1), remove(0), add("dave")])).toEqual(new Set([BOB, "@dave:hub.example"]));
+  });
+
+  it("are nothing without pending updates, and everyone after an installation's update", () => {
+    expect(touchedBy([ALICE, BOB], []).size).toBe(0);
+    expect(touchedBy([ALICE, BOB], [add("a", "b")])).toEqual(new Set([ALICE, BOB]));
+  });
+
+  it("keep their role in a role change, so no commit's updates touch them twice", () => {
+    const list = [
+      { userId: ALICE, role: 100 },
+      { userId: BOB, role: 30 },
+    ];
+    const change = roleChangeFor(list, { users: { [ALICE]: 90, [BOB]: 35 } }, undefined, new Set([BOB]));
+    expect(change?.update.changedRoleParticipants).toEqual([{ userIndex: 0, roleIndex: 90 }]);
+    expect(change?.participants).toEqual([
+      { userId: ALICE, role: 90 },
+      { userId: BOB, role: 30 },
+    ]);
+    expect(roleChangeFor(list, { users: { [ALICE]: 100, [BOB]: 35 } }, undefined, new Set([BOB]))).toBeUndefined();
+  });
+});
+
+describe("reading a pending hub proposal's participant-list update", () => {
+  it("gives the update of a signed list proposal and nothing for a Remove or bytes that are no MLSMessage", async () => {
+    const seed = generateSeed();
+    const update = { changedRoleParticipants: [{ userIndex: 1, roleIndex: 7 }], removedIndices: [], addedParticipants: [] };
+    const list = await signHubProposal(seed, groupIdOfRoom("!r:hub.example"), 3, participantListProposal(update));
+    const remove = await signHubProposal(seed, groupIdOfRoom("!r:hub.example"), 3, removeProposal(1));
+    expect(participantListUpdateOfProposal(list.message)).toEqual(update);
+    expect(participantListUpdateOfProposal(remove.message)).toBeUndefined();
+    expect(participantListUpdateOfProposal(new Uint8Array([1, 2, 3]))).toBeUndefined();
   });
 });
