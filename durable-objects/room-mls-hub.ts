@@ -1,16 +1,19 @@
 // The hub as its room's MLS external sender (docs/mimi.md "Participant list"). Any commit may install the
 // hub's key in external_senders (GroupContextExtensions) while it is not installed; from then on the
 // hub proposes, for every membership change, the participant-list AppDataUpdate and, for a departure,
-// a Remove for each of the user's leaves, and refuses every commit that does not include all of them
-// by reference. Until a group installs it, the room keeps the LM rules alone (mls-roster.ts) and takes
-// no MIMI participants (room/mimi-hub.ts).
+// a Remove for each of the user's leaves; for a power-levels change, the participants' new roles
+// (roles are power levels, shared/mimi-roles.ts); and refuses every commit that does not include all
+// of them by reference. Until a group installs it, the room keeps the LM rules alone (mls-roster.ts)
+// and takes no MIMI participants (room/mimi-hub.ts).
 
 import { encodeBase64 } from "../shared/base64.js";
+import type { JsonObject } from "../shared/canonical-json.js";
 import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
-import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
+import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, participantListUpdateOfProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
 import { resolvedMemberProposal } from "../shared/mls-member-proposal.js";
 import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
+import { powerLevelsWithRoles, roleChangeFor, roleIndexOf, touchedBy, type RoleChange } from "../shared/mimi-roles.js";
 import type { ParticipantListUpdate } from "../shared/mimi/participant-list.js";
 import type { Membership } from "../shared/room-state.js";
 import { generateSeed, signingKeyFromSeed } from "../shared/signing-key.js";
@@ -30,20 +33,30 @@ export interface HubEffect {
 /** `carried`: the hub proposals the commit includes, in its order, for LM participants (shared/mls-hub-references.ts). */
 export type HubCommitVet = { ok: true; commit: InspectedCommit; effect?: HubEffect; carried?: Uint8Array[] } | { ok: false; code: string; reason: string };
 
-/** -06 leaves roles to the room-policy draft; until rooms map power levels to roles, everyone has role 0. */
-const DEFAULT_ROLE = 0;
-
 export class MlsHubSender {
   private readonly store: RoomMlsHubStorage;
   private publicKey: Promise<Uint8Array> | undefined;
   /** Users whose departure the commit being written removes itself (a MIMI participant removal). */
   private covered = new Set<string>();
+  /** While set, a power-levels change proposes no role change: the commit being written carries it. */
+  private rolesCovered = false;
 
   constructor(
     storage: DurableObjectStorage,
     private readonly serverName: string,
+    /** The room's current power-levels content and v12 creators, which give each participant's role (shared/mimi-roles.ts). */
+    private readonly roles: { powerLevels(): unknown; creators(): ReadonlySet<string> },
   ) {
     this.store = new RoomMlsHubStorage(storage);
+  }
+
+  private roleOf(userId: string): number {
+    return roleIndexOf(this.roles.powerLevels(), userId, this.roles.creators());
+  }
+
+  /** The current power-levels content with `changes` as the users' levels: how a committed role change is written. */
+  powerLevelsWith(changes: ReadonlyArray<{ userId: string; role: number }>): JsonObject {
+    return powerLevelsWithRoles(this.roles.powerLevels(), changes);
   }
 
   private seed(): Uint8Array {
@@ -82,8 +95,47 @@ export class MlsHubSender {
     }
   }
 
+  /** While `run` writes the committer's power-levels change, the hub proposes no role change: the commit at hand carries it. */
+  async rolesCoveredByCommit<T>(run: () => Promise<T>): Promise<T> {
+    this.rolesCovered = true;
+    try {
+      return await run();
+    } finally {
+      this.rolesCovered = false;
+    }
+  }
+
   pendingProposals(): HubProposalRow[] {
     return this.isInstalled() ? this.store.proposals().filter((p) => !p.lapsed) : [];
+  }
+
+  /** The participant list with roles, pending proposals applied (what the next commit makes it). */
+  participantList(): Array<{ userId: string; role: number }> {
+    return this.store.participants();
+  }
+
+  /**
+   * A power-levels change (`powerLevels`, the new content): one participant-list update with the new
+   * role of every participant whose role it changes, signed for the group's current epoch.
+   */
+  async roleProposals(powerLevels: unknown, roster: Roster | null): Promise<HubEffect | undefined> {
+    if (!roster || !this.isInstalled()) return undefined;
+    const list = this.store.participants();
+    if (this.rolesCovered) {
+      const change = roleChangeFor(list, powerLevels, this.roles.creators());
+      return change && { participants: change.participants };
+    }
+    // Users a pending list proposal already adds or changes wait for the next epoch (vetCommit).
+    const pending = this.store.proposals().flatMap((p) => (p.leaf === null ? [participantListUpdateOfProposal(p.message)] : []));
+    const skip = touchedBy(list.map((p) => p.userId), pending.filter((u) => u !== undefined));
+    return this.signRoleChange(roleChangeFor(list, powerLevels, this.roles.creators(), skip), roster.roomId, roster.epoch);
+  }
+
+  private async signRoleChange(change: RoleChange | undefined, roomId: string, epoch: number): Promise<HubEffect | undefined> {
+    if (!change) return undefined;
+    const signed = await signHubProposal(this.seed(), groupIdOfRoom(roomId), epoch, participantListProposal(change.update));
+    const row: HubProposalRow = { ref: encodeBase64(signed.ref), epoch, leaf: null, userId: "", message: signed.message, acceptedTs: Date.now() };
+    return { proposals: [row], participants: change.participants };
   }
 
   /**
@@ -101,7 +153,7 @@ export class MlsHubSender {
       if (!senders.every((s) => s !== undefined && namesExternalSender(s, key))) {
         return { ok: false, code: "foreign_external_sender", reason: "external_senders may name only this hub" };
       }
-      const participants = joined().map((userId) => ({ userId, role: DEFAULT_ROLE }));
+      const participants = joined().map((userId) => ({ userId, role: this.roleOf(userId) }));
       const update: ParticipantListUpdate = { changedRoleParticipants: [], removedIndices: [], addedParticipants: participants.map((p) => ({ user: userUriOf(p.userId), roleIndex: p.role })) };
       const signed = await signHubProposal(this.seed(), groupIdOfRoom(roomId), commit.epoch + 1, participantListProposal(update));
       const proposal: HubProposalRow = { ref: encodeBase64(signed.ref), epoch: commit.epoch + 1, leaf: null, userId: "", message: signed.message, acceptedTs: Date.now() };
@@ -134,7 +186,8 @@ export class MlsHubSender {
       const whom = [...new Set(missing.map((m) => m.userId || "the participant list"))].join(", ");
       return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference, members' standalone ones included` };
     }
-    return { ok: true, commit: { ...commit, proposals }, effect: { clear: true }, carried };
+    const deferred = await this.signRoleChange(roleChangeFor(this.store.participants(), this.roles.powerLevels(), this.roles.creators()), roomId, commit.epoch + 1);
+    return { ok: true, commit: { ...commit, proposals }, effect: { clear: true, ...deferred }, carried };
   }
 
   /** membershipProposals, and a departure's lapse of members' held Adds and Updates for the user. */
@@ -156,8 +209,9 @@ export class MlsHubSender {
     let participants: Array<{ userId: string; role: number }>;
     if (isIn) {
       if (index >= 0) return undefined;
-      participants = [...list, { userId, role: DEFAULT_ROLE }];
-      update = { changedRoleParticipants: [], removedIndices: [], addedParticipants: [{ user: userUriOf(userId), roleIndex: DEFAULT_ROLE }] };
+      const role = this.roleOf(userId);
+      participants = [...list, { userId, role }];
+      update = { changedRoleParticipants: [], removedIndices: [], addedParticipants: [{ user: userUriOf(userId), roleIndex: role }] };
     } else {
       participants = list.filter((p) => p.userId !== userId);
       if (this.covered.has(userId)) return { participants };

@@ -26,6 +26,7 @@ import {
 import { membershipOf, type Membership } from "../shared/room-state.js";
 import { convertersOf, mlsMembers, type MlsMembers } from "../shared/converter/mls-members.js";
 import { PAIR_EVENT } from "../shared/converter/pairing.js";
+import { privilegedCreators } from "../shared/mimi-roles.js";
 import { mlsError } from "./room-mls-errors.js";
 import { MlsHubSender, type HubEffect } from "./room-mls-hub.js";
 import { carryHubProposals, resolveCarried } from "./room-mls-hub-refs.js";
@@ -64,7 +65,10 @@ export class RoomMls {
     private readonly host: MlsHost,
   ) {
     this.store = new RoomMlsStorage(storage);
-    this.hub = new MlsHubSender(storage, host.serverName);
+    this.hub = new MlsHubSender(storage, host.serverName, {
+      powerLevels: () => host.state.get("m.room.power_levels", "")?.content,
+      creators: () => privilegedCreators(host.state.get("m.room.create", "")),
+    });
   }
 
   /** Reads the persisted roster once the room is known. */
@@ -146,6 +150,11 @@ export class RoomMls {
         const userId = pdu.state_key;
         if (role !== "hub" || typeof userId !== "string") return undefined;
         const hub = await this.hub.membershipEffect(userId, this.host.state.membership(userId), membershipOf(pdu), this.roster);
+        return hub ? { hub } : undefined;
+      }
+      case "m.room.power_levels": {
+        if (role !== "hub" || pdu.state_key !== "") return undefined;
+        const hub = await this.hub.roleProposals(pdu.content, this.roster);
         return hub ? { hub } : undefined;
       }
       case "m.room.redaction":

@@ -117,13 +117,17 @@ export class Room extends RoomWrites {
     return answerGroupInfo(this.parts.mimi.store, epoch, this.state.membership(requester) === "join", pending);
   }
 
-  /** Hub of an MLS room: its external sender (base64 ts-mls ExternalSender), whether the group installed it, and its pending proposals. */
-  async mlsExternalSender(): Promise<{ externalSender: string; installed: boolean; proposals: string[] }> {
+  /**
+   * Hub of an MLS room: its external sender (base64 ts-mls ExternalSender), whether the group installed
+   * it, its pending proposals, and the participant list with roles once they are applied.
+   */
+  async mlsExternalSender(): Promise<{ externalSender: string; installed: boolean; proposals: string[]; participants: Array<{ userId: string; role: number }> }> {
     this.mimiHub();
     const { mls } = this.parts;
     if (!mls.encryption().mls) throw forbidden("This room is not an MLS room");
     const proposals = mls.hub.pendingProposals().map((p) => encodeBase64(p.message));
-    return { externalSender: encodeBase64(await mls.hub.externalSender()), installed: mls.hub.isInstalled(), proposals };
+    const participants = mls.hub.isInstalled() ? mls.hub.participantList() : [];
+    return { externalSender: encodeBase64(await mls.hub.externalSender()), installed: mls.hub.isInstalled(), proposals, participants };
   }
 
   async mimiStatus(): Promise<{ followers: string[]; queued: Array<{ provider: string; count: number }> }> {

@@ -157,3 +157,22 @@ export function externalSendersIn(message: unknown): Array<Uint8Array | undefine
     return [ext?.extensionData];
   });
 }
+
+/** The participant-list update a hub proposal (an MLSMessage the hub signed) carries; undefined for any other proposal. */
+export function participantListUpdateOfProposal(message: Uint8Array): ParticipantListUpdate | undefined {
+  let decoded: [MLSMessage, number] | undefined;
+  try {
+    decoded = decodeMlsMessage(message, 0);
+  } catch {
+    return undefined;
+  }
+  if (!decoded || decoded[0].wireformat !== "mls_public_message") return undefined;
+  const content = decoded[0].publicMessage.content;
+  if (content.contentType !== "proposal") return undefined;
+  const p = content.proposal;
+  if (p.proposalType !== APP_DATA_UPDATE_PROPOSAL_TYPE || !("proposalData" in p)) return undefined;
+  const update = decodeAppDataUpdate(p.proposalData);
+  if (!update.ok || update.value.op !== "update" || update.value.componentId !== COMPONENT_ID.participantList) return undefined;
+  const body = decodeParticipantListUpdate(update.value.update);
+  return body.ok ? body.value : undefined;
+}

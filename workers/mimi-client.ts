@@ -36,14 +36,16 @@ async function addParticipant(req: SbRequest, env: Env): Promise<Response> {
 
 /**
  * Hub: the room's MLS external sender for a joined member: the group's creator puts it in
- * external_senders with the first commit, and a client that missed the hub's proposals reads them here.
+ * external_senders with the first commit, and a client that missed the hub's proposals reads them here,
+ * with the participant list (roles included) as those proposals make it.
  */
 async function externalSender(req: SbRequest, env: Env): Promise<Response> {
   const { userId } = await requireUser(req, env);
   const room = roomStub(env, roomIdParam(req));
   if ((await room.membership(userId)) !== "join") throw new MatrixError(403, "M_FORBIDDEN", `${userId} is not in the room`);
   const out = await room.mlsExternalSender();
-  return json({ external_sender: out.externalSender, installed: out.installed, pending_proposals: out.proposals });
+  const participants = out.participants.map((p) => ({ user_id: p.userId, role_index: p.role }));
+  return json({ external_sender: out.externalSender, installed: out.installed, pending_proposals: out.proposals, participants });
 }
 
 /** Follower: the caller joins the view of `roomId`, hosted on the MIMI hub that is the room ID's server. */

@@ -173,7 +173,8 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     indexer,
     notifier,
     mimi: { store: mimiStore, followers, notifier: mimiNotifier, welcomes: mimiWelcomes },
-    listeners: [outbox, indexer, welcomes, hubProposals, new GroupInfoKeeper(mimiStore), mimiNotifier, new RelationsListener(relationsIndex), notifier, converter],
+    // mimiNotifier before hubProposals: followers get a commit before the hub's proposals for the epoch it starts.
+    listeners: [outbox, indexer, welcomes, new GroupInfoKeeper(mimiStore), mimiNotifier, hubProposals, new RelationsListener(relationsIndex), notifier, converter],
     reads,
     relations: new RelationReads(relationsIndex, reads),
     ephemeral,

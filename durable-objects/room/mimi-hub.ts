@@ -15,6 +15,7 @@ import { readEncryptedHeader } from "../../shared/mls-commit.js";
 import { ENCRYPTED_EVENT, MLS_COMMIT_EVENT } from "../../shared/room-encryption.js";
 import type { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
 import { applyParticipantRemovals } from "./mimi-participant-removal.js";
+import type { RolePorts } from "./mimi-participant-roles.js";
 import { acceptMemberProposals, type MemberProposalView } from "./mimi-proposal.js";
 import { isProposalMessage } from "../../shared/mls-member-proposal.js";
 import type { LocalEvent } from "./protocol.js";
@@ -39,6 +40,8 @@ export interface MimiMlsView {
   participants(): string[];
   /** Runs `run` with the hub proposing nothing for `users`' departures (the commit at hand removes them). */
   coveredByCommit<T>(users: readonly string[], run: () => Promise<T>): Promise<T>;
+  /** Participants' roles as power levels (room/mimi-participant-roles.ts). */
+  readonly roles: RolePorts["mls"]["roles"];
   /** Members' standalone proposals (room/mimi-proposal.ts). */
   readonly proposals: MemberProposalView;
 }

@@ -6,6 +6,7 @@
 // them, the hub proposes nothing of its own for these departures.
 
 import { participantChangesIn } from "../../shared/mls-hub-proposals.js";
+import { applyRoleChanges, committedRoleChanges, type RolePorts } from "./mimi-participant-roles.js";
 import type { LocalEvent } from "./protocol.js";
 import type { Verdict } from "./verdict.js";
 import type { Writer } from "./writer.js";
@@ -13,7 +14,7 @@ import type { Writer } from "./writer.js";
 /** What the removal needs of the hub (a slice of MimiHubPorts). */
 export interface RemovalPorts {
   appendVouched(w: Writer, provider: string, sender: string, event: LocalEvent): Promise<Verdict>;
-  readonly mls: {
+  readonly mls: RolePorts["mls"] & {
     epoch(): number;
     participants(): string[];
     leavesOf(userId: string): number[];
@@ -34,8 +35,8 @@ export async function applyParticipantRemovals(ports: RemovalPorts, w: Writer, p
   const list = ports.mls.participants();
   const users: string[] = [];
   for (const u of changes.listUpdates) {
-    if (u.addedParticipants.length > 0 || u.changedRoleParticipants.length > 0) {
-      return { code: "invalidProposal", description: "this hub takes only removals in a commit's participant-list update; users join through the hub" };
+    if (u.addedParticipants.length > 0) {
+      return { code: "invalidProposal", description: "this hub takes only removals and role changes in a commit's participant-list update; users join through the hub" };
     }
     for (const i of u.removedIndices) {
       const user = list[i];
@@ -47,6 +48,11 @@ export async function applyParticipantRemovals(ports: RemovalPorts, w: Writer, p
     const kept = ports.mls.leavesOf(user).filter((leaf) => !changes.removedLeaves.includes(leaf));
     if (kept.length > 0) return { code: "invalidProposal", description: `the commit removes ${user} from the participant list but not their clients (leaves ${kept.join(", ")})` };
   }
+  const roles = committedRoleChanges(list, changes.listUpdates);
+  if ("code" in roles) return roles;
+  // -06 §7.5 applies role changes before removals.
+  const refused = await applyRoleChanges(ports, w, provider, committer, roles);
+  if (refused) return refused;
   return ports.mls.coveredByCommit(users, async () => {
     for (const user of users) {
       const v = await ports.appendVouched(w, provider, committer, { type: "m.room.member", state_key: user, content: { membership: "leave" } });

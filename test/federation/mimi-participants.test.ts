@@ -144,6 +144,10 @@ describe("the hub proposes the participant list as the MLS group's external send
 
     const levels = await alice.client.request<{ users?: Record<string, number> }>("GET", `/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`);
     await alice.client.setState(roomId, "m.room.power_levels", "", { ...levels, users: { ...levels.users, [bob.userId]: 50 } });
+    const [bobsRole] = (await hubSender()).pending_proposals; // bob's role is now 50 (mimi-roles.test.ts)
+    await awaitFanout(bob, viewId, bobsRole as string);
+    await bob.mls.processProposal(bobsRole as string);
+    listHistory.push(bobsRole as string);
     const removal = await removeDave();
     await commitViaView(bob, viewId, removal);
     lastCommit = await onHub(removal.message);
@@ -157,7 +161,10 @@ describe("the hub proposes the participant list as the MLS group's external send
 
     const fromDave = await refusal(dave.send(roomId, "m.room.encrypted", await dave.encrypted("still here?", lastCommit)));
     expect(fromDave).toMatchObject({ status: 403, errcode: "M_FORBIDDEN" });
-    for (const m of [alice, carol, erin]) await m.catchUpTo(roomId, lastCommit);
+    for (const m of [alice, carol, erin]) {
+      await m.mls.processProposal(bobsRole as string);
+      await m.catchUpTo(roomId, lastCommit);
+    }
     const text = await alice.mls.encrypt("after dave left");
     await alice.send(roomId, "m.room.encrypted", { algorithm: ROOM_ALGORITHM, ciphertext: text, commit_event_id: lastCommit });
     await awaitFanout(bob, viewId, text);
