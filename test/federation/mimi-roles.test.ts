@@ -48,6 +48,8 @@ describe("participant roles follow the room's power levels", () => {
   let viewId: string;
   /** Every hub proposal alice's device received, in order. */
   const toAlice: string[] = [];
+  /** The install's list proposal: bob's provider became a follower after it, so his view starts with the join that added him. */
+  let installProposal = "";
 
   async function hubSender(): Promise<{ external_sender: string; installed: boolean; pending_proposals: string[]; participants: Array<{ user_id: string; role_index: number }> }> {
     const res = await hub.fetch(`${MIMI_CLIENT}/rooms/${encodeURIComponent(roomId)}/external_sender`, { headers: { authorization: `Bearer ${alice.client.accessToken}` } });
@@ -89,38 +91,50 @@ describe("participant roles follow the room's power levels", () => {
   });
   afterAll(() => stopServers(servers));
 
-  it("installation lists every joined user with the role index of their power level (users, else users_default)", async () => {
+  it("installation lists every joined user with the role index of their power level (users, else users_default); a MIMI user's join carries theirs", async () => {
     ({ room_id: roomId } = await alice.client.createRoom({
       creation_content: { encryption: { algorithm: ROOM_ALGORITHM } },
       power_level_content_override: { users: { [alice.userId]: 100, [dave.userId]: 50 }, users_default: 5 },
     }));
     await alice.client.invite(roomId, dave.userId);
     await dave.client.join(roomId, hub.name);
-    await addParticipant(alice, roomId, bob.userId);
-    viewId = await openView(bob, roomId);
     const before = await hubSender();
 
+    // The hub must be the group's external sender before a MIMI user can be added.
     await alice.mls.createGroup(roomId);
     await alice.sendCommit(roomId, await alice.mls.commit());
     await alice.sendCommit(roomId, await alice.mls.commit({ extra: [MlsDevice.installExternalSender(decodeBase64(before.external_sender))] }));
-    const expected = { [alice.userId]: 100, [dave.userId]: 50, [bob.userId]: 5 };
-    expect(await hubList()).toEqual(expected);
+    const installedList = { [alice.userId]: 100, [dave.userId]: 50 };
+    expect(await hubList()).toEqual(installedList);
     const [install] = await proposalsTo(alice, 2);
     toAlice.push(install as string);
+    installProposal = install as string;
+    expect(clientList(toAlice)).toEqual(installedList);
+
+    await addParticipant(alice, roomId, bob.userId);
+    viewId = await openView(bob, roomId);
+    const expected = { ...installedList, [bob.userId]: 5 };
+    expect(await hubList()).toEqual(expected);
+    const pending = (await hubSender()).pending_proposals;
+    expect(pending[0]).toBe(install);
+    const join = pending[1] as string;
+    toAlice.push(join);
     expect(clientList(toAlice)).toEqual(expected);
-    await awaitFanout(bob, viewId, install as string);
-    expect(clientList((await fanouts(bob, viewId)).map((f) => f.message))).toEqual(expected);
+    await awaitFanout(bob, viewId, join);
+    expect(clientList([join])).toEqual({ [bob.userId]: 5 });
 
     const claimed = await alice.client.request<{ one_time_keys: Record<string, Record<string, Record<string, string>>> }>("POST", "/keys/claim", {
       one_time_keys: Object.fromEntries([dave, bob].map((m) => [m.userId, { [m.deviceId]: KEY_PACKAGE_ALGORITHM }])),
     });
     const packages = [dave, bob].map((m) => Object.values(claimed.one_time_keys[m.userId]?.[m.deviceId] ?? {})[0] as string);
-    await alice.mls.processProposal(install as string);
+    for (const p of pending) await alice.mls.processProposal(p);
     const add = await alice.mls.commit({ add: packages });
     const added = await alice.sendCommit(roomId, add);
     const welcome = { algorithm: WELCOME_ALGORITHM, ciphertext: add.welcome, commit_event_id: added, room_id: roomId };
     await alice.sendToDevice("m.room.encrypted", Object.fromEntries([dave, bob].map((m) => [m.userId, { [m.deviceId]: welcome }])));
-    for (const m of [dave, bob]) await m.mls.join((await m.receive(isWelcomeFor(added), "the Welcome")).content["ciphertext"] as string);
+    await dave.mls.join((await dave.receive(isWelcomeFor(added), "the Welcome")).content["ciphertext"] as string);
+    await awaitFanout(bob, viewId, add.welcome as string); // a follower's user gets it by notify
+    await bob.mls.join(add.welcome as string);
     expect(await mlsEpoch()).toBe(3);
   });
 
@@ -178,7 +192,7 @@ describe("participant roles follow the room's power levels", () => {
     const expected = { [alice.userId]: 100, [dave.userId]: 75, [bob.userId]: 10, [frank.userId]: 20 };
     expect(await hubList()).toEqual(expected);
     expect(clientList(toAlice)).toEqual(expected);
-    expect(clientList((await fanouts(bob, viewId)).map((f) => f.message))).toEqual(expected);
+    expect(clientList([installProposal, ...(await fanouts(bob, viewId)).map((f) => f.message)])).toEqual(expected);
     await alice.mls.processProposal(pending[0] as string);
     await alice.catchUp(roomId);
     expect(alice.mls.epoch).toBe(5);
@@ -263,7 +277,7 @@ describe("participant roles follow the room's power levels", () => {
     await commitViaView(bob, viewId, await bob.mls.commit());
     expect(await mlsEpoch()).toBe(9);
     expect((await hubSender()).pending_proposals).toEqual([]);
-    const bobsList = clientList((await fanouts(bob, viewId)).map((f) => f.message));
+    const bobsList = clientList([installProposal, ...(await fanouts(bob, viewId)).map((f) => f.message)]);
     expect([bobsList[dave.userId], bobsList[frank.userId]]).toEqual([35, 45]);
   });
 });
