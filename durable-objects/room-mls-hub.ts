@@ -9,7 +9,7 @@
 import { encodeBase64 } from "../shared/base64.js";
 import type { JsonObject } from "../shared/canonical-json.js";
 import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
-import { encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, participantListUpdateOfProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
+import { APP_DATA_UPDATE_PROPOSAL_TYPE, encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, participantListUpdateOfProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
 import { resolvedMemberProposal } from "../shared/mls-member-proposal.js";
 import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
@@ -33,6 +33,9 @@ export interface HubEffect {
 /** `carried`: the hub proposals the commit includes, in its order, for LM participants (shared/mls-hub-references.ts). */
 export type HubCommitVet = { ok: true; commit: InspectedCommit; effect?: HubEffect; carried?: Uint8Array[] } | { ok: false; code: string; reason: string };
 
+/** How shared/mls-commit.ts names the participant-list AppDataUpdate when a commit carries it by value. */
+const BY_VALUE_LIST_UPDATE = `custom:${APP_DATA_UPDATE_PROPOSAL_TYPE}`;
+
 export class MlsHubSender {
   private readonly store: RoomMlsHubStorage;
   private publicKey: Promise<Uint8Array> | undefined;
@@ -40,6 +43,8 @@ export class MlsHubSender {
   private covered = new Set<string>();
   /** While set, a power-levels change proposes no role change: the commit being written carries it. */
   private rolesCovered = false;
+  /** The MIMI commit (base64) whose by-value participant-list update the MIMI path has applied. */
+  private vettedListCommit: string | undefined;
 
   constructor(
     storage: DurableObjectStorage,
@@ -92,6 +97,19 @@ export class MlsHubSender {
       return await run();
     } finally {
       this.covered = new Set();
+    }
+  }
+
+  /**
+   * While `run` writes the MIMI commit `message`, its by-value participant-list update is taken: the
+   * MIMI path (room/mimi-participant-removal.ts) checked it and wrote its kicks and power levels first.
+   */
+  async listUpdateVetted<T>(message: string, run: () => Promise<T>): Promise<T> {
+    this.vettedListCommit = message;
+    try {
+      return await run();
+    } finally {
+      this.vettedListCommit = undefined;
     }
   }
 
@@ -165,6 +183,10 @@ export class MlsHubSender {
       if (!senders.every((s) => s !== undefined && namesExternalSender(s, key))) {
         return { ok: false, code: "external_sender_removed", reason: "a GroupContextExtensions proposal must keep this hub as the only external sender" };
       }
+    }
+    // Otherwise the group's list would change with no membership or power-levels event behind it.
+    if (message !== this.vettedListCommit && commit.proposals.some((p) => p.type === "other" && p.name === BY_VALUE_LIST_UPDATE)) {
+      return { ok: false, code: "participant_list_by_value", reason: "a commit changes the participant list by value only through MIMI update; here membership and power-levels events change it, and the hub proposes the change" };
     }
     // Lapsed rows still resolve, so a commit including one is judged by the roster (e.g. add_not_joined).
     const held = this.store.proposals();

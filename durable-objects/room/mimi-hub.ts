@@ -40,6 +40,8 @@ export interface MimiMlsView {
   participants(): string[];
   /** Runs `run` with the hub proposing nothing for `users`' departures (the commit at hand removes them). */
   coveredByCommit<T>(users: readonly string[], run: () => Promise<T>): Promise<T>;
+  /** Runs `run` with the by-value participant-list update of the MIMI commit `message` (base64) taken as checked. */
+  listUpdateVetted<T>(message: string, run: () => Promise<T>): Promise<T>;
   /** Participants' roles as power levels (room/mimi-participant-roles.ts). */
   readonly roles: RolePorts["mls"]["roles"];
   /** Members' standalone proposals (room/mimi-proposal.ts). */
@@ -124,7 +126,7 @@ export class MimiHub {
     const before = new Set(this.ports.mls.devices().map(deviceKey));
     // The GroupInfo rides in the event, so the room's MLS part checks and keeps it as for an LM commit.
     const content: JsonObject = { message, ...(req.groupInfo ? { group_info: encodeBase64(req.groupInfo) } : {}), ...(req.ratchetTree ? { ratchet_tree: encodeBase64(req.ratchetTree) } : {}) };
-    const verdict = await this.ports.appendVouched(w, provider, committer, { type: MLS_COMMIT_EVENT, content });
+    const verdict = await this.ports.mls.listUpdateVetted(message, () => this.ports.appendVouched(w, provider, committer, { type: MLS_COMMIT_EVENT, content }));
     if (verdict.outcome === "rejected") {
       const code = verdict.fields?.["mls_code"];
       const current = verdict.fields?.["current_epoch"];

@@ -28,6 +28,7 @@ export function mimiMlsView(mls: RoomMls): MimiMlsView {
     leavesOf: (userId) => (mls.currentRoster()?.leaves ?? []).flatMap((l, i) => (l?.userId === userId ? [i] : [])),
     participants: () => mls.hub.participants(),
     coveredByCommit: (users, run) => mls.hub.coveredByCommit(users, run),
+    listUpdateVetted: (message, run) => mls.hub.listUpdateVetted(message, run),
     roles: { powerLevelsWith: (changes) => mls.hub.powerLevelsWith(changes), coveredByCommit: (run) => mls.hub.rolesCoveredByCommit(run) },
     proposals: {
       hubInstalled: () => mls.hub.isInstalled(),
