@@ -148,7 +148,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     },
     eventContent: (id) => {
       const e = store.getEvent(id);
-      return e && (JSON.parse(e.json) as { type: string; content: Record<string, never> });
+      return e && (JSON.parse(e.json) as { type: string; content: Record<string, never>; unsigned?: Record<string, never> });
     },
     request: (server, method, path, body) => env.OUTBOUND.request(server, method, path, body),
     now: () => Date.now(),

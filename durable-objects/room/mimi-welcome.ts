@@ -7,7 +7,10 @@
 
 import type { JsonObject } from "../../shared/canonical-json.js";
 import { serverNameOf } from "../../shared/ids.js";
+import { decodeBase64 } from "../../shared/base64.js";
 import { inspectCommit } from "../../shared/mls-commit.js";
+import { HUB_PROPOSALS_UNSIGNED } from "../../shared/mls-hub-references.js";
+import { resolvedMemberProposal } from "../../shared/mls-member-proposal.js";
 import { isJoinedMimiUser, welcomeBytes, welcomeRelayJson, welcomeRelayPath, type WelcomeRelay } from "../../shared/mimi-welcome-relay.js";
 import { takesPartOverLm } from "../../shared/mimi-vouched.js";
 import type { RoomState } from "../../shared/room-state.js";
@@ -35,8 +38,8 @@ export interface MimiWelcomePorts {
     isAcceptedCommit(eventId: string): boolean;
     devices(): Array<{ userId: string; deviceId: string }>;
   };
-  /** The content of a stored event, for reading a commit's Adds. */
-  eventContent(eventId: string): { type: string; content: JsonObject } | undefined;
+  /** A stored event, for reading a commit's Adds (by value in its content; by reference among the proposals the hub carried in its unsigned). */
+  eventContent(eventId: string): { type: string; content: JsonObject; unsigned?: JsonObject } | undefined;
   /** A signed federation request (Outbound.request). */
   request(server: string, method: string, path: string, body: unknown): Promise<{ status: number; body: unknown }>;
   now(): number;
@@ -128,16 +131,20 @@ export class MimiWelcomes {
     return { kind: "queued", providers: queued, duplicates };
   }
 
-  /** The devices the commit added by value that the roster still holds. */
+  /** The devices the commit added (by value, or by reference to a member's Add the hub held) that the roster still holds. */
   private addedBy(commitEventId: string): Array<{ userId: string; deviceId: string }> {
     const event = this.ports.eventContent(commitEventId);
     const algorithm = this.ports.mls.algorithm();
     if (!event || event.type !== MLS_COMMIT_EVENT || !algorithm) return [];
     const inspected = inspectCommit(event.content["message"], algorithm);
     if (!inspected.ok) return [];
+    const carried = event.unsigned?.[HUB_PROPOSALS_UNSIGNED];
+    const byReference = (Array.isArray(carried) ? carried : []).flatMap((m) => {
+      const effect = typeof m === "string" ? resolvedMemberProposal(decodeBase64(m), "") : undefined;
+      return effect?.type === "add" ? [effect.identity] : [];
+    });
+    const byValue = inspected.commit.proposals.flatMap((p) => (p.type === "add" ? [p.identity] : []));
     const inGroup = new Set(this.ports.mls.devices().map((d) => `${d.userId}\u0000${d.deviceId}`));
-    return inspected.commit.proposals.flatMap((p) =>
-      p.type === "add" && inGroup.has(`${p.identity.userId}\u0000${p.identity.deviceId}`) ? [{ userId: p.identity.userId, deviceId: p.identity.deviceId }] : [],
-    );
+    return [...byValue, ...byReference].flatMap((d) => (inGroup.has(`${d.userId}\u0000${d.deviceId}`) ? [{ userId: d.userId, deviceId: d.deviceId }] : []));
   }
 }

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { welcomeRelayJson, welcomeRelayPath } from "../../shared/mimi-welcome-relay.js";
 import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { addParticipant, awaitFanout, FANOUT, hubExternalSender, installHub, openView } from "./mimi-member.js";
+import { addParticipant, awaitFanout, catchUpView, FANOUT, hubExternalSender, installHub, openView } from "./mimi-member.js";
+import { decodeMessage } from "../support/mls-client.js";
 import { ADMIN, BINDINGS, FP } from "./mimi-participants-support.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 
@@ -191,5 +192,30 @@ describe("Welcomes of LM commits for a MIMI follower's users", () => {
     await bob3.sync();
     expect(bob3.inbox.filter(isWelcomeFor(commit))).toEqual([]);
     expect((await viewFanouts(bob3, "welcome")).filter((w) => w === add.welcome)).toHaveLength(1);
+  });
+
+  it("relays the Welcome of a commit that adds a follower's device by reference to a member's held Add", async () => {
+    // The hub checks a member's proposal against the GroupInfo of its epoch: an LM commit brings one.
+    const fresh = await alice.sendCommit(roomId, await alice.mls.commit(), { groupInfo: true });
+    await carol.catchUpTo(roomId, fresh);
+    await catchUpView(bob, viewId);
+    const bob4 = await MlsMember.login(f1, "bob", "BOB4");
+    await bob4.publish(1);
+    const keyPackage = decodeMessage(await claim(bob, bob4));
+    if (keyPackage.wireformat !== "mls_key_package") throw new Error("not a KeyPackage");
+    const proposal = await bob.mls.propose({ proposalType: "add", add: { keyPackage: keyPackage.keyPackage } });
+    await bob.send(viewId, "m.mls.commit", { message: proposal }); // f1 forwards it through MIMI update
+    await eventually(async () => ((await hubExternalSender(alice, roomId)).pending_proposals.includes(proposal) ? true : undefined), "the held Add");
+
+    await carol.mls.processProposal(proposal);
+    const commit = await carol.mls.commit();
+    expect(commit.welcome).toBeDefined();
+    const byReference = await carol.sendCommit(roomId, commit);
+    await carol.sendToDevice("m.room.encrypted", { [bob.userId]: { BOB4: { algorithm: WELCOME_ALGORITHM, ciphertext: commit.welcome, commit_event_id: byReference, room_id: roomId } } });
+    await awaitFanout(bob4, viewId, commit.welcome as string);
+    await bob4.mls.join(commit.welcome as string);
+    expect(bob4.mls.epoch).toBe(carol.mls.epoch);
+    await bob4.sync();
+    expect(bob4.inbox.filter(isWelcomeFor(byReference))).toEqual([]);
   });
 });
