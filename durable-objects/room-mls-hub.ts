@@ -11,6 +11,7 @@ import type { JsonObject } from "../shared/canonical-json.js";
 import type { CommitProposal, InspectedCommit } from "../shared/mls-commit.js";
 import { APP_DATA_UPDATE_PROPOSAL_TYPE, encodeHubExternalSender, externalSendersIn, hubExternalSender, namesExternalSender, participantListProposal, participantListUpdateOfProposal, removeProposal, signHubProposal } from "../shared/mls-hub-proposals.js";
 import { resolvedMemberProposal } from "../shared/mls-member-proposal.js";
+import { DEFAULT_MEMBER_PROPOSAL_GRACE_MS, stillRequired } from "../shared/mls-member-proposal-rules.js";
 import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
 import { powerLevelsWithRoles, roleChangeFor, roleIndexOf, touchedBy, type RoleChange } from "../shared/mimi-roles.js";
@@ -51,6 +52,8 @@ export class MlsHubSender {
     private readonly serverName: string,
     /** The room's current power-levels content and v12 creators, which give each participant's role (shared/mimi-roles.ts). */
     private readonly roles: { powerLevels(): unknown; creators(): ReadonlySet<string> },
+    /** How long a member's held proposal stays required (shared/mls-member-proposal-rules.ts stillRequired). */
+    private readonly graceMs: number = DEFAULT_MEMBER_PROPOSAL_GRACE_MS,
   ) {
     this.store = new RoomMlsHubStorage(storage);
   }
@@ -203,7 +206,8 @@ export class MlsHubSender {
       if (row.leaf === null) return { type: "other", name: "app_data_update" };
       return { type: "remove", leaf: row.leaf, byHub: true };
     });
-    const missing = held.filter((p) => !p.lapsed && !seen.has(p.ref));
+    const now = Date.now();
+    const missing = held.filter((p) => !seen.has(p.ref) && stillRequired(p, now, this.graceMs));
     if (missing.length > 0) {
       const whom = [...new Set(missing.map((m) => m.userId || "the participant list"))].join(", ");
       return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference, members' standalone ones included` };

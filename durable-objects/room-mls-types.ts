@@ -19,6 +19,8 @@ export interface MlsDeviceKeys {
 export interface MlsHost {
   readonly state: RoomState;
   readonly serverName: string;
+  /** MIMI hub: how long a member's held proposal stays required (MIMI_PROPOSAL_GRACE_MS). */
+  readonly memberProposalGraceMs?: number;
   eventById(eventId: string): Pdu | undefined;
   lookupDevices(query: Record<string, string[]>): Promise<MlsDeviceKeys>;
 }

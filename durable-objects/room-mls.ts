@@ -68,7 +68,7 @@ export class RoomMls {
     this.hub = new MlsHubSender(storage, host.serverName, {
       powerLevels: () => host.state.get("m.room.power_levels", "")?.content,
       creators: () => privilegedCreators(host.state.get("m.room.create", "")),
-    });
+    }, host.memberProposalGraceMs);
   }
 
   /** Reads the persisted roster once the room is known. */

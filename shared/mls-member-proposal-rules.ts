@@ -76,3 +76,24 @@ export function afterHolding<S extends Pick<HoldState, "removing" | "updating" |
   if (e.type === "update") return { ...s, updating: new Set([...s.updating, e.leaf]) };
   return { ...s, adding: new Set([...s.adding, deviceKey(e.identity)]) };
 }
+
+/** Milliseconds a member's held proposal stays required when the operator sets nothing. */
+export const DEFAULT_MEMBER_PROPOSAL_GRACE_MS = 60_000;
+
+/**
+ * Whether the next commit must still include a held proposal. The hub's own always; a member's only
+ * within `graceMs` of being held: the hub cannot check its membership tag (nor what else only the
+ * group's members can), and RFC 9420 §12.2 lets a committer leave out a proposal it finds invalid, so
+ * after the grace the committer's judgement stands rather than one bad proposal blocking every commit.
+ */
+export function stillRequired(held: { proposer?: string; acceptedTs?: number; lapsed?: true }, now: number, graceMs: number): boolean {
+  if (held.lapsed) return false;
+  if (held.proposer === undefined) return true;
+  return now - (held.acceptedTs ?? 0) < graceMs;
+}
+
+/** The grace from an operator's setting: a non-negative number of milliseconds, else the default. */
+export function memberProposalGraceMs(setting: string | undefined): number {
+  const n = Number(setting);
+  return setting !== undefined && setting.trim() !== "" && Number.isFinite(n) && n >= 0 ? n : DEFAULT_MEMBER_PROPOSAL_GRACE_MS;
+}

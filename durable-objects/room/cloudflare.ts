@@ -2,6 +2,7 @@
 // Outbound service and of the destination and user-stream objects. Only the facade calls this; the
 // engine sees the ports, so tests can run it on in-memory fakes.
 
+import { memberProposalGraceMs } from "../../shared/mls-member-proposal-rules.js";
 import type { Pdu } from "../../shared/event.js";
 import type { AllowedRoomFacts } from "../../shared/restricted-join.js";
 import type { RoomState, StrippedStateEvent } from "../../shared/room-state.js";
@@ -95,6 +96,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     // RPC answers arrive as plain data of the documented shape (Outbound.mlsDevices).
     lookupDevices: (query) => env.OUTBOUND.mlsDevices(query),
     serverName: env.SERVER_NAME,
+    memberProposalGraceMs: memberProposalGraceMs(env.MIMI_PROPOSAL_GRACE_MS),
   });
   const outbox = new Outbox(fanOut, new FanOutBackpressure(backlogLimit(env.FANOUT_BACKLOG_LIMIT)), { announce: async (d, roomId, pos) => void (await destination(d).roomHasEvents(d, roomId, pos)), alarmWithin, waitUntil, transaction });
   const indexer = new EventIndexer(fanOut, { indexEvents: (roomId, ids) => indexEvents(env.DB, roomId, ids), alarmWithin });

@@ -17,6 +17,7 @@ describe("the integration server's configuration", () => {
       RATE_LIMITS: "",
       KEY_NOTARIES: "",
       FANOUT_BACKLOG_LIMIT: "1000",
+      MIMI_PROPOSAL_GRACE_MS: "60000",
       MAX_UPLOAD_BYTES: String(1024 * 1024),
       DEFAULT_ROOM_VERSION: "",
       FUZZ_RUNS: process.env["FUZZ_RUNS"] ?? "",

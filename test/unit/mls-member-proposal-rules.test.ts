@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { encodeBase64 } from "../../shared/base64.js";
 import { asDeviceId, asUserId } from "../../shared/ids.js";
-import { afterHolding, deviceKey, judgeMemberProposal, type HoldState } from "../../shared/mls-member-proposal-rules.js";
+import { afterHolding, DEFAULT_MEMBER_PROPOSAL_GRACE_MS, deviceKey, judgeMemberProposal, memberProposalGraceMs, stillRequired, type HoldState } from "../../shared/mls-member-proposal-rules.js";
 
 describe("which standalone member proposals the hub may hold", () => {
   const A = { userId: asUserId("@alice:hub.example"), deviceId: asDeviceId("A1") };
@@ -55,5 +55,23 @@ describe("which standalone member proposals the hub may hold", () => {
     expect(reason(judgeMemberProposal(add, after, published))).toContain("already being added");
     expect(reason(judgeMemberProposal({ type: "remove", leaf: 1 }, after, null))).toContain("held Update");
     expect(state.updating.size).toBe(0); // the state before the batch is unchanged
+  });
+});
+
+describe("how long a held proposal stays required", () => {
+  const held = { proposer: "@bob:f1.test", acceptedTs: 10_000 };
+  it("requires the hub's own proposals always, and a lapsed one never", () => {
+    expect(stillRequired({ acceptedTs: 0 }, 10 ** 12, 1_000)).toBe(true);
+    expect(stillRequired({ ...held, lapsed: true }, 10_000, 1_000)).toBe(false);
+  });
+  it("requires a member's proposal only within the grace after it was held", () => {
+    expect(stillRequired(held, 10_999, 1_000)).toBe(true);
+    expect(stillRequired(held, 11_000, 1_000)).toBe(false);
+    expect(stillRequired(held, 10_000, 0)).toBe(false);
+  });
+  it("reads MIMI_PROPOSAL_GRACE_MS as non-negative milliseconds, else the default", () => {
+    expect(memberProposalGraceMs("2000")).toBe(2_000);
+    expect(memberProposalGraceMs("0")).toBe(0);
+    for (const bad of [undefined, "", " ", "-1", "soon", "Infinity"]) expect(memberProposalGraceMs(bad)).toBe(DEFAULT_MEMBER_PROPOSAL_GRACE_MS);
   });
 });

@@ -40,6 +40,7 @@ describe("test servers' worker options", () => {
       RATE_LIMITS: "",
       KEY_NOTARIES: "",
       FANOUT_BACKLOG_LIMIT: "1000",
+      MIMI_PROPOSAL_GRACE_MS: "60000",
       MAX_UPLOAD_BYTES: "52428800",
       DEFAULT_ROOM_VERSION: "",
     });
