@@ -11,6 +11,7 @@ import { encodeNotifyBody, decodeMlsMessageField } from "../../shared/mimi/index
 import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
 import { eventually, MatrixApiError } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
+import { mlsStatusOf, pairMimiPeers } from "./mimi-participants-support.js";
 import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, groupInfoOverMimi, hubExternalSender, installHub, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 
@@ -65,10 +66,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     return eventually(async () => (await reader.client.timeline(roomId)).find((e) => e.event_id === eventId)?.content, `${eventId} on ${reader.client.server.name}`);
   }
 
-  async function mlsStatus(): Promise<{ epoch: number; members: number; pending: number } | null> {
-    const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
-    return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
-  }
+  const mlsStatus = () => mlsStatusOf(hub, roomId);
 
   beforeAll(async () => {
     servers = await startServers(["hub.test", "p1.test", "f1.test"], { bindings: BINDINGS });
@@ -78,10 +76,7 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     bob = await MlsMember.register(f1, "bob", "BOB");
     dave = await MlsMember.register(hub, "dave", "DAVE");
     for (const m of [alice, carol, bob, dave]) await m.publish(3);
-    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
-      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
-      expect(res.status).toBe(200);
-    }
+    await pairMimiPeers(hub, f1);
   });
   afterAll(() => stopServers(servers));
 

@@ -14,7 +14,7 @@ import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { addParticipant, awaitFanout, groupInfoOverMimi, hubExternalSender, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM } from "./mls-member.js";
-import { ADMIN, BINDINGS, FP, refusal } from "./mimi-participants-support.js";
+import { ADMIN, BINDINGS, FP, mlsStatusOf, pairMimiPeers, refusal } from "./mimi-participants-support.js";
 import { MlsDevice } from "../support/mls-client.js";
 
 
@@ -30,10 +30,7 @@ describe("the hub as external sender is required for MIMI participation; LM comm
   let viewId: string;
   let lastCommit: string;
 
-  async function mlsStatus(on: TestServer = hub): Promise<{ epoch: number; members: number; pending: number } | null> {
-    const res = await on.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
-    return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
-  }
+  const mlsStatus = (on: TestServer = hub) => mlsStatusOf(on, roomId);
 
   async function followers(): Promise<string[]> {
     const res = await hub.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mimi`, { headers: ADMIN });
@@ -54,10 +51,7 @@ describe("the hub as external sender is required for MIMI participation; LM comm
     carol = await MlsMember.register(p1, "carol", "CAROL");
     bob = await MlsMember.register(f1, "bob", "BOB");
     for (const m of [alice, bob]) await m.publish(2);
-    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
-      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
-      expect(res.status).toBe(200);
-    }
+    await pairMimiPeers(hub, f1);
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     await alice.client.invite(roomId, carol.userId);
     await carol.client.join(roomId, hub.name); // p1 sees the group created, so it follows the roster

@@ -8,6 +8,7 @@ import { decodeAppDataUpdate, COMPONENT_ID } from "../../shared/mimi/app-data.js
 import { applyParticipantListUpdate, decodeParticipantListUpdate, type ParticipantListData, type ParticipantListUpdate } from "../../shared/mimi/participant-list.js";
 import { decodeMessage } from "../support/mls-client.js";
 import { MatrixApiError } from "./client.js";
+import type { TestServer } from "./harness.js";
 
 export const ADMIN = { authorization: "Bearer test-admin-token" };
 /** The loopback stand-in for mutual TLS; each server's peers table maps it to the other (see mimi-hub.test.ts). */
@@ -59,4 +60,18 @@ export function participantsIn(changes: Array<string | ParticipantListUpdate>, l
     current = next.list;
   }
   return current.participants.map((p) => userIdOfUri(p.user) ?? p.user);
+}
+
+/** Makes `hub` and `follower` MIMI peers of each other: each one's peers table maps the stand-in fingerprint to the other. */
+export async function pairMimiPeers(hub: TestServer, follower: TestServer): Promise<void> {
+  for (const [server, peer] of [[hub, follower.name], [follower, hub.name]] as const) {
+    const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
+    if (res.status !== 200) throw new Error(`${server.name} did not take ${peer} as a MIMI peer: ${res.status} ${await res.text()}`);
+  }
+}
+
+/** The room's MLS roster summary on `on`, as the admin API reports it (null before the group exists). */
+export async function mlsStatusOf(on: TestServer, roomId: string): Promise<{ epoch: number; members: number; pending: number } | null> {
+  const res = await on.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
+  return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
 }

@@ -11,7 +11,7 @@ import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { awaitFanout, catchUpView, commitViaView, fanouts, MIMI_CLIENT, openView, addParticipant } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
-import { ADMIN, BINDINGS, FP, participantsIn, refusal } from "./mimi-participants-support.js";
+import { BINDINGS, mlsStatusOf, pairMimiPeers, participantsIn, refusal } from "./mimi-participants-support.js";
 import { MlsDevice } from "../support/mls-client.js";
 import { encodeHubExternalSender, hubExternalSender, participantListProposal } from "../../shared/mls-hub-proposals.js";
 import { generateSeed, signingKeyFromSeed } from "../../shared/signing-key.js";
@@ -41,10 +41,7 @@ describe("the hub proposes the participant list as the MLS group's external send
     return (await res.json()) as { external_sender: string; installed: boolean; pending_proposals: string[] };
   }
 
-  async function mlsStatus(on: TestServer = hub): Promise<{ epoch: number; members: number; pending: number } | null> {
-    const res = await on.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
-    return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
-  }
+  const mlsStatus = (on: TestServer = hub) => mlsStatusOf(on, roomId);
 
   /** The hub's proposals as `m`'s device received them by to-device, for the group's epoch `epoch`. */
   async function proposalsTo(m: MlsMember, epoch: number): Promise<string[]> {
@@ -73,10 +70,7 @@ describe("the hub proposes the participant list as the MLS group's external send
     erin = await MlsMember.register(p1, "erin", "ERIN");
     bob = await MlsMember.register(f1, "bob", "BOB");
     for (const m of [alice, dave, carol, erin, bob]) await m.publish(2);
-    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
-      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
-      expect(res.status).toBe(200);
-    }
+    await pairMimiPeers(hub, f1);
   });
   afterAll(() => stopServers(servers));
 

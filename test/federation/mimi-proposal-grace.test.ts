@@ -9,7 +9,7 @@ import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { addParticipant, awaitFanout, hubExternalSender, installHub, openView } from "./mimi-member.js";
-import { ADMIN, BINDINGS, FP, refusal } from "./mimi-participants-support.js";
+import { BINDINGS, pairMimiPeers, refusal } from "./mimi-participants-support.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM } from "./mls-member.js";
 
 describe("a member's held proposal stays required only for the grace period", () => {
@@ -27,10 +27,7 @@ describe("a member's held proposal stays required only for the grace period", ()
     alice = await MlsMember.register(hub, "alice", "ALICE");
     bob = await MlsMember.register(f1, "bob", "BOB");
     for (const m of [alice, bob]) await m.publish(1);
-    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
-      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
-      expect(res.status).toBe(200);
-    }
+    await pairMimiPeers(hub, f1);
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     await alice.mls.createGroup(roomId);
     const installed = await installHub(alice, roomId);

@@ -12,7 +12,7 @@ import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { addParticipant, awaitFanout, catchUpView, commitViaView, installHub, MIMI_CLIENT, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
-import { ADMIN, BINDINGS, FP, refusal } from "./mimi-participants-support.js";
+import { BINDINGS, FP, mlsStatusOf, pairMimiPeers, refusal } from "./mimi-participants-support.js";
 import { decodeMessage, MlsDevice } from "../support/mls-client.js";
 import { decodeUpdateRoomResponse, encodeUpdateRequest, mlsMessageField } from "../../shared/mimi/index.js";
 import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
@@ -38,10 +38,7 @@ describe("members' standalone Adds and Updates, several per MIMI update", () => 
     return ((await res.json()) as { pending_proposals: string[] }).pending_proposals;
   }
 
-  async function mlsStatus(on: TestServer): Promise<{ epoch: number; members: number; pending: number } | null> {
-    const res = await on.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
-    return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
-  }
+  const mlsStatus = (on: TestServer) => mlsStatusOf(on, roomId);
 
   async function claimKeyPackage(m: MlsMember): Promise<string> {
     const claimed = await alice.client.request<{ one_time_keys: Record<string, Record<string, Record<string, string>>> }>("POST", "/keys/claim", { one_time_keys: { [m.userId]: { [m.deviceId]: KEY_PACKAGE_ALGORITHM } } });
@@ -70,10 +67,7 @@ describe("members' standalone Adds and Updates, several per MIMI update", () => 
     for (const m of [alice, carol, bob]) await m.publish(2);
     alice2 = await MlsMember.login(hub, "alice", "ALICE2");
     await alice2.publish(1);
-    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
-      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
-      expect(res.status).toBe(200);
-    }
+    await pairMimiPeers(hub, f1);
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     await alice.client.invite(roomId, carol.userId);
     await carol.client.join(roomId, hub.name);

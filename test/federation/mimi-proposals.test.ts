@@ -11,7 +11,7 @@ import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { awaitFanout, commitViaView, groupInfoOverMimi, installHub, MIMI_CLIENT, openView, addParticipant } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
-import { ADMIN, BINDINGS, FP, participantListUpdateOf, refusal } from "./mimi-participants-support.js";
+import { BINDINGS, FP, mlsStatusOf, pairMimiPeers, participantListUpdateOf, refusal } from "./mimi-participants-support.js";
 import { decodeMessage } from "../support/mls-client.js";
 import { decodeUpdateRoomResponse, encodeUpdateRequest, mlsMessageField } from "../../shared/mimi/index.js";
 import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
@@ -35,10 +35,7 @@ describe("members' standalone proposals through MIMI update", () => {
     return ((await res.json()) as { pending_proposals: string[] }).pending_proposals;
   }
 
-  async function mlsStatus(on: TestServer): Promise<{ epoch: number; members: number; pending: number } | null> {
-    const res = await on.fetch(`/_switchboard/admin/v1/rooms/${encodeURIComponent(roomId)}/mls`, { headers: ADMIN });
-    return ((await res.json()) as { roster: { epoch: number; members: number; pending: number } | null }).roster;
-  }
+  const mlsStatus = (on: TestServer) => mlsStatusOf(on, roomId);
 
   async function proposalsTo(m: MlsMember, epoch: number): Promise<string[]> {
     const e = await m.receive((x) => x.type === HUB_PROPOSALS_EVENT && x.content["room_id"] === roomId && x.content["epoch"] === epoch, `proposals for epoch ${epoch}`);
@@ -55,10 +52,7 @@ describe("members' standalone proposals through MIMI update", () => {
     carol = await MlsMember.register(p1, "carol", "CAROL");
     bob = await MlsMember.register(f1, "bob", "BOB");
     for (const m of [alice, carol, bob]) await m.publish(2);
-    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
-      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
-      expect(res.status).toBe(200);
-    }
+    await pairMimiPeers(hub, f1);
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     await alice.client.invite(roomId, carol.userId);
     await carol.client.join(roomId, hub.name);

@@ -13,7 +13,7 @@ import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { addParticipant, awaitFanout, catchUpView, commitViaView, fanouts, MIMI_CLIENT, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
-import { ADMIN, BINDINGS, FP, participantListUpdateOf, refusal } from "./mimi-participants-support.js";
+import { ADMIN, BINDINGS, pairMimiPeers, participantListUpdateOf, refusal } from "./mimi-participants-support.js";
 import { decodeMessage, MlsDevice } from "../support/mls-client.js";
 import { participantListProposal } from "../../shared/mls-hub-proposals.js";
 
@@ -84,10 +84,7 @@ describe("participant roles follow the room's power levels", () => {
     frank = await MlsMember.register(hub, "frank", "FRANK");
     bob = await MlsMember.register(f1, "bob", "BOB");
     for (const m of [alice, dave, bob]) await m.publish(2);
-    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
-      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
-      expect(res.status).toBe(200);
-    }
+    await pairMimiPeers(hub, f1);
   });
   afterAll(() => stopServers(servers));
 

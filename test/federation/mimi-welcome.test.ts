@@ -11,7 +11,7 @@ import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { addParticipant, awaitFanout, catchUpView, FANOUT, hubExternalSender, installHub, openView } from "./mimi-member.js";
 import { decodeMessage } from "../support/mls-client.js";
-import { ADMIN, BINDINGS, FP } from "./mimi-participants-support.js";
+import { ADMIN, BINDINGS, pairMimiPeers } from "./mimi-participants-support.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 
 const isWelcomeFor = (commitEventId: string) => (e: ToDeviceEvent) => e.type === "m.room.encrypted" && e.content["algorithm"] === WELCOME_ALGORITHM && e.content["commit_event_id"] === commitEventId;
@@ -58,10 +58,7 @@ describe("Welcomes of LM commits for a MIMI follower's users", () => {
     carol = await MlsMember.register(p1, "carol", "CAROL");
     bob = await MlsMember.register(f1, "bob", "BOB");
     for (const m of [alice, carol, bob]) await m.publish(2);
-    for (const [server, peer] of [[hub, "f1.test"], [f1, "hub.test"]] as const) {
-      const res = await server.fetch(`/_switchboard/admin/v1/mimi/peers/${FP}`, { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify({ domain: peer }) });
-      expect(res.status).toBe(200);
-    }
+    await pairMimiPeers(hub, f1);
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     await alice.client.invite(roomId, carol.userId);
     await carol.client.join(roomId, hub.name);
