@@ -14,7 +14,8 @@ import { resolvedMemberProposal } from "../shared/mls-member-proposal.js";
 import { DEFAULT_MEMBER_PROPOSAL_GRACE_MS, stillRequired } from "../shared/mls-member-proposal-rules.js";
 import { groupIdOfRoom, type Roster } from "../shared/mls-roster.js";
 import { userUriOf } from "../shared/mimi-identifiers.js";
-import { powerLevelsWithRoles, roleChangeFor, roleIndexOf, touchedBy, type RoleChange } from "../shared/mimi-roles.js";
+import { owedListUpdate, touchedThisEpoch, type Participant } from "../shared/mimi-list-owed.js";
+import { powerLevelsWithRoles, roleChangeFor, roleIndexOf } from "../shared/mimi-roles.js";
 import type { ParticipantListUpdate } from "../shared/mimi/participant-list.js";
 import type { Membership } from "../shared/room-state.js";
 import { generateSeed, signingKeyFromSeed } from "../shared/signing-key.js";
@@ -146,13 +147,18 @@ export class MlsHubSender {
       const change = roleChangeFor(list, powerLevels, this.roles.creators());
       return change && { participants: change.participants };
     }
-    // Users a pending list proposal already adds or changes wait for the next epoch (vetCommit).
-    const pending = this.store.proposals().flatMap((p) => (p.leaf === null ? [participantListUpdateOfProposal(p.message)] : []));
-    const skip = touchedBy(list.map((p) => p.userId), pending.filter((u) => u !== undefined));
-    return this.signRoleChange(roleChangeFor(list, powerLevels, this.roles.creators(), skip), roster.roomId, roster.epoch);
+    // Users a pending list proposal already touches wait for the next epoch (vetCommit's owed update).
+    return this.signListChange(roleChangeFor(list, powerLevels, this.roles.creators(), this.touchedNow(list)), roster.roomId, roster.epoch);
   }
 
-  private async signRoleChange(change: RoleChange | undefined, roomId: string, epoch: number): Promise<HubEffect | undefined> {
+  /** Users the epoch's uncommitted hub list proposals already add, remove or change (-06 §7.5 allows one change per user per commit). */
+  private touchedNow(list: readonly Participant[]): Set<string> {
+    const rows = this.store.proposals().filter((p) => p.leaf === null && p.proposer === undefined);
+    const updates = rows.flatMap((r) => participantListUpdateOfProposal(r.message) ?? []);
+    return touchedThisEpoch(list, updates, rows.flatMap((r) => (r.userId ? [r.userId] : [])));
+  }
+
+  private async signListChange(change: { update: ParticipantListUpdate; participants: Participant[] } | undefined, roomId: string, epoch: number): Promise<HubEffect | undefined> {
     if (!change) return undefined;
     const signed = await signHubProposal(this.seed(), groupIdOfRoom(roomId), epoch, participantListProposal(change.update));
     const row: HubProposalRow = { ref: encodeBase64(signed.ref), epoch, leaf: null, userId: "", message: signed.message, acceptedTs: Date.now() };
@@ -212,7 +218,8 @@ export class MlsHubSender {
       const whom = [...new Set(missing.map((m) => m.userId || "the participant list"))].join(", ");
       return { ok: false, code: "missing_hub_proposals", reason: `the commit must include the hub's ${missing.length} pending proposal(s) (for ${whom}) by reference, members' standalone ones included` };
     }
-    const deferred = await this.signRoleChange(roleChangeFor(this.store.participants(), this.roles.powerLevels(), this.roles.creators()), roomId, commit.epoch + 1);
+    // What waited for this commit (a second change of a user in one epoch), proposed for the next epoch.
+    const deferred = await this.signListChange(owedListUpdate(this.store.participants(), joined(), (u) => this.roleOf(u)), roomId, commit.epoch + 1);
     return { ok: true, commit: { ...commit, proposals }, effect: { clear: true, ...deferred }, carried };
   }
 
@@ -231,21 +238,25 @@ export class MlsHubSender {
     if (wasIn === isIn) return undefined;
     const list = this.store.participants();
     const index = list.findIndex((p) => p.userId === userId);
+    // A user an uncommitted list proposal already touches waits for the next epoch (vetCommit's owed
+    // update); a departure's Removes still go now, as the user's clients must leave with the user.
+    const waits = !this.covered.has(userId) && this.touchedNow(list).has(userId);
     let update: ParticipantListUpdate;
     let participants: Array<{ userId: string; role: number }>;
     if (isIn) {
-      if (index >= 0) return undefined;
+      if (index >= 0 || waits) return undefined;
       const role = this.roleOf(userId);
       participants = [...list, { userId, role }];
       update = { changedRoleParticipants: [], removedIndices: [], addedParticipants: [{ user: userUriOf(userId), roleIndex: role }] };
     } else {
-      participants = list.filter((p) => p.userId !== userId);
+      participants = waits ? [...list] : list.filter((p) => p.userId !== userId);
       if (this.covered.has(userId)) return { participants };
       update = { changedRoleParticipants: [], removedIndices: index >= 0 ? [index] : [], addedParticipants: [] };
     }
     const already = new Set(this.store.proposals().flatMap((p) => (p.leaf === null ? [] : [p.leaf])));
     const leaves = isIn ? [] : roster.leaves.flatMap((l, i) => (l?.userId === userId && !already.has(i) ? [i] : []));
-    if (!isIn && index < 0 && leaves.length === 0) return undefined; // nothing of theirs left to remove
+    const listChange = !waits && (isIn || index >= 0);
+    if (!listChange && leaves.length === 0) return undefined; // nothing of theirs left to remove
     const seed = this.seed();
     const groupId = groupIdOfRoom(roster.roomId);
     const rows: HubProposalRow[] = [];
@@ -253,7 +264,7 @@ export class MlsHubSender {
       const s = await signHubProposal(seed, groupId, roster.epoch, leaf === null ? participantListProposal(update) : removeProposal(leaf));
       rows.push({ ref: encodeBase64(s.ref), epoch: roster.epoch, leaf, userId, message: s.message, acceptedTs: Date.now() });
     };
-    if (isIn || index >= 0) await sign(null);
+    if (listChange) await sign(null);
     for (const leaf of leaves) await sign(leaf);
     return { proposals: rows, participants };
   }

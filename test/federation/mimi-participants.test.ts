@@ -11,7 +11,7 @@ import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
 import { awaitFanout, catchUpView, commitViaView, fanouts, MIMI_CLIENT, openView, addParticipant } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
-import { BINDINGS, mlsStatusOf, pairMimiPeers, participantsIn, refusal } from "./mimi-participants-support.js";
+import { BINDINGS, mlsStatusOf, pairMimiPeers, participantListUpdateOf, participantsIn, refusal } from "./mimi-participants-support.js";
 import { MlsDevice } from "../support/mls-client.js";
 import { encodeHubExternalSender, hubExternalSender, participantListProposal } from "../../shared/mls-hub-proposals.js";
 import { generateSeed, signingKeyFromSeed } from "../../shared/signing-key.js";
@@ -235,5 +235,33 @@ describe("the hub proposes the participant list as the MLS group's external send
     expect(await mlsStatus()).toMatchObject({ epoch: 7, members: 2, pending: 0 });
     const dropHub = await alice.mls.commit({ extra: [{ proposalType: "group_context_extensions", groupContextExtensions: { extensions: [] } }] });
     expect(await refusal(alice.sendCommit(roomId, dropHub))).toMatchObject({ status: 403, mls_code: "external_sender_removed" });
+  });
+
+  it("changes a user at most once per commit: a leave in the epoch of the join waits, and the next epoch's proposal removes them", async () => {
+    const gus = await MlsMember.register(hub, "gus", "GUS");
+    await alice.client.invite(roomId, gus.userId);
+    await gus.client.join(roomId, hub.name);
+    const [join] = (await hubSender()).pending_proposals;
+    expect(participantListUpdateOf(join as string)?.addedParticipants).toHaveLength(1);
+    await gus.client.leave(roomId);
+    // -06 §7.5: a commit may not add and remove gus; the removal waits for the epoch after.
+    expect((await hubSender()).pending_proposals).toEqual([join]);
+    listHistory.push(join as string);
+
+    await alice.mls.processProposal(join as string);
+    lastCommit = await alice.sendCommit(roomId, await alice.mls.commit());
+    const owed = (await hubSender()).pending_proposals;
+    expect(owed).toHaveLength(1);
+    const update = participantListUpdateOf(owed[0] as string);
+    expect(update).toEqual({ changedRoleParticipants: [], removedIndices: [participantsIn(listHistory).indexOf(gus.userId)], addedParticipants: [] });
+    expect(await proposalsTo(alice, 8)).toEqual(owed);
+    expect(await refusal(alice.sendCommit(roomId, await alice.mls.commit()))).toMatchObject({ mls_code: "missing_hub_proposals", current_epoch: 8 });
+
+    listHistory.push(owed[0] as string);
+    await alice.mls.processProposal(owed[0] as string);
+    lastCommit = await alice.sendCommit(roomId, await alice.mls.commit());
+    expect((await hubSender()).pending_proposals).toEqual([]);
+    expect(participantsIn(listHistory)).not.toContain(gus.userId);
+    expect(await mlsStatus()).toMatchObject({ epoch: 9, pending: 0 });
   });
 });
