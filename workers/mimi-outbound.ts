@@ -117,7 +117,12 @@ function commitBundle(message: MlsMessageField, req: UpdateRequest): Uint8Array 
 export async function forwardUpdate(env: Env, config: Config, hub: string, roomId: string, req: UpdateRequest): Promise<UpdateOutcome | ForwardFailure> {
   const message = decodeMlsMessageField(req.message);
   if (!message.ok) return { code: "notAllowed", description: `not an MLS message: ${message.error.detail}` };
-  const body = message.value.value.wireformat === "mls_public_message" && message.value.value.publicMessage.content.contentType === "proposal" ? encodeUpdateRequest({ kind: "proposal", proposalOrCommit: message.value, moreProposals: [] }) : commitBundle(message.value, req);
+  const isProposal = message.value.value.wireformat === "mls_public_message" && message.value.value.publicMessage.content.contentType === "proposal";
+  const more = (req.moreProposals ?? []).map((m) => decodeMlsMessageField(m));
+  if (!isProposal && more.length > 0) return { code: "notAllowed", description: "more proposals go with a proposal, not a commit" };
+  const moreProposals = more.flatMap((m) => (m.ok ? [m.value] : []));
+  if (moreProposals.length !== more.length) return { code: "notAllowed", description: "more_proposals holds something that is not an MLS message" };
+  const body = isProposal ? encodeUpdateRequest({ kind: "proposal", proposalOrCommit: message.value, moreProposals }) : commitBundle(message.value, req);
   if ("code" in body) return body;
   const reply = await mimiPost(env, config, hub, "update", roomId, body);
   if ("error" in reply) return failed(reply.error);

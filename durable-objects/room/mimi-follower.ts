@@ -88,19 +88,27 @@ export class MimiFollower {
     if (event.type !== ENCRYPTED_EVENT && event.type !== MLS_COMMIT_EVENT) return undefined;
     let outcome: SubmitOutcome | UpdateOutcome | ForwardFailure;
     let message: Uint8Array;
+    let moreProposals: Uint8Array[] = [];
     try {
       if (event.type === ENCRYPTED_EVENT) {
         message = decodeBase64(String(event.content["ciphertext"]));
         outcome = await this.ports.submitMessage(this.hub, this.mimiRoomId, sender, message);
       } else {
         message = decodeBase64(String(event.content["message"]));
-        const req: UpdateRequest = { message, welcome: optionalBytes(event.content["welcome"]), groupInfo: optionalBytes(event.content["group_info"]), ratchetTree: optionalBytes(event.content["ratchet_tree"]) };
+        const more = event.content["more_proposals"];
+        if (more !== undefined && (!Array.isArray(more) || !more.every((m) => typeof m === "string"))) return rejected("format", "more_proposals must be a list of base64 MLS proposals", 400, "M_BAD_JSON");
+        // More proposals go with a proposal as one batch (-06 §3.5 moreProposals): the hub holds all or none.
+        moreProposals = (more ?? []).map((m) => decodeBase64(m));
+        const req: UpdateRequest = { message, moreProposals, welcome: optionalBytes(event.content["welcome"]), groupInfo: optionalBytes(event.content["group_info"]), ratchetTree: optionalBytes(event.content["ratchet_tree"]) };
         outcome = await this.ports.update(this.hub, this.mimiRoomId, req);
       }
     } catch {
       return rejected("format", "ciphertext / message must be unpadded base64", 400, "M_BAD_JSON");
     }
-    return this.record(w, sender, outcome, message);
+    const first = await this.record(w, sender, outcome, message);
+    // The hub notifies other providers of a batch, not ours: the view records each proposal itself.
+    if (outcome.code === "success") for (const m of moreProposals) await this.record(w, sender, outcome, m);
+    return first;
   }
 
   private async record(w: Writer, sender: string, outcome: SubmitOutcome | UpdateOutcome | ForwardFailure, message: Uint8Array): Promise<Verdict> {

@@ -1,5 +1,6 @@
-// Issue 17's standalone Add and Update by reference, and several proposals per MIMI update, with real
-// ts-mls clients against three real servers: hub.test hosts the MLS room (alice, and her second device
+// Issue 17's standalone Add and Update by reference, and several proposals per MIMI update (a client
+// batches them through its follower with `more_proposals`), with real ts-mls clients against three
+// real servers: hub.test hosts the MLS room (alice, and her second device
 // ALICE2 to be added), p1.test takes part through LM (carol), f1.test is a MIMI follower (bob). The hub
 // checks each proposal, holds a batch whole or not at all, and requires what it holds in the next
 // commit; an LM member's commit including them adds the device (which joins from its Welcome) and
@@ -10,7 +11,7 @@ import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { HUB_PROPOSALS_EVENT } from "../../durable-objects/room/mls-hub-fanout.js";
 import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { addParticipant, awaitFanout, catchUpView, commitViaView, installHub, MIMI_CLIENT, openView } from "./mimi-member.js";
+import { addParticipant, awaitFanout, catchUpView, commitViaView, fanouts, installHub, MIMI_CLIENT, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 import { BINDINGS, FP, mlsStatusOf, pairMimiPeers, refusal } from "./mimi-participants-support.js";
 import { decodeMessage, MlsDevice } from "../support/mls-client.js";
@@ -133,8 +134,12 @@ describe("members' standalone Adds and Updates, several per MIMI update", () => 
   it("holds an Update and an Add sent in one update; an LM member's commit including both adds the device, which decrypts, and installs the new leaf; p1 keeps the hub's roster", async () => {
     const update = await bob.mls.proposeUpdate();
     const add = await bob.mls.propose({ proposalType: "add", add: { keyPackage: keyPackageOf(alice2KeyPackage) } });
-    expect(await updateWith([update, add])).toMatchObject({ responseCode: "success" });
+    // bob's client sends both as one batch through f1, which forwards them as one update and records both in the view.
+    expect(await refusal(bob.send(viewId, "m.mls.commit", { message: update, more_proposals: [add, 7] }))).toMatchObject({ status: 400, errcode: "M_BAD_JSON" });
+    await bob.send(viewId, "m.mls.commit", { message: update, more_proposals: [add] });
     expect(await pendingOnHub()).toEqual([update, add]);
+    const recorded = (await fanouts(bob, viewId)).map((f) => f.message);
+    expect(recorded.slice(-2)).toEqual([update, add]);
     // A repeat of an already held proposal is refused: the next commit could not include it twice.
     expect(await updateWith([add])).toMatchObject({ responseCode: "invalidProposal" });
 
