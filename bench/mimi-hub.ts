@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     const mimiRoom = `/_matrix/client/unstable/org.switchboard.mimi/rooms/${encodeURIComponent(roomId)}`;
     const externalSender = () => httpJson<{ external_sender: string; installed: boolean; pending_proposals: string[] }>(hub, "GET", `${mimiRoom}/external_sender`, { headers: auth(alice) });
     const sendCommit = async (p: PendingCommit): Promise<string> => {
-      const id = await lmSend(alice, roomId, "m.mls.commit", { message: p.message });
+      const id = await lmSend(alice, roomId, "m.mls.commit", { message: p.message, group_info: await alice.mls.groupInfoAfter(p) });
       alice.mls.confirm(p);
       return id;
     };
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     await httpJson(hub, "POST", `${mimiRoom}/participants`, { headers: auth(alice), body: JSON.stringify({ user_id: bob.userId }) });
     for (const p of (await externalSender()).pending_proposals) if (!installed.proposals.includes(p)) await alice.mls.processProposal(p);
     const add = await alice.mls.commit({ add: [await bob.mls.keyPackage()] });
-    lastCommit = await lmSend(alice, roomId, "m.mls.commit", { message: add.message });
+    lastCommit = await lmSend(alice, roomId, "m.mls.commit", { message: add.message, group_info: await alice.mls.groupInfoAfter(add) });
     alice.mls.confirm(add);
     await bob.mls.join(add.welcome as string);
     log(`room ${roomId}: alice (LM client API) and bob (MIMI follower) in one MLS group at epoch ${alice.mls.epoch}`);
@@ -178,10 +178,12 @@ async function main(): Promise<void> {
     // Each commit is an empty one (a new UpdatePath); the other member applies it outside the timing.
     const lmCommit = async (): Promise<{ ms: number; bytes: number }> => {
       const pending = await alice.mls.commit();
-      const ms = await timed(async () => void (lastCommit = await lmSend(alice, roomId, "m.mls.commit", { message: pending.message })));
+      // With the new epoch's GroupInfo, as every commit in a room with MIMI followers must carry.
+      const content = { message: pending.message, group_info: await alice.mls.groupInfoAfter(pending) };
+      const ms = await timed(async () => void (lastCommit = await lmSend(alice, roomId, "m.mls.commit", content)));
       alice.mls.confirm(pending);
       await bob.mls.processCommit(pending.message);
-      return { ms, bytes: JSON.stringify({ message: pending.message }).length };
+      return { ms, bytes: JSON.stringify(content).length };
     };
     const mimiCommit = async (): Promise<{ ms: number; bytes: number }> => {
       const pending: PendingCommit = await bob.mls.commit();

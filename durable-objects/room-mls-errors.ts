@@ -5,7 +5,7 @@ import { MatrixError } from "../shared/errors.js";
 import type { LeafChange } from "../shared/mls-roster.js";
 
 /** Inspection codes that mean "this is not a well-formed message" rather than "not allowed". */
-const MALFORMED = new Set(["malformed", "not_public_message", "not_private_message", "not_commit", "bad_content", "bad_group_info"]);
+const MALFORMED = new Set(["malformed", "not_public_message", "not_private_message", "not_commit", "bad_content", "bad_group_info", "group_info_required"]);
 
 /**
  * The error for a refused MLS event; its extra fields travel back to a participant in the hub's

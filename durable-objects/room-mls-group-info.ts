@@ -1,6 +1,8 @@
 // Hub: the GroupInfo an accepted-to-be commit carries (content `group_info`, optional `ratchet_tree`),
 // whether it came over LM or as a MIMI update. A wrong one refuses the whole commit (the committer made
 // it, so it is the committer's error); a right one is kept for MIMI groupInfo and standalone proposals.
+// While the room has MIMI followers every commit must carry one, so the hub always holds the current
+// epoch's GroupInfo (-06 requires it of a MIMI update; LM commits are held to the same).
 
 import { tryDecodeBase64 } from "../shared/base64.js";
 import type { Pdu } from "../shared/event.js";
@@ -19,10 +21,12 @@ export async function vetCommitGroupInfo(
   roomId: string,
   roster: Roster | null,
   signatureKeyOf: (userId: string, deviceId: string) => Promise<string | null | undefined>,
+  required: boolean,
 ): Promise<CommitGroupInfo | undefined> {
   const { group_info: groupInfo, ratchet_tree: ratchetTree } = pdu.content;
-  if (groupInfo === undefined && ratchetTree === undefined) return undefined;
   const epoch = roster?.epoch ?? 0;
+  if (groupInfo === undefined && required) throw mlsError("group_info_required", "this room has MIMI followers, so a commit must carry the new epoch's GroupInfo as group_info", epoch);
+  if (groupInfo === undefined && ratchetTree === undefined) return undefined;
   let key: Uint8Array | undefined = commit.pathIdentity?.signatureKey;
   if (!key) {
     const leaf = roster?.leaves[commit.senderLeaf];

@@ -21,6 +21,8 @@ export interface MlsHost {
   readonly serverName: string;
   /** MIMI hub: how long a member's held proposal stays required (MIMI_PROPOSAL_GRACE_MS). */
   readonly memberProposalGraceMs?: number;
+  /** MIMI hub: whether the room has followers (then every commit must carry its GroupInfo). */
+  hasMimiFollowers?(): boolean;
   eventById(eventId: string): Pdu | undefined;
   lookupDevices(query: Record<string, string[]>): Promise<MlsDeviceKeys>;
 }

@@ -206,7 +206,8 @@ export class RoomMls {
     const valid = role === "hub" ? await this.deviceCheck(commit, sender) : () => true;
     const result = applyCommit(this.roster, commit, { roomId, sender, isJoined: this.isJoined, isValidDevice: valid });
     if (!result.ok) throw mlsError(result.code, result.reason, result.currentEpoch, result.missing);
-    const groupInfo = role === "hub" ? await vetCommitGroupInfo(pdu, commit, roomId, this.roster, this.signatureKeyOf) : undefined;
+    const needsGroupInfo = this.hub.isInstalled() && (this.host.hasMimiFollowers?.() ?? false);
+    const groupInfo = role === "hub" ? await vetCommitGroupInfo(pdu, commit, roomId, this.roster, this.signatureKeyOf, needsGroupInfo) : undefined;
     return { commit: { epoch: commit.epoch, result }, ...(hub ? { hub } : {}), ...(groupInfo ? { groupInfo } : {}) };
   }
 

@@ -97,6 +97,7 @@ export function roomParts(ctx: DurableObjectState, env: Env, state: RoomState, c
     lookupDevices: (query) => env.OUTBOUND.mlsDevices(query),
     serverName: env.SERVER_NAME,
     memberProposalGraceMs: memberProposalGraceMs(env.MIMI_PROPOSAL_GRACE_MS),
+    hasMimiFollowers: () => followers.list().length > 0,
   });
   const outbox = new Outbox(fanOut, new FanOutBackpressure(backlogLimit(env.FANOUT_BACKLOG_LIMIT)), { announce: async (d, roomId, pos) => void (await destination(d).roomHasEvents(d, roomId, pos)), alarmWithin, waitUntil, transaction });
   const indexer = new EventIndexer(fanOut, { indexEvents: (roomId, ids) => indexEvents(env.DB, roomId, ids), alarmWithin });

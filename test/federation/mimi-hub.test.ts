@@ -211,8 +211,12 @@ describe("one MLS room on a MIMI hub with an LM participant server and a MIMI fo
     expect(bob.mls.epoch).toBe(6);
   });
 
-  it("serves no GroupInfo once an LM commit sent without one has moved the group past the kept one", async () => {
-    expect((await groupInfoOverMimi(bob, roomId)).status).toBe("notAuthorized");
+  it("refuses an LM commit without its GroupInfo while the room has followers, and serves the one an LM commit carried", async () => {
+    const bare = await refusal(alice.sendCommit(roomId, await alice.mls.commit(), { groupInfo: false }));
+    expect(bare).toMatchObject({ status: 400, mls_code: "group_info_required", current_epoch: 6 });
+    const got = await groupInfoOverMimi(bob, roomId); // the stale-commit test's winner came over LM
+    expect(got.status).toBe("success");
+    expect(got.tbe?.groupInfo.value.groupContext.epoch).toBe(6n);
   });
 
   it("processes a byte-identical notify once and answers 201 both times", async () => {

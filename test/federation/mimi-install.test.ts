@@ -126,6 +126,9 @@ describe("the hub as external sender is required for MIMI participation; LM comm
     expect(await mlsStatus()).toMatchObject({ epoch: 5, members: 2 });
   });
   it("serves, right after an LM commit, the GroupInfo it carried, and accepts a member's standalone Remove checked against it", async () => {
+    // With a follower in the room, a commit must carry its GroupInfo.
+    const bare = await refusal(alice.sendCommit(roomId, await alice.mls.commit(), { groupInfo: false }));
+    expect(bare).toMatchObject({ status: 400, errcode: "M_BAD_JSON", mls_code: "group_info_required", current_epoch: 5 });
     const got = await groupInfoOverMimi(bob, roomId); // no MIMI update since: the LM commit's GroupInfo
     expect(got.status).toBe("success");
     expect(got.tbe?.groupInfo.value.groupContext.epoch).toBe(5n);

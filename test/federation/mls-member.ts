@@ -116,9 +116,10 @@ export class MlsMember {
    * Sends a prepared commit; adopts it only when the hub accepted it (a refusal is thrown). With
    * `groupInfo`, the commit carries the new epoch's GroupInfo, which the hub keeps for MIMI groupInfo.
    */
+  /** Sends a prepared commit with the new epoch's GroupInfo (`groupInfo: false`: without it). */
   async sendCommit(roomId: string, pending: PendingCommit, opts: { groupInfo?: boolean } = {}): Promise<string> {
     const content: Record<string, unknown> = { message: pending.message };
-    if (opts.groupInfo) content["group_info"] = await this.mls.groupInfoAfter(pending);
+    if (opts.groupInfo !== false) content["group_info"] = await this.mls.groupInfoAfter(pending);
     const eventId = await this.send(roomId, "m.mls.commit", content);
     this.mls.confirm(pending);
     return eventId;

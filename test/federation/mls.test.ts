@@ -67,7 +67,7 @@ describe("MLS in a room hosted on one server, with members on two", () => {
   const members = () => [alice, bob1, bob2, carol];
 
   async function commitBy(member: MlsMember, pending: PendingCommit): Promise<string> {
-    const eventId = await member.sendCommit(roomId, pending);
+    const eventId = await member.sendCommit(roomId, pending, { groupInfo: false });
     produced.set(eventId, { message: pending.message });
     lastCommit = eventId;
     return eventId;
