@@ -5,11 +5,11 @@
 // signer is the committing leaf, and its signature verifies under that leaf's MLS signature key.
 
 import { verifyGroupInfoSignature } from "ts-mls/groupInfo.js";
-import type { Signature } from "ts-mls/crypto/signature.js";
 import { tryDecodeBase64 } from "./base64.js";
 import { decodeBody } from "./mimi/tls-codec.js";
 import { decodeGroupInfoField, readRatchetTree } from "./mimi/mls-fields.js";
-import { verifyEd25519 } from "./signing-key.js";
+import { ed25519Verifier } from "./mls-ed25519-verifier.js";
+import { sameBytes } from "./bytes.js";
 
 export interface CommitGroupInfo {
   /** The epoch the GroupInfo is for: the one the commit starts. */
@@ -31,13 +31,6 @@ export interface CommitSigner {
   signatureKey: Uint8Array;
 }
 
-const verifier: Signature = {
-  verify: (publicKey, message, signature) => verifyEd25519(publicKey, signature, message),
-  sign: () => Promise.reject(new Error("verification only")),
-  keygen: () => Promise.reject(new Error("verification only")),
-};
-
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 const refuse = (reason: string): CommitGroupInfoCheck => ({ ok: false, code: "bad_group_info", reason });
 
 /** `groupInfo` and `ratchetTree` as the content carries them (unpadded base64, or absent). */
@@ -54,7 +47,7 @@ export async function checkCommitGroupInfo(groupInfo: unknown, ratchetTree: unkn
   if (info.signer !== signer.senderLeaf) return refuse(`the GroupInfo is signed by leaf ${info.signer}, not the committer's leaf ${signer.senderLeaf}`);
   let signed = false;
   try {
-    signed = await verifyGroupInfoSignature(info, signer.signatureKey, verifier);
+    signed = await verifyGroupInfoSignature(info, signer.signatureKey, ed25519Verifier);
   } catch {
     signed = false;
   }

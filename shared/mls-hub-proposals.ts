@@ -16,6 +16,7 @@ import { decodeAppDataUpdate, encodeAppDataUpdate, COMPONENT_ID } from "./mimi/a
 import { decodeParticipantListUpdate, encodeParticipantListUpdate, type ParticipantListUpdate } from "./mimi/participant-list.js";
 import { tryDecodeBase64 } from "./base64.js";
 import { signingKeyFromSeed } from "./signing-key.js";
+import { sameBytes } from "./bytes.js";
 
 /**
  * draft-ietf-mls-extensions leaves AppDataUpdate's proposal type to IANA; until it has one, the hub uses
@@ -44,7 +45,7 @@ export function namesExternalSender(extensionData: Uint8Array, publicKey: Uint8A
   }
   if (!decoded || decoded[1] !== extensionData.length) return false;
   const key = decoded[0].signaturePublicKey;
-  return key.length === publicKey.length && key.every((b, i) => publicKey[i] === b);
+  return sameBytes(key, publicKey);
 }
 
 /** The AppDataUpdate proposal that applies `update` to the participant list (component 0x0022). */

@@ -6,7 +6,7 @@
 // unresolved and the roster refuses it.
 
 import { makeProposalRef } from "ts-mls/authenticatedContent.js";
-import { verifyWithLabel, type Signature } from "ts-mls/crypto/signature.js";
+import { verifyWithLabel } from "ts-mls/crypto/signature.js";
 import { decodeExternalSender } from "ts-mls/externalSender.js";
 import { encodeFramedContentTBS, type FramedContentTBS } from "ts-mls/framedContent.js";
 import { decodeMlsMessage, type MLSMessage } from "ts-mls/message.js";
@@ -14,18 +14,13 @@ import { encodeBase64, tryDecodeBase64 } from "./base64.js";
 import type { CommitProposal, InspectedCommit } from "./mls-commit.js";
 import { APP_DATA_UPDATE_PROPOSAL_TYPE, externalSendersIn, sha256 } from "./mls-hub-proposals.js";
 import { resolvedMemberProposal } from "./mls-member-proposal.js";
-import { verifyEd25519 } from "./signing-key.js";
+import { ed25519Verifier } from "./mls-ed25519-verifier.js";
+import { sameBytes } from "./bytes.js";
 
 /** The `unsigned` key of an accepted m.mls.commit PDU: the base64 hub proposals it includes, in order. */
 export const HUB_PROPOSALS_UNSIGNED = "org.switchboard.mls.hub_proposals";
 /** More references than this in one commit are not resolved (a bound on the verification work). */
 const MAX_CARRIED = 256;
-
-const verifier: Signature = {
-  verify: (publicKey, message, signature) => verifyEd25519(publicKey, signature, message),
-  sign: () => Promise.reject(new Error("verification only")),
-  keygen: () => Promise.reject(new Error("verification only")),
-};
 
 /** The hub's signature key as a commit (base64 MLSMessage) installs it in external_senders, if it does. */
 export function hubKeyInstalledBy(message: unknown): Uint8Array | undefined {
@@ -39,10 +34,6 @@ export function hubKeyInstalledBy(message: unknown): Uint8Array | undefined {
     }
   }
   return undefined;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => b[i] === x);
 }
 
 /** One carried proposal -> [its ProposalRef (base64), what it proposes], when the hub signed it for this group and epoch. */
@@ -70,7 +61,7 @@ async function verifiedHubProposal(base64: unknown, groupId: Uint8Array, epoch: 
   }
   if (content.sender.senderType !== "external" || content.sender.senderIndex !== 0) return undefined;
   const tbs = { protocolVersion: "mls10", wireformat: "mls_public_message", content, senderType: "external" } as FramedContentTBS;
-  if (!(await verifyWithLabel(hubKey, "FramedContentTBS", encodeFramedContentTBS(tbs), auth.signature, verifier))) return undefined;
+  if (!(await verifyWithLabel(hubKey, "FramedContentTBS", encodeFramedContentTBS(tbs), auth.signature, ed25519Verifier))) return undefined;
   const p = content.proposal;
   let described: CommitProposal;
   if (p.proposalType === "remove") described = { type: "remove", leaf: p.remove.removed, byHub: true };

@@ -8,11 +8,10 @@
 import { decodeKeyPackage, verifyKeyPackage, type KeyPackage } from "ts-mls/keyPackage.js";
 import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
 import { decodeMlsMessage } from "ts-mls/message.js";
-import type { Signature } from "ts-mls/crypto/signature.js";
 import { tryDecodeBase64 } from "./base64.js";
 import { invalidParam } from "./errors.js";
 import { decodeDeviceIdentity, type DeviceIdentity } from "./mls-identity.js";
-import { verifyEd25519 } from "./signing-key.js";
+import { ed25519Verifier } from "./mls-ed25519-verifier.js";
 
 /** The one ciphersuite the draft's `m.mls.v1.key_package.dhkemx25519-aes128gcm-sha256-ed25519` names. */
 export const KEY_PACKAGE_CIPHERSUITE = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";
@@ -29,13 +28,6 @@ export interface KeyPackageInfo {
   /** Start of the lifetime in ms since the epoch. */
   notBeforeTs: number;
 }
-
-/** Verify-only Signature for ts-mls: Ed25519 through WebCrypto; signing is never needed here. */
-const ed25519Verifier: Signature = {
-  sign: () => Promise.reject(new Error("the hub never signs MLS messages")),
-  verify: (publicKey, message, signature) => verifyEd25519(publicKey, signature, message),
-  keygen: () => Promise.reject(new Error("the hub never generates MLS keys")),
-};
 
 function secondsToMs(s: bigint): number | null {
   const ms = s * 1000n;

@@ -8,7 +8,7 @@
 
 import { makeProposalRef } from "ts-mls/authenticatedContent.js";
 import type { CiphersuiteName } from "ts-mls/crypto/ciphersuite.js";
-import { verifyWithLabel, type Signature } from "ts-mls/crypto/signature.js";
+import { verifyWithLabel } from "ts-mls/crypto/signature.js";
 import { encodeFramedContentTBS, toTbs, type FramedContent, type FramedContentAuthData } from "ts-mls/framedContent.js";
 import type { GroupContext } from "ts-mls/groupContext.js";
 import { verifyKeyPackage } from "ts-mls/keyPackage.js";
@@ -18,7 +18,7 @@ import type { Proposal } from "ts-mls/proposal.js";
 import { describeProposal } from "./mls-commit.js";
 import { sha256 } from "./mls-hub-proposals.js";
 import type { MemberProposalEffect } from "./mls-member-proposal-rules.js";
-import { verifyEd25519 } from "./signing-key.js";
+import { ed25519Verifier } from "./mls-ed25519-verifier.js";
 
 export interface MemberProposal {
   groupId: Uint8Array;
@@ -94,17 +94,11 @@ export function resolvedMemberProposal(bytes: Uint8Array, proposer: string): Mem
   return effect.type === "remove" ? { ...effect, proposer } : effect;
 }
 
-const verifier: Signature = {
-  verify: (publicKey, message, signature) => verifyEd25519(publicKey, signature, message),
-  sign: () => Promise.reject(new Error("verification only")),
-  keygen: () => Promise.reject(new Error("verification only")),
-};
-
 /** The sender leaf's signature over the proposal, with the epoch's GroupContext in the signed content. */
 export async function memberProposalSigned(p: MemberProposal, signatureKey: Uint8Array, context: GroupContext): Promise<boolean> {
   try {
     const tbs = encodeFramedContentTBS(toTbs(p.content, "mls_public_message", context));
-    return await verifyWithLabel(signatureKey, "FramedContentTBS", tbs, p.auth.signature, verifier);
+    return await verifyWithLabel(signatureKey, "FramedContentTBS", tbs, p.auth.signature, ed25519Verifier);
   } catch {
     return false;
   }
@@ -117,8 +111,8 @@ export async function memberProposalSigned(p: MemberProposal, signatureKey: Uint
  */
 export async function memberProposalPayloadSigned(p: MemberProposal): Promise<boolean> {
   try {
-    if (p.proposal.proposalType === "add") return await verifyKeyPackage(p.proposal.add.keyPackage, verifier);
-    if (p.proposal.proposalType === "update") return await verifyLeafNodeSignature(p.proposal.update.leafNode, p.groupId, p.senderLeaf, verifier);
+    if (p.proposal.proposalType === "add") return await verifyKeyPackage(p.proposal.add.keyPackage, ed25519Verifier);
+    if (p.proposal.proposalType === "update") return await verifyLeafNodeSignature(p.proposal.update.leafNode, p.groupId, p.senderLeaf, ed25519Verifier);
     return true;
   } catch {
     return false;

@@ -6,6 +6,7 @@ import { canonicalJson } from "./canonical-json.js";
 import { MLS_KEY_PACKAGE_ALGORITHM, splitKeyId } from "./device-keys.js";
 import { badJson, invalidParam } from "./errors.js";
 import { inspectKeyPackage } from "./mls-key-package.js";
+import { sameBytes } from "./bytes.js";
 
 export const MAX_KEYS_PER_UPLOAD = 500;
 /** Bytes of canonical JSON one key may take; a KeyPackage in base64 fits comfortably. */
@@ -30,10 +31,6 @@ export interface KeyUploadContext {
   deviceId: string;
   /** The device's MLS signature key: a KeyPackage it uploads must be signed with it. */
   mlsSignatureKey?: Uint8Array;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**

@@ -14,6 +14,7 @@ import { afterHolding, deviceKey, deviceNamedBy, judgeMemberProposal, type HoldS
 import { groupIdOfRoom } from "../../shared/mls-roster.js";
 import type { FollowerSet, RoomMimiStorage } from "../room-mimi-storage.js";
 import { HUB_PROPOSALS_EVENT } from "./mls-hub-fanout.js";
+import { sameBytes } from "../../shared/bytes.js";
 
 export interface MemberProposalView {
   hubInstalled(): boolean;
@@ -49,8 +50,6 @@ export type ProposalOutcome =
   | { code: "wrongEpoch"; currentEpoch: number; description: string }
   | { code: "notAllowed"; description: string }
   | { code: "invalidProposal"; description: string };
-
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** More proposals than this in one update are refused (a bound on the signature checks per request). */
 export const MAX_PROPOSALS_PER_UPDATE = 16;
