@@ -23,6 +23,7 @@ export function mimiRoles(roomId: string, hub: OrderingHub, parts: RoomParts, st
     appendVouched: (w, provider, sender, event) => hub.appendVouched(w, provider, sender, event),
     invite: (w, sender, target) => hub.inviteRemote(w, { sender, target, content: {} }),
     isLmServer: (server) => state.isServerJoined(server),
+    queueWelcome: (commitEventId, providers, welcome) => void parts.mimi.welcomes.queue(roomId, commitEventId, providers, welcome),
     deliverToDevice: (sender, type, messages, messageId) => waitUntil(env.OUTBOUND.deliverToDevice(sender, type, JSON.stringify(messages), messageId)),
     mls: mimiMlsView(parts.mls),
     serverName: env.SERVER_NAME,

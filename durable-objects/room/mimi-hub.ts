@@ -54,6 +54,8 @@ export interface MimiHubPorts {
   appendVouched(w: Writer, provider: string, sender: string, event: LocalEvent): Promise<Verdict>;
   /** A local user's invite, written through the room's protocol (no invite is offered to a follower). */
   invite(w: Writer, sender: string, target: string): Promise<Verdict>;
+  /** Queues a commit's Welcome for followers by notify, once per provider per commit (room/mimi-welcome.ts). */
+  queueWelcome(commitEventId: string, providers: ReadonlySet<string>, welcome: Uint8Array): void;
   /** Sends a to-device message from `sender` (the Welcomes of devices on LM servers and here). */
   deliverToDevice(sender: string, type: string, messages: Array<{ target: string; targetDevice: string; content: JsonObject }>, messageId: string): void;
   /** Whether `server` takes part in the room through LM (then it cannot become a MIMI follower). */
@@ -136,7 +138,7 @@ export class MimiHub {
     }
     if (verdict.outcome !== "accepted") return { code: "notAllowed", description: "this commit was already accepted" };
     const now = this.ports.now();
-    if (req.welcome) this.fanOutWelcome(req.welcome, before, now, { commitEventId: verdict.eventId, algorithm });
+    if (req.welcome) this.fanOutWelcome(req.welcome, before, { commitEventId: verdict.eventId, algorithm });
     return { code: "success", acceptedTimestamp: now, eventId: verdict.eventId };
   }
 
@@ -145,7 +147,7 @@ export class MimiHub {
    * KeyPackageRef table): followers get it by notify; devices on LM servers and here get the to-device
    * Welcome an LM member would have sent (docs/mls-membership.md), from this server's MIMI bridge user.
    */
-  private fanOutWelcome(welcome: Uint8Array, before: ReadonlySet<string>, now: number, commit: { commitEventId: string; algorithm: string }): void {
+  private fanOutWelcome(welcome: Uint8Array, before: ReadonlySet<string>, commit: { commitEventId: string; algorithm: string }): void {
     const providers = new Set<string>();
     const toDevice: Array<{ target: string; targetDevice: string; content: JsonObject }> = [];
     const content: JsonObject = {
@@ -160,7 +162,7 @@ export class MimiHub {
       if (this.followers.has(server)) providers.add(server);
       else toDevice.push({ target: d.userId, targetDevice: d.deviceId, content });
     }
-    for (const p of providers) this.store.enqueueNotify(p, "welcome", now, welcome);
+    if (providers.size > 0) this.ports.queueWelcome(commit.commitEventId, providers, welcome);
     if (toDevice.length > 0) this.ports.deliverToDevice(`@_mimi:${this.ports.serverName}`, "m.room.encrypted", toDevice, `mimi-welcome-${commit.commitEventId}`);
   }
 

@@ -90,8 +90,11 @@ export class MimiWelcomes {
     console.warn(`${id.hub} refused the Welcome of ${commitEventId} for ${targets.length} MIMI user(s): ${JSON.stringify(res.body)}`);
   }
 
-  /** Queues `welcome` after the commit for each of `providers` that has not had this commit's Welcome. */
-  private queue(roomId: string, commitEventId: string, providers: ReadonlySet<string>, welcome: Uint8Array): { queued: string[]; duplicates: string[] } {
+  /**
+   * Queues `welcome` after the commit for each of `providers` that has not had this commit's Welcome:
+   * the one way a Welcome reaches a follower, whether its commit came over LM or MIMI (room/mimi-hub.ts).
+   */
+  queue(roomId: string, commitEventId: string, providers: ReadonlySet<string>, welcome: Uint8Array): { queued: string[]; duplicates: string[] } {
     const out = { queued: [] as string[], duplicates: [] as string[] };
     const now = this.ports.now();
     for (const p of providers) {
