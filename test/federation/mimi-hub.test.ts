@@ -9,30 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBase64, decodeBase64 } from "../../shared/base64.js";
 import { encodeNotifyBody, decodeMlsMessageField } from "../../shared/mimi/index.js";
 import { MIMI_STAND_IN_HEADER } from "../../shared/mimi/peer-credential.js";
-import { eventually, MatrixApiError } from "./client.js";
+import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { mlsStatusOf, pairMimiPeers } from "./mimi-participants-support.js";
+import { ADMIN, BINDINGS, FP, mlsStatusOf, pairMimiPeers, refusal } from "./mimi-participants-support.js";
 import { addParticipant, awaitFanout, catchUpView, claimOverMimi, commitViaView, fanouts, groupInfoOverMimi, hubExternalSender, installHub, openView } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
-
-const ADMIN = { authorization: "Bearer test-admin-token" };
-/**
- * The loopback stand-in for mutual TLS (SECURITY.md). The harness gives every server the same
- * bindings, so hub and f1 present the same stand-in fingerprint; each one's peers table maps it to the
- * other (hub.test's to f1.test, f1.test's to hub.test), which is all either needs.
- */
-const FP = "5".repeat(64);
-const BINDINGS = { FEDERATION_RETRY_BASE_MS: "300", FEDERATION_RETRY_MAX_MS: "2000", MIMI_LOCAL_STAND_IN_FINGERPRINT: FP };
-
-async function refusal(p: Promise<unknown>): Promise<{ status: number } & Record<string, unknown>> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof MatrixApiError) return { status: e.status, ...(e.body as object) };
-    throw e;
-  }
-  throw new Error("expected a refusal");
-}
 
 const isWelcomeFor = (commitEventId: string) => (e: ToDeviceEvent) => e.type === "m.room.encrypted" && e.content["algorithm"] === WELCOME_ALGORITHM && e.content["commit_event_id"] === commitEventId;
 

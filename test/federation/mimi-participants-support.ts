@@ -11,7 +11,11 @@ import { MatrixApiError } from "./client.js";
 import type { TestServer } from "./harness.js";
 
 export const ADMIN = { authorization: "Bearer test-admin-token" };
-/** The loopback stand-in for mutual TLS; each server's peers table maps it to the other (see mimi-hub.test.ts). */
+/**
+ * The loopback stand-in for mutual TLS (SECURITY.md). The harness gives every server the same bindings,
+ * so hub and follower present the same stand-in fingerprint; each one's peers table maps it to the
+ * other (pairMimiPeers), which is all either needs.
+ */
 export const FP = "5".repeat(64);
 export const BINDINGS = { FEDERATION_RETRY_BASE_MS: "300", FEDERATION_RETRY_MAX_MS: "2000", MIMI_LOCAL_STAND_IN_FINGERPRINT: FP };
 
