@@ -62,6 +62,20 @@ export async function addParticipant(adder: MlsMember, roomId: string, userId: s
   return (await post<{ event_id: string }>(adder, `/rooms/${encodeURIComponent(roomId)}/participants`, { user_id: userId })).event_id;
 }
 
+/**
+ * `creator` makes the room's MLS group, installs the hub as its external sender and adds `follower`'s
+ * user as a MIMI participant, taking every hub proposal so far, so its next commit includes them.
+ * Returns the follower's view room and the install commit's event ID.
+ */
+export async function mimiGroupWithFollower(creator: MlsMember, follower: MlsMember, roomId: string): Promise<{ viewId: string; installCommit: string }> {
+  await creator.mls.createGroup(roomId);
+  const installed = await installHub(creator, roomId);
+  await addParticipant(creator, roomId, follower.userId);
+  const viewId = await openView(follower, roomId);
+  for (const p of (await hubExternalSender(creator, roomId)).pending_proposals) if (!installed.proposals.includes(p)) await creator.mls.processProposal(p);
+  return { viewId, installCommit: installed.commitEventId };
+}
+
 /** The follower's view room of `roomId`, joined by `m`. */
 export async function openView(m: MlsMember, roomId: string): Promise<string> {
   return (await post<{ room_id: string }>(m, `/join/${encodeURIComponent(roomId)}`, {})).room_id;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { addParticipant, awaitFanout, hubExternalSender, installHub, openView } from "./mimi-member.js";
+import { awaitFanout, hubExternalSender, mimiGroupWithFollower } from "./mimi-member.js";
 import { BINDINGS, pairMimiPeers, refusal } from "./mimi-participants-support.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM } from "./mls-member.js";
 
@@ -29,11 +29,7 @@ describe("a member's held proposal stays required only for the grace period", ()
     for (const m of [alice, bob]) await m.publish(1);
     await pairMimiPeers(hub, f1);
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
-    await alice.mls.createGroup(roomId);
-    const installed = await installHub(alice, roomId);
-    await addParticipant(alice, roomId, bob.userId);
-    viewId = await openView(bob, roomId);
-    for (const p of await pendingOnHub()) if (!installed.proposals.includes(p)) await alice.mls.processProposal(p);
+    ({ viewId } = await mimiGroupWithFollower(alice, bob, roomId));
     const claimed = await alice.client.request<{ one_time_keys: Record<string, Record<string, Record<string, string>>> }>("POST", "/keys/claim", {
       one_time_keys: { [bob.userId]: { [bob.deviceId]: KEY_PACKAGE_ALGORITHM } },
     });

@@ -11,7 +11,7 @@ import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { HUB_PROPOSALS_EVENT } from "../../durable-objects/room/mls-hub-fanout.js";
 import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { addParticipant, awaitFanout, catchUpView, commitViaView, fanouts, installHub, MIMI_CLIENT, openView } from "./mimi-member.js";
+import { awaitFanout, catchUpView, commitViaView, fanouts, MIMI_CLIENT, mimiGroupWithFollower } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 import { BINDINGS, FP, mlsStatusOf, pairMimiPeers, refusal } from "./mimi-participants-support.js";
 import { decodeMessage, MlsDevice } from "../support/mls-client.js";
@@ -74,12 +74,7 @@ describe("members' standalone Adds and Updates, several per MIMI update", () => 
     await carol.client.join(roomId, hub.name);
 
     // The group, the hub as external sender, bob as MIMI participant, and everyone added with the hub's list proposals.
-    await alice.mls.createGroup(roomId);
-    const installed = await installHub(alice, roomId);
-    lastCommit = installed.commitEventId;
-    await addParticipant(alice, roomId, bob.userId);
-    viewId = await openView(bob, roomId);
-    for (const p of await pendingOnHub()) if (!installed.proposals.includes(p)) await alice.mls.processProposal(p);
+    ({ viewId, installCommit: lastCommit } = await mimiGroupWithFollower(alice, bob, roomId));
     const add = await alice.mls.commit({ add: [await claimKeyPackage(carol), await claimKeyPackage(bob)] });
     lastCommit = await alice.sendCommit(roomId, add);
     const welcome = { algorithm: WELCOME_ALGORITHM, ciphertext: add.welcome, commit_event_id: lastCommit, room_id: roomId };

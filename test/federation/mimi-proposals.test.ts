@@ -9,7 +9,7 @@ import { decodeBase64, encodeBase64 } from "../../shared/base64.js";
 import { HUB_PROPOSALS_EVENT } from "../../durable-objects/room/mls-hub-fanout.js";
 import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { awaitFanout, commitViaView, groupInfoOverMimi, installHub, MIMI_CLIENT, openView, addParticipant } from "./mimi-member.js";
+import { awaitFanout, commitViaView, groupInfoOverMimi, MIMI_CLIENT, mimiGroupWithFollower } from "./mimi-member.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
 import { BINDINGS, FP, mlsStatusOf, pairMimiPeers, participantListUpdateOf, refusal } from "./mimi-participants-support.js";
 import { decodeMessage } from "../support/mls-client.js";
@@ -58,11 +58,7 @@ describe("members' standalone proposals through MIMI update", () => {
     await carol.client.join(roomId, hub.name);
 
     // The group, the hub as external sender, bob as MIMI participant, and everyone added with the hub's list proposals.
-    await alice.mls.createGroup(roomId);
-    const installed = await installHub(alice, roomId);
-    await addParticipant(alice, roomId, bob.userId);
-    viewId = await openView(bob, roomId);
-    for (const p of await pendingOnHub()) if (!installed.proposals.includes(p)) await alice.mls.processProposal(p);
+    ({ viewId } = await mimiGroupWithFollower(alice, bob, roomId));
     const claimed = await alice.client.request<{ one_time_keys: Record<string, Record<string, Record<string, string>>> }>("POST", "/keys/claim", {
       one_time_keys: Object.fromEntries([carol, bob].map((m) => [m.userId, { [m.deviceId]: KEY_PACKAGE_ALGORITHM }])),
     });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { welcomeRelayJson, welcomeRelayPath } from "../../shared/mimi-welcome-relay.js";
 import { eventually } from "./client.js";
 import { startServers, stopServers, type TestServer } from "./harness.js";
-import { addParticipant, awaitFanout, catchUpView, FANOUT, hubExternalSender, installHub, openView } from "./mimi-member.js";
+import { awaitFanout, catchUpView, FANOUT, hubExternalSender, mimiGroupWithFollower } from "./mimi-member.js";
 import { decodeMessage } from "../support/mls-client.js";
 import { ADMIN, BINDINGS, pairMimiPeers } from "./mimi-participants-support.js";
 import { KEY_PACKAGE_ALGORITHM, MlsMember, ROOM_ALGORITHM, WELCOME_ALGORITHM, type ToDeviceEvent } from "./mls-member.js";
@@ -62,11 +62,7 @@ describe("Welcomes of LM commits for a MIMI follower's users", () => {
     ({ room_id: roomId } = await alice.client.createRoom({ creation_content: { encryption: { algorithm: ROOM_ALGORITHM } } }));
     await alice.client.invite(roomId, carol.userId);
     await carol.client.join(roomId, hub.name);
-    await alice.mls.createGroup(roomId);
-    const installed = await installHub(alice, roomId);
-    await addParticipant(alice, roomId, bob.userId);
-    viewId = await openView(bob, roomId);
-    for (const p of (await hubExternalSender(alice, roomId)).pending_proposals) if (!installed.proposals.includes(p)) await alice.mls.processProposal(p);
+    ({ viewId } = await mimiGroupWithFollower(alice, bob, roomId));
   });
   afterAll(() => stopServers(servers));
 
